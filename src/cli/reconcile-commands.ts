@@ -1,0 +1,79 @@
+/** `reconcile --once` and `plan`: one pass, applied or only planned. */
+import { loadConfig, need } from '../config/config.js';
+import { actionResource } from '../reconciler/actions.js';
+import type { PassResult } from '../reconciler/controller.js';
+import { createRuntime } from '../runtime.js';
+import { createLogger } from '../util/log.js';
+import { printJson, type OutputFormat } from './output.js';
+
+/** Exit codes (DESIGN.md): 0 in sync or done, 1 changes pending (plan), 2 errors. */
+export async function reconcileCommand(options: { dryRun: boolean; output: OutputFormat }): Promise<number> {
+  const config = loadConfig();
+  need(config, 'FERNET_KEYS', 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
+  const runtime = await createRuntime(config, createLogger(config.logLevel));
+  try {
+    const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });
+    if (options.output === 'json') printJson(passSummary(result));
+    else printPass(result);
+    const incomplete = result.teams.some((t) => !t.complete) || result.accounts.some((a) => !a.complete);
+    if (incomplete || (result.execution?.failed ?? 0) > 0) return 2;
+    if (options.dryRun && result.actions.length > 0) return 1;
+    return 0;
+  } finally {
+    await runtime.close();
+  }
+}
+
+export function passSummary(result: PassResult) {
+  return {
+    startedAt: result.startedAt.toISOString(),
+    durationMs: result.durationMs,
+    teams: result.teams.map((t) => ({ teamId: t.teamId, team: t.teamName, complete: t.complete, error: t.error, addons: t.addons.length })),
+    accounts: result.accounts.map((a) => ({
+      accountId: a.accountId,
+      complete: a.complete,
+      error: a.error,
+      buckets: a.buckets.size,
+      users: a.users.size,
+    })),
+    actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined }))).map(
+      ({ action, result: outcome, error }) => ({
+        kind: action.kind,
+        reason: action.reason,
+        accountId: action.accountId,
+        addonId: action.addonId,
+        resource: actionResource(action),
+        result: outcome,
+        ...(error ? { error } : {}),
+      }),
+    ),
+    totals: result.execution
+      ? { applied: result.execution.applied, failed: result.execution.failed, blocked: result.execution.blocked, skipped: result.execution.skipped }
+      : { planned: result.actions.length },
+  };
+}
+
+function printPass(result: PassResult): void {
+  const out: string[] = [];
+  for (const team of result.teams) {
+    out.push(`team ${team.teamName}: ${team.addons.length} add-on(s)${team.complete ? '' : ` — READ INCOMPLETE: ${team.error}`}`);
+  }
+  for (const account of result.accounts) {
+    out.push(
+      account.complete
+        ? `account ${account.accountId}: ${account.buckets.size} bucket(s), ${account.users.size} user(s) observed`
+        : `account ${account.accountId}: NOT READ: ${account.error}`,
+    );
+  }
+  const summary = passSummary(result);
+  for (const a of summary.actions) {
+    out.push(`  ${a.result.padEnd(8)} ${a.kind} ${a.resource} (${a.reason})${a.error ? `: ${a.error}` : ''}`);
+  }
+  if (result.execution) {
+    const t = result.execution;
+    out.push(`${t.applied} applied, ${t.failed} failed, ${t.blocked} blocked, ${t.skipped} skipped in ${result.durationMs} ms`);
+  } else {
+    out.push(result.actions.length === 0 ? 'In sync: nothing to change.' : `${result.actions.length} change(s) would be made.`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}

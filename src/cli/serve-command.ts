@@ -1,0 +1,54 @@
+/** `serve`: the reconcile loop on the cron schedule, with the HTTP server beside it. */
+import cron from 'node-cron';
+import { loadConfig, need } from '../config/config.js';
+import { startHttpServer } from '../http/server.js';
+import { createRuntime } from '../runtime.js';
+import { errorMessage } from '../util/errors.js';
+import { createLogger } from '../util/log.js';
+
+export async function serveCommand(): Promise<void> {
+  const config = loadConfig();
+  need(config, 'FERNET_KEYS', 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
+  const logger = createLogger(config.logLevel);
+  const runtime = await createRuntime(config, logger);
+  let lastPassAt: Date | null = null;
+  let running: Promise<void> | null = null;
+
+  const pass = async () => {
+    if (running) return; // one pass at a time; a slow pass makes the next tick skip
+    running = (async () => {
+      try {
+        const result = await runtime.controller.reconcileOnce();
+        const e = result.execution;
+        logger.info(
+          { reason: 'pass-finished', durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },
+          'reconcile pass finished',
+        );
+      } catch (err) {
+        logger.error({ reason: 'pass-failed' }, `reconcile pass failed: ${errorMessage(err)}`);
+      } finally {
+        lastPassAt = new Date();
+        running = null;
+      }
+    })();
+    await running;
+  };
+
+  const server = await startHttpServer(config.port, { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000 });
+  logger.info({ reason: 'serving', url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId }, `serving on ${server.url}`);
+  const task = cron.schedule(config.resyncSchedule, pass, { noOverlap: true });
+  void pass();
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ reason: 'shutdown', signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await task.stop();
+  await running;
+  await server.close();
+  await runtime.close();
+}

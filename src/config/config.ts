@@ -1,0 +1,178 @@
+/**
+ * The one place that reads `process.env` (STYLE.md #9). Every setting is validated here, and a
+ * bad one is reported as `VARIABLE: what is wrong. What to do.` before anything starts.
+ */
+import path from 'node:path';
+import cron from 'node-cron';
+import { z } from 'zod';
+import { ConfigError } from '../util/errors.js';
+import { parseDuration } from '../util/duration.js';
+
+export interface AwsSettings {
+  /** Region for the global services (IAM, STS) and the default for buckets. */
+  region: string;
+  /** Endpoint overrides from the SDK's standard `AWS_ENDPOINT_URL[_<SERVICE>]` variables. */
+  endpoints: { s3?: string; iam?: string; sts?: string };
+  /** Path-style S3 addressing: on whenever an S3 endpoint is overridden (moto, MinIO, …). */
+  forcePathStyle: boolean;
+}
+
+export interface Config {
+  /** PostgreSQL server; null means the embedded PGlite database under `dataDir`. */
+  databaseUrl: string | null;
+  dataDir: string;
+  /** Fernet keys: the first encrypts, all decrypt. Empty when unset (checked by `need`). */
+  fernetKeys: string[];
+  herokuApiToken: string | null;
+  herokuApiUrl: string;
+  /** Add-on service names that mean "a bucket for this app". */
+  addonServices: string[];
+  /** Goes into every ownership tag: a resource without it is never touched. */
+  instanceId: string;
+  resyncSchedule: string;
+  port: number;
+  bucketPrefix: string;
+  iamPath: string;
+  iamUserPrefix: string;
+  /** How long the loop waits on one Heroku or AWS call before giving up on it. */
+  requestTimeoutMs: number;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  aws: AwsSettings;
+}
+
+const list = (text: string | undefined): string[] =>
+  (text ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const httpUrl = (what: string) =>
+  optionalText.refine((value) => value === undefined || /^https?:\/\/[^\s/]+/.test(value), {
+    message: `must be an http(s) URL such as https://${what}`,
+  });
+
+const envSchema = z.object({
+  DATABASE_URL: optionalText.refine(
+    (value) => value === undefined || isPostgresUrl(value),
+    {
+      message:
+        'is not a PostgreSQL URL. Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded database',
+    },
+  ),
+  DATA_DIR: optionalText,
+  FERNET_KEYS: optionalText,
+  HEROKU_API_TOKEN: optionalText,
+  HEROKU_API_URL: httpUrl('api.heroku.com'),
+  ADDON_SERVICES: optionalText.refine(
+    (value) => list(value).every((name) => /^[a-z0-9][a-z0-9-]*$/.test(name)),
+    { message: 'must be comma-separated add-on service names such as "bucketeer,s3-bucket" (lowercase letters, digits, dashes)' },
+  ),
+  INSTANCE_ID: optionalText.refine((value) => value === undefined || /^[a-z0-9][a-z0-9-]{0,62}$/.test(value), {
+    message: 'must be 1-63 lowercase letters, digits or dashes; it goes into every ownership tag, so keep it stable',
+  }),
+  RESYNC_SCHEDULE: optionalText.refine((value) => value === undefined || cron.validate(value), {
+    message: 'is not a cron expression. Use five or six fields, for example "* * * * *" for every minute',
+  }),
+  PORT: optionalText.refine((value) => value === undefined || (/^\d+$/.test(value) && Number(value) < 65536), {
+    message: 'must be a TCP port number between 0 and 65535',
+  }),
+  BUCKET_PREFIX: optionalText.refine((value) => value === undefined || /^[a-z0-9][a-z0-9-]{0,17}$/.test(value), {
+    message: 'must be 1-18 lowercase letters, digits or dashes, starting with a letter or digit (bucket names are at most 63 characters)',
+  }),
+  IAM_PATH: optionalText.refine((value) => value === undefined || /^\/([\w+=,.@-]+\/)+$/.test(value), {
+    message: 'must be an IAM path such as /heroku-s3-controller/ (starts and ends with a slash)',
+  }),
+  IAM_USER_PREFIX: optionalText.refine((value) => value === undefined || /^[\w+=,.@-]{1,20}$/.test(value), {
+    message: 'must be 1-20 characters of letters, digits and +=,.@_-',
+  }),
+  REQUEST_TIMEOUT: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 30s or 2m',
+  }),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  AWS_REGION: optionalText.refine((value) => value === undefined || /^[a-z]{2}(-[a-z]+)+-\d$/.test(value), {
+    message: 'must be an AWS region such as us-east-1',
+  }),
+  AWS_ENDPOINT_URL: httpUrl('s3.example.com'),
+  AWS_ENDPOINT_URL_S3: httpUrl('s3.example.com'),
+  AWS_ENDPOINT_URL_IAM: httpUrl('iam.example.com'),
+  AWS_ENDPOINT_URL_STS: httpUrl('sts.example.com'),
+});
+
+function isPostgresUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and validates the configuration; throws a {@link ConfigError} naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const message =
+      issue.code === 'invalid_value' ? `must be one of ${issue.values.join(', ')}` : issue.message;
+    throw new ConfigError(variable, `${message}.`);
+  }
+  const e = parsed.data;
+  const generic = e.AWS_ENDPOINT_URL;
+  const endpoints: AwsSettings['endpoints'] = {};
+  const s3 = e.AWS_ENDPOINT_URL_S3 ?? generic;
+  const iam = e.AWS_ENDPOINT_URL_IAM ?? generic;
+  const sts = e.AWS_ENDPOINT_URL_STS ?? generic;
+  if (s3) endpoints.s3 = s3;
+  if (iam) endpoints.iam = iam;
+  if (sts) endpoints.sts = sts;
+  return {
+    databaseUrl: e.DATABASE_URL ?? null,
+    dataDir: path.resolve(e.DATA_DIR ?? '.data'),
+    fernetKeys: list(e.FERNET_KEYS),
+    herokuApiToken: e.HEROKU_API_TOKEN ?? null,
+    herokuApiUrl: (e.HEROKU_API_URL ?? 'https://api.heroku.com').replace(/\/+$/, ''),
+    addonServices: list(e.ADDON_SERVICES),
+    instanceId: e.INSTANCE_ID ?? 'default',
+    resyncSchedule: e.RESYNC_SCHEDULE ?? '* * * * *',
+    port: Number(e.PORT ?? 8080),
+    bucketPrefix: e.BUCKET_PREFIX ?? 'hs3-',
+    iamPath: e.IAM_PATH ?? '/heroku-s3-controller/',
+    iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
+    requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
+    logLevel: e.LOG_LEVEL ?? 'info',
+    aws: {
+      region: e.AWS_REGION ?? 'us-east-1',
+      endpoints,
+      forcePathStyle: s3 !== undefined,
+    },
+  };
+}
+
+const REQUIRED = {
+  FERNET_KEYS: {
+    present: (c: Config) => c.fernetKeys.length > 0,
+    help: 'is not set. Generate a key with `heroku-s3-controller fernet-key` and set FERNET_KEYS to it (comma-separate several keys to rotate; the first encrypts)',
+  },
+  HEROKU_API_TOKEN: {
+    present: (c: Config) => c.herokuApiToken !== null,
+    help: 'is not set. Create a token with `heroku authorizations:create` and set HEROKU_API_TOKEN to it',
+  },
+  ADDON_SERVICES: {
+    present: (c: Config) => c.addonServices.length > 0,
+    help: 'is not set. Set it to the add-on service name(s) that mean "a bucket for this app", e.g. ADDON_SERVICES=s3-bucket',
+  },
+} as const;
+
+/** Asserts that the settings a command needs are present, naming the first missing one. */
+export function need(config: Config, ...variables: (keyof typeof REQUIRED)[]): void {
+  for (const variable of variables) {
+    const rule = REQUIRED[variable];
+    if (!rule.present(config)) throw new ConfigError(variable, `${rule.help}.`);
+  }
+}

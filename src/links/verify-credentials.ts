@@ -1,0 +1,103 @@
+/**
+ * Checks a link's AWS credentials before anything is stored: STS GetCallerIdentity with the keys,
+ * or AssumeRole (with the controller's own credential chain) then GetCallerIdentity as the role.
+ * Every failure becomes one sentence saying what is wrong and what to do, never echoing a secret.
+ */
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AwsSettings } from '../config/config.js';
+import { errorCode } from '../sinks/aws/aws-errors.js';
+import type { LinkAuth } from '../store/types.js';
+import { UserError, errorMessage } from '../util/errors.js';
+
+export interface VerifiedIdentity {
+  accountId: string;
+  arn: string;
+}
+
+export interface VerifyOptions {
+  aws: AwsSettings;
+  instanceId: string;
+  onClient?: (client: STSClient) => void;
+}
+
+export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions): Promise<VerifiedIdentity> {
+  const base = {
+    region: options.aws.region,
+    ...(options.aws.endpoints.sts ? { endpoint: options.aws.endpoints.sts } : {}),
+    maxAttempts: 2,
+  };
+  const make = (credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => {
+    const client = new STSClient({ ...base, ...(credentials ? { credentials } : {}) });
+    options.onClient?.(client);
+    return client;
+  };
+  let caller: STSClient;
+  if (auth.kind === 'keys') {
+    caller = make({ accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey });
+  } else {
+    const sts = make();
+    let assumed;
+    try {
+      assumed = await sts.send(
+        new AssumeRoleCommand({
+          RoleArn: auth.roleArn,
+          RoleSessionName: `heroku-s3-controller-${options.instanceId}-link`.slice(0, 64),
+          ...(auth.externalId ? { ExternalId: auth.externalId } : {}),
+          DurationSeconds: 900,
+        }),
+      );
+    } catch (err) {
+      throw new UserError(explainAssumeRole(auth.roleArn, err));
+    } finally {
+      sts.destroy();
+    }
+    const c = assumed.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new UserError(`AssumeRole of ${auth.roleArn} returned no credentials; try again`);
+    caller = make({ accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}) });
+  }
+  try {
+    const identity = await caller.send(new GetCallerIdentityCommand({}));
+    if (!identity.Account) throw new UserError('AWS STS did not say which account these credentials belong to; try again');
+    return { accountId: identity.Account, arn: identity.Arn ?? '' };
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(explainCallerIdentity(auth, err));
+  } finally {
+    caller.destroy();
+  }
+}
+
+function explainCallerIdentity(auth: LinkAuth, err: unknown): string {
+  const code = errorCode(err);
+  if (auth.kind === 'keys') {
+    if (code === 'InvalidClientTokenId') return `AWS does not recognise access key id ${auth.accessKeyId}: check --access-key-id, and that the key is active`;
+    if (code === 'SignatureDoesNotMatch') return `the secret access key does not match access key id ${auth.accessKeyId}: check --secret-access-key`;
+  }
+  if (code === 'ExpiredToken') return 'the credentials have expired: create new ones and link again';
+  if (code === 'AccessDenied') return `AWS refused GetCallerIdentity for these credentials (${code}); check that they are active`;
+  return unreachable(err);
+}
+
+function explainAssumeRole(roleArn: string, err: unknown): string {
+  const code = errorCode(err);
+  if (code === 'AccessDenied' || code === 'AccessDeniedException') {
+    return `cannot assume role ${roleArn}: access denied. Check that the role's trust policy allows the controller's AWS identity, and pass --external-id if the role requires one`;
+  }
+  if (code === 'CredentialsProviderError') {
+    return `cannot assume role ${roleArn}: the controller has no AWS credentials of its own to assume it with. Give it some (environment, web identity, instance role), or link with --access-key-id/--secret-access-key`;
+  }
+  if (code === 'ValidationError' || code === 'MalformedPolicyDocument') return `cannot assume role ${roleArn}: ${errorMessage(err)}`;
+  if (code === 'InvalidClientTokenId' || code === 'SignatureDoesNotMatch') {
+    return `cannot assume role ${roleArn}: AWS refused the controller's own credentials (${code}); fix the controller's AWS credentials`;
+  }
+  return `cannot assume role ${roleArn}: ${unreachable(err)}`;
+}
+
+function unreachable(err: unknown): string {
+  const code = errorCode(err);
+  const message = errorMessage(err);
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket hang up/i.test(`${code} ${message}`)) {
+    return `cannot reach AWS STS (${message}); check the network and AWS_ENDPOINT_URL_STS`;
+  }
+  return `AWS STS refused the credentials: ${code}: ${message}`;
+}

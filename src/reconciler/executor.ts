@@ -1,0 +1,227 @@
+/**
+ * Applies planned actions. Actions of one add-on run in plan order and stop at the first failure
+ * (later ones depend on earlier ones); add-ons run side by side. Every mutation is journaled as an
+ * intent before the call and an outcome after it (safety invariant 6), and the only secret an
+ * action ever handles, a new access key's, goes straight into the store, encrypted.
+ */
+import type { HerokuApi } from '../sources/heroku/heroku-api.js';
+import type { AccountClients } from '../sinks/aws/connect.js';
+import * as s3 from '../sinks/aws/s3-bucket.js';
+import * as iam from '../sinks/aws/iam-user.js';
+import { patchConfigVars } from '../sinks/heroku/config-vars.js';
+import type { Sleep } from '../sinks/aws/aws-errors.js';
+import type { DeliveryStore } from '../store/delivery-store.js';
+import type { Journal } from '../store/journal.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import { TerminalError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { mapLimit } from '../util/map-limit.js';
+import { actionResource, type Action } from './actions.js';
+import { configVarsFingerprint, configVarsFor } from './spec.js';
+
+export interface ExecutorDeps {
+  resources: ResourceStore;
+  deliveries: DeliveryStore;
+  journal: Journal;
+  heroku: HerokuApi;
+  clientsFor: (accountId: string) => AccountClients;
+  instanceId: string;
+  logger: Logger;
+  now?: () => Date;
+  sleep?: Sleep;
+  /** Safety invariant 7: checked before each add-on's batch; false stops all mutation at once. */
+  mayMutate?: () => boolean;
+  /** Add-ons worked on at once. */
+  concurrency?: number;
+}
+
+export interface ActionOutcome {
+  action: Action;
+  result: 'applied' | 'failed' | 'blocked' | 'skipped';
+  error?: string;
+}
+
+export interface ExecutionSummary {
+  outcomes: ActionOutcome[];
+  applied: number;
+  failed: number;
+  blocked: number;
+  skipped: number;
+}
+
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async apply(actions: Action[]): Promise<ExecutionSummary> {
+    const groups = new Map<string, Action[]>();
+    for (const action of actions) groups.set(action.addonId, [...(groups.get(action.addonId) ?? []), action]);
+    const perGroup = await mapLimit([...groups.values()], this.deps.concurrency ?? 4, (group) => this.applyGroup(group));
+    const outcomes = perGroup.flat();
+    const count = (result: ActionOutcome['result']) => outcomes.filter((o) => o.result === result).length;
+    return { outcomes, applied: count('applied'), failed: count('failed'), blocked: count('blocked'), skipped: count('skipped') };
+  }
+
+  private async applyGroup(actions: Action[]): Promise<ActionOutcome[]> {
+    const outcomes: ActionOutcome[] = [];
+    const addonId = actions[0]!.addonId;
+    if (this.deps.mayMutate && !this.deps.mayMutate()) {
+      return actions.map((action) => ({ action, result: 'skipped', error: 'not the leader' }));
+    }
+    let stopped: string | null = null;
+    for (const action of actions) {
+      if (stopped !== null) {
+        outcomes.push({ action, result: 'skipped', error: stopped });
+        continue;
+      }
+      if (action.kind === 'blocked') {
+        this.deps.logger.warn({ reason: action.reason, accountId: action.accountId, addonId, resource: action.resource }, action.message);
+        outcomes.push({ action, result: 'blocked', error: action.message });
+        await this.markError(addonId, action.message);
+        stopped = `blocked: ${action.reason}`;
+        continue;
+      }
+      try {
+        await this.applyOne(action);
+        outcomes.push({ action, result: 'applied' });
+      } catch (err) {
+        const message = errorMessage(err);
+        this.deps.logger.error(
+          { reason: action.reason, action: action.kind, accountId: action.accountId, addonId, resource: actionResource(action), terminal: err instanceof TerminalError },
+          `${action.kind} failed: ${message}`,
+        );
+        outcomes.push({ action, result: 'failed', error: message });
+        await this.markError(addonId, `${action.kind}: ${message}`);
+        stopped = `earlier action ${action.kind} failed`;
+      }
+    }
+    if (stopped === null && (await this.deps.resources.get(addonId))) {
+      await this.deps.resources.setState(addonId, 'ready', null);
+    }
+    return outcomes;
+  }
+
+  private async markError(addonId: string, message: string): Promise<void> {
+    if (await this.deps.resources.get(addonId)) await this.deps.resources.setState(addonId, 'error', message);
+  }
+
+  private async applyOne(action: Action): Promise<void> {
+    if (action.kind === 'record-resource') {
+      await this.deps.resources.upsert(action.record);
+      await this.journal(action, 'ok');
+      return;
+    }
+    await this.journal(action, 'intent');
+    try {
+      const detail = await this.mutate(action);
+      await this.journal(action, 'ok', detail);
+      this.deps.logger.info(
+        { reason: action.reason, action: action.kind, accountId: action.accountId, addonId: action.addonId, resource: actionResource(action) },
+        `${action.kind} ${actionResource(action)}`,
+      );
+    } catch (err) {
+      await this.journal(action, 'failed', { error: errorMessage(err) });
+      throw err;
+    }
+  }
+
+  /** Performs one cloud or Heroku call; returns journal details (never a secret). */
+  private async mutate(action: Action): Promise<Record<string, unknown> | undefined> {
+    const clients = this.deps.clientsFor(action.accountId);
+    switch (action.kind) {
+      case 'record-resource':
+      case 'blocked':
+        throw new Error(`${action.kind} is not a cloud mutation`);
+      case 'create-bucket': {
+        // The intent, stored before the call: lets the next pass recognise the bucket as ours if
+        // the process dies before the bucket is tagged.
+        if (!(await this.deps.resources.setBucketCreateStarted(action.addonId, this.now()))) {
+          throw new Error(`no stored record for add-on ${action.addonId}`);
+        }
+        await s3.createBucket(clients.s3(action.region), action.bucket, action.region, action.tags);
+        return { region: action.region };
+      }
+      case 'put-bucket-tags':
+        await s3.putBucketTags(clients.s3(action.region), action.bucket, action.tags);
+        return { tags: Object.keys(action.tags) };
+      case 'put-public-access-block':
+        await s3.putPublicAccessBlock(clients.s3(action.region), action.bucket);
+        return undefined;
+      case 'put-bucket-ownership-controls':
+        await s3.putOwnershipControls(clients.s3(action.region), action.bucket);
+        return undefined;
+      case 'put-bucket-encryption':
+        await s3.putEncryption(clients.s3(action.region), action.bucket);
+        return undefined;
+      case 'put-bucket-lifecycle':
+        await s3.putLifecycle(clients.s3(action.region), action.bucket, action.otherRules);
+        return undefined;
+      case 'put-bucket-policy':
+        await s3.putTlsPolicy(clients.s3(action.region), action.bucket);
+        return undefined;
+      case 'create-user':
+        await iam.createUser(clients.iam, action.userName, action.path, action.tags);
+        return { path: action.path };
+      case 'tag-user':
+        await iam.tagUser(clients.iam, action.userName, action.tags);
+        return { tags: Object.keys(action.tags) };
+      case 'put-user-policy':
+        await iam.putUserPolicy(clients.iam, action.userName, action.policyName, action.document, this.deps.sleep);
+        return { policyName: action.policyName };
+      case 'delete-user-policy':
+        await iam.deleteUserPolicy(clients.iam, action.userName, action.policyName);
+        return { policyName: action.policyName };
+      case 'create-access-key': {
+        const key = await iam.createAccessKey(clients.iam, action.userName, this.deps.sleep);
+        await this.deps.resources.setKey(action.addonId, key.accessKeyId, key.secretAccessKey);
+        return { accessKeyId: key.accessKeyId };
+      }
+      case 'delete-access-key':
+        await iam.deleteAccessKey(clients.iam, action.userName, action.accessKeyId);
+        return { accessKeyId: action.accessKeyId };
+      case 'deliver-config-vars': {
+        const record = await this.requireRecord(action.addonId);
+        if (!record.accessKeyId || !record.secretAccessKey) {
+          throw new Error(`no stored access key for add-on ${action.addonId} to deliver`);
+        }
+        const vars = configVarsFor({ name: action.attachmentName }, {
+          bucketName: record.bucketName,
+          bucketRegion: record.bucketRegion,
+          accessKeyId: record.accessKeyId,
+          secretAccessKey: record.secretAccessKey,
+        });
+        await patchConfigVars(this.deps.heroku, action.appId, vars);
+        await this.deps.deliveries.record({
+          addonId: action.addonId,
+          attachmentId: action.attachmentId,
+          appId: action.appId,
+          varNames: Object.keys(vars),
+          fingerprint: configVarsFingerprint(vars),
+          deliveredAt: this.now(),
+        });
+        return { appId: action.appId, varNames: Object.keys(vars), accessKeyId: record.accessKeyId };
+      }
+    }
+  }
+
+  private async requireRecord(addonId: string) {
+    const record = await this.deps.resources.get(addonId);
+    if (!record) throw new Error(`no stored record for add-on ${addonId}`);
+    return record;
+  }
+
+  private journal(action: Action, phase: 'intent' | 'ok' | 'failed', detail?: Record<string, unknown>) {
+    return this.deps.journal.append({
+      instanceId: this.deps.instanceId,
+      accountId: action.accountId,
+      addonId: action.addonId,
+      action: action.kind,
+      resource: actionResource(action),
+      phase,
+      detail: { reason: action.reason, ...detail },
+    });
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The data `plan()` decides from: what Heroku wants (desired), what AWS has (observed), and what
+ * the store remembers (records). Plain data, no I/O, so plan tests need no stand.
+ */
+import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
+
+export interface DesiredAttachment {
+  id: string;
+  /** The config-var prefix Heroku gave the attachment, e.g. `BUCKET`. */
+  name: string;
+  appId: string;
+  appName: string;
+}
+
+/** One add-on of a configured service whose app belongs to a linked team. */
+export interface DesiredAddon {
+  addonId: string;
+  addonName: string;
+  service: string;
+  /** `service:plan`, as Heroku names plans. */
+  plan: string;
+  appId: string;
+  appName: string;
+  teamId: string;
+  /** AWS region for the bucket: the link's region if set, else mapped from the app's region. */
+  region: string;
+  attachments: DesiredAttachment[];
+  /** Config var names the add-on owns on its apps; ours must not collide with them. */
+  ownedConfigVars: string[];
+}
+
+/** What one linked team wants; `complete` is false when any page of its read failed. */
+export interface TeamDesiredState {
+  teamId: string;
+  teamName: string;
+  complete: boolean;
+  error: string | null;
+  addons: DesiredAddon[];
+}
+
+export interface PublicAccessBlock {
+  blockPublicAcls: boolean;
+  ignorePublicAcls: boolean;
+  blockPublicPolicy: boolean;
+  restrictPublicBuckets: boolean;
+}
+
+export interface LifecycleRule {
+  id: string;
+  enabled: boolean;
+  prefix: string;
+  abortIncompleteMultipartUploadDays: number | null;
+  /** The rule exactly as S3 returned it, so a repair keeps rules that are not ours. */
+  raw: unknown;
+}
+
+/** Settings read by a deep check of one bucket; `null` means "not configured". */
+export interface BucketSettings {
+  publicAccessBlock: PublicAccessBlock | null;
+  encryption: { algorithm: string; kmsKeyId: string | null } | null;
+  objectOwnership: string | null;
+  /** The bucket policy document as JSON text. */
+  policy: string | null;
+  lifecycleRules: LifecycleRule[];
+}
+
+export interface ObservedBucket {
+  name: string;
+  creationDate: Date | null;
+  tags: Record<string, string>;
+  /** Present when the deep check ran this pass. */
+  settings: BucketSettings | null;
+}
+
+export interface ObservedAccessKey {
+  accessKeyId: string;
+  status: 'Active' | 'Inactive';
+}
+
+export interface ObservedUser {
+  userName: string;
+  path: string;
+  tags: Record<string, string>;
+  /** Inline policies by name, documents as JSON text (already URL-decoded). */
+  inlinePolicies: Record<string, string>;
+  /** Present when the access keys were listed this pass. */
+  accessKeys: ObservedAccessKey[] | null;
+}
+
+/** What one linked account holds, found by our naming prefix and read in bulk. */
+export interface ObservedAccount {
+  accountId: string;
+  /** False when the inventory could not be read: then nothing in this account is changed. */
+  complete: boolean;
+  error: string | null;
+  buckets: Map<string, ObservedBucket>;
+  users: Map<string, ObservedUser>;
+}
+
+export interface PlanInput {
+  links: Link[];
+  desired: TeamDesiredState[];
+  observed: Map<string, ObservedAccount>;
+  records: Map<string, ResourceRecord>;
+  deliveries: DeliveryRecord[];
+  now: Date;
+}

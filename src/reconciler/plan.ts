@@ -1,0 +1,357 @@
+/**
+ * `plan()`: the pure heart of the controller (STYLE.md #2). From what Heroku wants, what AWS has
+ * and what the store remembers, it returns the actions that close the gap, one per differing
+ * attribute, in the order they must run. It never performs I/O, so every rule is table-tested.
+ */
+import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
+import type { Action } from './actions.js';
+import type { BucketSettings, DesiredAddon, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
+import { BlockedReason, DriftKind } from './reasons.js';
+import {
+  ABORT_INCOMPLETE_MULTIPART_DAYS,
+  DESIRED_ENCRYPTION,
+  DESIRED_OBJECT_OWNERSHIP,
+  DESIRED_PUBLIC_ACCESS_BLOCK,
+  LIFECYCLE_RULE_ID,
+  USER_POLICY_NAME,
+  bucketNameFor,
+  canonicalPolicy,
+  configVarNames,
+  configVarsFingerprint,
+  configVarsFor,
+  hasNoOwnershipTags,
+  isOwnedBy,
+  ownershipTags,
+  tlsOnlyBucketPolicy,
+  userNameFor,
+  userPolicyDocument,
+  type NamingPolicy,
+} from './spec.js';
+
+/**
+ * How far S3's clock may be behind ours when judging whether an untagged bucket was created by
+ * our own interrupted CreateBucket call.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+export function plan(input: PlanInput, policy: NamingPolicy): Action[] {
+  const linksByTeam = new Map<string, Link>(input.links.map((link) => [link.teamId, link]));
+  const deliveriesByAddon = groupBy(input.deliveries, (d) => d.addonId);
+  const actions: Action[] = [];
+  for (const team of input.desired) {
+    const link = linksByTeam.get(team.teamId);
+    if (!link) continue;
+    const account = input.observed.get(link.accountId);
+    for (const addon of team.addons) {
+      actions.push(
+        ...planAddon({
+          addon,
+          link,
+          account,
+          record: input.records.get(addon.addonId) ?? null,
+          deliveries: deliveriesByAddon.get(addon.addonId) ?? [],
+          policy,
+          now: input.now,
+        }),
+      );
+    }
+  }
+  return actions;
+}
+
+interface AddonContext {
+  addon: DesiredAddon;
+  link: Link;
+  account: ObservedAccount | undefined;
+  record: ResourceRecord | null;
+  deliveries: DeliveryRecord[];
+  policy: NamingPolicy;
+  now: Date;
+}
+
+function planAddon(ctx: AddonContext): Action[] {
+  const { addon, link, account, policy } = ctx;
+  const accountId = link.accountId;
+  const base = { addonId: addon.addonId, accountId };
+  const bucket = ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId);
+  const region = ctx.record?.bucketRegion ?? addon.region;
+  const userName = ctx.record?.userName ?? userNameFor(policy, addon.addonId);
+
+  if (!account || !account.complete) {
+    return [
+      {
+        ...base,
+        kind: 'blocked',
+        reason: BlockedReason.ObserveFailed,
+        resource: bucket,
+        message: `AWS account ${accountId} could not be read this pass (${account?.error ?? 'not observed'}); nothing is changed blind`,
+      },
+    ];
+  }
+  if (ctx.record && ctx.record.accountId !== accountId) {
+    return [
+      {
+        ...base,
+        kind: 'blocked',
+        reason: BlockedReason.NotOwned,
+        resource: bucket,
+        message: `the add-on's resources live in AWS account ${ctx.record.accountId}, but its team is now linked to ${accountId}; the controller does not move buckets between accounts`,
+      },
+    ];
+  }
+
+  const actions: Action[] = [];
+  if (!ctx.record) {
+    actions.push({
+      ...base,
+      kind: 'record-resource',
+      reason: DriftKind.MissingBucket,
+      record: {
+        addonId: addon.addonId,
+        addonName: addon.addonName,
+        accountId,
+        teamId: addon.teamId,
+        appId: addon.appId,
+        plan: addon.plan,
+        bucketName: bucket,
+        bucketRegion: region,
+        userName,
+        accessKeyId: null,
+        secretAccessKey: null,
+        bucketCreateStartedAt: null,
+        state: 'pending',
+        lastError: null,
+      },
+    });
+  }
+  const tags = ownershipTags(policy, addon);
+  const bucketActions = planBucket(ctx, bucket, region, tags, account.buckets.get(bucket));
+  actions.push(...bucketActions);
+  // A user whose policy names a bucket that is not ours would grant access to someone else's data.
+  if (bucketActions.some((action) => action.kind === 'blocked')) return actions;
+  const userActions = planUser(ctx, userName, bucket, tags, account.users.get(userName));
+  // A replaced key is retired only after the new one has been delivered to every app.
+  const isRetirement = (a: Action) => a.kind === 'delete-access-key' && a.reason === DriftKind.MissingKey;
+  actions.push(...userActions.filter((a) => !isRetirement(a)));
+  if (!userActions.some((action) => action.kind === 'blocked')) {
+    actions.push(...planDeliveries(ctx, bucket, region, userActions.some((a) => a.kind === 'create-access-key')));
+  }
+  actions.push(...userActions.filter(isRetirement));
+  return actions;
+}
+
+function planBucket(
+  ctx: AddonContext,
+  bucket: string,
+  region: string,
+  tags: Record<string, string>,
+  observed: ObservedBucket | undefined,
+): Action[] {
+  const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, bucket, region };
+  if (!observed) {
+    // Tags go with CreateBucket (atomic on AWS) and again with PutBucketTagging, for endpoints
+    // that ignore tags on create; every setting follows, since a new bucket has none of ours.
+    return [
+      { ...base, kind: 'create-bucket', reason: DriftKind.MissingBucket, tags },
+      { ...base, kind: 'put-bucket-tags', reason: DriftKind.MissingBucket, tags },
+      ...settingsRepairs(base, null, DriftKind.MissingBucket),
+    ];
+  }
+  if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
+    if (wasCreatedByOurInterruptedCall(ctx.record, observed)) {
+      return [
+        { ...base, kind: 'put-bucket-tags', reason: DriftKind.TagsChanged, tags: { ...observed.tags, ...tags } },
+        ...settingsRepairs(base, observed.settings, DriftKind.MissingBucket),
+      ];
+    }
+    return [
+      {
+        ...base,
+        kind: 'blocked',
+        reason: BlockedReason.NotOwned,
+        resource: bucket,
+        message: `bucket ${bucket} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete or rename it, or tag it by hand if it is truly this add-on's`,
+      },
+    ];
+  }
+  const actions: Action[] = [];
+  if (Object.entries(tags).some(([key, value]) => observed.tags[key] !== value)) {
+    actions.push({ ...base, kind: 'put-bucket-tags', reason: DriftKind.TagsChanged, tags: { ...observed.tags, ...tags } });
+  }
+  if (observed.settings) actions.push(...settingsRepairs(base, observed.settings, null));
+  return actions;
+}
+
+/**
+ * Safety invariant 1 with invariant 6: an untagged bucket with our deterministic name is adopted
+ * only when our own record says we sent CreateBucket for it, and S3 says it was created after that.
+ */
+function wasCreatedByOurInterruptedCall(record: ResourceRecord | null, observed: ObservedBucket): boolean {
+  if (!record?.bucketCreateStartedAt || !observed.creationDate) return false;
+  if (!hasNoOwnershipTags(observed.tags)) return false;
+  return observed.creationDate.getTime() >= record.bucketCreateStartedAt.getTime() - CLOCK_SKEW_MS;
+}
+
+type SettingBase = { addonId: string; accountId: string; bucket: string; region: string };
+
+/** One repair per setting that differs; with `settings` null (a new bucket), every setting. */
+function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null): Action[] {
+  const actions: Action[] = [];
+  const why = (drift: DriftKind) => newBucket ?? drift;
+  const pab = settings?.publicAccessBlock ?? null;
+  if (!pab || Object.entries(DESIRED_PUBLIC_ACCESS_BLOCK).some(([k, v]) => pab[k as keyof typeof pab] !== v)) {
+    actions.push({ ...base, kind: 'put-public-access-block', reason: why(DriftKind.PublicAccessBlockChanged) });
+  }
+  if (settings?.objectOwnership !== DESIRED_OBJECT_OWNERSHIP) {
+    actions.push({ ...base, kind: 'put-bucket-ownership-controls', reason: why(DriftKind.OwnershipChanged) });
+  }
+  if (settings?.encryption?.algorithm !== DESIRED_ENCRYPTION) {
+    actions.push({ ...base, kind: 'put-bucket-encryption', reason: why(DriftKind.EncryptionChanged) });
+  }
+  const rules = settings?.lifecycleRules ?? [];
+  const ours = rules.find((rule) => rule.id === LIFECYCLE_RULE_ID);
+  if (!ours || !ours.enabled || ours.prefix !== '' || ours.abortIncompleteMultipartUploadDays !== ABORT_INCOMPLETE_MULTIPART_DAYS) {
+    actions.push({
+      ...base,
+      kind: 'put-bucket-lifecycle',
+      reason: why(DriftKind.LifecycleChanged),
+      otherRules: rules.filter((rule) => rule.id !== LIFECYCLE_RULE_ID).map((rule) => rule.raw),
+    });
+  }
+  const policy = settings?.policy ?? null;
+  if (policy === null || canonicalPolicy(policy) !== canonicalPolicy(tlsOnlyBucketPolicy(base.bucket))) {
+    actions.push({ ...base, kind: 'put-bucket-policy', reason: why(DriftKind.TlsPolicyChanged) });
+  }
+  return actions;
+}
+
+function planUser(
+  ctx: AddonContext,
+  userName: string,
+  bucket: string,
+  tags: Record<string, string>,
+  observed: ObservedUser | undefined,
+): Action[] {
+  const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
+  const document = userPolicyDocument(bucket);
+  const putPolicy = (reason: DriftKind): Action => ({
+    ...base,
+    kind: 'put-user-policy',
+    reason,
+    policyName: USER_POLICY_NAME,
+    document,
+  });
+  if (!observed) {
+    return [
+      { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags },
+      putPolicy(DriftKind.MissingUser),
+      { ...base, kind: 'create-access-key', reason: DriftKind.MissingUser },
+    ];
+  }
+  if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
+    return [
+      {
+        ...base,
+        kind: 'blocked',
+        reason: BlockedReason.NotOwned,
+        resource: userName,
+        message: `IAM user ${userName} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete it, or set INSTANCE_ID to the instance that owns it`,
+      },
+    ];
+  }
+  const actions: Action[] = [];
+  if (Object.entries(tags).some(([key, value]) => observed.tags[key] !== value)) {
+    actions.push({ ...base, kind: 'tag-user', reason: DriftKind.TagsChanged, tags });
+  }
+  const current = observed.inlinePolicies[USER_POLICY_NAME];
+  if (current === undefined || canonicalPolicy(current) !== canonicalPolicy(document)) {
+    actions.push(putPolicy(DriftKind.PolicyChanged));
+  }
+  for (const name of Object.keys(observed.inlinePolicies)) {
+    if (name !== USER_POLICY_NAME) {
+      actions.push({ ...base, kind: 'delete-user-policy', reason: DriftKind.PolicyChanged, policyName: name });
+    }
+  }
+  actions.push(...planKeys(ctx, base, observed));
+  return actions;
+}
+
+/**
+ * The user holds exactly the one key the store remembers. A key the store does not know (left by
+ * a crash between CreateAccessKey and saving its secret) is deleted first, keeping the user under
+ * the AWS limit of two; a missing or deactivated key is replaced by a new one.
+ */
+function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string; userName: string }, observed: ObservedUser): Action[] {
+  if (observed.accessKeys === null) return [];
+  const recordedId = ctx.record?.secretAccessKey ? ctx.record.accessKeyId : null;
+  const actions: Action[] = [];
+  for (const key of observed.accessKeys) {
+    if (key.accessKeyId !== recordedId) {
+      actions.push({ ...base, kind: 'delete-access-key', reason: DriftKind.UnrecordedKey, accessKeyId: key.accessKeyId });
+    }
+  }
+  const recorded = observed.accessKeys.find((key) => key.accessKeyId === recordedId);
+  if (!recorded || recorded.status !== 'Active') {
+    actions.push({ ...base, kind: 'create-access-key', reason: DriftKind.MissingKey });
+    if (recorded) {
+      actions.push({ ...base, kind: 'delete-access-key', reason: DriftKind.MissingKey, accessKeyId: recorded.accessKeyId });
+    }
+  }
+  return actions;
+}
+
+function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKey: boolean): Action[] {
+  const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId };
+  const delivered = new Map(ctx.deliveries.map((d) => [d.attachmentId, d]));
+  const actions: Action[] = [];
+  const deliverActions: Action[] = [];
+  for (const attachment of ctx.addon.attachments) {
+    const names = Object.values(configVarNames(attachment.name));
+    const clash = names.filter((name) => ctx.addon.ownedConfigVars.includes(name));
+    if (clash.length > 0) {
+      actions.push({
+        ...base,
+        kind: 'blocked',
+        reason: BlockedReason.ConfigVarConflict,
+        resource: attachment.appName,
+        message: `config var ${clash.join(', ')} on app ${attachment.appName} is owned by the add-on itself and cannot be set; rename the attachment (heroku addons:attach --as OTHER_NAME)`,
+      });
+      continue;
+    }
+    const record = ctx.record;
+    const current =
+      !newKey && record?.accessKeyId && record.secretAccessKey
+        ? configVarsFingerprint(
+            configVarsFor(attachment, {
+              bucketName: bucket,
+              bucketRegion: region,
+              accessKeyId: record.accessKeyId,
+              secretAccessKey: record.secretAccessKey,
+            }),
+          )
+        : null;
+    if (current === null || delivered.get(attachment.id)?.fingerprint !== current) {
+      deliverActions.push({
+        ...base,
+        kind: 'deliver-config-vars',
+        reason: DriftKind.ConfigVarsMissing,
+        attachmentId: attachment.id,
+        attachmentName: attachment.name,
+        appId: attachment.appId,
+        appName: attachment.appName,
+      });
+    }
+  }
+  return [...actions, ...deliverActions];
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}

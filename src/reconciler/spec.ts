@@ -1,0 +1,189 @@
+/**
+ * What each resource must look like: deterministic names, ownership tags, policy documents and
+ * bucket settings. Pure functions: `plan()` compares observations with these, sinks apply them.
+ */
+import { createHash } from 'node:crypto';
+import type { DesiredAttachment, PublicAccessBlock } from './model.js';
+
+/** The settings that shape names and tags; derived from the configuration. */
+export interface NamingPolicy {
+  instanceId: string;
+  bucketPrefix: string;
+  iamPath: string;
+  iamUserPrefix: string;
+}
+
+export const TAG_PREFIX = 'heroku-s3-controller:';
+export const TAG = {
+  instance: `${TAG_PREFIX}instance`,
+  addonId: `${TAG_PREFIX}addon-id`,
+  appId: `${TAG_PREFIX}app-id`,
+  teamId: `${TAG_PREFIX}team-id`,
+} as const;
+
+export const USER_POLICY_NAME = 'heroku-s3-controller-bucket-access';
+export const LIFECYCLE_RULE_ID = 'heroku-s3-controller-abort-incomplete-multipart';
+export const ABORT_INCOMPLETE_MULTIPART_DAYS = 7;
+export const DESIRED_ENCRYPTION = 'AES256';
+export const DESIRED_OBJECT_OWNERSHIP = 'BucketOwnerEnforced';
+export const DESIRED_PUBLIC_ACCESS_BLOCK: PublicAccessBlock = {
+  blockPublicAcls: true,
+  ignorePublicAcls: true,
+  blockPublicPolicy: true,
+  restrictPublicBuckets: true,
+};
+
+/**
+ * `<prefix><add-on id>-<8 hex of sha256(account)>`: at most 18 + 36 + 1 + 8 = 63 characters.
+ * The account hash keeps the global name free when a team is relinked to another account.
+ */
+export function bucketNameFor(policy: NamingPolicy, accountId: string, addonId: string): string {
+  const accountHash = createHash('sha256').update(accountId).digest('hex').slice(0, 8);
+  return `${policy.bucketPrefix}${addonId.toLowerCase()}-${accountHash}`;
+}
+
+/** IAM user names are unique per account only, so the add-on id suffices (≤ 20 + 36 characters). */
+export function userNameFor(policy: NamingPolicy, addonId: string): string {
+  return `${policy.iamUserPrefix}${addonId.toLowerCase()}`;
+}
+
+export interface OwnerIdentity {
+  addonId: string;
+  appId: string;
+  teamId: string;
+}
+
+export function ownershipTags(policy: NamingPolicy, owner: OwnerIdentity): Record<string, string> {
+  return {
+    [TAG.instance]: policy.instanceId,
+    [TAG.addonId]: owner.addonId,
+    [TAG.appId]: owner.appId,
+    [TAG.teamId]: owner.teamId,
+  };
+}
+
+/** Safety invariant 1: only a resource tagged with this instance and this add-on is ours. */
+export function isOwnedBy(tags: Record<string, string>, policy: NamingPolicy, addonId: string): boolean {
+  return tags[TAG.instance] === policy.instanceId && tags[TAG.addonId] === addonId;
+}
+
+/** True when the resource carries no ownership tag of any controller instance at all. */
+export function hasNoOwnershipTags(tags: Record<string, string>): boolean {
+  return !Object.keys(tags).some((key) => key.startsWith(TAG_PREFIX));
+}
+
+/** Denies every request that does not use TLS. Exactly this document is the bucket's policy. */
+export function tlsOnlyBucketPolicy(bucket: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'DenyInsecureTransport',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:*',
+        Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      },
+    ],
+  });
+}
+
+/** Least privilege for the add-on's IAM user: its one bucket, nothing else. */
+export function userPolicyDocument(bucket: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'ListAndLocateTheBucket',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:GetBucketLocation', 's3:ListBucketMultipartUploads'],
+        Resource: `arn:aws:s3:::${bucket}`,
+      },
+      {
+        Sid: 'ReadWriteObjects',
+        Effect: 'Allow',
+        Action: [
+          's3:GetObject',
+          's3:PutObject',
+          's3:DeleteObject',
+          's3:AbortMultipartUpload',
+          's3:ListMultipartUploadParts',
+        ],
+        Resource: `arn:aws:s3:::${bucket}/*`,
+      },
+    ],
+  });
+}
+
+/**
+ * Canonical form of an IAM/S3 policy document, so that equal policies compare equal whatever the
+ * key order, single-value-or-list spelling, or `"*"` vs `{"AWS":"*"}` principal AWS returns.
+ */
+export function canonicalPolicy(document: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(document);
+  } catch {
+    return `unparseable:${document}`;
+  }
+  return JSON.stringify(canonicalValue(parsed, ''));
+}
+
+const LIST_KEYS = new Set(['Action', 'NotAction', 'Resource', 'NotResource', 'Statement']);
+
+function canonicalValue(value: unknown, key: string): unknown {
+  if (key === 'Principal' && value === '*') return { AWS: ['*'] };
+  if (Array.isArray(value)) {
+    const items = value.map((item) => canonicalValue(item, ''));
+    return key === 'Statement' ? items : items.map((item) => JSON.stringify(item)).sort().map((item) => JSON.parse(item));
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      out[k] = LIST_KEYS.has(k) && !Array.isArray(v) ? canonicalValue([v], k) : canonicalValue(v, k);
+    }
+    return out;
+  }
+  if (typeof value === 'string' && ['AWS', 'Service', 'Federated'].includes(key)) return [value];
+  return value;
+}
+
+/** The names of the config vars delivered for one attachment (`BUCKET` → `BUCKET_BUCKET_NAME`, …). */
+export function configVarNames(attachmentName: string) {
+  return {
+    bucketName: `${attachmentName}_BUCKET_NAME`,
+    accessKeyId: `${attachmentName}_AWS_ACCESS_KEY_ID`,
+    secretAccessKey: `${attachmentName}_AWS_SECRET_ACCESS_KEY`,
+    region: `${attachmentName}_AWS_REGION`,
+    url: `${attachmentName}_URL`,
+  };
+}
+
+export interface Credentials {
+  bucketName: string;
+  bucketRegion: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export function configVarsFor(attachment: Pick<DesiredAttachment, 'name'>, credentials: Credentials): Record<string, string> {
+  const names = configVarNames(attachment.name);
+  return {
+    [names.bucketName]: credentials.bucketName,
+    [names.accessKeyId]: credentials.accessKeyId,
+    [names.secretAccessKey]: credentials.secretAccessKey,
+    [names.region]: credentials.bucketRegion,
+    [names.url]: `s3://${credentials.bucketName}`,
+  };
+}
+
+/**
+ * A one-way fingerprint of delivered config vars, stored so a pass in sync needs no Heroku read.
+ * The inputs include a 40-character random secret, so the hash reveals nothing usable.
+ */
+export function configVarsFingerprint(vars: Record<string, string>): string {
+  const entries = Object.entries(vars).sort(([a], [b]) => a.localeCompare(b));
+  return createHash('sha256').update(JSON.stringify(entries)).digest('hex');
+}

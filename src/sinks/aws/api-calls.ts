@@ -1,0 +1,60 @@
+/**
+ * Counts every AWS API call by account, service, operation and outcome, through an SDK
+ * middleware. The counts feed metrics and let tests prove that a pass in sync mutates nothing.
+ */
+import type { MiddlewareStack } from '@smithy/types';
+
+export interface ApiCall {
+  accountId: string;
+  service: string;
+  operation: string;
+  outcome: 'ok' | 'error';
+}
+
+/** Read operations never change anything; everything else counts as a mutation. */
+export function isMutation(operation: string): boolean {
+  return !/^(Get|List|Head|Describe)/.test(operation);
+}
+
+export class ApiCallRecorder {
+  readonly calls: ApiCall[] = [];
+  private readonly listeners: ((call: ApiCall) => void)[] = [];
+
+  record(call: ApiCall): void {
+    this.calls.push(call);
+    for (const listener of this.listeners) listener(call);
+  }
+
+  onCall(listener: (call: ApiCall) => void): void {
+    this.listeners.push(listener);
+  }
+
+  mutations(): ApiCall[] {
+    return this.calls.filter((call) => isMutation(call.operation));
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+  }
+
+  /**
+   * Adds the counting middleware to a client's stack. It sits at `initialize`, so one logical call
+   * counts once however many times the SDK retries it.
+   */
+  instrument(stack: MiddlewareStack<any, any>, accountId: string, service: string): void {
+    stack.add(
+      (next, context) => async (args) => {
+        const operation = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
+        try {
+          const result = await next(args);
+          this.record({ accountId, service, operation, outcome: 'ok' });
+          return result;
+        } catch (err) {
+          this.record({ accountId, service, operation, outcome: 'error' });
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'heroku-s3-controller-api-calls', override: true },
+    );
+  }
+}

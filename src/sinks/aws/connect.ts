@@ -1,0 +1,138 @@
+/**
+ * Connect per account (STYLE.md #4): clients bound to one linked account's credentials, either
+ * the link's static keys or a role assumed with the controller's own credential chain. Clients are
+ * cached per link and per region; assumed-role credentials refresh themselves before they expire.
+ */
+import { IAMClient } from '@aws-sdk/client-iam';
+import { S3Client } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { AwsSettings } from '../../config/config.js';
+import type { LinkAuth } from '../../store/types.js';
+import type { ApiCallRecorder } from './api-calls.js';
+
+/** Everything needed to reach one account; `accountId` is the one recorded when linking. */
+export interface AccountTarget {
+  accountId: string;
+  auth: LinkAuth;
+}
+
+export interface AccountClients {
+  accountId: string;
+  iam: IAMClient;
+  sts: STSClient;
+  /** S3 client for one region: bucket calls must go to the bucket's own region. */
+  s3(region: string): S3Client;
+}
+
+export type ClientHook = (client: S3Client | IAMClient | STSClient, service: 's3' | 'iam' | 'sts') => void;
+
+export interface ConnectorOptions {
+  aws: AwsSettings;
+  /** Names the assumed-role sessions, so CloudTrail shows which controller acted. */
+  instanceId: string;
+  recorder?: ApiCallRecorder;
+  /** Called for every client made: tests add middleware here (fault injection, counting). */
+  onClient?: ClientHook;
+  requestTimeoutMs?: number;
+  /**
+   * The controller's own credentials, used only to assume the links' roles. Default: the SDK's
+   * standard chain (environment, web identity, container or instance role).
+   */
+  baseCredentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+}
+
+export class AwsConnector {
+  private readonly cache = new Map<string, AccountClients>();
+
+  constructor(private readonly options: ConnectorOptions) {}
+
+  /** Clients for one account; cached, so call it freely on every pass. */
+  connect(target: AccountTarget): AccountClients {
+    const cacheKey = JSON.stringify([target.accountId, target.auth]);
+    let clients = this.cache.get(cacheKey);
+    if (!clients) {
+      clients = this.build(target);
+      this.cache.set(cacheKey, clients);
+    }
+    return clients;
+  }
+
+  /** Credentials for a link, usable before the account id is known (link validation). */
+  credentialsFor(auth: LinkAuth): AwsCredentialIdentity | AwsCredentialIdentityProvider | undefined {
+    if (auth.kind === 'keys') {
+      return { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey };
+    }
+    return fromTemporaryCredentials({
+      params: {
+        RoleArn: auth.roleArn,
+        RoleSessionName: `heroku-s3-controller-${this.options.instanceId}`.slice(0, 64),
+        ...(auth.externalId ? { ExternalId: auth.externalId } : {}),
+        DurationSeconds: 3600,
+      },
+      clientConfig: this.baseConfig('sts'),
+      ...(this.options.baseCredentials ? { masterCredentials: this.options.baseCredentials } : {}),
+    });
+  }
+
+  /** An STS client acting as the link (for `link` validation); not cached. */
+  stsFor(auth: LinkAuth, accountLabel = 'unlinked'): STSClient {
+    const client = new STSClient({ ...this.baseConfig('sts'), credentials: this.credentialsFor(auth) });
+    this.hook(client, accountLabel, 'sts');
+    return client;
+  }
+
+  destroy(): void {
+    for (const clients of this.cache.values()) {
+      clients.iam.destroy();
+      clients.sts.destroy();
+    }
+    this.cache.clear();
+  }
+
+  private build(target: AccountTarget): AccountClients {
+    const credentials = this.credentialsFor(target.auth);
+    const iam = new IAMClient({ ...this.baseConfig('iam'), credentials });
+    this.hook(iam, target.accountId, 'iam');
+    const sts = new STSClient({ ...this.baseConfig('sts'), credentials });
+    this.hook(sts, target.accountId, 'sts');
+    const s3ByRegion = new Map<string, S3Client>();
+    return {
+      accountId: target.accountId,
+      iam,
+      sts,
+      s3: (region: string) => {
+        let s3 = s3ByRegion.get(region);
+        if (!s3) {
+          s3 = new S3Client({
+            ...this.baseConfig('s3'),
+            region,
+            credentials,
+            forcePathStyle: this.options.aws.forcePathStyle,
+            followRegionRedirects: true,
+          });
+          this.hook(s3, target.accountId, 's3');
+          s3ByRegion.set(region, s3);
+        }
+        return s3;
+      },
+    };
+  }
+
+  private baseConfig(service: 's3' | 'iam' | 'sts') {
+    const endpoint = this.options.aws.endpoints[service];
+    const timeout = this.options.requestTimeoutMs ?? 30_000;
+    return {
+      region: this.options.aws.region,
+      ...(endpoint ? { endpoint } : {}),
+      maxAttempts: 5,
+      requestHandler: { requestTimeout: timeout, connectionTimeout: Math.min(timeout, 10_000) },
+    };
+  }
+
+  private hook(client: S3Client | IAMClient | STSClient, accountId: string, service: 's3' | 'iam' | 'sts'): void {
+    this.options.recorder?.instrument(client.middlewareStack, accountId, service);
+    this.options.onClient?.(client, service);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The IAM user sink: the user under the controller's path, its inline policy and its access key.
+ * Users are read in bulk (GetAccountAuthorizationDetails: tags and inline policies, 1,000 a page);
+ * only access keys need a call per user.
+ */
+import {
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  DeleteAccessKeyCommand,
+  DeleteUserPolicyCommand,
+  GetAccountAuthorizationDetailsCommand,
+  ListAccessKeysCommand,
+  PutUserPolicyCommand,
+  TagUserCommand,
+  type IAMClient,
+} from '@aws-sdk/client-iam';
+import type { ObservedAccessKey, ObservedUser } from '../../reconciler/model.js';
+import { hasCode, retryWhilePropagating, type Sleep } from './aws-errors.js';
+
+/** Users under `path`, with tags and inline policy documents, in O(users / 1000) calls. */
+export async function listUsers(iam: IAMClient, path: string): Promise<Map<string, ObservedUser>> {
+  const users = new Map<string, ObservedUser>();
+  let marker: string | undefined;
+  do {
+    const page = await iam.send(
+      new GetAccountAuthorizationDetailsCommand({ Filter: ['User'], MaxItems: 1000, Marker: marker }),
+    );
+    for (const user of page.UserDetailList ?? []) {
+      if (!user.UserName || !user.Path?.startsWith(path)) continue;
+      users.set(user.UserName, {
+        userName: user.UserName,
+        path: user.Path,
+        tags: Object.fromEntries((user.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])),
+        inlinePolicies: Object.fromEntries(
+          (user.UserPolicyList ?? []).map((p) => [p.PolicyName ?? '', decodePolicy(p.PolicyDocument ?? '')]),
+        ),
+        accessKeys: null,
+      });
+    }
+    marker = page.IsTruncated ? page.Marker : undefined;
+  } while (marker);
+  return users;
+}
+
+/** IAM returns policy documents URL-encoded (RFC 3986). */
+function decodePolicy(document: string): string {
+  if (document.trimStart().startsWith('{')) return document;
+  try {
+    return decodeURIComponent(document);
+  } catch {
+    return document;
+  }
+}
+
+export async function listAccessKeys(iam: IAMClient, userName: string): Promise<ObservedAccessKey[]> {
+  const out = await iam.send(new ListAccessKeysCommand({ UserName: userName }));
+  return (out.AccessKeyMetadata ?? []).map((key) => ({
+    accessKeyId: key.AccessKeyId ?? '',
+    status: key.Status === 'Active' ? 'Active' : 'Inactive',
+  }));
+}
+
+/** Creates the user with its ownership tags in one call; "already exists" is left to observe. */
+export async function createUser(iam: IAMClient, userName: string, path: string, tags: Record<string, string>): Promise<void> {
+  try {
+    await iam.send(new CreateUserCommand({ UserName: userName, Path: path, Tags: toTags(tags) }));
+  } catch (err) {
+    // Exists already: the next observation decides whether it is ours. Creating it again would
+    // not help, and adopting it here would skip the ownership check.
+    if (!hasCode(err, 'EntityAlreadyExists')) throw err;
+  }
+}
+
+export async function tagUser(iam: IAMClient, userName: string, tags: Record<string, string>): Promise<void> {
+  await iam.send(new TagUserCommand({ UserName: userName, Tags: toTags(tags) }));
+}
+
+export async function putUserPolicy(
+  iam: IAMClient,
+  userName: string,
+  policyName: string,
+  document: string,
+  sleep?: Sleep,
+): Promise<void> {
+  await retryWhilePropagating(
+    () => iam.send(new PutUserPolicyCommand({ UserName: userName, PolicyName: policyName, PolicyDocument: document })),
+    ['NoSuchEntity', 'NoSuchEntityException'],
+    sleep ? { sleep } : {},
+  );
+}
+
+export async function deleteUserPolicy(iam: IAMClient, userName: string, policyName: string): Promise<void> {
+  try {
+    await iam.send(new DeleteUserPolicyCommand({ UserName: userName, PolicyName: policyName }));
+  } catch (err) {
+    if (!hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) throw err;
+  }
+}
+
+export interface NewAccessKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export async function createAccessKey(iam: IAMClient, userName: string, sleep?: Sleep): Promise<NewAccessKey> {
+  const out = await retryWhilePropagating(
+    () => iam.send(new CreateAccessKeyCommand({ UserName: userName })),
+    ['NoSuchEntity', 'NoSuchEntityException'],
+    sleep ? { sleep } : {},
+  );
+  const key = out.AccessKey;
+  if (!key?.AccessKeyId || !key.SecretAccessKey) throw new Error(`CreateAccessKey for ${userName} returned no key`);
+  return { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey };
+}
+
+export async function deleteAccessKey(iam: IAMClient, userName: string, accessKeyId: string): Promise<void> {
+  try {
+    await iam.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }));
+  } catch (err) {
+    if (!hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) throw err;
+  }
+}
+
+function toTags(tags: Record<string, string>) {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}

@@ -1,0 +1,213 @@
+/**
+ * The S3 bucket sink (STYLE.md #3): observe never mutates; create treats "already ours" as
+ * success; every setting is written on its own so a crash between two leaves a repairable state.
+ */
+import {
+  CreateBucketCommand,
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketOwnershipControlsCommand,
+  GetBucketPolicyCommand,
+  GetBucketTaggingCommand,
+  GetPublicAccessBlockCommand,
+  ListBucketsCommand,
+  PutBucketEncryptionCommand,
+  PutBucketLifecycleConfigurationCommand,
+  PutBucketOwnershipControlsCommand,
+  PutBucketPolicyCommand,
+  PutBucketTaggingCommand,
+  PutPublicAccessBlockCommand,
+  type BucketLocationConstraint,
+  type LifecycleRule as S3LifecycleRule,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { TerminalError } from '../../util/errors.js';
+import type { BucketSettings, LifecycleRule } from '../../reconciler/model.js';
+import {
+  ABORT_INCOMPLETE_MULTIPART_DAYS,
+  DESIRED_ENCRYPTION,
+  DESIRED_OBJECT_OWNERSHIP,
+  DESIRED_PUBLIC_ACCESS_BLOCK,
+  LIFECYCLE_RULE_ID,
+  tlsOnlyBucketPolicy,
+} from '../../reconciler/spec.js';
+import { hasCode } from './aws-errors.js';
+
+export interface BucketListing {
+  name: string;
+  creationDate: Date | null;
+}
+
+/** Every bucket of the account whose name starts with `prefix`, paginated. */
+export async function listBuckets(s3: S3Client, prefix: string): Promise<BucketListing[]> {
+  const out: BucketListing[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListBucketsCommand({ Prefix: prefix, MaxBuckets: 1000, ContinuationToken: token }));
+    for (const bucket of page.Buckets ?? []) {
+      if (bucket.Name?.startsWith(prefix)) out.push({ name: bucket.Name, creationDate: bucket.CreationDate ?? null });
+    }
+    token = page.ContinuationToken;
+  } while (token);
+  return out;
+}
+
+export async function getBucketTags(s3: S3Client, bucket: string): Promise<Record<string, string>> {
+  try {
+    const out = await s3.send(new GetBucketTaggingCommand({ Bucket: bucket }));
+    return Object.fromEntries((out.TagSet ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+  } catch (err) {
+    if (hasCode(err, 'NoSuchTagSet')) return {};
+    throw err;
+  }
+}
+
+/** A deep check: every setting the resource model manages, read one call each. */
+export async function getBucketSettings(s3: S3Client, bucket: string): Promise<BucketSettings> {
+  const [publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules] = await Promise.all([
+    orNull(
+      async () => {
+        const out = await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }));
+        const c = out.PublicAccessBlockConfiguration ?? {};
+        return {
+          blockPublicAcls: c.BlockPublicAcls === true,
+          ignorePublicAcls: c.IgnorePublicAcls === true,
+          blockPublicPolicy: c.BlockPublicPolicy === true,
+          restrictPublicBuckets: c.RestrictPublicBuckets === true,
+        };
+      },
+      'NoSuchPublicAccessBlockConfiguration',
+    ),
+    orNull(
+      async () => {
+        const out = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+        const rule = out.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault;
+        return rule?.SSEAlgorithm ? { algorithm: rule.SSEAlgorithm, kmsKeyId: rule.KMSMasterKeyID ?? null } : null;
+      },
+      'ServerSideEncryptionConfigurationNotFoundError',
+    ),
+    orNull(
+      async () => {
+        const out = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
+        return out.OwnershipControls?.Rules?.[0]?.ObjectOwnership ?? null;
+      },
+      'OwnershipControlsNotFoundError',
+    ),
+    orNull(async () => (await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy ?? null, 'NoSuchBucketPolicy'),
+    orNull(async () => {
+      const out = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+      return (out.Rules ?? []).map(toLifecycleRule);
+    }, 'NoSuchLifecycleConfiguration'),
+  ]);
+  return { publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules: lifecycleRules ?? [] };
+}
+
+function toLifecycleRule(rule: S3LifecycleRule): LifecycleRule {
+  return {
+    id: rule.ID ?? '',
+    enabled: rule.Status === 'Enabled',
+    prefix: rule.Filter?.Prefix ?? rule.Prefix ?? '',
+    abortIncompleteMultipartUploadDays: rule.AbortIncompleteMultipartUpload?.DaysAfterInitiation ?? null,
+    raw: rule,
+  };
+}
+
+async function orNull<T>(read: () => Promise<T>, notFoundCode: string): Promise<T | null> {
+  try {
+    return await read();
+  } catch (err) {
+    if (hasCode(err, notFoundCode)) return null;
+    throw err;
+  }
+}
+
+/**
+ * Creates the bucket with its ownership tags. "Already owned by you" is success; a name owned by
+ * another account is a terminal `name-taken` error: such a bucket is reported, never adopted.
+ */
+export async function createBucket(s3: S3Client, bucket: string, region: string, tags: Record<string, string>): Promise<void> {
+  try {
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        ObjectOwnership: DESIRED_OBJECT_OWNERSHIP,
+        CreateBucketConfiguration: {
+          ...(region === 'us-east-1' ? {} : { LocationConstraint: region as BucketLocationConstraint }),
+          Tags: toTagSet(tags),
+        },
+      }),
+    );
+  } catch (err) {
+    if (hasCode(err, 'BucketAlreadyOwnedByYou')) return;
+    if (hasCode(err, 'BucketAlreadyExists')) {
+      throw new TerminalError(
+        `bucket name ${bucket} belongs to another AWS account; the controller will not adopt it. Change BUCKET_PREFIX or remove that bucket`,
+        'name-taken',
+      );
+    }
+    throw err;
+  }
+}
+
+export async function putBucketTags(s3: S3Client, bucket: string, tags: Record<string, string>): Promise<void> {
+  await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: toTagSet(tags) } }));
+}
+
+export async function putPublicAccessBlock(s3: S3Client, bucket: string): Promise<void> {
+  const b = DESIRED_PUBLIC_ACCESS_BLOCK;
+  await s3.send(
+    new PutPublicAccessBlockCommand({
+      Bucket: bucket,
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: b.blockPublicAcls,
+        IgnorePublicAcls: b.ignorePublicAcls,
+        BlockPublicPolicy: b.blockPublicPolicy,
+        RestrictPublicBuckets: b.restrictPublicBuckets,
+      },
+    }),
+  );
+}
+
+export async function putOwnershipControls(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(
+    new PutBucketOwnershipControlsCommand({
+      Bucket: bucket,
+      OwnershipControls: { Rules: [{ ObjectOwnership: DESIRED_OBJECT_OWNERSHIP }] },
+    }),
+  );
+}
+
+export async function putEncryption(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(
+    new PutBucketEncryptionCommand({
+      Bucket: bucket,
+      ServerSideEncryptionConfiguration: {
+        Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: DESIRED_ENCRYPTION } }],
+      },
+    }),
+  );
+}
+
+/** Writes our rule beside the bucket's other rules (the API replaces the whole configuration). */
+export async function putLifecycle(s3: S3Client, bucket: string, otherRules: unknown[]): Promise<void> {
+  const ours: S3LifecycleRule = {
+    ID: LIFECYCLE_RULE_ID,
+    Status: 'Enabled',
+    Filter: { Prefix: '' },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: ABORT_INCOMPLETE_MULTIPART_DAYS },
+  };
+  await s3.send(
+    new PutBucketLifecycleConfigurationCommand({
+      Bucket: bucket,
+      LifecycleConfiguration: { Rules: [...(otherRules as S3LifecycleRule[]), ours] },
+    }),
+  );
+}
+
+export async function putTlsPolicy(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: tlsOnlyBucketPolicy(bucket) }));
+}
+
+function toTagSet(tags: Record<string, string>) {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}

@@ -1,0 +1,216 @@
+/**
+ * What the controller made for each add-on (`managed_resources`). The generated secret access key
+ * is stored Fernet-encrypted so credentials can be re-delivered without rotating the key.
+ */
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { Db, ResourceRecord, ResourceState } from './types.js';
+
+/** What {@link ResourceStore.upsert} takes: a record without its timestamps. */
+export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt'>;
+
+interface ResourceRow {
+  addon_id: string;
+  addon_name: string;
+  account_id: string;
+  team_id: string;
+  app_id: string;
+  plan: string;
+  bucket_name: string;
+  bucket_region: string;
+  user_name: string;
+  access_key_id: string | null;
+  secret_access_key_enc: string | null;
+  bucket_create_started_at: Date | null;
+  state: ResourceState;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = `addon_id, addon_name, account_id, team_id, app_id, plan, bucket_name,
+  bucket_region, user_name, access_key_id, secret_access_key_enc, bucket_create_started_at,
+  state, last_error, created_at, updated_at`;
+
+export class ResourceStore {
+  readonly #db: Db;
+  readonly #box: SecretBox;
+
+  constructor(db: Db, box: SecretBox) {
+    this.#db = db;
+    this.#box = box;
+  }
+
+  /**
+   * Creates or replaces the record of `record.addonId`, writing every field as given (including a
+   * null key). created_at is kept on replace. A bucket or IAM user already recorded for another
+   * add-on is refused by a unique constraint (SQLSTATE 23505).
+   */
+  async upsert(record: ResourceInput): Promise<ResourceRecord> {
+    const rows = await this.#db.query<ResourceRow>(
+      `INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan,
+         bucket_name, bucket_region, user_name, access_key_id, secret_access_key_enc,
+         bucket_create_started_at, state, last_error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14)
+       ON CONFLICT (addon_id) DO UPDATE SET
+         addon_name = EXCLUDED.addon_name, account_id = EXCLUDED.account_id,
+         team_id = EXCLUDED.team_id, app_id = EXCLUDED.app_id, plan = EXCLUDED.plan,
+         bucket_name = EXCLUDED.bucket_name, bucket_region = EXCLUDED.bucket_region,
+         user_name = EXCLUDED.user_name, access_key_id = EXCLUDED.access_key_id,
+         secret_access_key_enc = EXCLUDED.secret_access_key_enc,
+         bucket_create_started_at = EXCLUDED.bucket_create_started_at, state = EXCLUDED.state,
+         last_error = EXCLUDED.last_error, updated_at = now()
+       RETURNING ${COLUMNS}`,
+      [
+        record.addonId,
+        record.addonName,
+        record.accountId,
+        record.teamId,
+        record.appId,
+        record.plan,
+        record.bucketName,
+        record.bucketRegion,
+        record.userName,
+        record.accessKeyId,
+        this.#seal(record.secretAccessKey),
+        record.bucketCreateStartedAt,
+        record.state,
+        record.lastError,
+      ],
+    );
+    return this.#toRecord(one(rows));
+  }
+
+  async get(addonId: string): Promise<ResourceRecord | null> {
+    const rows = await this.#db.query<ResourceRow>(
+      `SELECT ${COLUMNS} FROM managed_resources WHERE addon_id = $1`,
+      [addonId],
+    );
+    return rows[0] ? this.#toRecord(rows[0]) : null;
+  }
+
+  /** The records of one AWS account, ordered by add-on id. */
+  async listByAccount(accountId: string): Promise<ResourceRecord[]> {
+    const rows = await this.#db.query<ResourceRow>(
+      `SELECT ${COLUMNS} FROM managed_resources WHERE account_id = $1 ORDER BY addon_id`,
+      [accountId],
+    );
+    return rows.map((row) => this.#toRecord(row));
+  }
+
+  /** Every record, ordered by account then add-on id. */
+  async listAll(): Promise<ResourceRecord[]> {
+    const rows = await this.#db.query<ResourceRow>(
+      `SELECT ${COLUMNS} FROM managed_resources ORDER BY account_id, addon_id`,
+    );
+    return rows.map((row) => this.#toRecord(row));
+  }
+
+  /**
+   * Records the access key (id and secret) delivered for `addonId`; pass nulls to forget it.
+   * Returns false if there is no record.
+   */
+  async setKey(
+    addonId: string,
+    accessKeyId: string | null,
+    secretAccessKey: string | null,
+  ): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE managed_resources
+       SET access_key_id = $2, secret_access_key_enc = $3, updated_at = now()
+       WHERE addon_id = $1 RETURNING addon_id`,
+      [addonId, accessKeyId, this.#seal(secretAccessKey)],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Records when CreateBucket is (about to be) sent for `addonId`, or null to clear it; write it
+   * before the call. Returns false if there is no record.
+   */
+  async setBucketCreateStarted(addonId: string, at: Date | null): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE managed_resources SET bucket_create_started_at = $2::timestamptz, updated_at = now()
+       WHERE addon_id = $1 RETURNING addon_id`,
+      [addonId, at],
+    );
+    return rows.length > 0;
+  }
+
+  /** Sets the state and last error of `addonId`; false if there is no record. */
+  async setState(addonId: string, state: ResourceState, lastError: string | null): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE managed_resources SET state = $2, last_error = $3, updated_at = now()
+       WHERE addon_id = $1 RETURNING addon_id`,
+      [addonId, state, lastError],
+    );
+    return rows.length > 0;
+  }
+
+  /** Deletes the record of `addonId`; false if there was none. */
+  async remove(addonId: string): Promise<boolean> {
+    const rows = await this.#db.query(
+      'DELETE FROM managed_resources WHERE addon_id = $1 RETURNING addon_id',
+      [addonId],
+    );
+    return rows.length > 0;
+  }
+
+  /** Re-encrypts stored secrets not encrypted with the first key; returns how many changed. */
+  async reencryptAll(): Promise<number> {
+    const rows = await this.#db.query<{ addon_id: string; secret_access_key_enc: string }>(
+      `SELECT addon_id, secret_access_key_enc FROM managed_resources
+       WHERE secret_access_key_enc IS NOT NULL`,
+    );
+    let changed = 0;
+    for (const row of rows) {
+      if (!this.#box.needsReencrypt(row.secret_access_key_enc)) continue;
+      const token = this.#box.reencrypt(row.secret_access_key_enc, context(row.addon_id));
+      // Compare-and-set: a concurrent setKey() or upsert() wins over this rewrite.
+      const updated = await this.#db.query(
+        `UPDATE managed_resources SET secret_access_key_enc = $2
+         WHERE addon_id = $1 AND secret_access_key_enc = $3 RETURNING addon_id`,
+        [row.addon_id, token, row.secret_access_key_enc],
+      );
+      changed += updated.length;
+    }
+    return changed;
+  }
+
+  #seal(secret: string | null): string | null {
+    return secret === null ? null : this.#box.encrypt(secret);
+  }
+
+  #toRecord(row: ResourceRow): ResourceRecord {
+    return {
+      addonId: row.addon_id,
+      addonName: row.addon_name,
+      accountId: row.account_id,
+      teamId: row.team_id,
+      appId: row.app_id,
+      plan: row.plan,
+      bucketName: row.bucket_name,
+      bucketRegion: row.bucket_region,
+      userName: row.user_name,
+      accessKeyId: row.access_key_id,
+      secretAccessKey:
+        row.secret_access_key_enc === null
+          ? null
+          : this.#box.decrypt(row.secret_access_key_enc, context(row.addon_id)),
+      bucketCreateStartedAt: row.bucket_create_started_at,
+      state: row.state,
+      lastError: row.last_error,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}
+
+function context(addonId: string): string {
+  return `managed_resources.secret_access_key_enc of add-on ${addonId}`;
+}
+
+function one<T>(rows: T[]): T {
+  const row = rows[0];
+  if (row === undefined) throw new Error('the database returned no row for INSERT … RETURNING');
+  return row;
+}

@@ -1,0 +1,91 @@
+/**
+ * Contracts of the controller's state store. One implementation works on both a PostgreSQL
+ * server (`pg`) and embedded PGlite; both speak the same SQL through {@link Db}.
+ */
+
+/** The smallest SQL surface the store needs; implemented over `pg.Pool` and over PGlite. */
+export interface Db {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs one parameterised statement (`$1`, `$2`, …) and returns its rows. */
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a script of one or more statements without parameters (migrations, SAVEPOINT, …). */
+  exec(sql: string): Promise<void>;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** How the controller reaches one linked AWS account. Secrets are decrypted only in memory. */
+export type LinkAuth =
+  | { kind: 'keys'; accessKeyId: string; secretAccessKey: string }
+  | { kind: 'role'; roleArn: string; externalId: string | null };
+
+/** A Heroku Team linked to an AWS account by an administrator (the out-of-band step). */
+export interface Link {
+  teamId: string;
+  teamName: string;
+  accountId: string;
+  /** Default AWS region for this team's buckets; null = derive from the Heroku app's region. */
+  region: string | null;
+  auth: LinkAuth;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ResourceState = 'pending' | 'ready' | 'error';
+
+/**
+ * What the controller knows about the resources it made for one add-on. Names are deterministic,
+ * so a record can be (re)written before the cloud call that creates the resource.
+ */
+export interface ResourceRecord {
+  addonId: string;
+  addonName: string;
+  accountId: string;
+  teamId: string;
+  appId: string;
+  plan: string;
+  bucketName: string;
+  bucketRegion: string;
+  userName: string;
+  /** The access key the controller delivered; null until one was created and stored. */
+  accessKeyId: string | null;
+  /** Decrypted in memory only; stored Fernet-encrypted so it can be re-delivered without rotation. */
+  secretAccessKey: string | null;
+  /**
+   * When the controller last sent CreateBucket for `bucketName` (written before the call). An
+   * untagged bucket of that name created after this moment is ours, interrupted before tagging.
+   */
+  bucketCreateStartedAt: Date | null;
+  state: ResourceState;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Credentials delivered to one attachment app: a fingerprint of the values, never the values. */
+export interface DeliveryRecord {
+  addonId: string;
+  attachmentId: string;
+  appId: string;
+  /** Names of the config vars set on the app (so they can be removed later, and only those). */
+  varNames: string[];
+  /** Hash of names and values as delivered; a change means "deliver again". */
+  fingerprint: string;
+  deliveredAt: Date;
+}
+
+/** One line of the append-only journal: an intent written before a mutation, an outcome after. */
+export interface JournalEntry {
+  at?: Date;
+  instanceId: string;
+  accountId: string | null;
+  addonId: string | null;
+  /** Typed action, e.g. `create-bucket`, `create-access-key`, `deliver-config-vars`, `link`. */
+  action: string;
+  /** The resource acted on: bucket name, user name, key id, app id, team id. Never a secret. */
+  resource: string;
+  phase: 'intent' | 'ok' | 'failed';
+  /** Free-form details (JSON). Must never hold a secret value. */
+  detail?: Record<string, unknown>;
+}

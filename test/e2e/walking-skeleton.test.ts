@@ -1,0 +1,182 @@
+/**
+ * Issue 2 end to end on real parts: the built CLI, the real AWS SDK against moto, the real
+ * heroku-client against the schema-validated Heroku fake, and PostgreSQL.
+ */
+import {
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketOwnershipControlsCommand,
+  GetBucketPolicyCommand,
+  GetBucketTaggingCommand,
+  GetPublicAccessBlockCommand,
+  ListBucketsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { GetUserPolicyCommand, ListAccessKeysCommand, ListUsersCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { createRuntime } from '../../src/runtime.js';
+import { TAG, USER_POLICY_NAME } from '../../src/reconciler/spec.js';
+import { silentLogger } from '../../src/util/log.js';
+import { runCli } from '../support/cli.js';
+import { SERVICE, callerAccount, createWorld, type World } from './stand-world.js';
+
+let world: World;
+/** add-on id → the app names its attachments are on */
+const expectedAttachments = new Map<string, { account: string; apps: { app: string; name: string }[] }>();
+
+beforeAll(async () => {
+  world = await createWorld();
+  const { fake } = world;
+  fake.addTeam({ name: 'acme' });
+  fake.addTeam({ name: 'beta' });
+  fake.addTeam({ name: 'gamma' }); // never linked
+  for (const [name, team, region] of [
+    ['acme-web', 'acme', 'us'],
+    ['acme-eu', 'acme', 'eu'],
+    ['acme-admin', 'acme', 'us'],
+    ['beta-api', 'beta', 'us'],
+    ['beta-review-1', 'beta', 'us'],
+    ['beta-review-2', 'beta', 'us'],
+    ['gamma-app', 'gamma', 'us'],
+  ] as const) {
+    fake.addApp({ name, team, region });
+  }
+  const add = (app: string, account: string, attachmentName = 'BUCKET') => {
+    const addon = fake.addAddon({ app, service: SERVICE, attachmentName });
+    expectedAttachments.set(addon.id, { account, apps: [{ app, name: attachmentName }] });
+    return addon;
+  };
+  const shared = add('acme-web', 'A');
+  fake.attach({ addon: shared.id, app: 'acme-admin', name: 'SHARED' });
+  expectedAttachments.get(shared.id)!.apps.push({ app: 'acme-admin', name: 'SHARED' });
+  add('acme-eu', 'A');
+  add('beta-api', 'B');
+  add('beta-review-1', 'B');
+  add('beta-review-2', 'B', 'MEDIA');
+  // Not ours: other services, and our service in a team that is not linked.
+  fake.addAddon({ app: 'acme-web', service: 'heroku-postgresql' });
+  fake.addAddon({ app: 'beta-api', service: 'papertrail' });
+  fake.addAddon({ app: 'gamma-app', service: SERVICE });
+
+  for (const [team, account] of [['acme', world.accountA], ['beta', world.accountB]] as const) {
+    const linked = await runCli(['link', '--team', team, '--role-arn', world.roleArn(account)], world.env);
+    expect(linked.stderr).toBe('');
+    expect(linked.code).toBe(0);
+    expect(linked.stdout).toContain(`to AWS account ${account}`);
+  }
+});
+
+afterAll(async () => {
+  expect(world.fake.schemaViolations).toEqual([]);
+  await world.stop();
+});
+
+async function bucketsOf(s3: S3Client): Promise<string[]> {
+  return ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name!).sort();
+}
+
+async function usersOf(iam: IAMClient): Promise<string[]> {
+  return ((await iam.send(new ListUsersCommand({}))).Users ?? []).map((u) => u.UserName!).sort();
+}
+
+describe('walking skeleton', () => {
+  it('one `reconcile --once` gives each add-on its bucket, user, key and credentials', async () => {
+    const run = await runCli(['reconcile', '--once', '--output', 'json'], world.env);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.totals.failed).toBe(0);
+    expect(summary.teams.map((t: { team: string }) => t.team).sort()).toEqual(['acme', 'beta']);
+
+    const accountOf = { A: world.accountA, B: world.accountB };
+    for (const [label, accountId] of Object.entries(accountOf)) {
+      const s3 = await world.s3(accountId);
+      const iam = await world.iam(accountId);
+      const addons = [...expectedAttachments].filter(([, e]) => e.account === label).map(([id]) => id);
+      const buckets = await bucketsOf(s3);
+      const users = await usersOf(iam);
+      expect(buckets).toHaveLength(addons.length);
+      expect(users).toHaveLength(addons.length);
+
+      for (const addonId of addons) {
+        const bucket = buckets.find((b) => b.includes(addonId))!;
+        const user = users.find((u) => u.includes(addonId))!;
+        expect(bucket, `bucket for ${addonId} in account ${accountId}`).toBeDefined();
+        expect(user, `user for ${addonId} in account ${accountId}`).toBeDefined();
+        await expectHardenedBucket(s3, bucket, addonId);
+        await expectScopedUserPolicy(iam, user, bucket);
+
+        const keys = (await iam.send(new ListAccessKeysCommand({ UserName: user }))).AccessKeyMetadata ?? [];
+        expect(keys).toHaveLength(1);
+        for (const { app, name } of expectedAttachments.get(addonId)!.apps) {
+          const vars = world.fake.configVars(app);
+          expect(vars[`${name}_BUCKET_NAME`]).toBe(bucket);
+          expect(vars[`${name}_URL`]).toBe(`s3://${bucket}`);
+          expect(vars[`${name}_AWS_ACCESS_KEY_ID`]).toBe(keys[0]!.AccessKeyId);
+          expect(vars[`${name}_AWS_REGION`]).toBe(app === 'acme-eu' ? 'eu-west-1' : 'us-east-1');
+          const secret = vars[`${name}_AWS_SECRET_ACCESS_KEY`]!;
+          expect(secret).toMatch(/^\S{20,}$/);
+          // The delivered key pair is a real one of the add-on's user, in the team's account.
+          expect(await callerAccount(keys[0]!.AccessKeyId!, secret)).toBe(accountId);
+        }
+      }
+    }
+    // Six attachments on six apps got credentials; nothing else did.
+    const withCredentials = ['acme-web', 'acme-eu', 'acme-admin', 'beta-api', 'beta-review-1', 'beta-review-2', 'gamma-app'].filter((app) =>
+      Object.keys(world.fake.configVars(app)).some((k) => k.endsWith('_AWS_SECRET_ACCESS_KEY')),
+    );
+    expect(withCredentials).toEqual(['acme-web', 'acme-eu', 'acme-admin', 'beta-api', 'beta-review-1', 'beta-review-2']);
+    expect(world.fake.configVars('gamma-app')).toEqual({});
+  });
+
+  it('a second pass makes zero mutating AWS or Heroku calls', async () => {
+    const runtime = await createRuntime(loadConfig(world.env), silentLogger(), { baseCredentials: world.controllerCredentials });
+    try {
+      world.fake.resetRequests();
+      const result = await runtime.controller.reconcileOnce();
+      expect(result.actions).toEqual([]);
+      expect(runtime.recorder.mutations()).toEqual([]);
+      expect(runtime.recorder.calls.length).toBeGreaterThan(0); // it did look
+      expect(world.fake.mutatingRequests()).toBe(0);
+      // Heroku reads: per team one add-on and one app listing, plus one attachment listing.
+      expect(world.fake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`).sort()).toEqual(
+        [
+          'GET /addon-attachments',
+          ...['acme', 'beta'].flatMap((t) => [`GET /teams/${world.fake.team(t).id}/addons`, `GET /teams/${world.fake.team(t).id}/apps`]),
+        ].sort(),
+      );
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+async function expectHardenedBucket(s3: S3Client, bucket: string, addonId: string): Promise<void> {
+  const pab = (await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }))).PublicAccessBlockConfiguration;
+  expect(pab).toEqual({ BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true });
+  const enc = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+  expect(enc.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm).toBe('AES256');
+  const own = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
+  expect(own.OwnershipControls?.Rules?.[0]?.ObjectOwnership).toBe('BucketOwnerEnforced');
+  const policy = JSON.parse((await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy!);
+  expect(policy.Statement).toHaveLength(1);
+  expect(policy.Statement[0]).toMatchObject({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+  const lifecycle = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+  expect(lifecycle.Rules?.some((r) => r.Status === 'Enabled' && r.AbortIncompleteMultipartUpload?.DaysAfterInitiation === 7)).toBe(true);
+  const tags = Object.fromEntries(((await s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))).TagSet ?? []).map((t) => [t.Key, t.Value]));
+  expect(tags[TAG.instance]).toBe(world.instanceId);
+  expect(tags[TAG.addonId]).toBe(addonId);
+}
+
+async function expectScopedUserPolicy(iam: IAMClient, user: string, bucket: string): Promise<void> {
+  const out = await iam.send(new GetUserPolicyCommand({ UserName: user, PolicyName: USER_POLICY_NAME }));
+  const document = JSON.parse(decodeURIComponent(out.PolicyDocument!));
+  const resources: string[] = document.Statement.flatMap((s: { Resource: string | string[]; Effect: string }) => {
+    expect(s.Effect).toBe('Allow');
+    return Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+  });
+  expect(resources.sort()).toEqual([`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`]);
+  const actions: string[] = document.Statement.flatMap((s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+  expect(actions.every((a) => a.startsWith('s3:') && !a.includes('*'))).toBe(true);
+}

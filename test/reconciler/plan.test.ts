@@ -1,0 +1,232 @@
+import { describe, expect, it } from 'vitest';
+import type { Action } from '../../src/reconciler/actions.js';
+import { CLOCK_SKEW_MS, plan } from '../../src/reconciler/plan.js';
+import { TAG, USER_POLICY_NAME, canonicalPolicy, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
+import type { PlanInput } from '../../src/reconciler/model.js';
+import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, USER, account, addon, inSync, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
+
+const kinds = (actions: Action[]) => actions.map((a) => a.kind);
+const MUTATIONS_ON_FOREIGN = ['create-bucket', 'put-bucket-tags', 'put-bucket-policy', 'create-user', 'put-user-policy', 'create-access-key', 'delete-access-key', 'deliver-config-vars'];
+
+function withObserved(input: PlanInput, buckets: ReturnType<typeof syncedBucket>[], users: ReturnType<typeof syncedUser>[]): PlanInput {
+  return { ...input, observed: new Map([[ACCOUNT, account(buckets, users)]]) };
+}
+
+describe('plan', () => {
+  it('plans nothing when everything is in sync', () => {
+    expect(plan(inSync(), POLICY)).toEqual([]);
+  });
+
+  it('creates everything for a new add-on, in dependency order', () => {
+    const input: PlanInput = { ...withObserved(inSync(), [], []), records: new Map(), deliveries: [] };
+    expect(kinds(plan(input, POLICY))).toEqual([
+      'record-resource',
+      'create-bucket',
+      'put-bucket-tags',
+      'put-public-access-block',
+      'put-bucket-ownership-controls',
+      'put-bucket-encryption',
+      'put-bucket-lifecycle',
+      'put-bucket-policy',
+      'create-user',
+      'put-user-policy',
+      'create-access-key',
+      'deliver-config-vars',
+      'deliver-config-vars',
+    ]);
+  });
+
+  it('plans nothing for a team that is not linked', () => {
+    const input = { ...inSync(), links: [] };
+    input.records = new Map();
+    expect(plan(input, POLICY)).toEqual([]);
+  });
+
+  it('changes nothing in an account whose inventory could not be read', () => {
+    const input = { ...inSync(), observed: new Map([[ACCOUNT, account([], [], { complete: false, error: 'Throttling' })]]) };
+    const actions = plan(input, POLICY);
+    expect(kinds(actions)).toEqual(['blocked']);
+    expect(actions[0]!.reason).toBe('observe-failed');
+  });
+
+  const settingCases: { reason: string; change: (s: ReturnType<typeof syncedSettings>) => void; kind: Action['kind']; drift: string }[] = [
+    { reason: 'Block Public Access switched off by hand', change: (s) => (s.publicAccessBlock = { ...s.publicAccessBlock!, blockPublicPolicy: false }), kind: 'put-public-access-block', drift: 'public-access-block-changed' },
+    { reason: 'public access block removed', change: (s) => (s.publicAccessBlock = null), kind: 'put-public-access-block', drift: 'public-access-block-changed' },
+    { reason: 'default encryption removed', change: (s) => (s.encryption = null), kind: 'put-bucket-encryption', drift: 'encryption-changed' },
+    { reason: 'object ownership set back to ACLs', change: (s) => (s.objectOwnership = 'ObjectWriter'), kind: 'put-bucket-ownership-controls', drift: 'ownership-changed' },
+    { reason: 'TLS policy deleted', change: (s) => (s.policy = null), kind: 'put-bucket-policy', drift: 'tls-policy-changed' },
+    {
+      reason: 'policy loosened with a public read statement',
+      change: (s) => {
+        const doc = JSON.parse(s.policy!);
+        doc.Statement.push({ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${BUCKET}/*` });
+        s.policy = JSON.stringify(doc);
+      },
+      kind: 'put-bucket-policy',
+      drift: 'tls-policy-changed',
+    },
+    { reason: 'lifecycle rule removed', change: (s) => (s.lifecycleRules = []), kind: 'put-bucket-lifecycle', drift: 'lifecycle-changed' },
+  ];
+  it.each(settingCases)('repairs only the drifted setting: $reason', ({ change, kind, drift }) => {
+    const settings = syncedSettings();
+    change(settings);
+    const input = withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]);
+    const actions = plan(input, POLICY);
+    expect(actions.map((a) => [a.kind, a.reason])).toEqual([[kind, drift]]);
+  });
+
+  it('keeps lifecycle rules that are not ours when repairing ours', () => {
+    const settings = syncedSettings();
+    const theirs = { id: 'expire-logs', enabled: true, prefix: 'logs/', abortIncompleteMultipartUploadDays: null, raw: { ID: 'expire-logs' } };
+    settings.lifecycleRules = [theirs];
+    const [action] = plan(withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]), POLICY);
+    expect(action).toMatchObject({ kind: 'put-bucket-lifecycle', otherRules: [{ ID: 'expire-logs' }] });
+  });
+
+  it('re-tags a bucket whose ownership tags changed, keeping foreign tags', () => {
+    const bucket = syncedBucket();
+    bucket.tags = { ...bucket.tags, [TAG.appId]: 'wrong', 'cost-center': '42' };
+    const [action] = plan(withObserved(inSync(), [bucket], [syncedUser()]), POLICY);
+    expect(action).toMatchObject({ kind: 'put-bucket-tags', reason: 'tags-changed' });
+    expect((action as { tags: Record<string, string> }).tags).toMatchObject({ [TAG.appId]: 'app-0001', 'cost-center': '42' });
+  });
+
+  describe('ownership (safety invariant 1)', () => {
+    it('never touches an untagged bucket with our name when we never sent CreateBucket for it', () => {
+      const input = withObserved(inSync(), [syncedBucket({ tags: {} })], [syncedUser()]);
+      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: null })]]);
+      const actions = plan(input, POLICY);
+      expect(kinds(actions)).toEqual(['blocked']);
+      expect(actions[0]!.reason).toBe('not-owned');
+    });
+
+    it('adopts an untagged bucket created by our own interrupted CreateBucket', () => {
+      const startedAt = new Date(NOW.getTime() - 60_000);
+      const input = withObserved(inSync(), [syncedBucket({ tags: {}, creationDate: new Date(startedAt.getTime() + 500), settings: null })], [syncedUser()]);
+      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: startedAt })]]);
+      const actions = plan(input, POLICY);
+      expect(actions[0]).toMatchObject({ kind: 'put-bucket-tags' });
+      expect(kinds(actions)).not.toContain('create-bucket');
+      expect(kinds(actions)).not.toContain('blocked');
+    });
+
+    it('does not adopt an untagged bucket that existed before our CreateBucket', () => {
+      const startedAt = new Date(NOW.getTime() - 60_000);
+      const older = new Date(startedAt.getTime() - CLOCK_SKEW_MS - 1_000);
+      const input = withObserved(inSync(), [syncedBucket({ tags: {}, creationDate: older })], [syncedUser()]);
+      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: startedAt })]]);
+      expect(kinds(plan(input, POLICY))).toEqual(['blocked']);
+    });
+
+    it('does not adopt a bucket tagged by another controller instance, even after our CreateBucket', () => {
+      const tags = { ...syncedBucket().tags, [TAG.instance]: 'other-instance' };
+      const input = withObserved(inSync(), [syncedBucket({ tags, creationDate: NOW })], [syncedUser()]);
+      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: new Date(NOW.getTime() - 1000) })]]);
+      const actions = plan(input, POLICY);
+      expect(kinds(actions)).toEqual(['blocked']);
+    });
+
+    it('never touches an IAM user without our tags, nor delivers its keys', () => {
+      const actions = plan(withObserved(inSync(), [syncedBucket()], [syncedUser({ tags: { owner: 'someone' } })]), POLICY);
+      expect(kinds(actions)).toEqual(['blocked']);
+      expect(actions[0]).toMatchObject({ reason: 'not-owned', resource: USER });
+      expect(actions.some((a) => MUTATIONS_ON_FOREIGN.includes(a.kind))).toBe(false);
+    });
+
+    it('refuses to work when the team was relinked to another account', () => {
+      const input = inSync();
+      input.records = new Map([[ADDON, record({ accountId: '999999999999' })]]);
+      expect(kinds(plan(input, POLICY))).toEqual(['blocked']);
+    });
+  });
+
+  describe('IAM user', () => {
+    it('puts back a user policy changed by hand and removes an extra inline policy', () => {
+      const user = syncedUser({
+        inlinePolicies: {
+          [USER_POLICY_NAME]: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] }),
+          'added-by-hand': '{}',
+        },
+      });
+      const actions = plan(withObserved(inSync(), [syncedBucket()], [user]), POLICY);
+      expect(actions.map((a) => [a.kind, a.reason])).toEqual([
+        ['put-user-policy', 'policy-changed'],
+        ['delete-user-policy', 'policy-changed'],
+      ]);
+    });
+
+    it('deletes a key the store does not know (left by a crash) and keeps the recorded one', () => {
+      const user = syncedUser({ accessKeys: [{ accessKeyId: KEY_ID, status: 'Active' }, { accessKeyId: 'AKIALEAKED', status: 'Active' }] });
+      const actions = plan(withObserved(inSync(), [syncedBucket()], [user]), POLICY);
+      expect(actions).toEqual([expect.objectContaining({ kind: 'delete-access-key', accessKeyId: 'AKIALEAKED', reason: 'unrecorded-key' })]);
+    });
+
+    it('replaces a deactivated key: new key, delivered everywhere, then the old one deleted', () => {
+      const user = syncedUser({ accessKeys: [{ accessKeyId: KEY_ID, status: 'Inactive' }] });
+      const actions = plan(withObserved(inSync(), [syncedBucket()], [user]), POLICY);
+      expect(kinds(actions)).toEqual(['create-access-key', 'deliver-config-vars', 'deliver-config-vars', 'delete-access-key']);
+      expect(actions[3]).toMatchObject({ accessKeyId: KEY_ID });
+    });
+
+    it('creates a key when the recorded one was deleted by hand', () => {
+      const actions = plan(withObserved(inSync(), [syncedBucket()], [syncedUser({ accessKeys: [] })]), POLICY);
+      expect(kinds(actions)).toEqual(['create-access-key', 'deliver-config-vars', 'deliver-config-vars']);
+    });
+
+    it('does not judge keys it did not list this pass', () => {
+      expect(plan(withObserved(inSync(), [syncedBucket()], [syncedUser({ accessKeys: null })]), POLICY)).toEqual([]);
+    });
+  });
+
+  describe('credential delivery', () => {
+    it('delivers only to the attachment whose vars are not as delivered', () => {
+      const input = inSync();
+      input.deliveries = input.deliveries.map((d) => (d.attachmentId === 'att-2' ? { ...d, fingerprint: 'stale' } : d));
+      expect(plan(input, POLICY)).toEqual([expect.objectContaining({ kind: 'deliver-config-vars', attachmentId: 'att-2' })]);
+    });
+
+    it('delivers to a new attachment', () => {
+      const input = inSync();
+      input.desired[0]!.addons[0] = addon({
+        attachments: [...addon().attachments, { id: 'att-3', name: 'MEDIA', appId: 'app-0003', appName: 'acme-review-1' }],
+      });
+      expect(plan(input, POLICY)).toEqual([expect.objectContaining({ kind: 'deliver-config-vars', attachmentId: 'att-3' })]);
+    });
+
+    it('reports a config var name owned by the add-on itself instead of overwriting it', () => {
+      const input = inSync();
+      input.desired[0]!.addons[0] = addon({ ownedConfigVars: ['BUCKET_URL'] });
+      input.deliveries = [];
+      const actions = plan(input, POLICY);
+      expect(actions.map((a) => [a.kind, a.reason])).toEqual([
+        ['blocked', 'config-var-conflict'],
+        ['deliver-config-vars', 'config-vars-missing'],
+      ]);
+    });
+  });
+});
+
+describe('canonicalPolicy', () => {
+  it('treats equal policies as equal whatever their spelling', () => {
+    const ours = tlsOnlyBucketPolicy('b');
+    const respelled = JSON.stringify({
+      Statement: [
+        {
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          Resource: ['arn:aws:s3:::b/*', 'arn:aws:s3:::b'],
+          Action: ['s3:*'],
+          Principal: { AWS: '*' },
+          Effect: 'Deny',
+          Sid: 'DenyInsecureTransport',
+        },
+      ],
+      Version: '2012-10-17',
+    });
+    expect(canonicalPolicy(respelled)).toBe(canonicalPolicy(ours));
+  });
+
+  it('tells different policies apart', () => {
+    expect(canonicalPolicy(tlsOnlyBucketPolicy('a'))).not.toBe(canonicalPolicy(tlsOnlyBucketPolicy('b')));
+    expect(canonicalPolicy('not json')).not.toBe(canonicalPolicy('{}'));
+  });
+});

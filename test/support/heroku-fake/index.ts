@@ -1,0 +1,11 @@
+/**
+ * Heroku Platform API fake for tests: `const fake = await HerokuFake.start()`, seed it
+ * (`addTeam`, `addApp`, `addAddon`, `attach`, …), point heroku-client at it
+ * (`new Heroku({ token: fake.token, host: fake.url })`), and end each test with
+ * `expect(fake.schemaViolations).toEqual([])`. See `server.ts` for the behaviour it copies.
+ */
+export { HerokuFake, parseRange } from './server.js';
+export type { FailNextOptions, RecordedRequest, ResponseContext, ResponseTamper } from './server.js';
+export type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, IdName, Region, Team, TeamApp } from './state.js';
+export { validate, validateList, schemaPath } from './schema.js';
+export type { DefinitionName } from './schema.js';

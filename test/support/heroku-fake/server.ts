@@ -1,0 +1,587 @@
+/**
+ * A Heroku Platform API fake over node:http, for tests. Every JSON answer is validated against the
+ * official schema; failures are collected in `schemaViolations` (the server keeps answering).
+ *
+ * Behaviour copied from Heroku: `Range: id ..; max=N` pagination sorted by id (default 200, at most
+ * 1000) with `206 Partial Content` + `Next-Range` while more remain; `RateLimit-Remaining` on every
+ * answer, one token per request (`GET /account/rate-limits` is free), `429 rate_limit` when empty;
+ * error bodies `{"id","message"}`. It never answers 304 (heroku-client would hang).
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { validate, validateList } from './schema.js';
+import type { DefinitionName } from './schema.js';
+import { FakeState, InvalidParams, NotFound } from './state.js';
+import type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, Region, Team } from './state.js';
+
+export interface RecordedRequest {
+  method: string;
+  /** Path without query string, as sent (not decoded). */
+  path: string;
+  status: number;
+  /** The `Range` header sent, if any. */
+  range?: string;
+  requestId: string;
+}
+
+export interface FailNextOptions {
+  /** Any method when left out. */
+  method?: string;
+  /** Exact path (query string ignored), or a RegExp tested against it. */
+  path: string | RegExp;
+  status: number;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+  /** Error id of the body; default by status (429 `rate_limit`, 500 `internal_server_error`, …). */
+  id?: string;
+  message?: string;
+  /** Only fail when serving this (1-based) page of a paginated list. */
+  onPage?: number;
+}
+
+interface Fault extends Required<Pick<FailNextOptions, 'status' | 'times'>> {
+  method: string | undefined;
+  path: string | RegExp;
+  id: string;
+  message: string;
+  onPage: number | undefined;
+}
+
+export interface ResponseContext {
+  method: string;
+  path: string;
+  definition: DefinitionName;
+  list: boolean;
+}
+
+/** Test hook: rewrites an answer's body before validation (to prove the validator catches bad shapes). */
+export type ResponseTamper = (body: unknown, ctx: ResponseContext) => unknown;
+
+const DEFAULT_PAGE = 200;
+const MAX_PAGE = 1000;
+const DEFAULT_RATE_LIMIT = 4500;
+
+const ERROR_IDS: Record<number, [string, string]> = {
+  400: ['bad_request', 'Bad request.'],
+  401: ['unauthorized', 'Invalid credentials provided.'],
+  403: ['forbidden', 'You do not have access to this resource.'],
+  404: ['not_found', 'Not found.'],
+  409: ['conflict', 'Conflict.'],
+  422: ['invalid_params', 'Invalid params.'],
+  429: ['rate_limit', 'Your account reached the API rate limit\nPlease wait a few minutes before making new requests'],
+  500: ['internal_server_error', 'Internal server error.'],
+  502: ['bad_gateway', 'Bad gateway.'],
+  503: ['service_unavailable', 'The service is temporarily unavailable.'],
+  504: ['gateway_timeout', 'Gateway timeout.'],
+};
+
+const UNKNOWN_ROUTE =
+  'The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?';
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly id: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Sortable {
+  id: string;
+}
+
+/** What a route answers: one object, or a list to paginate. */
+type Answer =
+  | { kind: 'one'; definition: DefinitionName; body: unknown; status?: number }
+  | { kind: 'list'; definition: DefinitionName; items: Sortable[]; render: (item: Sortable) => unknown };
+
+interface Route {
+  method: string;
+  pattern: string[]; // segments; ':x' is a parameter
+  list: boolean;
+  free?: boolean;
+  handle: (params: string[], body: unknown) => Answer;
+}
+
+interface ParsedRange {
+  after: string | undefined; // exclusive start
+  from: string | undefined; // inclusive start
+  to: string | undefined; // inclusive end
+  max: number;
+  desc: boolean;
+}
+
+export class HerokuFake {
+  readonly url: string;
+  readonly token: string;
+  readonly requests: RecordedRequest[] = [];
+  readonly schemaViolations: string[] = [];
+
+  private readonly state = new FakeState();
+  private readonly faults: Fault[] = [];
+  private rateLimit = DEFAULT_RATE_LIMIT;
+  private tamper: ResponseTamper | undefined;
+  private readonly routes: Route[];
+
+  private constructor(
+    private readonly server: Server,
+    url: string,
+    token: string,
+  ) {
+    this.url = url;
+    this.token = token;
+    this.routes = this.buildRoutes();
+  }
+
+  static async start(opts: { token?: string; rateLimitRemaining?: number } = {}): Promise<HerokuFake> {
+    const token = opts.token ?? `HRKU-fake-${randomUUID()}`;
+    let fake: HerokuFake | undefined;
+    const server = createServer((req, res) => {
+      if (!fake) {
+        res.statusCode = 503;
+        res.end();
+        return;
+      }
+      fake.onRequest(req, res);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    fake = new HerokuFake(server, `http://127.0.0.1:${port}`, token);
+    if (opts.rateLimitRemaining !== undefined) fake.rateLimit = opts.rateLimitRemaining;
+    return fake;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // ---- seeding ---------------------------------------------------------------------------------
+
+  addTeam(o: { name: string; id?: string }): Team {
+    return this.state.addTeam(o);
+  }
+
+  addApp(o: { name: string; team: string; region?: Region; id?: string }): App {
+    return this.state.addApp(o);
+  }
+
+  addAddon(o: AddAddonOptions): AddOn {
+    return this.state.addAddon(o);
+  }
+
+  attach(o: { addon: string; app: string; name: string; namespace?: string | null }): AddOnAttachment {
+    return this.state.attach(o);
+  }
+
+  detach(attachmentId: string): void {
+    this.state.detach(attachmentId);
+  }
+
+  destroyAddon(addon: string): void {
+    this.state.destroyAddon(addon);
+  }
+
+  destroyApp(app: string): void {
+    this.state.destroyApp(app);
+  }
+
+  destroyTeam(team: string): void {
+    this.state.destroyTeam(team);
+  }
+
+  setAddonState(addon: string, state: AddOnState): AddOn {
+    return this.state.setAddonState(addon, state);
+  }
+
+  configVars(app: string): Record<string, string> {
+    return this.state.configVars(app);
+  }
+
+  setConfigVar(app: string, key: string, value: string | null): void {
+    this.state.setConfigVar(app, key, value);
+  }
+
+  /** Current representations (as the API would answer them), for assertions. */
+  team(ref: string): Team {
+    return this.state.teamJson(this.state.team(ref));
+  }
+
+  app(ref: string): App {
+    return this.state.appJson(this.state.app(ref));
+  }
+
+  addon(ref: string): AddOn {
+    return this.state.addonJson(this.state.addon(ref));
+  }
+
+  /** Attachments, all or of one app (name or id). */
+  attachments(app?: string): AddOnAttachment[] {
+    const recs = app === undefined ? this.state.allAttachments() : this.state.appAttachments(app);
+    return recs.map((r) => this.state.attachmentJson(r));
+  }
+
+  // ---- observation -----------------------------------------------------------------------------
+
+  mutatingRequests(): number {
+    return this.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD').length;
+  }
+
+  resetRequests(): void {
+    this.requests.length = 0;
+  }
+
+  clearSchemaViolations(): void {
+    this.schemaViolations.length = 0;
+  }
+
+  // ---- fault injection ---------------------------------------------------------------------------
+
+  failNext(o: FailNextOptions): void {
+    const [defId, defMessage] = ERROR_IDS[o.status] ?? ['error', `Error ${o.status}.`];
+    this.faults.push({
+      method: o.method?.toUpperCase(),
+      path: o.path,
+      status: o.status,
+      times: o.times ?? 1,
+      id: o.id ?? defId,
+      message: o.message ?? defMessage,
+      onPage: o.onPage,
+    });
+  }
+
+  /** Drop every pending `failNext`. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  setRateLimitRemaining(n: number): void {
+    this.rateLimit = Math.max(0, Math.floor(n));
+  }
+
+  get rateLimitRemaining(): number {
+    return this.rateLimit;
+  }
+
+  /** Rewrite answers before they are validated and sent; `undefined` removes the hook. */
+  tamperResponses(fn: ResponseTamper | undefined): void {
+    this.tamper = fn;
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        this.dispatch(req, res, Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        this.schemaViolations.push(`internal error of the fake on ${req.method} ${req.url}: ${msg}`);
+        if (!res.headersSent) this.send(req, res, randomUUID(), 500, { id: 'internal_server_error', message: 'Internal server error.' });
+      }
+    });
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse, rawBody: string): void {
+    const requestId = randomUUID();
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = (req.url ?? '/').split('?')[0]!;
+    const range = header(req, 'range');
+    const fail = (status: number, id: string, message: string, headers: Record<string, string> = {}): void => {
+      this.finish(req, res, { method, path, status, range, requestId }, { id, message }, headers);
+    };
+
+    if (!this.authorized(header(req, 'authorization'))) {
+      fail(401, 'unauthorized', 'Invalid credentials provided.');
+      return;
+    }
+
+    const match = this.match(method, path);
+    if (!match?.route.free) {
+      if (this.rateLimit <= 0) {
+        fail(429, 'rate_limit', ERROR_IDS[429]![1]);
+        return;
+      }
+      this.rateLimit -= 1;
+    }
+
+    const fault = this.takeFault(method, path, undefined);
+    if (fault) {
+      fail(fault.status, fault.id, fault.message);
+      return;
+    }
+
+    if (!match) {
+      fail(404, 'not_found', UNKNOWN_ROUTE);
+      return;
+    }
+
+    let body: unknown = undefined;
+    if (rawBody.trim() !== '') {
+      try {
+        body = JSON.parse(rawBody);
+      } catch {
+        fail(400, 'bad_request', 'Request body is not valid JSON.');
+        return;
+      }
+    }
+
+    let answer: Answer;
+    try {
+      answer = match.route.handle(match.params, body);
+    } catch (err) {
+      if (err instanceof NotFound) return fail(404, 'not_found', err.message);
+      if (err instanceof InvalidParams) return fail(422, 'invalid_params', err.message);
+      if (err instanceof HttpError) return fail(err.status, err.id, err.message);
+      throw err;
+    }
+
+    if (answer.kind === 'one') {
+      const out = this.tamper ? this.tamper(answer.body, { method, path, definition: answer.definition, list: false }) : answer.body;
+      this.check(method, path, answer.definition, validate(answer.definition, out));
+      this.finish(req, res, { method, path, status: answer.status ?? 200, range, requestId }, out);
+      return;
+    }
+
+    // Lists: paginate like Heroku.
+    let parsed: ParsedRange;
+    try {
+      parsed = parseRange(range);
+    } catch (err) {
+      fail(416, 'requested_range_not_satisfiable', err instanceof Error ? err.message : String(err));
+      return;
+    }
+    const sorted = [...answer.items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (parsed.desc) sorted.reverse();
+    const before = (a: string, b: string): boolean => (parsed.desc ? a > b : a < b);
+    let start = 0;
+    if (parsed.after !== undefined) {
+      const after = parsed.after;
+      start = sorted.findIndex((i) => before(after, i.id));
+      if (start < 0) start = sorted.length;
+    } else if (parsed.from !== undefined) {
+      const from = parsed.from;
+      start = sorted.findIndex((i) => !before(i.id, from));
+      if (start < 0) start = sorted.length;
+    }
+    let end = sorted.length;
+    if (parsed.to !== undefined) {
+      const to = parsed.to;
+      const idx = sorted.findIndex((i) => before(to, i.id));
+      if (idx >= 0) end = idx;
+    }
+    const pageItems = sorted.slice(start, Math.min(end, start + parsed.max));
+    const more = start + pageItems.length < end;
+    const page = Math.floor(start / parsed.max) + 1;
+
+    const pageFault = this.takeFault(method, path, page);
+    if (pageFault) {
+      fail(pageFault.status, pageFault.id, pageFault.message);
+      return;
+    }
+
+    const rendered = pageItems.map((i) => answer.render(i));
+    const out = this.tamper ? this.tamper(rendered, { method, path, definition: answer.definition, list: true }) : rendered;
+    this.check(method, path, answer.definition, validateList(answer.definition, out));
+    const headers: Record<string, string> = { 'Accept-Ranges': 'id' };
+    if (pageItems.length > 0) headers['Content-Range'] = `id ${pageItems[0]!.id}..${pageItems[pageItems.length - 1]!.id}; max=${parsed.max}`;
+    if (more) {
+      const last = pageItems[pageItems.length - 1]!.id;
+      headers['Next-Range'] = `id ]${last}..; max=${parsed.max}${parsed.desc ? '; order=desc' : ''}`;
+    }
+    this.finish(req, res, { method, path, status: more ? 206 : 200, range, requestId }, out, headers);
+  }
+
+  private finish(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: { method: string; path: string; status: number; range: string | undefined; requestId: string },
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    const entry: RecordedRequest = { method: rec.method, path: rec.path, status: rec.status, requestId: rec.requestId };
+    if (rec.range !== undefined) entry.range = rec.range;
+    this.requests.push(entry);
+    this.send(req, res, rec.requestId, rec.status, body, headers);
+  }
+
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    const text = JSON.stringify(body);
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('RateLimit-Remaining', String(this.rateLimit));
+    res.setHeader('Request-Id', requestId);
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
+  private check(method: string, path: string, definition: DefinitionName, errors: string[]): void {
+    for (const e of errors) this.schemaViolations.push(`${method} ${path} (#/definitions/${definition}): ${e}`);
+  }
+
+  private authorized(auth: string | undefined): boolean {
+    if (!auth) return false;
+    const [scheme, value = ''] = auth.trim().split(/\s+/, 2);
+    if (/^bearer$/i.test(scheme ?? '')) return value === this.token;
+    if (/^basic$/i.test(scheme ?? '')) {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      return colon >= 0 && decoded.slice(colon + 1) === this.token;
+    }
+    return false;
+  }
+
+  private takeFault(method: string, path: string, page: number | undefined): Fault | undefined {
+    const i = this.faults.findIndex(
+      (f) =>
+        (f.method === undefined || f.method === method) &&
+        (typeof f.path === 'string' ? f.path === path : f.path.test(path)) &&
+        f.onPage === page,
+    );
+    if (i < 0) return undefined;
+    const f = this.faults[i]!;
+    f.times -= 1;
+    if (f.times <= 0) this.faults.splice(i, 1);
+    return f;
+  }
+
+  private match(method: string, path: string): { route: Route; params: string[] } | undefined {
+    const segments = path.split('/').filter((s) => s !== '');
+    let decoded: string[];
+    try {
+      decoded = segments.map((s) => decodeURIComponent(s));
+    } catch {
+      return undefined;
+    }
+    const m = method === 'HEAD' ? 'GET' : method;
+    for (const route of this.routes) {
+      if (route.method !== m || route.pattern.length !== decoded.length) continue;
+      const params: string[] = [];
+      let ok = true;
+      route.pattern.forEach((p, i) => {
+        if (p.startsWith(':')) params.push(decoded[i]!);
+        else if (p !== decoded[i]) ok = false;
+      });
+      if (ok) return { route, params };
+    }
+    return undefined;
+  }
+
+  private buildRoutes(): Route[] {
+    const s = this.state;
+    const one = (definition: DefinitionName, body: unknown): Answer => ({ kind: 'one', definition, body });
+    const list = <T extends Sortable>(definition: DefinitionName, items: T[], render: (i: T) => unknown): Answer => ({
+      kind: 'list',
+      definition,
+      items,
+      render: render as (i: Sortable) => unknown,
+    });
+    const r = (method: string, path: string, handle: Route['handle'], extra: Partial<Route> = {}): Route => ({
+      method,
+      pattern: path.split('/').filter((x) => x !== ''),
+      list: false,
+      handle,
+      ...extra,
+    });
+    const p = (params: string[], i: number): string => params[i]!;
+    return [
+      r('GET', '/account/rate-limits', () => one('rate-limit', { remaining: this.rateLimit }), { free: true }),
+      r('GET', '/teams', () => list('team', s.allTeams(), (t) => s.teamJson(t)), { list: true }),
+      r('GET', '/teams/:team', (ps) => one('team', s.teamJson(s.team(p(ps, 0))))),
+      r('GET', '/teams/:team/addons', (ps) => list('add-on', s.teamAddons(p(ps, 0)), (a) => s.addonJson(a)), { list: true }),
+      r('GET', '/teams/:team/apps', (ps) => list('team-app', s.teamApps(p(ps, 0)), (a) => s.teamAppJson(a)), { list: true }),
+      r('GET', '/apps', () => list('app', s.allApps(), (a) => s.appJson(a)), { list: true }),
+      r('GET', '/apps/:app', (ps) => one('app', s.appJson(s.app(p(ps, 0))))),
+      r('GET', '/apps/:app/addons', (ps) => list('add-on', s.appAddons(p(ps, 0)), (a) => s.addonJson(a)), { list: true }),
+      r('GET', '/addons', () => list('add-on', s.allAddons(), (a) => s.addonJson(a)), { list: true }),
+      r('GET', '/addons/:addon', (ps) => one('add-on', s.addonJson(s.addon(p(ps, 0))))),
+      r('GET', '/addon-attachments', () => list('add-on-attachment', s.allAttachments(), (a) => s.attachmentJson(a)), { list: true }),
+      r('GET', '/addon-attachments/:id', (ps) => one('add-on-attachment', s.attachmentJson(s.attachment(p(ps, 0))))),
+      r(
+        'GET',
+        '/addons/:addon/addon-attachments',
+        (ps) => list('add-on-attachment', s.addonAttachments(p(ps, 0)), (a) => s.attachmentJson(a)),
+        { list: true },
+      ),
+      r(
+        'GET',
+        '/apps/:app/addon-attachments',
+        (ps) => list('add-on-attachment', s.appAttachments(p(ps, 0)), (a) => s.attachmentJson(a)),
+        { list: true },
+      ),
+      r('GET', '/apps/:app/config-vars', (ps) => one('config-vars', s.configVars(p(ps, 0)))),
+      r('PATCH', '/apps/:app/config-vars', (ps, body) => {
+        const app = s.app(p(ps, 0)); // 404 before looking at the body, as Heroku does
+        for (const e of validate('config-vars-update', body)) {
+          this.schemaViolations.push(`request PATCH /apps/${app.name}/config-vars (config-var PATCH schema): ${e}`);
+        }
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+          throw new InvalidParams('Request body must be a JSON object of config var names to values.');
+        }
+        return one('config-vars', s.patchConfigVars(app.id, body as Record<string, unknown>));
+      }),
+    ];
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Parses Heroku's `Range` header: `id ..; max=200`, `id ]<lastid>..; max=200`, `id <from>..<to>`,
+ * optionally `; order=desc`. The attribute may be left out (`]<lastid>..; max=N`). No header means
+ * the first 200.
+ */
+export function parseRange(h: string | undefined): ParsedRange {
+  const out: ParsedRange = { after: undefined, from: undefined, to: undefined, max: DEFAULT_PAGE, desc: false };
+  if (h === undefined || h.trim() === '') return out;
+  const [spec = '', ...opts] = h.split(';');
+  const m = /^\s*(?:([a-z_]+)\s+)?(\]?)([^\s.]*)\.\.([^\s.]*)\s*$/.exec(spec);
+  if (!m) throw new Error(`Invalid Range header: ${h}`);
+  const [, attr, exclusive, start, end] = m;
+  if (attr !== undefined && attr !== 'id') throw new Error(`Range attribute ${attr} is not supported here; use id.`);
+  if (start) {
+    if (exclusive) out.after = start;
+    else out.from = start;
+  }
+  if (end) out.to = end;
+  for (const opt of opts) {
+    const [k = '', v = ''] = opt.split('=', 2).map((x) => x.trim());
+    if (k === '') continue;
+    if (k === 'max') {
+      const n = Number.parseInt(v, 10);
+      if (!Number.isFinite(n) || n < 1) throw new Error(`Invalid Range max: ${v}`);
+      out.max = Math.min(n, MAX_PAGE);
+    } else if (k === 'order') {
+      if (v !== 'asc' && v !== 'desc') throw new Error(`Invalid Range order: ${v}`);
+      out.desc = v === 'desc';
+    } else {
+      throw new Error(`Invalid Range option: ${k}`);
+    }
+  }
+  return out;
+}
