@@ -35,7 +35,7 @@ fi
 # Two test runs on a fresh clone may race here: serialise them.
 mkdir -p "$(dirname "$VENV")"
 if command -v flock >/dev/null 2>&1; then
-  exec 9>"$(dirname "$VENV")/.install-moto.lock"
+  exec 9>"$VENV.install.lock"
   flock 9
   if installed; then
     stand_log "moto $PIN already installed in $VENV"

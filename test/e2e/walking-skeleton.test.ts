@@ -180,3 +180,91 @@ async function expectScopedUserPolicy(iam: IAMClient, user: string, bucket: stri
   const actions: string[] = document.Statement.flatMap((s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
   expect(actions.every((a) => a.startsWith('s3:') && !a.includes('*'))).toBe(true);
 }
+
+/** A middleware that lets `operation` succeed at AWS, then fails the call once, as a crash would. */
+function crashAfter(operation: string) {
+  let armed = true;
+  return (client: { middlewareStack: { add: Function } }) => {
+    client.middlewareStack.add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+        const result = await next(args);
+        if (armed && context.commandName === `${operation}Command`) {
+          armed = false;
+          throw new Error(`injected crash right after ${operation}`);
+        }
+        return result;
+      },
+      { step: 'initialize', name: `crash-after-${operation}` },
+    );
+  };
+}
+
+describe('crash safety (invariant 6)', () => {
+  it('a pass interrupted right after CreateBucket, then rerun, leaves no duplicate bucket, user or key', async () => {
+    world.fake.addApp({ name: 'acme-review-7', team: 'acme', region: 'us' });
+    const addon = world.fake.addAddon({ app: 'acme-review-7', service: SERVICE });
+    const s3 = await world.s3(world.accountA);
+    const iam = await world.iam(world.accountA);
+    const before = { buckets: await bucketsOf(s3), users: await usersOf(iam) };
+
+    const runtime = await createRuntime(loadConfig(world.env), silentLogger(), {
+      baseCredentials: world.controllerCredentials,
+      onClient: crashAfter('CreateBucket'),
+    });
+    try {
+      const interrupted = await runtime.controller.reconcileOnce();
+      expect(interrupted.execution?.failed).toBe(1);
+      const record = await runtime.store.resources.get(addon.id);
+      expect(record?.bucketCreateStartedAt).toBeInstanceOf(Date);
+      expect(record?.state).toBe('error');
+    } finally {
+      await runtime.close();
+    }
+    const afterCrash = await bucketsOf(s3);
+    expect(afterCrash.filter((b) => b.includes(addon.id))).toHaveLength(1);
+    expect((await usersOf(iam)).filter((u) => u.includes(addon.id))).toHaveLength(0);
+
+    const rerun = await runCli(['reconcile', '--once', '--output', 'json'], world.env);
+    expect(rerun.code).toBe(0);
+    const buckets = await bucketsOf(s3);
+    const users = await usersOf(iam);
+    expect(buckets.filter((b) => !before.buckets.includes(b))).toHaveLength(1);
+    expect(users.filter((u) => !before.users.includes(u))).toHaveLength(1);
+    const bucket = buckets.find((b) => b.includes(addon.id))!;
+    const user = users.find((u) => u.includes(addon.id))!;
+    await expectHardenedBucket(s3, bucket, addon.id);
+    expect((await iam.send(new ListAccessKeysCommand({ UserName: user }))).AccessKeyMetadata).toHaveLength(1);
+    expect(world.fake.configVars('acme-review-7')['S3_BUCKET_BUCKET_NAME']).toBe(bucket);
+  });
+
+  it('a key created but never stored (crash before saving its secret) is deleted and replaced, never duplicated', async () => {
+    world.fake.addApp({ name: 'acme-review-8', team: 'acme', region: 'us' });
+    const addon = world.fake.addAddon({ app: 'acme-review-8', service: SERVICE });
+    const iam = await world.iam(world.accountA);
+    const runtime = await createRuntime(loadConfig(world.env), silentLogger(), {
+      baseCredentials: world.controllerCredentials,
+      onClient: crashAfter('CreateAccessKey'),
+    });
+    let leaked: string | undefined;
+    try {
+      await runtime.controller.reconcileOnce();
+      const record = await runtime.store.resources.get(addon.id);
+      expect(record?.accessKeyId).toBeNull();
+      const keys = (await iam.send(new ListAccessKeysCommand({ UserName: record!.userName }))).AccessKeyMetadata ?? [];
+      expect(keys).toHaveLength(1); // created at AWS, secret lost
+      leaked = keys[0]!.AccessKeyId;
+
+      const rerun = await runtime.controller.reconcileOnce();
+      expect(rerun.execution?.failed).toBe(0);
+      const after = (await iam.send(new ListAccessKeysCommand({ UserName: record!.userName }))).AccessKeyMetadata ?? [];
+      const stored = await runtime.store.resources.get(addon.id);
+      expect(after.map((k) => k.AccessKeyId)).toEqual([stored!.accessKeyId]);
+      expect(stored!.accessKeyId).not.toBe(leaked);
+      expect(world.fake.configVars('acme-review-8')['S3_BUCKET_AWS_ACCESS_KEY_ID']).toBe(stored!.accessKeyId);
+      const journal = await runtime.store.journal.list({ addonId: addon.id, limit: 1000 });
+      expect(journal.some((e) => e.action === 'delete-access-key' && e.resource === leaked && e.phase === 'ok')).toBe(true);
+    } finally {
+      await runtime.close();
+    }
+  });
+});
