@@ -46,7 +46,7 @@ export function linkAuthFrom(options: LinkOptions): LinkAuth {
 
 export async function linkCommand(options: LinkOptions): Promise<void> {
   const config = loadConfig();
-  need(config, 'FERNET_KEYS', 'HEROKU_API_TOKEN');
+  need(config, 'HEROKU_API_TOKEN');
   const auth = linkAuthFrom(options);
   const store = await openStore(config);
   try {
@@ -70,7 +70,6 @@ export async function linkCommand(options: LinkOptions): Promise<void> {
 
 export async function unlinkCommand(options: { team: string }): Promise<void> {
   const config = loadConfig();
-  need(config, 'FERNET_KEYS');
   const store = await openStore(config);
   try {
     const link = await store.links.findByTeam(options.team);
@@ -110,7 +109,6 @@ export function describeLink(link: Link) {
 
 export async function linksCommand(options: { output: OutputFormat }): Promise<void> {
   const config = loadConfig();
-  need(config, 'FERNET_KEYS');
   const store = await openStore(config);
   try {
     const links = (await store.links.list()).map(describeLink);

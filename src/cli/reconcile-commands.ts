@@ -9,7 +9,7 @@ import { printJson, type OutputFormat } from './output.js';
 /** Exit codes (DESIGN.md): 0 in sync or done, 1 changes pending (plan), 2 errors. */
 export async function reconcileCommand(options: { dryRun: boolean; output: OutputFormat }): Promise<number> {
   const config = loadConfig();
-  need(config, 'FERNET_KEYS', 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
+  need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
   const runtime = await createRuntime(config, createLogger(config.logLevel));
   try {
     const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });

@@ -8,7 +8,6 @@ import { createLogger } from '../util/log.js';
 
 export async function serveCommand(): Promise<void> {
   const config = loadConfig();
-  need(config, 'FERNET_KEYS', 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
   const logger = createLogger(config.logLevel);
   const runtime = await createRuntime(config, logger);
   let lastPassAt: Date | null = null;
@@ -18,6 +17,14 @@ export async function serveCommand(): Promise<void> {
     if (running) return; // one pass at a time; a slow pass makes the next tick skip
     running = (async () => {
       try {
+        // With no team linked there is nothing to read, so a fresh install starts without the
+        // Heroku settings; once a team is linked they are required.
+        const linked = (await runtime.store.links.list()).length;
+        if (linked === 0) {
+          if (lastPassAt === null) logger.info({ reason: 'no-links' }, 'No team is linked yet: link one with `heroku-s3-controller link --team NAME ...`.');
+          return;
+        }
+        need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
         const result = await runtime.controller.reconcileOnce();
         const e = result.execution;
         logger.info(

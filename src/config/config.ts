@@ -5,7 +5,8 @@
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
-import { ConfigError } from '../util/errors.js';
+import { parseDatabaseUrl } from '../store/db.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
 import { parseDuration } from '../util/duration.js';
 
 export interface AwsSettings {
@@ -57,13 +58,15 @@ const httpUrl = (what: string) =>
   });
 
 const envSchema = z.object({
-  DATABASE_URL: optionalText.refine(
-    (value) => value === undefined || isPostgresUrl(value),
-    {
-      message:
-        'is not a PostgreSQL URL. Use postgres://USER:PASSWORD@HOST:5432/DATABASE, or unset it to use the embedded database',
-    },
-  ),
+  DATABASE_URL: optionalText.superRefine((value, ctx) => {
+    if (value === undefined) return;
+    try {
+      parseDatabaseUrl(value);
+    } catch (err) {
+      // The store's own check, whose message never repeats the URL (and so the password).
+      ctx.addIssue({ code: 'custom', message: errorMessage(err).replace(/^DATABASE_URL:? ?/, '') + '; or unset it to use the embedded database' });
+    }
+  }),
   DATA_DIR: optionalText,
   FERNET_KEYS: optionalText,
   HEROKU_API_TOKEN: optionalText,
@@ -102,15 +105,6 @@ const envSchema = z.object({
   AWS_ENDPOINT_URL_IAM: httpUrl('iam.example.com'),
   AWS_ENDPOINT_URL_STS: httpUrl('sts.example.com'),
 });
-
-function isPostgresUrl(text: string): boolean {
-  try {
-    const url = new URL(text);
-    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
 
 /** Reads and validates the configuration; throws a {@link ConfigError} naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -1,0 +1,53 @@
+/**
+ * `serve` on a fresh machine: no configuration at all, the embedded database in a data folder,
+ * health endpoints up, a clean exit on SIGTERM.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CLI_PATH } from '../support/cli.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'hs3-serve-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+it('serves /healthz and /readyz with no configuration, and exits 0 on SIGTERM', async () => {
+  const child = spawn(process.execPath, [CLI_PATH, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const url = await until('the serving log line', () => /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1]);
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(200);
+    await until('readiness', async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+    expect(stderr).toContain('No team is linked yet');
+    expect(stderr).toContain('generated-fernet-key');
+    const key = await stat(path.join(dir, 'fernet.key'));
+    expect(key.mode & 0o777).toBe(0o600);
+    for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+});

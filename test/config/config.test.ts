@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, need } from '../../src/config/config.js';
+import { ConfigError } from '../../src/util/errors.js';
+import { parseDuration } from '../../src/util/duration.js';
+
+describe('loadConfig', () => {
+  it('has working defaults for everything but the secrets', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      databaseUrl: null,
+      fernetKeys: [],
+      herokuApiToken: null,
+      herokuApiUrl: 'https://api.heroku.com',
+      addonServices: [],
+      instanceId: 'default',
+      resyncSchedule: '* * * * *',
+      port: 8080,
+      bucketPrefix: 'hs3-',
+      iamPath: '/heroku-s3-controller/',
+      aws: { region: 'us-east-1', endpoints: {}, forcePathStyle: false },
+    });
+    expect(config.dataDir).toMatch(/\.data$/);
+  });
+
+  it('reads lists, trims blanks and follows the SDK endpoint variables', () => {
+    const config = loadConfig({
+      FERNET_KEYS: ' k1 , k2,',
+      ADDON_SERVICES: 's3-bucket, bucketeer',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:5000',
+      AWS_ENDPOINT_URL_IAM: 'http://127.0.0.1:5001',
+      HEROKU_API_URL: 'http://127.0.0.1:7000/',
+      DATABASE_URL: 'postgres://u:p@db:5432/x',
+    });
+    expect(config.fernetKeys).toEqual(['k1', 'k2']);
+    expect(config.addonServices).toEqual(['s3-bucket', 'bucketeer']);
+    expect(config.aws.endpoints).toEqual({ s3: 'http://127.0.0.1:5000', iam: 'http://127.0.0.1:5001', sts: 'http://127.0.0.1:5000' });
+    expect(config.aws.forcePathStyle).toBe(true);
+    expect(config.herokuApiUrl).toBe('http://127.0.0.1:7000');
+    expect(config.databaseUrl).toBe('postgres://u:p@db:5432/x');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', PORT: '' })).toMatchObject({ databaseUrl: null, port: 8080 });
+  });
+
+  const bad: [string, Record<string, string>, RegExp][] = [
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://root:hunter2@db/x' }, /^DATABASE_URL: .*postgres:\/\//],
+    ['DATABASE_URL', { DATABASE_URL: 'postgres//admin:hunter2@db/x' }, /^DATABASE_URL: .*not a valid URL/],
+    ['RESYNC_SCHEDULE', { RESYNC_SCHEDULE: 'every minute' }, /^RESYNC_SCHEDULE: is not a cron expression/],
+    ['PORT', { PORT: 'eighty' }, /^PORT: must be a TCP port/],
+    ['INSTANCE_ID', { INSTANCE_ID: 'Prod Controller' }, /^INSTANCE_ID: .*keep it stable/],
+    ['BUCKET_PREFIX', { BUCKET_PREFIX: 'A_very_long_and_UPPER_prefix' }, /^BUCKET_PREFIX: /],
+    ['ADDON_SERVICES', { ADDON_SERVICES: 'S3 Bucket' }, /^ADDON_SERVICES: must be comma-separated/],
+    ['HEROKU_API_URL', { HEROKU_API_URL: 'api.heroku.com' }, /^HEROKU_API_URL: must be an http\(s\) URL/],
+    ['AWS_ENDPOINT_URL_S3', { AWS_ENDPOINT_URL_S3: 'localhost:9000' }, /^AWS_ENDPOINT_URL_S3: /],
+    ['AWS_REGION', { AWS_REGION: 'Frankfurt' }, /^AWS_REGION: must be an AWS region/],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of trace, debug/],
+    ['REQUEST_TIMEOUT', { REQUEST_TIMEOUT: 'soon' }, /^REQUEST_TIMEOUT: must be a duration/],
+  ];
+  it.each(bad)('names the bad variable %s and says what to do', (variable, env, message) => {
+    let caught: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).variable).toBe(variable);
+    expect((caught as Error).message).toMatch(message);
+    expect((caught as Error).message).not.toContain('hunter2');
+  });
+});
+
+describe('need', () => {
+  it('names the first missing setting and how to get it', () => {
+    const config = loadConfig({ FERNET_KEYS: 'k' });
+    expect(() => need(config, 'FERNET_KEYS')).not.toThrow();
+    expect(() => need(config, 'FERNET_KEYS', 'HEROKU_API_TOKEN')).toThrow(/^HEROKU_API_TOKEN: is not set\. Create a token with `heroku authorizations:create`/);
+    expect(() => need(config, 'ADDON_SERVICES')).toThrow(/^ADDON_SERVICES: is not set/);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['90s', 90_000],
+    ['5m', 300_000],
+    ['24h', 86_400_000],
+    ['7d', 604_800_000],
+    ['30', 30_000],
+    ['250ms', 250],
+  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  it('refuses what is not a duration', () => {
+    expect(parseDuration('soon')).toBeNull();
+    expect(parseDuration('-5m')).toBeNull();
+  });
+});
