@@ -19,5 +19,5 @@ const HEROKU_TO_AWS: Record<string, string> = {
 
 export function awsRegionFor(herokuRegion: string | null | undefined, linkRegion: string | null, fallback: string): string {
   if (linkRegion) return linkRegion;
-  return (herokuRegion && HEROKU_TO_AWS[herokuRegion]) || fallback;
+  return (herokuRegion && Object.hasOwn(HEROKU_TO_AWS, herokuRegion) && HEROKU_TO_AWS[herokuRegion]) || fallback;
 }
