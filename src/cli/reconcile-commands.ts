@@ -47,6 +47,7 @@ export function passSummary(result: PassResult) {
         ...(error ? { error } : {}),
       }),
     ),
+    drift: result.drift,
     totals: result.execution
       ? { applied: result.execution.applied, failed: result.execution.failed, blocked: result.execution.blocked, skipped: result.execution.skipped }
       : { planned: result.actions.length },
@@ -65,15 +66,27 @@ function printPass(result: PassResult): void {
         : `account ${account.accountId}: NOT READ: ${account.error}`,
     );
   }
-  const summary = passSummary(result);
-  for (const a of summary.actions) {
-    out.push(`  ${a.result.padEnd(8)} ${a.kind} ${a.resource} (${a.reason})${a.error ? `: ${a.error}` : ''}`);
-  }
-  if (result.execution) {
+  if (!result.execution) {
+    // plan: what differs, one line per attribute, then what the next pass would do about it.
+    for (const item of result.drift.items) {
+      const status = item.status === 'repairable' ? 'drift' : item.status;
+      out.push(`  ${status.padEnd(8)} ${item.kind} ${item.resource} ${item.field}: expected ${short(item.expected)}, actual ${short(item.actual)}`);
+    }
+    const d = result.drift.summary;
+    out.push(`${d.managed} managed add-on(s): ${d.inSync} in sync, ${d.drifted} drifted (${d.missing} missing), ${d.flapping} flapping.`);
+    out.push(result.actions.length === 0 ? 'In sync: nothing to change.' : `${result.actions.length} change(s) would be made.`);
+  } else {
+    for (const a of passSummary(result).actions) {
+      out.push(`  ${a.result.padEnd(8)} ${a.kind} ${a.resource} (${a.reason})${a.error ? `: ${a.error}` : ''}`);
+    }
     const t = result.execution;
     out.push(`${t.applied} applied, ${t.failed} failed, ${t.blocked} blocked, ${t.skipped} skipped in ${result.durationMs} ms`);
-  } else {
-    out.push(result.actions.length === 0 ? 'In sync: nothing to change.' : `${result.actions.length} change(s) would be made.`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** Long values (policy documents) shortened for a terminal; `-o json` has them whole. */
+function short(value: string | null): string {
+  if (value === null) return 'none';
+  return value.length > 80 ? `${value.slice(0, 77)}...` : value;
 }

@@ -13,7 +13,7 @@ export interface AwsSettings {
   /** Region for the global services (IAM, STS) and the default for buckets. */
   region: string;
   /** Endpoint overrides from the SDK's standard `AWS_ENDPOINT_URL[_<SERVICE>]` variables. */
-  endpoints: { s3?: string; iam?: string; sts?: string };
+  endpoints: { s3?: string; iam?: string; sts?: string; tagging?: string };
   /** Path-style S3 addressing: on whenever an S3 endpoint is overridden (moto, MinIO, …). */
   forcePathStyle: boolean;
 }
@@ -35,6 +35,8 @@ export interface Config {
   bucketPrefix: string;
   iamPath: string;
   iamUserPrefix: string;
+  /** Every bucket's settings and every user's keys are read in full once per this window. */
+  deepCheckWindowMs: number;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
   requestTimeoutMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -104,6 +106,10 @@ const envSchema = z.object({
   AWS_ENDPOINT_URL_S3: httpUrl('s3.example.com'),
   AWS_ENDPOINT_URL_IAM: httpUrl('iam.example.com'),
   AWS_ENDPOINT_URL_STS: httpUrl('sts.example.com'),
+  AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: httpUrl('tagging.example.com'),
+  DEEP_CHECK_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 1h or 30m (0 checks every resource in full on every pass)',
+  }),
 });
 
 /** Reads and validates the configuration; throws a {@link ConfigError} naming the first bad variable. */
@@ -125,6 +131,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (s3) endpoints.s3 = s3;
   if (iam) endpoints.iam = iam;
   if (sts) endpoints.sts = sts;
+  const tagging = e.AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API ?? generic;
+  if (tagging) endpoints.tagging = tagging;
   return {
     databaseUrl: e.DATABASE_URL ?? null,
     dataDir: path.resolve(e.DATA_DIR ?? '.data'),
@@ -139,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     iamPath: e.IAM_PATH ?? '/heroku-s3-controller/',
     iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
     requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
+    deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
     logLevel: e.LOG_LEVEL ?? 'info',
     aws: {
       region: e.AWS_REGION ?? 'us-east-1',

@@ -2,19 +2,27 @@
  * The typed actions `plan()` returns and the executor applies. Every action names the add-on and
  * account it belongs to and the reason it exists; none carries a secret value.
  */
-import type { ResourceRecord } from '../store/types.js';
+import type { ResourceInput } from '../store/resource-store.js';
 import type { BlockedReason, DriftKind } from './reasons.js';
+
+/** What differs, for the drift report: never a secret value. */
+export interface DriftDetail {
+  field: string;
+  expected: string | null;
+  actual: string | null;
+}
 
 interface Base {
   addonId: string;
   accountId: string;
   reason: DriftKind | BlockedReason;
+  detail?: DriftDetail;
 }
 
 /** Writes the deterministic names (and so the intent) to the store before any cloud call. */
 export interface RecordResource extends Base {
   kind: 'record-resource';
-  record: Omit<ResourceRecord, 'createdAt' | 'updatedAt'>;
+  record: ResourceInput;
 }
 
 export interface CreateBucket extends Base {

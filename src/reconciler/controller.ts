@@ -10,17 +10,20 @@ import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';
 import { observeAccount, type ExpectedResources } from '../sinks/aws/observe-account.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { Store } from '../store/store.js';
-import type { Link } from '../store/types.js';
+import type { Link, ResourceRecord } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { Action } from './actions.js';
+import type { DriftReport } from './drift.js';
+import { buildDriftReport } from './drift-report.js';
 import { Executor, type ExecutionSummary } from './executor.js';
 import type { ObservedAccount, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
+import { isDeepCheckDue } from './deep-checks.js';
 import { bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
-  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws'>;
+  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs'>;
   store: Store;
   heroku: HerokuApi;
   connector: AwsConnector;
@@ -36,6 +39,8 @@ export interface PassResult {
   teams: TeamDesiredState[];
   accounts: ObservedAccount[];
   actions: Action[];
+  /** What differed at the start of the pass (before any repair of this pass). */
+  drift: DriftReport;
   /** Null for a dry run (`plan`). */
   execution: ExecutionSummary | null;
 }
@@ -67,13 +72,21 @@ export class Controller {
     const records = new Map((await store.resources.listAll()).map((r) => [r.addonId, r]));
     const deliveries = await store.deliveries.listAll();
     const targets = accountTargets(links);
-    const accounts = await mapLimit([...targets.values()], 4, (link) =>
-      observeAccount(this.clientsFor(link), this.expectedIn(link.accountId, links, teams, records), {
+    const deepChecked: string[] = [];
+    const accounts = await mapLimit([...targets.values()], 4, async (link) => {
+      const { expected, deepAddons } = this.expectedIn(link.accountId, links, teams, records, startedAt);
+      const account = await observeAccount(this.clientsFor(link), expected, {
+        instanceId: this.naming.instanceId,
         bucketPrefix: this.naming.bucketPrefix,
         iamPath: this.naming.iamPath,
         listRegion: this.deps.config.aws.region,
-      }),
-    );
+      });
+      if (account.complete) deepChecked.push(...deepAddons.filter((id) => records.has(id)));
+      return account;
+    });
+    // Recorded before any repair: the executor clears it for what it changes, so the next pass
+    // verifies its own repairs.
+    if (!options.dryRun) await store.resources.setDeepChecked(deepChecked, startedAt);
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: 'observe-failed', accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
     }
@@ -89,7 +102,7 @@ export class Controller {
       this.naming,
     );
     let execution: ExecutionSummary | null = null;
-    if (!options.dryRun && actions.length > 0) {
+    if (!options.dryRun) {
       const executor = new Executor({
         resources: store.resources,
         deliveries: store.deliveries,
@@ -104,36 +117,65 @@ export class Controller {
       });
       execution = await executor.apply(actions);
     }
-    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, execution };
+    if (!options.dryRun) await this.markConverged(teams, records, actions);
+    const drift = buildDriftReport(teams, actions, startedAt);
+    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, execution };
+  }
+
+  /** Add-ons with nothing left to do are `ready`, whatever an earlier pass recorded. */
+  private async markConverged(teams: TeamDesiredState[], records: Map<string, ResourceRecord>, actions: Action[]): Promise<void> {
+    const touched = new Set(actions.map((a) => a.addonId));
+    for (const addon of teams.flatMap((t) => t.addons)) {
+      const record = records.get(addon.addonId);
+      if (record && record.state !== 'ready' && !touched.has(addon.addonId)) {
+        await this.deps.store.resources.setState(addon.addonId, 'ready', null);
+      }
+    }
   }
 
   private clientsFor(link: Link): AccountClients {
     return this.deps.connector.connect({ accountId: link.accountId, auth: link.auth });
   }
 
-  /** The names this account should hold: from desired add-ons of its teams and from our records. */
+  /**
+   * The names this account should hold (from its teams' desired add-ons and from our records),
+   * each marked for a deep check when its turn in the window has come, or when it is not known
+   * to be in order.
+   */
   private expectedIn(
     accountId: string,
     links: Link[],
     teams: TeamDesiredState[],
-    records: Map<string, { accountId: string; bucketName: string; bucketRegion: string; userName: string }>,
-  ): ExpectedResources {
-    const buckets = new Map<string, string>();
-    const users = new Set<string>();
+    records: Map<string, ResourceRecord>,
+    now: Date,
+  ): { expected: ExpectedResources; deepAddons: string[] } {
+    const entries = new Map<string, { bucket: string; region: string; user: string; deep: boolean }>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
+    const deepFor = (addonId: string, record: ResourceRecord | undefined) =>
+      !record || record.state !== 'ready' || isDeepCheckDue(addonId, record.deepCheckedAt, now, this.deps.config.deepCheckWindowMs);
     for (const team of teams.filter((t) => teamIds.has(t.teamId))) {
       for (const addon of team.addons) {
         const record = records.get(addon.addonId);
-        buckets.set(record?.bucketName ?? bucketNameFor(this.naming, accountId, addon.addonId), record?.bucketRegion ?? addon.region);
-        users.add(record?.userName ?? userNameFor(this.naming, addon.addonId));
+        entries.set(addon.addonId, {
+          bucket: record?.bucketName ?? bucketNameFor(this.naming, accountId, addon.addonId),
+          region: record?.bucketRegion ?? addon.region,
+          user: record?.userName ?? userNameFor(this.naming, addon.addonId),
+          deep: deepFor(addon.addonId, record),
+        });
       }
     }
     for (const record of records.values()) {
-      if (record.accountId !== accountId) continue;
-      buckets.set(record.bucketName, record.bucketRegion);
-      users.add(record.userName);
+      if (record.accountId !== accountId || entries.has(record.addonId)) continue;
+      entries.set(record.addonId, { bucket: record.bucketName, region: record.bucketRegion, user: record.userName, deep: deepFor(record.addonId, record) });
     }
-    return { buckets: [...buckets].map(([name, region]) => ({ name, region })), users: [...users] };
+    const values = [...entries.values()];
+    return {
+      expected: {
+        buckets: values.map((e) => ({ name: e.bucket, region: e.region, deep: e.deep })),
+        users: values.map((e) => ({ name: e.user, deep: e.deep })),
+      },
+      deepAddons: [...entries].filter(([, e]) => e.deep).map(([addonId]) => addonId),
+    };
   }
 
   private now(): Date {

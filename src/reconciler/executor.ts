@@ -67,7 +67,10 @@ export class Executor {
     if (this.deps.mayMutate && !this.deps.mayMutate()) {
       return actions.map((action) => ({ action, result: 'skipped', error: 'not the leader' }));
     }
+    // A failure stops the add-on's remaining actions (they depend on it); a blocked action does
+    // not, since plan() already leaves out whatever depends on a blocked resource.
     let stopped: string | null = null;
+    let problem: string | null = null;
     for (const action of actions) {
       if (stopped !== null) {
         outcomes.push({ action, result: 'skipped', error: stopped });
@@ -76,8 +79,7 @@ export class Executor {
       if (action.kind === 'blocked') {
         this.deps.logger.warn({ reason: action.reason, accountId: action.accountId, addonId, resource: action.resource }, action.message);
         outcomes.push({ action, result: 'blocked', error: action.message });
-        await this.markError(addonId, action.message);
-        stopped = `blocked: ${action.reason}`;
+        problem ??= action.message;
         continue;
       }
       try {
@@ -90,18 +92,18 @@ export class Executor {
           `${action.kind} failed: ${message}`,
         );
         outcomes.push({ action, result: 'failed', error: message });
-        await this.markError(addonId, `${action.kind}: ${message}`);
+        problem = `${action.kind}: ${message}`;
         stopped = `earlier action ${action.kind} failed`;
       }
     }
-    if (stopped === null && (await this.deps.resources.get(addonId))) {
-      await this.deps.resources.setState(addonId, 'ready', null);
+    if (await this.deps.resources.get(addonId)) {
+      await this.deps.resources.setState(addonId, problem === null ? 'ready' : 'error', problem);
+      // What we changed is read back in full on the next pass.
+      if (outcomes.some((o) => o.result === 'applied' && o.action.kind !== 'record-resource')) {
+        await this.deps.resources.setDeepChecked([addonId], null);
+      }
     }
     return outcomes;
-  }
-
-  private async markError(addonId: string, message: string): Promise<void> {
-    if (await this.deps.resources.get(addonId)) await this.deps.resources.setState(addonId, 'error', message);
   }
 
   private async applyOne(action: Action): Promise<void> {

@@ -152,7 +152,7 @@ function planBucket(
     // Tags go with CreateBucket (atomic on AWS) and again with PutBucketTagging, for endpoints
     // that ignore tags on create; every setting follows, since a new bucket has none of ours.
     return [
-      { ...base, kind: 'create-bucket', reason: DriftKind.MissingBucket, tags },
+      { ...base, kind: 'create-bucket', reason: DriftKind.MissingBucket, tags, detail: { field: 'bucket', expected: 'exists', actual: 'missing' } },
       { ...base, kind: 'put-bucket-tags', reason: DriftKind.MissingBucket, tags },
       ...settingsRepairs(base, null, DriftKind.MissingBucket),
     ];
@@ -160,7 +160,13 @@ function planBucket(
   if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
     if (wasCreatedByOurInterruptedCall(ctx.record, observed)) {
       return [
-        { ...base, kind: 'put-bucket-tags', reason: DriftKind.TagsChanged, tags: { ...observed.tags, ...tags } },
+        {
+          ...base,
+          kind: 'put-bucket-tags',
+          reason: DriftKind.TagsChanged,
+          tags: { ...observed.tags, ...tags },
+          detail: { field: 'tags', expected: describeTags(tags), actual: 'none (create interrupted before tagging)' },
+        },
         ...settingsRepairs(base, observed.settings, DriftKind.MissingBucket),
       ];
     }
@@ -171,12 +177,19 @@ function planBucket(
         reason: BlockedReason.NotOwned,
         resource: bucket,
         message: `bucket ${bucket} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete or rename it, or tag it by hand if it is truly this add-on's`,
+        detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(observed.tags) },
       },
     ];
   }
   const actions: Action[] = [];
   if (Object.entries(tags).some(([key, value]) => observed.tags[key] !== value)) {
-    actions.push({ ...base, kind: 'put-bucket-tags', reason: DriftKind.TagsChanged, tags: { ...observed.tags, ...tags } });
+    actions.push({
+      ...base,
+      kind: 'put-bucket-tags',
+      reason: DriftKind.TagsChanged,
+      tags: { ...observed.tags, ...tags },
+      detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(pick(observed.tags, Object.keys(tags))) },
+    });
   }
   if (observed.settings) actions.push(...settingsRepairs(base, observed.settings, null));
   return actions;
@@ -200,13 +213,28 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
   const why = (drift: DriftKind) => newBucket ?? drift;
   const pab = settings?.publicAccessBlock ?? null;
   if (!pab || Object.entries(DESIRED_PUBLIC_ACCESS_BLOCK).some(([k, v]) => pab[k as keyof typeof pab] !== v)) {
-    actions.push({ ...base, kind: 'put-public-access-block', reason: why(DriftKind.PublicAccessBlockChanged) });
+    actions.push({
+      ...base,
+      kind: 'put-public-access-block',
+      reason: why(DriftKind.PublicAccessBlockChanged),
+      detail: { field: 'publicAccessBlock', expected: JSON.stringify(DESIRED_PUBLIC_ACCESS_BLOCK), actual: pab ? JSON.stringify(pab) : null },
+    });
   }
   if (settings?.objectOwnership !== DESIRED_OBJECT_OWNERSHIP) {
-    actions.push({ ...base, kind: 'put-bucket-ownership-controls', reason: why(DriftKind.OwnershipChanged) });
+    actions.push({
+      ...base,
+      kind: 'put-bucket-ownership-controls',
+      reason: why(DriftKind.OwnershipChanged),
+      detail: { field: 'objectOwnership', expected: DESIRED_OBJECT_OWNERSHIP, actual: settings?.objectOwnership ?? null },
+    });
   }
   if (settings?.encryption?.algorithm !== DESIRED_ENCRYPTION) {
-    actions.push({ ...base, kind: 'put-bucket-encryption', reason: why(DriftKind.EncryptionChanged) });
+    actions.push({
+      ...base,
+      kind: 'put-bucket-encryption',
+      reason: why(DriftKind.EncryptionChanged),
+      detail: { field: 'encryption', expected: DESIRED_ENCRYPTION, actual: settings?.encryption?.algorithm ?? null },
+    });
   }
   const rules = settings?.lifecycleRules ?? [];
   const ours = rules.find((rule) => rule.id === LIFECYCLE_RULE_ID);
@@ -216,11 +244,21 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
       kind: 'put-bucket-lifecycle',
       reason: why(DriftKind.LifecycleChanged),
       otherRules: rules.filter((rule) => rule.id !== LIFECYCLE_RULE_ID).map((rule) => rule.raw),
+      detail: {
+        field: `lifecycle rule ${LIFECYCLE_RULE_ID}`,
+        expected: `enabled, abort incomplete multipart uploads after ${ABORT_INCOMPLETE_MULTIPART_DAYS} days`,
+        actual: ours ? `${ours.enabled ? 'enabled' : 'disabled'}, prefix "${ours.prefix}", after ${ours.abortIncompleteMultipartUploadDays ?? '-'} days` : null,
+      },
     });
   }
   const policy = settings?.policy ?? null;
   if (policy === null || canonicalPolicy(policy) !== canonicalPolicy(tlsOnlyBucketPolicy(base.bucket))) {
-    actions.push({ ...base, kind: 'put-bucket-policy', reason: why(DriftKind.TlsPolicyChanged) });
+    actions.push({
+      ...base,
+      kind: 'put-bucket-policy',
+      reason: why(DriftKind.TlsPolicyChanged),
+      detail: { field: 'bucketPolicy', expected: tlsOnlyBucketPolicy(base.bucket), actual: policy },
+    });
   }
   return actions;
 }
@@ -234,17 +272,18 @@ function planUser(
 ): Action[] {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
   const document = userPolicyDocument(bucket);
-  const putPolicy = (reason: DriftKind): Action => ({
+  const putPolicy = (reason: DriftKind, actual: string | null): Action => ({
     ...base,
     kind: 'put-user-policy',
     reason,
     policyName: USER_POLICY_NAME,
     document,
+    detail: { field: `inline policy ${USER_POLICY_NAME}`, expected: document, actual },
   });
   if (!observed) {
     return [
-      { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags },
-      putPolicy(DriftKind.MissingUser),
+      { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags, detail: { field: 'user', expected: 'exists', actual: 'missing' } },
+      putPolicy(DriftKind.MissingUser, null),
       { ...base, kind: 'create-access-key', reason: DriftKind.MissingUser },
     ];
   }
@@ -256,20 +295,33 @@ function planUser(
         reason: BlockedReason.NotOwned,
         resource: userName,
         message: `IAM user ${userName} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete it, or set INSTANCE_ID to the instance that owns it`,
+        detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(observed.tags) },
       },
     ];
   }
   const actions: Action[] = [];
   if (Object.entries(tags).some(([key, value]) => observed.tags[key] !== value)) {
-    actions.push({ ...base, kind: 'tag-user', reason: DriftKind.TagsChanged, tags });
+    actions.push({
+      ...base,
+      kind: 'tag-user',
+      reason: DriftKind.TagsChanged,
+      tags,
+      detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(pick(observed.tags, Object.keys(tags))) },
+    });
   }
   const current = observed.inlinePolicies[USER_POLICY_NAME];
   if (current === undefined || canonicalPolicy(current) !== canonicalPolicy(document)) {
-    actions.push(putPolicy(DriftKind.PolicyChanged));
+    actions.push(putPolicy(DriftKind.PolicyChanged, current ?? null));
   }
   for (const name of Object.keys(observed.inlinePolicies)) {
     if (name !== USER_POLICY_NAME) {
-      actions.push({ ...base, kind: 'delete-user-policy', reason: DriftKind.PolicyChanged, policyName: name });
+      actions.push({
+        ...base,
+        kind: 'delete-user-policy',
+        reason: DriftKind.PolicyChanged,
+        policyName: name,
+        detail: { field: `inline policy ${name}`, expected: null, actual: observed.inlinePolicies[name] ?? '' },
+      });
     }
   }
   actions.push(...planKeys(ctx, base, observed));
@@ -287,12 +339,23 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
   const actions: Action[] = [];
   for (const key of observed.accessKeys) {
     if (key.accessKeyId !== recordedId) {
-      actions.push({ ...base, kind: 'delete-access-key', reason: DriftKind.UnrecordedKey, accessKeyId: key.accessKeyId });
+      actions.push({
+        ...base,
+        kind: 'delete-access-key',
+        reason: DriftKind.UnrecordedKey,
+        accessKeyId: key.accessKeyId,
+        detail: { field: 'accessKeys', expected: recordedId ? `only ${recordedId}` : 'none but the delivered one', actual: `also ${key.accessKeyId}` },
+      });
     }
   }
   const recorded = observed.accessKeys.find((key) => key.accessKeyId === recordedId);
   if (!recorded || recorded.status !== 'Active') {
-    actions.push({ ...base, kind: 'create-access-key', reason: DriftKind.MissingKey });
+    actions.push({
+      ...base,
+      kind: 'create-access-key',
+      reason: DriftKind.MissingKey,
+      detail: { field: 'accessKey', expected: recordedId ? `${recordedId} active` : 'an active key', actual: recorded ? `${recorded.accessKeyId} ${recorded.status.toLowerCase()}` : 'missing' },
+    });
     if (recorded) {
       actions.push({ ...base, kind: 'delete-access-key', reason: DriftKind.MissingKey, accessKeyId: recorded.accessKeyId });
     }
@@ -315,6 +378,7 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
         reason: BlockedReason.ConfigVarConflict,
         resource: attachment.appName,
         message: `config var ${clash.join(', ')} on app ${attachment.appName} is owned by the add-on itself and cannot be set; rename the attachment (heroku addons:attach --as OTHER_NAME)`,
+        detail: { field: `config vars ${clash.join(', ')}`, expected: 'set by this controller', actual: 'owned by the add-on' },
       });
       continue;
     }
@@ -339,6 +403,11 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
         attachmentName: attachment.name,
         appId: attachment.appId,
         appName: attachment.appName,
+        detail: {
+          field: `config vars ${attachment.name}_*`,
+          expected: 'delivered with the current key',
+          actual: delivered.has(attachment.id) ? 'delivered with other values' : 'not delivered',
+        },
       });
     }
   }
@@ -354,4 +423,14 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
     else out.set(k, [item]);
   }
   return out;
+}
+
+/** Tags as `key=value, …`: tag values are ids, never secrets. */
+function describeTags(tags: Record<string, string>): string {
+  const entries = Object.entries(tags).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+function pick(tags: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => k in tags).map((k) => [k, tags[k]!]));
 }

@@ -6,7 +6,7 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import type { Db, ResourceRecord, ResourceState } from './types.js';
 
 /** What {@link ResourceStore.upsert} takes: a record without its timestamps. */
-export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt'>;
+export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt'>;
 
 interface ResourceRow {
   addon_id: string;
@@ -21,6 +21,7 @@ interface ResourceRow {
   access_key_id: string | null;
   secret_access_key_enc: string | null;
   bucket_create_started_at: Date | null;
+  deep_checked_at: Date | null;
   state: ResourceState;
   last_error: string | null;
   created_at: Date;
@@ -29,7 +30,7 @@ interface ResourceRow {
 
 const COLUMNS = `addon_id, addon_name, account_id, team_id, app_id, plan, bucket_name,
   bucket_region, user_name, access_key_id, secret_access_key_enc, bucket_create_started_at,
-  state, last_error, created_at, updated_at`;
+  deep_checked_at, state, last_error, created_at, updated_at`;
 
 export class ResourceStore {
   readonly #db: Db;
@@ -136,6 +137,18 @@ export class ResourceStore {
     return rows.length > 0;
   }
 
+  /**
+   * Records that the settings and keys of these add-ons' resources were read in full at `at`, or,
+   * with null, that they must be read again on the next pass (after a change of ours).
+   */
+  async setDeepChecked(addonIds: readonly string[], at: Date | null): Promise<void> {
+    if (addonIds.length === 0) return;
+    await this.#db.query(
+      `UPDATE managed_resources SET deep_checked_at = $2::timestamptz WHERE addon_id = ANY($1::text[])`,
+      [addonIds, at],
+    );
+  }
+
   /** Sets the state and last error of `addonId`; false if there is no record. */
   async setState(addonId: string, state: ResourceState, lastError: string | null): Promise<boolean> {
     const rows = await this.#db.query(
@@ -197,6 +210,7 @@ export class ResourceStore {
           ? null
           : this.#box.decrypt(row.secret_access_key_enc, context(row.addon_id)),
       bucketCreateStartedAt: row.bucket_create_started_at,
+      deepCheckedAt: row.deep_checked_at,
       state: row.state,
       lastError: row.last_error,
       createdAt: row.created_at,

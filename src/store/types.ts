@@ -57,6 +57,8 @@ export interface ResourceRecord {
    * untagged bucket of that name created after this moment is ours, interrupted before tagging.
    */
   bucketCreateStartedAt: Date | null;
+  /** When the bucket's settings and the user's keys were last read in full; null = due now. */
+  deepCheckedAt: Date | null;
   state: ResourceState;
   lastError: string | null;
   createdAt: Date;

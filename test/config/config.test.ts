@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     });
     expect(config.fernetKeys).toEqual(['k1', 'k2']);
     expect(config.addonServices).toEqual(['s3-bucket', 'bucketeer']);
-    expect(config.aws.endpoints).toEqual({ s3: 'http://127.0.0.1:5000', iam: 'http://127.0.0.1:5001', sts: 'http://127.0.0.1:5000' });
+    expect(config.aws.endpoints).toEqual({ s3: 'http://127.0.0.1:5000', iam: 'http://127.0.0.1:5001', sts: 'http://127.0.0.1:5000', tagging: 'http://127.0.0.1:5000' });
     expect(config.aws.forcePathStyle).toBe(true);
     expect(config.herokuApiUrl).toBe('http://127.0.0.1:7000');
     expect(config.databaseUrl).toBe('postgres://u:p@db:5432/x');
@@ -56,6 +56,7 @@ describe('loadConfig', () => {
     ['AWS_REGION', { AWS_REGION: 'Frankfurt' }, /^AWS_REGION: must be an AWS region/],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of trace, debug/],
     ['REQUEST_TIMEOUT', { REQUEST_TIMEOUT: 'soon' }, /^REQUEST_TIMEOUT: must be a duration/],
+    ['DEEP_CHECK_WINDOW', { DEEP_CHECK_WINDOW: 'hourly' }, /^DEEP_CHECK_WINDOW: must be a duration such as 1h/],
   ];
   it.each(bad)('names the bad variable %s and says what to do', (variable, env, message) => {
     let caught: unknown;

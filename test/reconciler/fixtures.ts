@@ -71,6 +71,7 @@ export function record(overrides: Partial<ResourceRecord> = {}): ResourceRecord 
     accessKeyId: KEY_ID,
     secretAccessKey: SECRET,
     bucketCreateStartedAt: new Date(NOW.getTime() - 3_600_000),
+    deepCheckedAt: new Date(NOW.getTime() - 60_000),
     state: 'ready',
     lastError: null,
     createdAt: new Date(NOW.getTime() - 3_600_000),

@@ -3,7 +3,9 @@
  * the link's static keys or a role assumed with the controller's own credential chain. Clients are
  * cached per link and per region; assumed-role credentials refresh themselves before they expire.
  */
+import { createHash } from 'node:crypto';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { S3Client } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
@@ -20,13 +22,19 @@ export interface AccountTarget {
 
 export interface AccountClients {
   accountId: string;
+  destroy(): void;
   iam: IAMClient;
   sts: STSClient;
   /** S3 client for one region: bucket calls must go to the bucket's own region. */
   s3(region: string): S3Client;
+  /** Resource Groups Tagging API for one region: bucket tags in bulk, 100 a page. */
+  tagging(region: string): ResourceGroupsTaggingAPIClient;
 }
 
-export type ClientHook = (client: S3Client | IAMClient | STSClient, service: 's3' | 'iam' | 'sts') => void;
+type AnyClient = S3Client | IAMClient | STSClient | ResourceGroupsTaggingAPIClient;
+type Service = 's3' | 'iam' | 'sts' | 'tagging';
+
+export type ClientHook = (client: AnyClient, service: Service) => void;
 
 export interface ConnectorOptions {
   aws: AwsSettings;
@@ -50,7 +58,8 @@ export class AwsConnector {
 
   /** Clients for one account; cached, so call it freely on every pass. */
   connect(target: AccountTarget): AccountClients {
-    const cacheKey = JSON.stringify([target.accountId, target.auth]);
+    // A digest, so no secret sits in a map key where a heap dump or a debugger would show it.
+    const cacheKey = createHash('sha256').update(JSON.stringify([target.accountId, target.auth])).digest('hex');
     let clients = this.cache.get(cacheKey);
     if (!clients) {
       clients = this.build(target);
@@ -85,8 +94,7 @@ export class AwsConnector {
 
   destroy(): void {
     for (const clients of this.cache.values()) {
-      clients.iam.destroy();
-      clients.sts.destroy();
+      clients.destroy();
     }
     this.cache.clear();
   }
@@ -97,30 +105,42 @@ export class AwsConnector {
     this.hook(iam, target.accountId, 'iam');
     const sts = new STSClient({ ...this.baseConfig('sts'), credentials });
     this.hook(sts, target.accountId, 'sts');
-    const s3ByRegion = new Map<string, S3Client>();
+    const perRegion = <C extends AnyClient>(service: Service, make: (region: string) => C) => {
+      const clients = new Map<string, C>();
+      const get = (region: string): C => {
+        let client = clients.get(region);
+        if (!client) {
+          client = make(region);
+          this.hook(client, target.accountId, service);
+          clients.set(region, client);
+        }
+        return client;
+      };
+      return { get, all: () => [...clients.values()] };
+    };
+    const s3 = perRegion('s3', (region) =>
+      new S3Client({
+        ...this.baseConfig('s3'),
+        region,
+        credentials,
+        forcePathStyle: this.options.aws.forcePathStyle,
+        followRegionRedirects: true,
+      }),
+    );
+    const tagging = perRegion('tagging', (region) => new ResourceGroupsTaggingAPIClient({ ...this.baseConfig('tagging'), region, credentials }));
     return {
       accountId: target.accountId,
       iam,
       sts,
-      s3: (region: string) => {
-        let s3 = s3ByRegion.get(region);
-        if (!s3) {
-          s3 = new S3Client({
-            ...this.baseConfig('s3'),
-            region,
-            credentials,
-            forcePathStyle: this.options.aws.forcePathStyle,
-            followRegionRedirects: true,
-          });
-          this.hook(s3, target.accountId, 's3');
-          s3ByRegion.set(region, s3);
-        }
-        return s3;
+      s3: s3.get,
+      tagging: tagging.get,
+      destroy: () => {
+        for (const client of [iam, sts, ...s3.all(), ...tagging.all()]) client.destroy();
       },
     };
   }
 
-  private baseConfig(service: 's3' | 'iam' | 'sts') {
+  private baseConfig(service: Service) {
     const endpoint = this.options.aws.endpoints[service];
     const timeout = this.options.requestTimeoutMs ?? 30_000;
     return {
@@ -131,7 +151,7 @@ export class AwsConnector {
     };
   }
 
-  private hook(client: S3Client | IAMClient | STSClient, accountId: string, service: 's3' | 'iam' | 'sts'): void {
+  private hook(client: AnyClient, accountId: string, service: Service): void {
     this.options.recorder?.instrument(client.middlewareStack, accountId, service);
     this.options.onClient?.(client, service);
   }

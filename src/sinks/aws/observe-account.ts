@@ -1,21 +1,28 @@
 /**
- * Observes one linked account: the inventory in bulk (ListBuckets, GetAccountAuthorizationDetails),
- * then tags, settings and access keys of the resources the controller expects there. Never mutates.
+ * Observes one linked account, never mutating. Every pass reads the inventory in bulk: ListBuckets
+ * (existence), the tagging API (bucket ownership tags, 100 a page) and GetAccountAuthorizationDetails
+ * (users with their tags and inline policies, 1,000 a page). The per-resource deep checks (bucket
+ * settings, access keys) run only for the resources the caller marks `deep`, so they can be spread
+ * over a window (DESIGN.md "Efficiency").
  */
 import type { ObservedAccount, ObservedBucket } from '../../reconciler/model.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { errorCode, hasCode } from './aws-errors.js';
+import { listInstanceBucketTags } from './bucket-tags.js';
 import type { AccountClients } from './connect.js';
 import { getBucketSettings, getBucketTags, listBuckets } from './s3-bucket.js';
 import { listAccessKeys, listUsers } from './iam-user.js';
 
 export interface ExpectedResources {
-  buckets: { name: string; region: string }[];
-  users: string[];
+  /** `deep`: read every setting of this bucket this pass. */
+  buckets: { name: string; region: string; deep: boolean }[];
+  /** `deep`: list this user's access keys this pass. */
+  users: { name: string; deep: boolean }[];
 }
 
 export interface ObserveOptions {
+  instanceId: string;
   bucketPrefix: string;
   iamPath: string;
   /** Region for ListBuckets, which lists the whole account from any region. */
@@ -44,11 +51,17 @@ export async function observeAccount(
     ]);
     const listed = new Map(listing.map((bucket) => [bucket.name, bucket]));
     const present = expected.buckets.filter((bucket) => listed.has(bucket.name));
-    const buckets = await mapLimit(present, concurrency, async ({ name, region }): Promise<ObservedBucket | null> => {
+    const regions = [...new Set(present.map((bucket) => bucket.region))];
+    const tagged = new Map<string, Record<string, string>>();
+    for (const region of regions) {
+      for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceId)) tagged.set(name, tags);
+    }
+    const buckets = await mapLimit(present, concurrency, async ({ name, region, deep }): Promise<ObservedBucket | null> => {
       const s3 = clients.s3(region);
       try {
-        const tags = await getBucketTags(s3, name);
-        return { name, creationDate: listed.get(name)!.creationDate, tags, settings: await getBucketSettings(s3, name) };
+        const tags = tagged.get(name) ?? (await getBucketTags(s3, name));
+        const settings = deep ? await getBucketSettings(s3, name) : null;
+        return { name, creationDate: listed.get(name)!.creationDate, tags, settings };
       } catch (err) {
         if (hasCode(err, 'NoSuchBucket')) return null; // deleted since the listing: missing
         throw err;
@@ -56,17 +69,13 @@ export async function observeAccount(
     });
     for (const bucket of buckets) if (bucket) observed.buckets.set(bucket.name, bucket);
 
-    const presentUsers = expected.users.filter((name) => users.has(name));
-    await mapLimit(presentUsers, concurrency, async (name) => {
-      const user = users.get(name)!;
+    const deepUsers = expected.users.filter((user) => user.deep && users.has(user.name));
+    await mapLimit(deepUsers, concurrency, async ({ name }) => {
       try {
-        user.accessKeys = await listAccessKeys(clients.iam, name);
+        users.get(name)!.accessKeys = await listAccessKeys(clients.iam, name);
       } catch (err) {
-        if (hasCode(err, 'NoSuchEntity')) {
-          users.delete(name);
-          return;
-        }
-        throw err;
+        if (!hasCode(err, 'NoSuchEntity')) throw err;
+        users.delete(name);
       }
     });
     observed.users = users;

@@ -1,0 +1,31 @@
+/**
+ * Bucket tags in bulk through the Resource Groups Tagging API: every bucket tagged with this
+ * controller instance, 100 a page, instead of one GetBucketTagging per bucket. The API is regional
+ * and may lag a fresh PutBucketTagging; a bucket it does not return is read one by one.
+ */
+import { GetResourcesCommand, type ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
+import { TAG } from '../../reconciler/spec.js';
+
+export async function listInstanceBucketTags(
+  tagging: ResourceGroupsTaggingAPIClient,
+  instanceId: string,
+): Promise<Map<string, Record<string, string>>> {
+  const out = new Map<string, Record<string, string>>();
+  let token: string | undefined;
+  do {
+    const page = await tagging.send(
+      new GetResourcesCommand({
+        ResourceTypeFilters: ['s3:bucket'],
+        TagFilters: [{ Key: TAG.instance, Values: [instanceId] }],
+        ResourcesPerPage: 100,
+        ...(token ? { PaginationToken: token } : {}),
+      }),
+    );
+    for (const resource of page.ResourceTagMappingList ?? []) {
+      const name = resource.ResourceARN?.split(':::')[1];
+      if (name) out.set(name, Object.fromEntries((resource.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])));
+    }
+    token = page.PaginationToken || undefined;
+  } while (token);
+  return out;
+}
