@@ -5,12 +5,14 @@
  */
 import type { Config } from '../config/config.js';
 import type { HerokuApi } from '../sources/heroku/heroku-api.js';
+import { readAppConfigVars } from '../sources/heroku/app-config-vars.js';
 import { readDesiredState } from '../sources/heroku/desired-state.js';
 import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';
 import { observeAccount, type ExpectedResources } from '../sinks/aws/observe-account.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { Store } from '../store/store.js';
 import type { Link, ResourceRecord } from '../store/types.js';
+import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { Action } from './actions.js';
@@ -90,6 +92,11 @@ export class Controller {
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: 'observe-failed', accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
     }
+    const deepSet = new Set(deepChecked);
+    const appsToCheck = teams.flatMap((t) => t.addons).filter((a) => deepSet.has(a.addonId)).flatMap((a) => a.attachments.map((att) => att.appId));
+    const configVars = await readAppConfigVars(this.deps.heroku, appsToCheck, (appId, err) =>
+      logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
+    );
     const actions = plan(
       {
         links,
@@ -97,6 +104,7 @@ export class Controller {
         observed: new Map(accounts.map((a) => [a.accountId, a])),
         records,
         deliveries,
+        configVars,
         now: startedAt,
       },
       this.naming,

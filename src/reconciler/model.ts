@@ -103,5 +103,7 @@ export interface PlanInput {
   observed: Map<string, ObservedAccount>;
   records: Map<string, ResourceRecord>;
   deliveries: DeliveryRecord[];
+  /** Config vars of apps read this pass (deep checks), by app id; an app not here is not judged. */
+  configVars: Map<string, Record<string, string>>;
   now: Date;
 }

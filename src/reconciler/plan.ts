@@ -50,6 +50,7 @@ export function plan(input: PlanInput, policy: NamingPolicy): Action[] {
           account,
           record: input.records.get(addon.addonId) ?? null,
           deliveries: deliveriesByAddon.get(addon.addonId) ?? [],
+          configVars: input.configVars,
           policy,
           now: input.now,
         }),
@@ -65,6 +66,7 @@ interface AddonContext {
   account: ObservedAccount | undefined;
   record: ResourceRecord | null;
   deliveries: DeliveryRecord[];
+  configVars: Map<string, Record<string, string>>;
   policy: NamingPolicy;
   now: Date;
 }
@@ -383,18 +385,19 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
       continue;
     }
     const record = ctx.record;
-    const current =
+    const expected =
       !newKey && record?.accessKeyId && record.secretAccessKey
-        ? configVarsFingerprint(
-            configVarsFor(attachment, {
-              bucketName: bucket,
-              bucketRegion: region,
-              accessKeyId: record.accessKeyId,
-              secretAccessKey: record.secretAccessKey,
-            }),
-          )
+        ? configVarsFor(attachment, {
+            bucketName: bucket,
+            bucketRegion: region,
+            accessKeyId: record.accessKeyId,
+            secretAccessKey: record.secretAccessKey,
+          })
         : null;
-    if (current === null || delivered.get(attachment.id)?.fingerprint !== current) {
+    const onApp = ctx.configVars.get(attachment.appId);
+    const wrong = expected && onApp ? differingVars(expected, onApp) : [];
+    const stale = expected === null || delivered.get(attachment.id)?.fingerprint !== configVarsFingerprint(expected);
+    if (stale || wrong.length > 0) {
       deliverActions.push({
         ...base,
         kind: 'deliver-config-vars',
@@ -404,9 +407,14 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
         appId: attachment.appId,
         appName: attachment.appName,
         detail: {
-          field: `config vars ${attachment.name}_*`,
-          expected: 'delivered with the current key',
-          actual: delivered.has(attachment.id) ? 'delivered with other values' : 'not delivered',
+          field: wrong.length > 0 ? `config vars ${wrong.map((w) => w.name).join(', ')}` : `config vars ${attachment.name}_*`,
+          expected: wrong.length > 0 ? 'as delivered' : 'delivered with the current key',
+          actual:
+            wrong.length > 0
+              ? wrong.map((w) => `${w.name} ${w.state}`).join(', ')
+              : delivered.has(attachment.id)
+                ? 'delivered with other values'
+                : 'not delivered',
         },
       });
     }
@@ -433,4 +441,11 @@ function describeTags(tags: Record<string, string>): string {
 
 function pick(tags: Record<string, string>, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.filter((k) => k in tags).map((k) => [k, tags[k]!]));
+}
+
+/** Which expected config vars an app lacks or holds with another value (names only, never values). */
+function differingVars(expected: Record<string, string>, onApp: Record<string, string>): { name: string; state: 'missing' | 'differs' }[] {
+  return Object.entries(expected)
+    .filter(([name, value]) => onApp[name] !== value)
+    .map(([name]) => ({ name, state: name in onApp ? 'differs' : 'missing' }));
 }

@@ -132,19 +132,32 @@ describe('walking skeleton', () => {
 
   it('a second pass makes zero mutating AWS or Heroku calls', async () => {
     const runtime = await createRuntime(loadConfig(world.env), silentLogger(), { baseCredentials: world.controllerCredentials });
+    const listings = [
+      'GET /addon-attachments',
+      ...['acme', 'beta'].flatMap((t) => [`GET /teams/${world.fake.team(t).id}/addons`, `GET /teams/${world.fake.team(t).id}/apps`]),
+    ].sort();
+    const herokuCalls = () => world.fake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`).sort();
     try {
       world.fake.resetRequests();
-      const result = await runtime.controller.reconcileOnce();
-      expect(result.actions).toEqual([]);
+      const second = await runtime.controller.reconcileOnce();
+      expect(second.actions).toEqual([]);
+      expect(second.drift.summary).toMatchObject({ managed: 5, inSync: 5, drifted: 0 });
       expect(runtime.recorder.mutations()).toEqual([]);
       expect(runtime.recorder.calls.length).toBeGreaterThan(0); // it did look
       expect(world.fake.mutatingRequests()).toBe(0);
-      // Heroku reads: per team one add-on and one app listing, plus one attachment listing.
-      expect(world.fake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`).sort()).toEqual(
-        [
-          'GET /addon-attachments',
-          ...['acme', 'beta'].flatMap((t) => [`GET /teams/${world.fake.team(t).id}/addons`, `GET /teams/${world.fake.team(t).id}/apps`]),
-        ].sort(),
+      // The first pass changed everything, so this one reads everything back in full, including
+      // the config vars of the six attachment apps.
+      const appIds = ['acme-web', 'acme-eu', 'acme-admin', 'beta-api', 'beta-review-1', 'beta-review-2'].map((a) => world.fake.app(a).id);
+      expect(herokuCalls()).toEqual([...listings, ...appIds.map((id) => `GET /apps/${id}/config-vars`)].sort());
+
+      // Within DEEP_CHECK_WINDOW, a pass reads only the listings: 2 per team plus 1.
+      world.fake.resetRequests();
+      runtime.recorder.reset();
+      const third = await runtime.controller.reconcileOnce();
+      expect(third.actions).toEqual([]);
+      expect(herokuCalls()).toEqual(listings);
+      expect(runtime.recorder.calls.map((c) => c.operation).sort()).toEqual(
+        ['GetAccountAuthorizationDetails', 'GetAccountAuthorizationDetails', 'GetResources', 'GetResources', 'GetResources', 'ListBuckets', 'ListBuckets'],
       );
     } finally {
       await runtime.close();

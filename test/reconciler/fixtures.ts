@@ -146,6 +146,7 @@ export function inSync(): PlanInput {
     observed: new Map([[ACCOUNT, account([syncedBucket()], [syncedUser()])]]),
     records: new Map([[ADDON, r]]),
     deliveries: deliveriesFor(a, r),
+    configVars: new Map(),
     now: NOW,
   };
 }

@@ -230,3 +230,38 @@ describe('canonicalPolicy', () => {
     expect(canonicalPolicy('not json')).not.toBe(canonicalPolicy('{}'));
   });
 });
+
+describe('config var drift (deep check)', () => {
+  const vars = (input: PlanInput, appId: string) => {
+    const r = input.records.get(ADDON)!;
+    const att = addon().attachments.find((a) => a.appId === appId)!;
+    return {
+      [`${att.name}_BUCKET_NAME`]: r.bucketName,
+      [`${att.name}_AWS_ACCESS_KEY_ID`]: r.accessKeyId!,
+      [`${att.name}_AWS_SECRET_ACCESS_KEY`]: r.secretAccessKey!,
+      [`${att.name}_AWS_REGION`]: r.bucketRegion,
+      [`${att.name}_URL`]: `s3://${r.bucketName}`,
+      OTHER: 'kept',
+    };
+  };
+
+  it('plans nothing when the apps hold exactly what was delivered', () => {
+    const input = inSync();
+    input.configVars = new Map([['app-0001', vars(input, 'app-0001')], ['app-0002', vars(input, 'app-0002')]]);
+    expect(plan(input, POLICY)).toEqual([]);
+  });
+
+  it('re-delivers, from the stored secret, to the app where a var was deleted or changed by hand', () => {
+    const input = inSync();
+    const { BUCKET_URL: _gone, ...missing } = vars(input, 'app-0001');
+    const changed = { ...vars(input, 'app-0002'), ASSETS_AWS_SECRET_ACCESS_KEY: 'tampered' };
+    input.configVars = new Map([['app-0001', missing], ['app-0002', changed]]);
+    const actions = plan(input, POLICY);
+    expect(actions.map((a) => [a.kind, a.reason, a.detail?.actual])).toEqual([
+      ['deliver-config-vars', 'config-vars-missing', 'BUCKET_URL missing'],
+      ['deliver-config-vars', 'config-vars-missing', 'ASSETS_AWS_SECRET_ACCESS_KEY differs'],
+    ]);
+    expect(JSON.stringify(actions)).not.toContain(input.records.get(ADDON)!.secretAccessKey!);
+    expect(JSON.stringify(actions)).not.toContain('tampered');
+  });
+});
