@@ -35,6 +35,11 @@ export interface Config {
   bucketPrefix: string;
   iamPath: string;
   iamUserPrefix: string;
+  /**
+   * Drift-loop breaker: an attribute repaired `maxRepairs` times within `windowMs` is no longer
+   * repaired, and is reported as flapping.
+   */
+  flapBreaker: { maxRepairs: number; windowMs: number };
   /** Every bucket's settings and every user's keys are read in full once per this window. */
   deepCheckWindowMs: number;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
@@ -107,6 +112,12 @@ const envSchema = z.object({
   AWS_ENDPOINT_URL_IAM: httpUrl('iam.example.com'),
   AWS_ENDPOINT_URL_STS: httpUrl('sts.example.com'),
   AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: httpUrl('tagging.example.com'),
+  FLAP_MAX_REPAIRS: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
+    message: 'must be a whole number of repairs, at least 1 (e.g. 3)',
+  }),
+  FLAP_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 1h',
+  }),
   DEEP_CHECK_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 1h or 30m (0 checks every resource in full on every pass)',
   }),
@@ -148,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
     requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
+    flapBreaker: { maxRepairs: Number(e.FLAP_MAX_REPAIRS ?? 3), windowMs: parseDuration(e.FLAP_WINDOW ?? '1h')! },
     logLevel: e.LOG_LEVEL ?? 'info',
     aws: {
       region: e.AWS_REGION ?? 'us-east-1',

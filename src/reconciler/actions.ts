@@ -107,6 +107,8 @@ export interface Blocked extends Base {
   kind: 'blocked';
   resource: string;
   message: string;
+  /** For a repair held back by the drift-loop breaker: the drift it would have repaired. */
+  flapping?: { kind: DriftKind; action: ActionKind };
 }
 
 export type Action =

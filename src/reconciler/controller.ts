@@ -25,7 +25,7 @@ import { isDeepCheckDue } from './deep-checks.js';
 import { bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
-  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs'>;
+  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker'>;
   store: Store;
   heroku: HerokuApi;
   connector: AwsConnector;
@@ -105,9 +105,11 @@ export class Controller {
         records,
         deliveries,
         configVars,
+        recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
         now: startedAt,
       },
       this.naming,
+      { maxRepairs: this.deps.config.flapBreaker.maxRepairs },
     );
     let execution: ExecutionSummary | null = null;
     if (!options.dryRun) {

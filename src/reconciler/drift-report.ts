@@ -41,6 +41,8 @@ function toItem(action: Action): DriftItem | null {
       return { ...base, kind: DriftKind.NameTaken, status: 'blocked' };
     case BlockedReason.ConfigVarConflict:
       return { ...base, kind: DriftKind.ConfigVarsMissing, status: 'blocked' };
+    case BlockedReason.Flapping:
+      return { ...base, kind: action.flapping?.kind ?? DriftKind.PolicyChanged, status: 'flapping' };
     default:
       // An account that could not be read is not drift: it is reported as an incomplete read.
       return null;

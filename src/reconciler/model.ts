@@ -105,5 +105,7 @@ export interface PlanInput {
   deliveries: DeliveryRecord[];
   /** Config vars of apps read this pass (deep checks), by app id; an app not here is not judged. */
   configVars: Map<string, Record<string, string>>;
+  /** Successful mutations within the breaker window, keyed `addonId|action|resource`. */
+  recentRepairs: Map<string, number>;
   now: Date;
 }

@@ -4,7 +4,7 @@
  * attribute, in the order they must run. It never performs I/O, so every rule is table-tested.
  */
 import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
-import type { Action } from './actions.js';
+import { actionResource, type Action } from './actions.js';
 import type { BucketSettings, DesiredAddon, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
 import { BlockedReason, DriftKind } from './reasons.js';
 import {
@@ -34,7 +34,12 @@ import {
  */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
-export function plan(input: PlanInput, policy: NamingPolicy): Action[] {
+/** Drift-loop breaker: how many times one attribute may be repaired within the window. */
+export interface BreakerPolicy {
+  maxRepairs: number;
+}
+
+export function plan(input: PlanInput, policy: NamingPolicy, breaker: BreakerPolicy = { maxRepairs: Infinity }): Action[] {
   const linksByTeam = new Map<string, Link>(input.links.map((link) => [link.teamId, link]));
   const deliveriesByAddon = groupBy(input.deliveries, (d) => d.addonId);
   const actions: Action[] = [];
@@ -43,8 +48,7 @@ export function plan(input: PlanInput, policy: NamingPolicy): Action[] {
     if (!link) continue;
     const account = input.observed.get(link.accountId);
     for (const addon of team.addons) {
-      actions.push(
-        ...planAddon({
+      const planned = planAddon({
           addon,
           link,
           account,
@@ -53,11 +57,35 @@ export function plan(input: PlanInput, policy: NamingPolicy): Action[] {
           configVars: input.configVars,
           policy,
           now: input.now,
-        }),
-      );
+      });
+      actions.push(...holdBackFlapping(planned, input.recentRepairs, breaker));
     }
   }
   return actions;
+}
+
+/**
+ * Safety against a drift loop: a repair already made `maxRepairs` times within the window is
+ * held back and reported as flapping: someone else keeps undoing it, and fighting them would
+ * only spend both sides' rate limits.
+ */
+function holdBackFlapping(actions: Action[], recent: Map<string, number>, breaker: BreakerPolicy): Action[] {
+  return actions.map((action) => {
+    if (action.kind === 'blocked' || action.kind === 'record-resource') return action;
+    const resource = actionResource(action);
+    const count = recent.get(`${action.addonId}|${action.kind}|${resource}`) ?? 0;
+    if (count < breaker.maxRepairs) return action;
+    return {
+      addonId: action.addonId,
+      accountId: action.accountId,
+      kind: 'blocked',
+      reason: BlockedReason.Flapping,
+      resource,
+      ...(action.detail ? { detail: action.detail } : {}),
+      flapping: { kind: action.reason as DriftKind, action: action.kind },
+      message: `${action.kind} on ${resource} was already done ${count} times within the breaker window; another writer keeps undoing it, so it is no longer repaired. Find that writer, then the repair resumes when the window has passed`,
+    };
+  });
 }
 
 interface AddonContext {

@@ -27,6 +27,8 @@ export const BlockedReason = {
   ConfigVarConflict: 'config-var-conflict',
   /** The account's actual state could not be read this pass: nothing is changed blind. */
   ObserveFailed: 'observe-failed',
+  /** Repaired too often within the breaker window: another writer is fighting us. */
+  Flapping: 'flapping',
 } as const;
 export type BlockedReason = (typeof BlockedReason)[keyof typeof BlockedReason];
 

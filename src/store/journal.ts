@@ -84,6 +84,20 @@ export class Journal {
     return toRecord(row);
   }
 
+  /**
+   * How many times each (add-on, action, resource) succeeded since `since`, keyed
+   * `addonId|action|resource`: the drift-loop breaker's view of how often we repaired something.
+   */
+  async countSucceededSince(since: Date): Promise<Map<string, number>> {
+    const rows = await this.#db.query<{ addon_id: string; action: string; resource: string; n: number | string }>(
+      `SELECT addon_id, action, resource, count(*) AS n FROM journal
+       WHERE phase = 'ok' AND at >= $1::timestamptz AND addon_id IS NOT NULL
+       GROUP BY addon_id, action, resource`,
+      [since],
+    );
+    return new Map(rows.map((r) => [`${r.addon_id}|${r.action}|${r.resource}`, Number(r.n)]));
+  }
+
   /** The newest `limit` lines matching the filters, returned oldest first (newest last). */
   async list(opts: JournalListOptions = {}): Promise<JournalRecord[]> {
     const where: string[] = [];

@@ -147,6 +147,7 @@ export function inSync(): PlanInput {
     records: new Map([[ADDON, r]]),
     deliveries: deliveriesFor(a, r),
     configVars: new Map(),
+    recentRepairs: new Map(),
     now: NOW,
   };
 }

@@ -265,3 +265,29 @@ describe('config var drift (deep check)', () => {
     expect(JSON.stringify(actions)).not.toContain('tampered');
   });
 });
+
+describe('drift-loop breaker', () => {
+  const tampered = () => {
+    const settings = syncedSettings();
+    settings.publicAccessBlock = null;
+    return withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]);
+  };
+
+  it('repairs while the attribute was repaired fewer times than the limit', () => {
+    const input = tampered();
+    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}`, 2]]);
+    expect(kinds(plan(input, POLICY, { maxRepairs: 3 }))).toEqual(['put-public-access-block']);
+  });
+
+  it('holds the repair back and reports flapping once the limit is reached, leaving other repairs alone', () => {
+    const input = tampered();
+    input.observed.get(ACCOUNT)!.buckets.get(BUCKET)!.settings!.encryption = null;
+    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}`, 3]]);
+    const actions = plan(input, POLICY, { maxRepairs: 3 });
+    expect(actions.map((a) => [a.kind, a.reason])).toEqual([
+      ['blocked', 'flapping'],
+      ['put-bucket-encryption', 'encryption-changed'],
+    ]);
+    expect(actions[0]).toMatchObject({ flapping: { kind: 'public-access-block-changed', action: 'put-public-access-block' } });
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { buildDriftReport } from '../../src/reconciler/drift-report.js';
+import { plan } from '../../src/reconciler/plan.js';
+import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, SECRET, account, inSync, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
+
+describe('buildDriftReport', () => {
+  it('reports an add-on in sync as in sync', () => {
+    const input = inSync();
+    const report = buildDriftReport(input.desired, plan(input, POLICY), NOW);
+    expect(report).toEqual({
+      generatedAt: NOW.toISOString(),
+      summary: { managed: 1, inSync: 1, drifted: 0, missing: 0, orphaned: 0, flapping: 0 },
+      items: [],
+    });
+  });
+
+  it('reports a missing bucket as one item, not one per setting it will get', () => {
+    const input = { ...inSync(), observed: new Map([[ACCOUNT, account([], [syncedUser()])]]) };
+    const report = buildDriftReport(input.desired, plan(input, POLICY), NOW);
+    expect(report.items).toEqual([
+      { kind: 'missing-bucket', status: 'repairable', accountId: ACCOUNT, addonId: ADDON, resource: BUCKET, field: 'bucket', expected: 'exists', actual: 'missing' },
+    ]);
+    expect(report.summary).toMatchObject({ managed: 1, inSync: 0, drifted: 1, missing: 1 });
+  });
+
+  it('gives each drifted attribute its field, expected and actual value, and flapping ones their status', () => {
+    const settings = syncedSettings();
+    settings.objectOwnership = 'ObjectWriter';
+    settings.publicAccessBlock = null;
+    const input = { ...inSync(), observed: new Map([[ACCOUNT, account([syncedBucket({ settings })], [syncedUser()])]]) };
+    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}`, 5]]);
+    const report = buildDriftReport(input.desired, plan(input, POLICY, { maxRepairs: 3 }), NOW);
+    expect(report.items.map((i) => [i.kind, i.status, i.field, i.expected, i.actual])).toEqual([
+      ['public-access-block-changed', 'flapping', 'publicAccessBlock', expect.stringContaining('"blockPublicAcls":true'), null],
+      ['ownership-changed', 'repairable', 'objectOwnership', 'BucketOwnerEnforced', 'ObjectWriter'],
+    ]);
+    expect(report.summary.flapping).toBe(1);
+  });
+
+  it('never carries a secret value', () => {
+    const input = inSync();
+    input.deliveries = [];
+    input.observed.get(ACCOUNT)!.users.get(syncedUser().userName)!.accessKeys = [];
+    const report = buildDriftReport(input.desired, plan(input, POLICY), NOW);
+    expect(report.items.length).toBeGreaterThan(0);
+    expect(JSON.stringify(report)).not.toContain(SECRET);
+  });
+});
