@@ -6,7 +6,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { need, type Config } from './config/config.js';
 import { SecretBox } from './crypto/secret-box.js';
+import { Metrics } from './metrics/metrics.js';
 import { Controller } from './reconciler/controller.js';
+import type { DriftReport } from './reconciler/drift.js';
 import { ApiCallRecorder } from './sinks/aws/api-calls.js';
 import { AwsConnector, type ClientHook, type ConnectorOptions } from './sinks/aws/connect.js';
 import { HerokuApi, type HerokuRequest } from './sources/heroku/heroku-api.js';
@@ -67,6 +69,10 @@ export interface Runtime {
   recorder: ApiCallRecorder;
   controller: Controller;
   logger: Logger;
+  /** One per runtime: every AWS call and Heroku request is counted here. */
+  metrics: Metrics;
+  /** The latest drift report, replaced after each pass; served on `/drift`. */
+  reports: { latest: DriftReport | null };
   close(): Promise<void>;
 }
 
@@ -79,8 +85,13 @@ export interface RuntimeOptions {
 
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const store = await openStore(config, logger);
-  const heroku = herokuApi(config);
+  const metrics = new Metrics();
+  const heroku: HerokuApi = herokuApi(config, (request) => {
+    metrics.observeHerokuRequest(request);
+    if (heroku.rateLimitRemaining !== null) metrics.setHerokuRateLimit(heroku.rateLimitRemaining);
+  });
   const recorder = new ApiCallRecorder();
+  recorder.onCall((call) => metrics.observeAwsCall(call));
   const connector = new AwsConnector({
     aws: config.aws,
     instanceId: config.instanceId,
@@ -105,6 +116,8 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     recorder,
     controller,
     logger,
+    metrics,
+    reports: { latest: null },
     async close() {
       connector.destroy();
       await store.close();

@@ -2,6 +2,7 @@
 import cron from 'node-cron';
 import { loadConfig, need } from '../config/config.js';
 import { startHttpServer } from '../http/server.js';
+import { failedPassRecord, passRecord } from '../metrics/pass-outcome.js';
 import { createRuntime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
@@ -16,6 +17,7 @@ export async function serveCommand(): Promise<void> {
   const pass = async () => {
     if (running) return; // one pass at a time; a slow pass makes the next tick skip
     running = (async () => {
+      const startedAt = new Date();
       try {
         // With no team linked there is nothing to read, so a fresh install starts without the
         // Heroku settings; once a team is linked they are required.
@@ -26,12 +28,14 @@ export async function serveCommand(): Promise<void> {
         }
         need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
         const result = await runtime.controller.reconcileOnce();
+        runtime.metrics.recordPass(passRecord(result));
         const e = result.execution;
         logger.info(
           { reason: 'pass-finished', durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },
           'reconcile pass finished',
         );
       } catch (err) {
+        runtime.metrics.recordPass(failedPassRecord(startedAt));
         logger.error({ reason: 'pass-failed' }, `reconcile pass failed: ${errorMessage(err)}`);
       } finally {
         lastPassAt = new Date();
@@ -41,7 +45,11 @@ export async function serveCommand(): Promise<void> {
     await running;
   };
 
-  const server = await startHttpServer(config.port, { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000 });
+  const server = await startHttpServer(config.port, {
+    health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000 },
+    metrics: runtime.metrics,
+    drift: () => runtime.reports.latest,
+  });
   logger.info({ reason: 'serving', url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId }, `serving on ${server.url}`);
   const task = cron.schedule(config.resyncSchedule, pass, { noOverlap: true });
   void pass();

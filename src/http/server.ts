@@ -1,9 +1,13 @@
 /**
- * The controller's HTTP server. For now: `/healthz` (the process is alive) and `/readyz` (a pass
- * has completed recently, so the loop is not stuck). Metrics and the drift report join it later.
+ * The controller's HTTP server: `/healthz` (the process is alive), `/readyz` (a pass has completed
+ * recently, so the loop is not stuck), `/metrics` (Prometheus text) and `/drift` (the latest drift
+ * report as JSON). It reads everything through small interfaces, so it is tested without a
+ * controller. Nothing it serves can hold a secret: metrics carry bounded labels only, and drift
+ * reports are built without secret values.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DriftReport } from '../reconciler/drift.js';
 
 export interface HealthSource {
   /** When the last pass finished, successfully or not; null before the first. */
@@ -12,22 +16,28 @@ export interface HealthSource {
   readonly maxPassAgeMs: number;
 }
 
+export interface MetricsSource {
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+export interface HttpServerDeps {
+  health: HealthSource;
+  metrics: MetricsSource;
+  /** The latest drift report; null before the first pass has produced one. */
+  drift: () => DriftReport | null;
+}
+
 export interface HttpServer {
   url: string;
   close(): Promise<void>;
 }
 
-export async function startHttpServer(port: number, health: HealthSource, host = '0.0.0.0'): Promise<HttpServer> {
+export async function startHttpServer(port: number, deps: HttpServerDeps, host = '0.0.0.0'): Promise<HttpServer> {
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
-    if (path === '/healthz') return send(res, 200, { status: 'ok' });
-    if (path === '/readyz') {
-      const last = health.lastPassAt();
-      const ready = last !== null && Date.now() - last.getTime() <= health.maxPassAgeMs;
-      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', lastPassAt: last?.toISOString() ?? null });
-    }
-    return send(res, 404, { error: 'not found' });
+    handle(deps, req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -36,11 +46,47 @@ export async function startHttpServer(port: number, health: HealthSource, host =
   const address = server.address() as AddressInfo;
   return {
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Keep-alive sockets of a scraper would otherwise hold close() open until they time out.
+        server.closeIdleConnections();
+      }),
   };
 }
 
+async function handle(deps: HttpServerDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    return send(res, 405, { error: 'method not allowed' });
+  }
+  switch (path) {
+    case '/healthz':
+      return send(res, 200, { status: 'ok' });
+    case '/readyz': {
+      const last = deps.health.lastPassAt();
+      const ready = last !== null && Date.now() - last.getTime() <= deps.health.maxPassAgeMs;
+      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', lastPassAt: last?.toISOString() ?? null });
+    }
+    case '/metrics': {
+      const { contentType, body } = await deps.metrics.render();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    case '/drift': {
+      const report = deps.drift();
+      if (!report) return send(res, 503, { error: 'no reconcile pass has completed yet: the drift report appears after the first pass' });
+      return send(res, 200, report);
+    }
+    default:
+      return send(res, 404, { error: 'not found' });
+  }
+}
+
+/** JSON answer; for HEAD, Node sends the headers and drops the body. */
 function send(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
 }

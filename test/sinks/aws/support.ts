@@ -12,7 +12,7 @@ export const INSTANCE_ID = 'test';
 export function connectorOptions(extra: Partial<ConnectorOptions> = {}): ConnectorOptions {
   const url = motoUrl();
   return {
-    aws: { region: 'us-east-1', endpoints: { s3: url, iam: url, sts: url }, forcePathStyle: true },
+    aws: { region: 'us-east-1', endpoints: { s3: url, iam: url, sts: url, tagging: url }, forcePathStyle: true },
     instanceId: INSTANCE_ID,
     baseCredentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     ...extra,

@@ -167,7 +167,7 @@ describe('attachments', () => {
     // An add-on of another service attached to our app: ignored.
     const pg = fake.addAddon({ app: 'acme-web', service: 'heroku-postgresql' });
     fake.attach({ addon: pg.id, app: 'acme-worker', name: 'DATABASE' });
-    // An add-on without any attachment besides... none: detach its only attachment.
+    // An add-on whose only attachment was removed: desired, with no attachments.
     const lonely = fake.addAddon({ app: 'acme-worker', service: SERVICE, attachmentName: 'LONELY' });
     fake.detach(fake.attachments('acme-worker').find((a) => a.name === 'LONELY')!.id);
 

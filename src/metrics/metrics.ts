@@ -1,0 +1,221 @@
+/**
+ * The controller's Prometheus metrics, on a registry of its own (never prom-client's global one,
+ * so two runtimes in one process, as in tests, do not share or clash). Label values are bounded
+ * by construction: account ids, fixed vocabularies (drift kinds, results, services) and Heroku
+ * path templates — never a bucket, user, app or team name, and never a secret.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DriftReport } from '../reconciler/drift.js';
+import { DriftKind } from '../reconciler/reasons.js';
+import type { ApiCall } from '../sinks/aws/api-calls.js';
+import type { HerokuRequest } from '../sources/heroku/heroku-api.js';
+import { herokuOperation } from './heroku-operation.js';
+
+export { herokuOperation } from './heroku-operation.js';
+
+export const METRIC_PREFIX = 'heroku_s3_controller_';
+
+/** AWS's default quota of IAM users per account; the quota ratio is observed users / this. */
+export const IAM_USERS_QUOTA = 5000;
+
+/**
+ * `success`: everything read completely and no action failed. `partial`: the pass ran, but an
+ * action failed or some team's or account's read was incomplete. `failure`: the pass threw.
+ */
+export type PassResultKind = 'success' | 'partial' | 'failure';
+
+export interface PassRecord {
+  result: PassResultKind;
+  durationSeconds: number;
+  /** Every linked team's desired state was read completely. */
+  herokuComplete: boolean;
+  /** Every linked account was observed completely. */
+  awsComplete: boolean;
+  /** When the pass finished. */
+  at: Date;
+}
+
+export type ManagedResourceType = 'bucket' | 'iam_user' | 'access_key';
+export type ManagedResourceCounts = Record<ManagedResourceType, number>;
+
+/** The rendered scrape: prom-client's content type and the text exposition. */
+export interface RenderedMetrics {
+  contentType: string;
+  body: string;
+}
+
+export interface MetricsOptions {
+  /**
+   * Also export prom-client's process and Node.js metrics (CPU, memory, event-loop lag, GC),
+   * prefixed `heroku_s3_controller_`. Default true; they cost a little on each scrape and an
+   * event-loop delay monitor, nothing per pass.
+   */
+  processMetrics?: boolean;
+}
+
+const RESULTS: readonly PassResultKind[] = ['success', 'partial', 'failure'];
+const RESOURCE_TYPES: readonly ManagedResourceType[] = ['bucket', 'iam_user', 'access_key'];
+
+const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** Pass durations from a tenth of a second (nothing to do) to ten minutes (a large fleet). */
+const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  private readonly driftItems: Gauge<'account_id' | 'kind'>;
+  private readonly driftFlapping: Gauge<'account_id'>;
+  private readonly managedResources: Gauge<'account_id' | 'type'>;
+  private readonly reconcileTotal: Counter<'result'>;
+  private readonly reconcileDuration: Histogram;
+  private readonly apiRequests: Counter<'service' | 'operation' | 'outcome'>;
+  private readonly herokuRateLimit: Gauge;
+  private herokuRateLimitRegistered = false;
+  private readonly lastSuccessfulSync: Gauge<'source'>;
+  private readonly iamUsersQuota: Gauge<'account_id'>;
+  /** Accounts of the latest drift report, kept at 0 by the next one if they have no item left. */
+  private driftAccounts = new Set<string>();
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.driftItems = new Gauge({
+      name: `${METRIC_PREFIX}drift_items`,
+      help: 'Drift items in the latest report, by AWS account and drift kind.',
+      labelNames: ['account_id', 'kind'],
+      registers,
+    });
+    this.driftFlapping = new Gauge({
+      name: `${METRIC_PREFIX}drift_flapping`,
+      help: 'Drift items in the latest report that are flapping (repaired too often; no longer repaired).',
+      labelNames: ['account_id'],
+      registers,
+    });
+    this.managedResources = new Gauge({
+      name: `${METRIC_PREFIX}managed_resources`,
+      help: 'Resources this instance manages, by AWS account and type.',
+      labelNames: ['account_id', 'type'],
+      registers,
+    });
+    this.reconcileTotal = new Counter({
+      name: `${METRIC_PREFIX}reconcile_total`,
+      help: 'Reconcile passes by result: success, partial (an action failed or a read was incomplete) or failure.',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of RESULTS) this.reconcileTotal.inc({ result }, 0);
+    this.reconcileDuration = new Histogram({
+      name: `${METRIC_PREFIX}reconcile_duration_seconds`,
+      help: 'Duration of reconcile passes.',
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.apiRequests = new Counter({
+      name: `${METRIC_PREFIX}api_requests_total`,
+      help: 'Requests to AWS (s3, iam, sts) and Heroku, by operation and outcome (ok or error).',
+      labelNames: ['service', 'operation', 'outcome'],
+      registers,
+    });
+    // Registered on the first value: before Heroku has answered, the budget is unknown, and a
+    // label-less gauge would otherwise claim 0 (an empty budget) from the start.
+    this.herokuRateLimit = new Gauge({
+      name: `${METRIC_PREFIX}heroku_rate_limit_remaining`,
+      help: 'Heroku API request budget left, from the latest RateLimit-Remaining header.',
+      registers: [],
+    });
+    this.lastSuccessfulSync = new Gauge({
+      name: `${METRIC_PREFIX}last_successful_sync_timestamp_seconds`,
+      help: 'When a pass last read its source completely: heroku (every linked team) or aws (every linked account).',
+      labelNames: ['source'],
+      registers,
+    });
+    this.iamUsersQuota = new Gauge({
+      name: `${METRIC_PREFIX}iam_users_quota_ratio`,
+      help: `IAM users in the AWS account divided by the default quota of ${IAM_USERS_QUOTA}.`,
+      labelNames: ['account_id'],
+      registers,
+    });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      // Gauges whose names end in `_total` (promtool's lint rejects that: `_total` means a
+      // counter); each is only the sum of the by-type gauge beside it (`nodejs_active_handles`…).
+      for (const name of GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+    }
+  }
+
+  /** After each pass, whatever its result. */
+  recordPass(pass: PassRecord): void {
+    this.reconcileTotal.inc({ result: pass.result });
+    this.reconcileDuration.observe(Math.max(0, pass.durationSeconds));
+    const seconds = pass.at.getTime() / 1000;
+    if (pass.herokuComplete) this.lastSuccessfulSync.set({ source: 'heroku' }, seconds);
+    if (pass.awsComplete) this.lastSuccessfulSync.set({ source: 'aws' }, seconds);
+  }
+
+  /**
+   * Replaces the drift gauges with the counts of `report`. Every drift kind of every account in
+   * the report, in `accountIds` (the accounts the pass looked at) and, when `accountIds` is not
+   * given, in the previous report, is exported — at 0 when it has no item — so a kind that went
+   * away drops to 0 instead of keeping its last value. An account no longer named disappears.
+   */
+  setDriftReport(report: DriftReport, accountIds?: Iterable<string>): void {
+    const accounts = new Set(accountIds ?? this.driftAccounts);
+    const kinds = new Set<string>(Object.values(DriftKind));
+    const counts = new Map<string, Map<string, number>>();
+    const flapping = new Map<string, number>();
+    for (const item of report.items) {
+      accounts.add(item.accountId);
+      kinds.add(item.kind);
+      const byKind = counts.get(item.accountId) ?? new Map<string, number>();
+      byKind.set(item.kind, (byKind.get(item.kind) ?? 0) + 1);
+      counts.set(item.accountId, byKind);
+      if (item.status === 'flapping') flapping.set(item.accountId, (flapping.get(item.accountId) ?? 0) + 1);
+    }
+    this.driftItems.reset();
+    this.driftFlapping.reset();
+    for (const account of accounts) {
+      for (const kind of kinds) this.driftItems.set({ account_id: account, kind }, counts.get(account)?.get(kind) ?? 0);
+      this.driftFlapping.set({ account_id: account }, flapping.get(account) ?? 0);
+    }
+    this.driftAccounts = accounts;
+  }
+
+  setManagedResources(accountId: string, counts: ManagedResourceCounts): void {
+    for (const type of RESOURCE_TYPES) this.managedResources.set({ account_id: accountId, type }, counts[type]);
+  }
+
+  /** `count`: every IAM user in the account, ours or not (the quota is per account). */
+  setIamUsers(accountId: string, count: number): void {
+    this.iamUsersQuota.set({ account_id: accountId }, count / IAM_USERS_QUOTA);
+  }
+
+  /** Drops every per-account series of an account that is no longer linked. */
+  forgetAccount(accountId: string): void {
+    for (const type of RESOURCE_TYPES) this.managedResources.remove({ account_id: accountId, type });
+    this.iamUsersQuota.remove({ account_id: accountId });
+  }
+
+  /** For `ApiCallRecorder.onCall`. */
+  observeAwsCall(call: ApiCall): void {
+    this.apiRequests.inc({ service: call.service, operation: call.operation, outcome: call.outcome });
+  }
+
+  /** For `HerokuApi`'s `onRequest`: the path is reduced to its template (no names, no ids). */
+  observeHerokuRequest(request: HerokuRequest): void {
+    const ok = request.status > 0 && request.status < 400;
+    this.apiRequests.inc({ service: 'heroku', operation: herokuOperation(request.method, request.path), outcome: ok ? 'ok' : 'error' });
+  }
+
+  setHerokuRateLimit(remaining: number): void {
+    if (!Number.isFinite(remaining)) return;
+    if (!this.herokuRateLimitRegistered) {
+      this.registry.registerMetric(this.herokuRateLimit);
+      this.herokuRateLimitRegistered = true;
+    }
+    this.herokuRateLimit.set(remaining);
+  }
+
+  async render(): Promise<RenderedMetrics> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

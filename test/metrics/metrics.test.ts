@@ -1,0 +1,256 @@
+/**
+ * `Metrics`: each metric appears with its labels and values after the calls that set it, read
+ * back from the text a scraper gets.
+ */
+import { register as globalRegistry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { IAM_USERS_QUOTA, Metrics } from '../../src/metrics/metrics.js';
+import { failedPassRecord, passRecord } from '../../src/metrics/pass-outcome.js';
+import type { PassResult } from '../../src/reconciler/controller.js';
+import { DriftKind } from '../../src/reconciler/reasons.js';
+import type { ObservedAccount, TeamDesiredState } from '../../src/reconciler/model.js';
+import { ApiCallRecorder } from '../../src/sinks/aws/api-calls.js';
+import { parseExposition, samplesOf, valueOf, type Sample } from './exposition.js';
+import { ACCOUNT_A, ACCOUNT_B, driftItem, driftReport, mixedReport } from './fixtures.js';
+
+const P = 'heroku_s3_controller_';
+
+async function scrape(metrics: Metrics): Promise<{ text: string; samples: Sample[] }> {
+  const { body } = await metrics.render();
+  return { text: body, samples: parseExposition(body) };
+}
+
+describe('the exposition', () => {
+  it('declares every metric with its type, and uses prom-client’s content type', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setHerokuRateLimit(4500);
+    const { contentType, body } = await metrics.render();
+    expect(contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const types = Object.fromEntries([...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(types).toEqual({
+      [`${P}drift_items`]: 'gauge',
+      [`${P}drift_flapping`]: 'gauge',
+      [`${P}managed_resources`]: 'gauge',
+      [`${P}reconcile_total`]: 'counter',
+      [`${P}reconcile_duration_seconds`]: 'histogram',
+      [`${P}api_requests_total`]: 'counter',
+      [`${P}heroku_rate_limit_remaining`]: 'gauge',
+      [`${P}last_successful_sync_timestamp_seconds`]: 'gauge',
+      [`${P}iam_users_quota_ratio`]: 'gauge',
+    });
+  });
+
+  it('includes the process metrics, prefixed, unless turned off', async () => {
+    const { text } = await scrape(new Metrics());
+    expect(text).toContain(`# TYPE ${P}process_cpu_seconds_total counter`);
+    expect(text).toContain(`${P}nodejs_heap_size_used_bytes`);
+    expect(text).not.toMatch(/^process_|^nodejs_/m);
+    // prom-client's gauges named `_total` are left out (promtool: `_total` is for counters); the
+    // by-type gauges they sum stay.
+    expect(text).toContain(`# TYPE ${P}nodejs_active_handles gauge`);
+    expect(text).not.toMatch(/nodejs_active_(handles|requests|resources)_total/);
+    expect((await scrape(new Metrics({ processMetrics: false }))).text).not.toContain('process_cpu');
+  });
+
+  it('keeps to its own registry: several instances coexist and the global registry stays empty', async () => {
+    const a = new Metrics();
+    const b = new Metrics();
+    a.recordPass({ result: 'success', durationSeconds: 1, herokuComplete: true, awsComplete: true, at: new Date() });
+    expect(valueOf((await scrape(a)).samples, `${P}reconcile_total`, { result: 'success' })).toBe(1);
+    expect(valueOf((await scrape(b)).samples, `${P}reconcile_total`, { result: 'success' })).toBe(0);
+    expect(await globalRegistry.metrics()).not.toContain(P);
+  });
+});
+
+describe('passes', () => {
+  it('counts passes by result from 0, observes durations, stamps complete syncs', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    let { samples } = await scrape(metrics);
+    for (const result of ['success', 'partial', 'failure']) expect(valueOf(samples, `${P}reconcile_total`, { result })).toBe(0);
+    expect(samplesOf(samples, `${P}last_successful_sync_timestamp_seconds`)).toEqual([]);
+
+    metrics.recordPass({ result: 'success', durationSeconds: 0.05, herokuComplete: true, awsComplete: true, at: new Date('2025-01-01T00:00:00Z') });
+    metrics.recordPass({ result: 'partial', durationSeconds: 42, herokuComplete: true, awsComplete: false, at: new Date('2025-01-01T00:01:00Z') });
+    metrics.recordPass({ result: 'failure', durationSeconds: 700, herokuComplete: false, awsComplete: false, at: new Date('2025-01-01T00:02:00Z') });
+    ({ samples } = await scrape(metrics));
+    expect(valueOf(samples, `${P}reconcile_total`, { result: 'success' })).toBe(1);
+    expect(valueOf(samples, `${P}reconcile_total`, { result: 'partial' })).toBe(1);
+    expect(valueOf(samples, `${P}reconcile_total`, { result: 'failure' })).toBe(1);
+
+    const h = `${P}reconcile_duration_seconds`;
+    expect(valueOf(samples, `${h}_count`)).toBe(3);
+    expect(valueOf(samples, `${h}_sum`)).toBeCloseTo(742.05);
+    expect(valueOf(samples, `${h}_bucket`, { le: '0.1' })).toBe(1);
+    expect(valueOf(samples, `${h}_bucket`, { le: '60' })).toBe(2);
+    expect(valueOf(samples, `${h}_bucket`, { le: '600' })).toBe(2);
+    expect(valueOf(samples, `${h}_bucket`, { le: '+Inf' })).toBe(3);
+    const bounds = samplesOf(samples, `${h}_bucket`).map((s) => s.labels['le']);
+    expect(bounds[0]).toBe('0.1');
+    expect(bounds).toContain('600');
+
+    // Heroku was last read completely by the partial pass, AWS by the successful one.
+    expect(valueOf(samples, `${P}last_successful_sync_timestamp_seconds`, { source: 'heroku' })).toBe(Date.parse('2025-01-01T00:01:00Z') / 1000);
+    expect(valueOf(samples, `${P}last_successful_sync_timestamp_seconds`, { source: 'aws' })).toBe(Date.parse('2025-01-01T00:00:00Z') / 1000);
+  });
+});
+
+describe('passRecord', () => {
+  const team = (complete: boolean) => ({ complete }) as TeamDesiredState;
+  const account = (complete: boolean) => ({ complete }) as ObservedAccount;
+  const execution = (failed: number) => ({ outcomes: [], applied: 1, failed, blocked: 0, skipped: 0 });
+  const pass = (p: Partial<PassResult>): Pick<PassResult, 'durationMs' | 'teams' | 'accounts' | 'execution'> => ({
+    durationMs: 1500,
+    teams: [team(true), team(true)],
+    accounts: [account(true)],
+    execution: execution(0),
+    ...p,
+  });
+  const at = new Date('2025-01-01T00:00:00Z');
+
+  it.each([
+    ['everything read, nothing failed', pass({}), 'success', true, true],
+    ['dry run (no execution)', pass({ execution: null }), 'success', true, true],
+    ['nothing linked', pass({ teams: [], accounts: [] }), 'success', true, true],
+    ['an action failed', pass({ execution: execution(2) }), 'partial', true, true],
+    ['a team read incomplete', pass({ teams: [team(true), team(false)] }), 'partial', false, true],
+    ['an account observation incomplete', pass({ accounts: [account(false), account(true)] }), 'partial', true, false],
+  ] as const)('%s → %s', (_reason, input, result, herokuComplete, awsComplete) => {
+    expect(passRecord(input, at)).toEqual({ result, durationSeconds: 1.5, herokuComplete, awsComplete, at });
+  });
+
+  it('a pass that threw is a failure and syncs nothing', () => {
+    expect(failedPassRecord(new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T00:00:03Z'))).toEqual({
+      result: 'failure',
+      durationSeconds: 3,
+      herokuComplete: false,
+      awsComplete: false,
+      at: new Date('2025-01-01T00:00:03Z'),
+    });
+  });
+});
+
+describe('drift', () => {
+  it('counts items by account and kind, and flapping items by account', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setDriftReport(mixedReport());
+    const { samples } = await scrape(metrics);
+    const drift = (account_id: string, kind: string) => valueOf(samples, `${P}drift_items`, { account_id, kind });
+    expect(drift(ACCOUNT_A, DriftKind.PublicAccessBlockChanged)).toBe(2);
+    expect(drift(ACCOUNT_A, DriftKind.EncryptionChanged)).toBe(1);
+    expect(drift(ACCOUNT_A, DriftKind.PolicyChanged)).toBe(1);
+    expect(drift(ACCOUNT_B, DriftKind.MissingKey)).toBe(1);
+    expect(drift(ACCOUNT_B, DriftKind.NameTaken)).toBe(1);
+    // Every kind of every account is there, at 0 when it has no item.
+    expect(drift(ACCOUNT_A, DriftKind.MissingKey)).toBe(0);
+    expect(samplesOf(samples, `${P}drift_items`)).toHaveLength(2 * Object.values(DriftKind).length);
+    expect(valueOf(samples, `${P}drift_flapping`, { account_id: ACCOUNT_A })).toBe(1);
+    expect(valueOf(samples, `${P}drift_flapping`, { account_id: ACCOUNT_B })).toBe(0);
+  });
+
+  it('drops a kind that went away to 0, also when its account has no item left', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setDriftReport(mixedReport());
+    metrics.setDriftReport(driftReport([driftItem({ kind: DriftKind.TagsChanged, field: 'tags' })]));
+    const { samples } = await scrape(metrics);
+    const drift = (account_id: string, kind: string) => valueOf(samples, `${P}drift_items`, { account_id, kind });
+    expect(drift(ACCOUNT_A, DriftKind.TagsChanged)).toBe(1);
+    expect(drift(ACCOUNT_A, DriftKind.PublicAccessBlockChanged)).toBe(0);
+    expect(drift(ACCOUNT_A, DriftKind.PolicyChanged)).toBe(0);
+    expect(drift(ACCOUNT_B, DriftKind.MissingKey)).toBe(0);
+    expect(drift(ACCOUNT_B, DriftKind.NameTaken)).toBe(0);
+    expect(valueOf(samples, `${P}drift_flapping`, { account_id: ACCOUNT_A })).toBe(0);
+    expect(valueOf(samples, `${P}drift_flapping`, { account_id: ACCOUNT_B })).toBe(0);
+  });
+
+  it('with the accounts of the pass named, exports exactly those (an unlinked account disappears)', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setDriftReport(mixedReport());
+    metrics.setDriftReport(driftReport([]), [ACCOUNT_A]);
+    const { samples } = await scrape(metrics);
+    expect(new Set(samplesOf(samples, `${P}drift_items`).map((s) => s.labels['account_id']))).toEqual(new Set([ACCOUNT_A]));
+    expect(samplesOf(samples, `${P}drift_items`).every((s) => s.value === 0)).toBe(true);
+    expect(samplesOf(samples, `${P}drift_flapping`, { account_id: ACCOUNT_B })).toEqual([]);
+  });
+
+  it('keeps a kind the vocabulary does not know yet', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setDriftReport(driftReport([driftItem({ kind: 'orphaned-bucket' as DriftKind })]));
+    expect(valueOf((await scrape(metrics)).samples, `${P}drift_items`, { account_id: ACCOUNT_A, kind: 'orphaned-bucket' })).toBe(1);
+  });
+});
+
+describe('resources and quota', () => {
+  it('sets managed resources by type and the IAM users quota ratio; forgets an account', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setManagedResources(ACCOUNT_A, { bucket: 7, iam_user: 6, access_key: 5 });
+    metrics.setManagedResources(ACCOUNT_B, { bucket: 1, iam_user: 1, access_key: 1 });
+    metrics.setManagedResources(ACCOUNT_A, { bucket: 8, iam_user: 8, access_key: 8 });
+    metrics.setIamUsers(ACCOUNT_A, 1250);
+    metrics.setIamUsers(ACCOUNT_B, 0);
+    let { samples } = await scrape(metrics);
+    for (const type of ['bucket', 'iam_user', 'access_key']) {
+      expect(valueOf(samples, `${P}managed_resources`, { account_id: ACCOUNT_A, type })).toBe(8);
+      expect(valueOf(samples, `${P}managed_resources`, { account_id: ACCOUNT_B, type })).toBe(1);
+    }
+    expect(valueOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_A })).toBe(1250 / IAM_USERS_QUOTA);
+    expect(IAM_USERS_QUOTA).toBe(5000);
+    expect(valueOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_B })).toBe(0);
+
+    metrics.forgetAccount(ACCOUNT_B);
+    ({ samples } = await scrape(metrics));
+    expect(samplesOf(samples, `${P}managed_resources`, { account_id: ACCOUNT_B })).toEqual([]);
+    expect(samplesOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_B })).toEqual([]);
+    expect(samplesOf(samples, `${P}managed_resources`, { account_id: ACCOUNT_A })).toHaveLength(3);
+  });
+});
+
+describe('API requests', () => {
+  it('counts AWS calls from the ApiCallRecorder by service, operation and outcome', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const recorder = new ApiCallRecorder();
+    recorder.onCall((call) => metrics.observeAwsCall(call));
+    recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'ListBuckets', outcome: 'ok' });
+    recorder.record({ accountId: ACCOUNT_B, service: 's3', operation: 'ListBuckets', outcome: 'ok' });
+    recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'PutBucketPolicy', outcome: 'error' });
+    recorder.record({ accountId: ACCOUNT_A, service: 'iam', operation: 'GetAccountAuthorizationDetails', outcome: 'ok' });
+    recorder.record({ accountId: ACCOUNT_A, service: 'sts', operation: 'AssumeRole', outcome: 'ok' });
+    const { samples, text } = await scrape(metrics);
+    const n = (service: string, operation: string, outcome: string) => valueOf(samples, `${P}api_requests_total`, { service, operation, outcome });
+    expect(n('s3', 'ListBuckets', 'ok')).toBe(2);
+    expect(n('s3', 'PutBucketPolicy', 'error')).toBe(1);
+    expect(n('iam', 'GetAccountAuthorizationDetails', 'ok')).toBe(1);
+    expect(n('sts', 'AssumeRole', 'ok')).toBe(1);
+    // Not per account: the account id is no label of this counter.
+    expect(text).not.toContain(ACCOUNT_A);
+  });
+
+  it('counts Heroku requests by path template, ok below 400, and never exposes a name or id', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const teamName = 'canary-team-7f3a';
+    const appId = 'c0ffee00-1234-4abc-8def-canary000001';
+    metrics.observeHerokuRequest({ method: 'GET', path: `/teams/${teamName}/addons`, status: 206 });
+    metrics.observeHerokuRequest({ method: 'GET', path: `/teams/other-team/addons?x=1`, status: 200 });
+    metrics.observeHerokuRequest({ method: 'GET', path: `/teams/${teamName}/addons`, status: 429 });
+    metrics.observeHerokuRequest({ method: 'PATCH', path: `/apps/${appId}/config-vars`, status: 200 });
+    metrics.observeHerokuRequest({ method: 'GET', path: '/addon-attachments', status: 503 });
+    metrics.observeHerokuRequest({ method: 'GET', path: '/addon-attachments', status: 304 });
+    metrics.observeHerokuRequest({ method: 'GET', path: '/addon-attachments', status: 0 });
+    const { samples, text } = await scrape(metrics);
+    const n = (operation: string, outcome: string) => valueOf(samples, `${P}api_requests_total`, { service: 'heroku', operation, outcome });
+    expect(n('GET /teams/{team}/addons', 'ok')).toBe(2);
+    expect(n('GET /teams/{team}/addons', 'error')).toBe(1);
+    expect(n('PATCH /apps/{app}/config-vars', 'ok')).toBe(1);
+    expect(n('GET /addon-attachments', 'ok')).toBe(1);
+    expect(n('GET /addon-attachments', 'error')).toBe(2);
+    expect(text).not.toMatch(/canary|other-team/);
+  });
+
+  it('exports the Heroku rate-limit budget only once Heroku has reported one', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    expect((await scrape(metrics)).text).not.toContain('heroku_rate_limit_remaining');
+    metrics.setHerokuRateLimit(4321);
+    metrics.setHerokuRateLimit(Number.NaN); // ignored
+    metrics.setHerokuRateLimit(4320);
+    expect(valueOf((await scrape(metrics)).samples, `${P}heroku_rate_limit_remaining`)).toBe(4320);
+  });
+});

@@ -1,0 +1,355 @@
+/**
+ * `observeAccount` against moto: the inventory in bulk (ListBuckets, the tagging API,
+ * GetAccountAuthorizationDetails), then settings and keys of the resources marked `deep`; never a
+ * mutation; `complete: false` (never a throw) when the account cannot be read. Also
+ * `listInstanceBucketTags` (bucket-tags.ts), the bulk tag read.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateBucketCommand, DeleteBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { AwsConnector, type AccountClients, type ClientHook } from '../../../src/sinks/aws/connect.js';
+import { ApiCallRecorder } from '../../../src/sinks/aws/api-calls.js';
+import { observeAccount, type ExpectedResources, type ObserveOptions } from '../../../src/sinks/aws/observe-account.js';
+import { listInstanceBucketTags } from '../../../src/sinks/aws/bucket-tags.js';
+import { mapLimit } from '../../../src/util/map-limit.js';
+import {
+  createBucket,
+  putBucketTags,
+  putEncryption,
+  putLifecycle,
+  putOwnershipControls,
+  putPublicAccessBlock,
+  putTlsPolicy,
+} from '../../../src/sinks/aws/s3-bucket.js';
+import { createAccessKey, createUser, putUserPolicy } from '../../../src/sinks/aws/iam-user.js';
+import {
+  ABORT_INCOMPLETE_MULTIPART_DAYS,
+  DESIRED_PUBLIC_ACCESS_BLOCK,
+  LIFECYCLE_RULE_ID,
+  TAG,
+  USER_POLICY_NAME,
+  canonicalPolicy,
+  tlsOnlyBucketPolicy,
+  userPolicyDocument,
+} from '../../../src/reconciler/spec.js';
+import { INSTANCE_ID, bucketName, connectorOptions, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
+
+const PATH = '/heroku-s3-controller/';
+const tagsFor = (addonId: string, instance = INSTANCE_ID) => ({ [TAG.instance]: instance, [TAG.addonId]: addonId, [TAG.appId]: 'app', [TAG.teamId]: 'team' });
+const opts = (bucketPrefix: string, extra: Partial<ObserveOptions> = {}): ObserveOptions => ({
+  instanceId: INSTANCE_ID,
+  bucketPrefix,
+  iamPath: PATH,
+  listRegion: 'us-east-1',
+  ...extra,
+});
+
+const connectors: AwsConnector[] = [];
+function track(c: AwsConnector): AwsConnector {
+  connectors.push(c);
+  return c;
+}
+afterAll(() => {
+  for (const c of connectors) c.destroy();
+});
+
+/** Runs `after` once, right after the first successful `operation` of a client (a real race). */
+function afterOperation(operation: string, after: () => Promise<void>): ClientHook {
+  let done = false;
+  return (client) => {
+    (client as S3Client).middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (!done && context.commandName === `${operation}Command`) {
+          done = true;
+          await after();
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'test-after-operation', override: true },
+    );
+  };
+}
+
+/** Fails every attempt of `operation` with `code` (fault injection, as on an account whose policy denies it). */
+function failOperation(operation: string, code: string, status: number): ClientHook {
+  return (client) => {
+    (client as IAMClient).middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === `${operation}Command`) {
+          throw Object.assign(new Error(`injected ${code}`), { name: code, Code: code, $fault: 'client', $metadata: { httpStatusCode: status } });
+        }
+        return next(args);
+      },
+      { step: 'deserialize', name: 'test-fail-operation', override: true },
+    );
+  };
+}
+
+describe('a populated account', () => {
+  const recorder = new ApiCallRecorder();
+  let accountId: string;
+  let clients: AccountClients;
+  let options: ObserveOptions;
+  let expected: ExpectedResources;
+  const names = {
+    configured: '',
+    bare: '',
+    unexpected: '',
+    unprefixed: '',
+    missing: '',
+    foreignTagged: '',
+  };
+  const keys: Record<string, string> = {};
+
+  beforeAll(async () => {
+    accountId = randomAccountId();
+    const prefix = `hsc-${accountId}-`;
+    options = opts(prefix);
+    clients = track(newConnector({ recorder })).connect(roleTarget(accountId));
+    const us = clients.s3('us-east-1');
+    const eu = clients.s3('eu-west-1');
+    for (const key of Object.keys(names) as (keyof typeof names)[]) names[key] = bucketName(key === 'unprefixed' ? `x-${accountId}-` : prefix);
+
+    await createBucket(us, names.configured, 'us-east-1', tagsFor('a1'));
+    await putBucketTags(us, names.configured, tagsFor('a1'));
+    await putPublicAccessBlock(us, names.configured);
+    await putEncryption(us, names.configured);
+    await putOwnershipControls(us, names.configured);
+    await putLifecycle(us, names.configured, []);
+    await putTlsPolicy(us, names.configured);
+    await createBucket(eu, names.bare, 'eu-west-1', {});
+    await createBucket(us, names.unexpected, 'us-east-1', {});
+    await createBucket(us, names.unprefixed, 'us-east-1', {});
+    // Tagged by another controller instance: not in the bulk read, so its tags are read one by one.
+    await createBucket(us, names.foreignTagged, 'us-east-1', {});
+    await putBucketTags(us, names.foreignTagged, tagsFor('a9', 'another-instance'));
+
+    await createUser(clients.iam, 'user-a1', PATH, tagsFor('a1'));
+    await putUserPolicy(clients.iam, 'user-a1', USER_POLICY_NAME, userPolicyDocument(names.configured));
+    keys.a1 = (await createAccessKey(clients.iam, 'user-a1')).accessKeyId;
+    await createUser(clients.iam, 'user-a2', PATH, tagsFor('a2'));
+    await createUser(clients.iam, 'user-shallow', PATH, tagsFor('a3'));
+    await createAccessKey(clients.iam, 'user-shallow');
+    await createUser(clients.iam, 'user-unexpected', PATH, tagsFor('zz'));
+    await createUser(clients.iam, 'user-elsewhere', '/other/', tagsFor('a4'));
+
+    expected = {
+      buckets: [
+        { name: names.configured, region: 'us-east-1', deep: true },
+        { name: names.bare, region: 'eu-west-1', deep: true },
+        { name: names.missing, region: 'us-east-1', deep: true },
+        { name: names.foreignTagged, region: 'us-east-1', deep: false },
+      ],
+      users: [
+        { name: 'user-a1', deep: true },
+        { name: 'user-a2', deep: true },
+        { name: 'user-shallow', deep: false },
+        { name: 'user-missing', deep: true },
+        { name: 'user-elsewhere', deep: true },
+      ],
+    };
+    recorder.reset();
+  });
+
+  it('is complete, with the expected buckets, their tags, and the settings of the deep ones', async () => {
+    const observed = await observeAccount(clients, expected, options);
+    expect(observed).toMatchObject({ accountId, complete: true, error: null });
+    // Only expected buckets that exist: not the unexpected, unprefixed or missing ones.
+    expect([...observed.buckets.keys()].sort()).toEqual([names.configured, names.bare, names.foreignTagged].sort());
+
+    const configured = observed.buckets.get(names.configured)!;
+    expect(configured.name).toBe(names.configured);
+    expect(configured.creationDate).toBeInstanceOf(Date);
+    expect(configured.tags).toEqual(tagsFor('a1'));
+    const s = configured.settings!;
+    expect(s.publicAccessBlock).toEqual(DESIRED_PUBLIC_ACCESS_BLOCK);
+    expect(s.encryption).toEqual({ algorithm: 'AES256', kmsKeyId: null });
+    expect(s.objectOwnership).toBe('BucketOwnerEnforced');
+    expect(canonicalPolicy(s.policy!)).toBe(canonicalPolicy(tlsOnlyBucketPolicy(names.configured)));
+    expect(s.lifecycleRules).toHaveLength(1);
+    expect(s.lifecycleRules[0]).toMatchObject({ id: LIFECYCLE_RULE_ID, enabled: true, prefix: '', abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS });
+
+    // The eu-west-1 bucket was read through its own region.
+    const bare = observed.buckets.get(names.bare)!;
+    expect(bare.tags).toEqual({});
+    expect(bare.settings).toEqual({ publicAccessBlock: null, encryption: null, objectOwnership: 'BucketOwnerEnforced', policy: null, lifecycleRules: [] });
+
+    // Not deep this pass: tags (read one by one, another instance's), no settings.
+    const foreign = observed.buckets.get(names.foreignTagged)!;
+    expect(foreign.tags).toEqual(tagsFor('a9', 'another-instance'));
+    expect(foreign.settings).toBeNull();
+  });
+
+  it('has the users under the path, with keys listed for the deep ones', async () => {
+    const observed = await observeAccount(clients, expected, options);
+    expect(observed.complete).toBe(true);
+    // Every user under the path (the inventory); none outside it, none missing.
+    expect([...observed.users.keys()].sort()).toEqual(['user-a1', 'user-a2', 'user-shallow', 'user-unexpected']);
+    const a1 = observed.users.get('user-a1')!;
+    expect(a1).toMatchObject({ userName: 'user-a1', path: PATH, tags: tagsFor('a1'), accessKeys: [{ accessKeyId: keys.a1, status: 'Active' }] });
+    expect(canonicalPolicy(a1.inlinePolicies[USER_POLICY_NAME]!)).toBe(canonicalPolicy(userPolicyDocument(names.configured)));
+    expect(observed.users.get('user-a2')).toEqual({ userName: 'user-a2', path: PATH, tags: tagsFor('a2'), inlinePolicies: {}, accessKeys: [] });
+    // Keys are listed only for deep users: the others are inventory only.
+    expect(observed.users.get('user-shallow')!.accessKeys).toBeNull();
+    expect(observed.users.get('user-shallow')!.tags).toEqual(tagsFor('a3'));
+    expect(observed.users.get('user-unexpected')!.accessKeys).toBeNull();
+  });
+
+  it('mutates nothing, and reads in bulk plus one read per deep resource', async () => {
+    recorder.reset();
+    await observeAccount(clients, expected, options);
+    expect(recorder.mutations()).toEqual([]);
+    const count = (op: string) => recorder.calls.filter((c) => c.operation === op).length;
+    expect(count('ListBuckets')).toBe(1);
+    expect(count('GetAccountAuthorizationDetails')).toBe(1);
+    // One bulk tag read per region of the buckets present (us-east-1, eu-west-1).
+    expect(recorder.calls.filter((c) => c.service === 'tagging').map((c) => c.operation)).toEqual(['GetResources', 'GetResources']);
+    // Tags of buckets the bulk read did not return are read one by one (bare: untagged; foreign: another instance).
+    expect(count('GetBucketTagging')).toBe(2);
+    // Settings only for the deep buckets that exist; keys only for the deep users that exist.
+    expect(count('GetBucketPolicy')).toBe(2);
+    expect(count('GetBucketEncryption')).toBe(2);
+    expect(count('ListAccessKeys')).toBe(2);
+    expect(recorder.calls.every((c) => c.accountId === accountId)).toBe(true);
+  });
+
+  it('nothing deep: only the bulk reads, no settings and no keys', async () => {
+    recorder.reset();
+    const shallow: ExpectedResources = {
+      buckets: expected.buckets.map((b) => ({ ...b, deep: false })),
+      users: expected.users.map((u) => ({ ...u, deep: false })),
+    };
+    const observed = await observeAccount(clients, shallow, options);
+    expect(observed.complete).toBe(true);
+    for (const b of observed.buckets.values()) expect(b.settings).toBeNull();
+    for (const u of observed.users.values()) expect(u.accessKeys).toBeNull();
+    expect(observed.buckets.get(names.configured)!.tags).toEqual(tagsFor('a1'));
+    expect(recorder.calls.map((c) => c.operation).filter((op) => /^Get(BucketPolicy|BucketEncryption|PublicAccessBlock)$|^ListAccessKeys$/.test(op))).toEqual([]);
+  });
+
+  it('with nothing expected: complete, no buckets, the users under the path without keys', async () => {
+    const observed = await observeAccount(clients, { buckets: [], users: [] }, { ...options, concurrency: 1 });
+    expect(observed.complete).toBe(true);
+    expect(observed.buckets.size).toBe(0);
+    expect([...observed.users.values()].map((u) => [u.userName, u.accessKeys])).toEqual(
+      expect.arrayContaining([
+        ['user-a1', null],
+        ['user-a2', null],
+        ['user-unexpected', null],
+      ]),
+    );
+  });
+});
+
+describe('listInstanceBucketTags', () => {
+  it('returns the buckets tagged with this instance, in this account only, across pages', async () => {
+    const accountId = randomAccountId();
+    const clients = track(newConnector()).connect(roleTarget(accountId));
+    const us = clients.s3('us-east-1');
+    // moto ends a GetResources page at 100 tags (4 per bucket here), so 30 buckets take 2 pages.
+    const ours = Array.from({ length: 30 }, () => bucketName());
+    await mapLimit(ours, 8, async (name, i) => {
+      await createBucket(us, name, 'us-east-1', {});
+      await putBucketTags(us, name, tagsFor(`addon-${i}`));
+    });
+    const otherInstance = bucketName();
+    await createBucket(us, otherInstance, 'us-east-1', {});
+    await putBucketTags(us, otherInstance, tagsFor('x', 'another-instance'));
+    const untagged = bucketName();
+    await createBucket(us, untagged, 'us-east-1', {});
+    const otherAccount = track(newConnector()).connect(roleTarget(randomAccountId()));
+    const theirs = bucketName();
+    await createBucket(otherAccount.s3('us-east-1'), theirs, 'us-east-1', {});
+    await putBucketTags(otherAccount.s3('us-east-1'), theirs, tagsFor('y'));
+
+    const recorder = new ApiCallRecorder();
+    const counted = track(newConnector({ recorder })).connect(roleTarget(accountId));
+    const got = await listInstanceBucketTags(counted.tagging('us-east-1'), INSTANCE_ID);
+    expect([...got.keys()].sort()).toEqual([...ours].sort());
+    expect(got.get(ours[7]!)).toEqual(tagsFor('addon-7'));
+    expect(recorder.calls.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(recorder.calls.map((c) => `${c.service}:${c.operation}:${c.outcome}`))).toEqual(new Set(['tagging:GetResources:ok']));
+    expect(await listInstanceBucketTags(counted.tagging('us-east-1'), 'no-such-instance')).toEqual(new Map());
+  });
+});
+
+describe('races and failures', () => {
+  it('a bucket deleted between the listing and its reads is missing, and the read stays complete', async () => {
+    const accountId = randomAccountId();
+    const prefix = `hsc-${accountId}-`;
+    const raw = await rawClients(accountId);
+    const [stays, goes] = [bucketName(prefix), bucketName(prefix)];
+    for (const name of [stays, goes]) await raw.s3().send(new CreateBucketCommand({ Bucket: name }));
+    const clients = track(newConnector({ onClient: afterOperation('ListBuckets', async () => void (await raw.s3().send(new DeleteBucketCommand({ Bucket: goes })))) })).connect(
+      roleTarget(accountId),
+    );
+    const observed = await observeAccount(clients, { buckets: [stays, goes].map((name) => ({ name, region: 'us-east-1', deep: true })), users: [] }, opts(prefix));
+    expect(observed).toMatchObject({ complete: true, error: null });
+    expect([...observed.buckets.keys()]).toEqual([stays]);
+  });
+
+  it('a user deleted between the listing and its key listing is missing, and the read stays complete', async () => {
+    const accountId = randomAccountId();
+    const raw = await rawClients(accountId);
+    for (const name of ['stays', 'goes']) await raw.iam.send(new CreateUserCommand({ UserName: name, Path: PATH }));
+    const clients = track(
+      newConnector({ onClient: afterOperation('GetAccountAuthorizationDetails', async () => void (await raw.iam.send(new DeleteUserCommand({ UserName: 'goes' })))) }),
+    ).connect(roleTarget(accountId));
+    const observed = await observeAccount(
+      clients,
+      { buckets: [], users: [{ name: 'stays', deep: true }, { name: 'goes', deep: true }] },
+      opts('none-'),
+    );
+    expect(observed).toMatchObject({ complete: true, error: null });
+    expect([...observed.users.keys()]).toEqual(['stays']);
+    expect(observed.users.get('stays')!.accessKeys).toEqual([]);
+  });
+
+  it.each([
+    ['a deep check', 'GetBucketEncryption'],
+    ['the bucket listing', 'ListBuckets'],
+    ['the bulk tag read', 'GetResources'],
+    ['a single tag read', 'GetBucketTagging'],
+    ['the user listing', 'GetAccountAuthorizationDetails'],
+    ['a key listing', 'ListAccessKeys'],
+  ])('AccessDenied on %s makes the read incomplete, without a throw', async (_label, operation) => {
+    const accountId = randomAccountId();
+    const prefix = `hsc-${accountId}-`;
+    const raw = await rawClients(accountId);
+    const bucket = bucketName(prefix);
+    await raw.s3().send(new CreateBucketCommand({ Bucket: bucket }));
+    await raw.iam.send(new CreateUserCommand({ UserName: 'u', Path: PATH }));
+    const clients = track(newConnector({ onClient: failOperation(operation, 'AccessDenied', 403) })).connect(roleTarget(accountId));
+    const observed = await observeAccount(clients, { buckets: [{ name: bucket, region: 'us-east-1', deep: true }], users: [{ name: 'u', deep: true }] }, opts(prefix));
+    expect(observed.complete).toBe(false);
+    expect(observed.error).toMatch(/^AccessDenied: /);
+    expect(observed.accountId).toBe(accountId);
+  });
+
+  it.each([
+    ['an assumed role', 'role'],
+    ['static keys', 'keys'],
+  ] as const)('an unreachable endpoint (%s) makes the read incomplete, quickly and without a throw', async (_label, kind) => {
+    const dead = 'http://127.0.0.1:1';
+    const connector = track(
+      new AwsConnector({
+        ...connectorOptions(),
+        aws: { region: 'us-east-1', endpoints: { s3: dead, iam: dead, sts: dead, tagging: dead }, forcePathStyle: true },
+        requestTimeoutMs: 500,
+      }),
+    );
+    const accountId = randomAccountId();
+    const clients = connector.connect(
+      kind === 'role' ? roleTarget(accountId) : { accountId, auth: { kind: 'keys', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' } },
+    );
+    const started = Date.now();
+    const observed = await observeAccount(clients, { buckets: [{ name: 'b', region: 'us-east-1', deep: true }], users: [{ name: 'u', deep: true }] }, opts('hsc-'));
+    const elapsed = Date.now() - started;
+    expect(observed.complete).toBe(false);
+    expect(observed.error).toBeTruthy();
+    expect(observed.buckets.size).toBe(0);
+    expect(observed.users.size).toBe(0);
+    expect(elapsed).toBeLessThan(15_000);
+  });
+});
