@@ -32,6 +32,7 @@ export async function readDesiredState(api: HerokuApi, links: Link[], options: D
         api.get<TeamApp[]>(`/teams/${seg(link.teamId)}/apps`),
         attachments.then(unwrap),
       ]);
+      assertWellFormed(addons, apps, allAttachments);
       const appsById = new Map(apps.map((app) => [app.id, app]));
       const ours = addons.filter(
         (addon) => services.has(addon.addon_service?.name ?? '') && addon.state !== 'deprovisioned' && addon.app?.id,
@@ -75,6 +76,30 @@ function toDesired(
       .sort((a, b) => a.id.localeCompare(b.id)),
     ownedConfigVars: Array.isArray(addon.config_vars) ? (addon.config_vars as string[]) : [],
   };
+}
+
+/**
+ * Fail closed on a malformed answer: an add-on or attachment the controller cannot read must make
+ * the team's read incomplete, never look like an add-on that was removed (safety invariant 2).
+ */
+function assertWellFormed(addons: unknown, apps: unknown, attachments: unknown): void {
+  const list = (value: unknown, what: string): Record<string, any>[] => {
+    if (!Array.isArray(value)) throw new Error(`Heroku answered ${what} with something that is not a list`);
+    return value as Record<string, any>[];
+  };
+  for (const addon of list(addons, 'the team add-on listing')) {
+    if (typeof addon?.id !== 'string' || typeof addon.state !== 'string' || typeof addon.addon_service?.name !== 'string' || typeof addon.app?.id !== 'string') {
+      throw new Error('Heroku answered the team add-on listing with an add-on lacking its id, state, service or app');
+    }
+  }
+  for (const app of list(apps, 'the team app listing')) {
+    if (typeof app?.id !== 'string') throw new Error('Heroku answered the team app listing with an app lacking its id');
+  }
+  for (const attachment of list(attachments, 'the attachment listing')) {
+    if (typeof attachment?.id !== 'string' || typeof attachment.name !== 'string' || typeof attachment.addon?.id !== 'string' || typeof attachment.app?.id !== 'string') {
+      throw new Error('Heroku answered the attachment listing with an attachment lacking its id, name, add-on or app');
+    }
+  }
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

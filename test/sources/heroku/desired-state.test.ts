@@ -484,12 +484,10 @@ describe('malformed answers', () => {
   });
 
   /**
-   * Items of the right container type but the wrong shape. Today `readDesiredState` does not
-   * validate items: an add-on without `addon_service` or `app` is silently dropped and the team
-   * stays `complete: true`, so the add-on looks deleted (reported to the lead; see the report).
-   * `it.fails` records the gap: it turns red once the read fails closed, then drop `.fails`.
+   * Items of the right container type but the wrong shape: an add-on the controller cannot read
+   * must not look deleted, so the team's read is incomplete (safety invariant 2).
    */
-  it.fails('an add-on item without addon_service/app marks the team incomplete (fails today: silently dropped)', async () => {
+  it('an add-on item without addon_service/app marks the team incomplete', async () => {
     const { a, aAddon, links } = seedTwo();
     tamper(`/teams/${a.id}/addons`, (body) =>
       (body as Record<string, unknown>[]).map((item) => (item.id === aAddon.id ? { id: item.id, name: item.name, state: item.state } : item)),
