@@ -2,7 +2,7 @@
 import cron from 'node-cron';
 import { loadConfig, need } from '../config/config.js';
 import { startHttpServer } from '../http/server.js';
-import { failedPassRecord, passRecord } from '../metrics/pass-outcome.js';
+import { failedPassRecord, publishPass } from '../metrics/pass-outcome.js';
 import { createRuntime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
@@ -28,7 +28,7 @@ export async function serveCommand(): Promise<void> {
         }
         need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
         const result = await runtime.controller.reconcileOnce();
-        runtime.metrics.recordPass(passRecord(result));
+        publishPass(runtime.metrics, runtime.reports, result);
         const e = result.execution;
         logger.info(
           { reason: 'pass-finished', durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },

@@ -22,7 +22,7 @@ import { Executor, type ExecutionSummary } from './executor.js';
 import type { ObservedAccount, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
 import { isDeepCheckDue } from './deep-checks.js';
-import { bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
+import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
   config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker'>;
@@ -43,6 +43,8 @@ export interface PassResult {
   actions: Action[];
   /** What differed at the start of the pass (before any repair of this pass). */
   drift: DriftReport;
+  /** Per complete account: resources observed that carry this instance's tags, and stored keys. */
+  managed: Map<string, { bucket: number; iam_user: number; access_key: number }>;
   /** Null for a dry run (`plan`). */
   execution: ExecutionSummary | null;
 }
@@ -129,7 +131,19 @@ export class Controller {
     }
     if (!options.dryRun) await this.markConverged(teams, records, actions);
     const drift = buildDriftReport(teams, actions, startedAt);
-    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, execution };
+    const managed = new Map(
+      accounts
+        .filter((a) => a.complete)
+        .map((a) => [
+          a.accountId,
+          {
+            bucket: [...a.buckets.values()].filter((b) => b.tags[TAG.instance] === this.naming.instanceId).length,
+            iam_user: [...a.users.values()].filter((u) => u.tags[TAG.instance] === this.naming.instanceId).length,
+            access_key: [...records.values()].filter((r) => r.accountId === a.accountId && r.accessKeyId !== null).length,
+          },
+        ]),
+    );
+    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, execution };
   }
 
   /** Add-ons with nothing left to do are `ready`, whatever an earlier pass recorded. */

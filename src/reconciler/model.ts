@@ -95,6 +95,8 @@ export interface ObservedAccount {
   error: string | null;
   buckets: Map<string, ObservedBucket>;
   users: Map<string, ObservedUser>;
+  /** Every IAM user in the account, ours or not: the quota is 5,000 per account. */
+  iamUsersInAccount: number;
 }
 
 export interface PlanInput {

@@ -15,6 +15,7 @@ import {
 import { GetUserPolicyCommand, ListAccessKeysCommand, ListUsersCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
+import { publishPass } from '../../src/metrics/pass-outcome.js';
 import { createRuntime } from '../../src/runtime.js';
 import { TAG, USER_POLICY_NAME } from '../../src/reconciler/spec.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -149,6 +150,16 @@ describe('walking skeleton', () => {
       // the config vars of the six attachment apps.
       const appIds = ['acme-web', 'acme-eu', 'acme-admin', 'beta-api', 'beta-review-1', 'beta-review-2'].map((a) => world.fake.app(a).id);
       expect(herokuCalls()).toEqual([...listings, ...appIds.map((id) => `GET /apps/${id}/config-vars`)].sort());
+
+      publishPass(runtime.metrics, runtime.reports, second);
+      expect(runtime.reports.latest?.summary).toMatchObject({ managed: 5, inSync: 5 });
+      const scrape = (await runtime.metrics.render()).body;
+      expect(scrape).toContain(`heroku_s3_controller_managed_resources{account_id="${world.accountA}",type="bucket"} 2`);
+      expect(scrape).toContain(`heroku_s3_controller_managed_resources{account_id="${world.accountB}",type="iam_user"} 3`);
+      expect(scrape).toContain(`heroku_s3_controller_managed_resources{account_id="${world.accountB}",type="access_key"} 3`);
+      expect(scrape).toContain(`heroku_s3_controller_iam_users_quota_ratio{account_id="${world.accountA}"} 0.0004`);
+      expect(scrape).toContain(`heroku_s3_controller_drift_items{account_id="${world.accountA}",kind="missing-bucket"} 0`);
+      expect(scrape).toContain('heroku_s3_controller_reconcile_total{result="success"} 1');
 
       // Within DEEP_CHECK_WINDOW, a pass reads only the listings: 2 per team plus 1.
       world.fake.resetRequests();

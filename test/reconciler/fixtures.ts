@@ -120,6 +120,7 @@ export function account(buckets: ObservedBucket[], users: ObservedUser[], overri
     error: null,
     buckets: new Map(buckets.map((b) => [b.name, b])),
     users: new Map(users.map((u) => [u.userName, u])),
+    iamUsersInAccount: users.length,
     ...overrides,
   };
 }

@@ -17,14 +17,18 @@ import {
 import type { ObservedAccessKey, ObservedUser } from '../../reconciler/model.js';
 import { hasCode, retryWhilePropagating, type Sleep } from './aws-errors.js';
 
-/** Users under `path`, with tags and inline policy documents, in O(users / 1000) calls. */
-export async function listUsers(iam: IAMClient, path: string): Promise<Map<string, ObservedUser>> {
+/**
+ * Users under `path`, with tags and inline policy documents, in O(users / 1000) calls. `tally`
+ * receives the number of users in the whole account (the 5,000-user quota counts them all).
+ */
+export async function listUsers(iam: IAMClient, path: string, tally?: { accountUsers: number }): Promise<Map<string, ObservedUser>> {
   const users = new Map<string, ObservedUser>();
   let marker: string | undefined;
   do {
     const page = await iam.send(
       new GetAccountAuthorizationDetailsCommand({ Filter: ['User'], MaxItems: 1000, Marker: marker }),
     );
+    if (tally) tally.accountUsers += page.UserDetailList?.length ?? 0;
     for (const user of page.UserDetailList ?? []) {
       if (!user.UserName || !user.Path?.startsWith(path)) continue;
       users.set(user.UserName, {

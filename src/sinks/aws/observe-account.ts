@@ -42,19 +42,27 @@ export async function observeAccount(
     error: null,
     buckets: new Map(),
     users: new Map(),
+    iamUsersInAccount: 0,
   };
+  const tally = { accountUsers: 0 };
   const concurrency = options.concurrency ?? 8;
   try {
     const [listing, users] = await Promise.all([
       listBuckets(clients.s3(options.listRegion), options.bucketPrefix),
-      listUsers(clients.iam, options.iamPath),
+      listUsers(clients.iam, options.iamPath, tally),
     ]);
+    observed.iamUsersInAccount = tally.accountUsers;
     const listed = new Map(listing.map((bucket) => [bucket.name, bucket]));
     const present = expected.buckets.filter((bucket) => listed.has(bucket.name));
     const regions = [...new Set(present.map((bucket) => bucket.region))];
     const tagged = new Map<string, Record<string, string>>();
     for (const region of regions) {
-      for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceId)) tagged.set(name, tags);
+      try {
+        for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceId)) tagged.set(name, tags);
+      } catch {
+        // No tagging API here (an S3-compatible endpoint, or no tag:GetResources permission):
+        // every bucket's tags are read one by one below instead. Slower, never less correct.
+      }
     }
     const buckets = await mapLimit(present, concurrency, async ({ name, region, deep }): Promise<ObservedBucket | null> => {
       const s3 = clients.s3(region);

@@ -309,7 +309,6 @@ describe('races and failures', () => {
   it.each([
     ['a deep check', 'GetBucketEncryption'],
     ['the bucket listing', 'ListBuckets'],
-    ['the bulk tag read', 'GetResources'],
     ['a single tag read', 'GetBucketTagging'],
     ['the user listing', 'GetAccountAuthorizationDetails'],
     ['a key listing', 'ListAccessKeys'],
@@ -325,6 +324,20 @@ describe('races and failures', () => {
     expect(observed.complete).toBe(false);
     expect(observed.error).toMatch(/^AccessDenied: /);
     expect(observed.accountId).toBe(accountId);
+  });
+
+  it('without the tagging API (S3-compatible stores, no tag:GetResources), reads each bucket\'s tags instead', async () => {
+    const accountId = randomAccountId();
+    const prefix = `hsc-${accountId}-`;
+    const raw = await rawClients(accountId);
+    const bucket = bucketName(prefix);
+    await raw.s3().send(new CreateBucketCommand({ Bucket: bucket }));
+    const recorder = new ApiCallRecorder();
+    const clients = track(newConnector({ recorder, onClient: failOperation('GetResources', 'AccessDenied', 403) })).connect(roleTarget(accountId));
+    const observed = await observeAccount(clients, { buckets: [{ name: bucket, region: 'us-east-1', deep: false }], users: [] }, opts(prefix));
+    expect(observed.complete).toBe(true);
+    expect(observed.buckets.get(bucket)!.tags).toEqual({});
+    expect(recorder.calls.filter((c) => c.operation === 'GetBucketTagging')).toHaveLength(1);
   });
 
   it.each([
