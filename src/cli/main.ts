@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { openStore } from '../runtime.js';
+import { gcApproveCommand } from './gc-commands.js';
 import { linkCommand, linksCommand, unlinkCommand } from './link-commands.js';
 import { parseOutput } from './output.js';
 import { reconcileCommand } from './reconcile-commands.js';
@@ -76,6 +77,12 @@ function program(): Command {
     .description('list linked teams (never shows a secret)')
     .addOption(outputOption())
     .action(async (opts) => linksCommand({ output: opts.output }));
+
+  const gc = cli.command('gc').description('garbage collection of orphaned buckets and users');
+  gc.command('approve')
+    .description('let the deletions held by a tripped mass-deletion breaker proceed, once')
+    .requiredOption('--account <id>', 'AWS account id whose breaker tripped')
+    .action(async (opts) => gcApproveCommand(opts));
 
   cli
     .command('migrate')

@@ -40,6 +40,15 @@ export interface Config {
    * repaired, and is reported as flapping.
    */
   flapBreaker: { maxRepairs: number; windowMs: number };
+  gc: {
+    mode: 'enabled' | 'dry-run' | 'off';
+    graceDeprovisionedMs: number;
+    graceOrphanedMs: number;
+    maxDeletions: number;
+    maxDeletionRatio: number;
+    /** Object versions deleted per bucket per pass, so one huge bucket never blocks the loop. */
+    emptyKeysPerPass: number;
+  };
   /** Every bucket's settings and every user's keys are read in full once per this window. */
   deepCheckWindowMs: number;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
@@ -118,6 +127,22 @@ const envSchema = z.object({
   FLAP_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 1h',
   }),
+  GC_MODE: z.enum(['enabled', 'dry-run', 'off']).optional(),
+  GC_GRACE_DEPROVISIONED: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 5m',
+  }),
+  GC_GRACE_ORPHANED: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 24h',
+  }),
+  GC_MAX_DELETIONS: optionalText.refine((value) => value === undefined || /^\d+$/.test(value), {
+    message: 'must be a whole number (e.g. 10)',
+  }),
+  GC_MAX_DELETION_RATIO: optionalText.refine((value) => value === undefined || (/^(0(\.\d+)?|1(\.0+)?)$/.test(value)), {
+    message: 'must be a ratio between 0 and 1 such as 0.5',
+  }),
+  GC_EMPTY_KEYS_PER_PASS: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
+    message: 'must be a whole number of object versions, at least 1 (e.g. 10000)',
+  }),
   DEEP_CHECK_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 1h or 30m (0 checks every resource in full on every pass)',
   }),
@@ -159,6 +184,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
     requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
+    gc: {
+      mode: e.GC_MODE ?? 'enabled',
+      graceDeprovisionedMs: parseDuration(e.GC_GRACE_DEPROVISIONED ?? '5m')!,
+      graceOrphanedMs: parseDuration(e.GC_GRACE_ORPHANED ?? '24h')!,
+      maxDeletions: Number(e.GC_MAX_DELETIONS ?? 10),
+      maxDeletionRatio: Number(e.GC_MAX_DELETION_RATIO ?? 0.5),
+      emptyKeysPerPass: Number(e.GC_EMPTY_KEYS_PER_PASS ?? 10_000),
+    },
     flapBreaker: { maxRepairs: Number(e.FLAP_MAX_REPAIRS ?? 3), windowMs: parseDuration(e.FLAP_WINDOW ?? '1h')! },
     logLevel: e.LOG_LEVEL ?? 'info',
     aws: {

@@ -3,7 +3,8 @@
  * account it belongs to and the reason it exists; none carries a secret value.
  */
 import type { ResourceInput } from '../store/resource-store.js';
-import type { BlockedReason, DriftKind } from './reasons.js';
+import type { OrphanMark } from '../store/types.js';
+import type { BlockedReason, DriftKind, GcReason } from './reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
 export interface DriftDetail {
@@ -15,7 +16,7 @@ export interface DriftDetail {
 interface Base {
   addonId: string;
   accountId: string;
-  reason: DriftKind | BlockedReason;
+  reason: DriftKind | BlockedReason | GcReason;
   detail?: DriftDetail;
 }
 
@@ -102,6 +103,48 @@ export interface DeliverConfigVars extends Base {
   appName: string;
 }
 
+/** Starts (or, with null, ends) an orphan's grace period, in the store and on the resources. */
+export interface MarkOrphan extends Base {
+  kind: 'mark-orphan';
+  orphan: OrphanMark | null;
+  bucket: string;
+}
+
+/** Removes the config vars delivered to one app, and only those. */
+export interface RemoveConfigVars extends Base {
+  kind: 'remove-config-vars';
+  attachmentId: string;
+  appId: string;
+  varNames: string[];
+}
+
+/** Teardown steps of an orphan's IAM user, in this order: keys, inline policies, user. */
+export interface UserTeardown extends Base {
+  kind: 'delete-user-keys' | 'delete-user-policies' | 'delete-user';
+  userName: string;
+}
+
+/** Teardown steps of an orphan's bucket, in this order: policy, contents (bounded), bucket. */
+export interface BucketTeardown extends Base {
+  kind: 'delete-bucket-policy' | 'empty-bucket' | 'delete-bucket';
+  bucket: string;
+  region: string;
+}
+
+/** Forgets an add-on whose resources are all gone (or only a retained bucket is left). */
+export interface ForgetResource extends Base {
+  kind: 'forget-resource';
+  bucket: string;
+  retained: boolean;
+}
+
+/** Trips or resets an account's mass-deletion breaker. */
+export interface GcBreakerAction extends Base {
+  kind: 'trip-gc-breaker' | 'reset-gc-breaker';
+  /** The held-back teardowns (trip only). */
+  planned: string[];
+}
+
 /** Work that cannot go ahead, with a plain explanation; reported, never guessed around. */
 export interface Blocked extends Base {
   kind: 'blocked';
@@ -126,7 +169,25 @@ export type Action =
   | CreateAccessKey
   | DeleteAccessKey
   | DeliverConfigVars
+  | MarkOrphan
+  | RemoveConfigVars
+  | UserTeardown
+  | BucketTeardown
+  | ForgetResource
+  | GcBreakerAction
   | Blocked;
+
+/** Actions that destroy something: never run in GC_MODE=dry-run, counted by the breaker. */
+export const DESTRUCTIVE_KINDS: ReadonlySet<ActionKind> = new Set([
+  'remove-config-vars',
+  'delete-user-keys',
+  'delete-user-policies',
+  'delete-user',
+  'delete-bucket-policy',
+  'empty-bucket',
+  'delete-bucket',
+  'forget-resource',
+] as const);
 
 export type ActionKind = Action['kind'];
 
@@ -143,6 +204,21 @@ export function actionResource(action: Action): string {
     case 'put-bucket-encryption':
     case 'put-bucket-policy':
       return action.bucket;
+    case 'mark-orphan':
+    case 'forget-resource':
+    case 'delete-bucket-policy':
+    case 'empty-bucket':
+    case 'delete-bucket':
+      return action.bucket;
+    case 'delete-user-keys':
+    case 'delete-user-policies':
+    case 'delete-user':
+      return action.userName;
+    case 'remove-config-vars':
+      return action.appId;
+    case 'trip-gc-breaker':
+    case 'reset-gc-breaker':
+      return action.accountId;
     case 'create-user':
     case 'tag-user':
     case 'put-user-policy':

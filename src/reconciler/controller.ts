@@ -15,7 +15,7 @@ import type { Link, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
-import type { Action } from './actions.js';
+import { DESTRUCTIVE_KINDS, type Action } from './actions.js';
 import type { DriftReport } from './drift.js';
 import { buildDriftReport } from './drift-report.js';
 import { Executor, type ExecutionSummary } from './executor.js';
@@ -25,7 +25,7 @@ import { isDeepCheckDue } from './deep-checks.js';
 import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
-  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker'>;
+  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc'>;
   store: Store;
   heroku: HerokuApi;
   connector: AwsConnector;
@@ -108,17 +108,22 @@ export class Controller {
         deliveries,
         configVars,
         recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
+        breakers: new Map((await store.gcBreakers.list()).map((b) => [b.accountId, b])),
         now: startedAt,
       },
       this.naming,
-      { maxRepairs: this.deps.config.flapBreaker.maxRepairs },
+      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc },
     );
+    // GC_MODE=dry-run: what would be deleted is planned and reported, and nothing of it runs.
+    const runnable = this.deps.config.gc.mode === 'dry-run' ? actions.filter((a) => !DESTRUCTIVE_KINDS.has(a.kind) && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker') : actions;
     let execution: ExecutionSummary | null = null;
     if (!options.dryRun) {
       const executor = new Executor({
         resources: store.resources,
         deliveries: store.deliveries,
         journal: store.journal,
+        gcBreakers: store.gcBreakers,
+        emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
         heroku: this.deps.heroku,
         clientsFor: (accountId) => this.clientsFor(targets.get(accountId)!),
         instanceId: this.deps.config.instanceId,
@@ -127,10 +132,10 @@ export class Controller {
         ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
         ...(this.deps.mayMutate ? { mayMutate: this.deps.mayMutate } : {}),
       });
-      execution = await executor.apply(actions);
+      execution = await executor.apply(runnable);
     }
     if (!options.dryRun) await this.markConverged(teams, records, actions);
-    const drift = buildDriftReport(teams, actions, startedAt);
+    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links });
     const managed = new Map(
       accounts
         .filter((a) => a.complete)

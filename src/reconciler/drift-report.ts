@@ -5,6 +5,7 @@
 import type { Action } from './actions.js';
 import { actionResource } from './actions.js';
 import type { DriftItem, DriftReport } from './drift.js';
+import type { Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind } from './reasons.js';
 
@@ -14,10 +15,30 @@ const MISSING_ROOTS: Partial<Record<DriftKind, Action['kind']>> = {
   [DriftKind.MissingUser]: 'create-user',
 };
 
+/** Actions that carry out a decision already reported (by the orphan item), not a drift of their own. */
+const NOT_DRIFT: ReadonlySet<Action['kind']> = new Set([
+  'record-resource',
+  'trip-gc-breaker',
+  'reset-gc-breaker',
+  'delete-user-keys',
+  'delete-user-policies',
+  'delete-user',
+  'delete-bucket-policy',
+  'empty-bucket',
+  'delete-bucket',
+  'forget-resource',
+]);
+
 export function driftItems(actions: Action[]): DriftItem[] {
   const items: DriftItem[] = [];
+  // A new key is one drift; delivering it and retiring the old one follow from it.
+  const newKey = new Set(actions.filter((a) => a.kind === 'create-access-key').map((a) => a.addonId));
   for (const action of actions) {
-    if (action.kind === 'record-resource') continue;
+    if (NOT_DRIFT.has(action.kind)) continue;
+    if (action.kind === 'deliver-config-vars' && newKey.has(action.addonId)) continue;
+    if (action.kind === 'delete-access-key' && action.reason === DriftKind.MissingKey) continue;
+    if (action.kind === 'mark-orphan' && action.orphan === null) continue;
+    if (action.kind === 'remove-config-vars' && action.reason !== DriftKind.DetachedConfigVars) continue;
     const root = MISSING_ROOTS[action.reason as DriftKind];
     if (root && action.kind !== root) continue;
     const item = toItem(action);
@@ -41,6 +62,8 @@ function toItem(action: Action): DriftItem | null {
       return { ...base, kind: DriftKind.NameTaken, status: 'blocked' };
     case BlockedReason.ConfigVarConflict:
       return { ...base, kind: DriftKind.ConfigVarsMissing, status: 'blocked' };
+    case BlockedReason.GcBreakerTripped:
+      return { ...base, kind: DriftKind.OrphanedBucket, status: 'blocked', field: 'add-on', expected: 'deleted', actual: 'held by the mass-deletion breaker' };
     case BlockedReason.Flapping:
       return { ...base, kind: action.flapping?.kind ?? DriftKind.PolicyChanged, status: 'flapping' };
     default:
@@ -49,13 +72,19 @@ function toItem(action: Action): DriftItem | null {
   }
 }
 
-export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date): DriftReport {
-  const items = driftItems(actions);
+export interface ReportContext {
+  records: ResourceRecord[];
+  links: Link[];
+}
+
+export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
+  const items = [...driftItems(actions), ...orphanItems(context, actions, now)];
   const managed = new Set(teams.flatMap((t) => t.addons.map((a) => a.addonId)));
-  const drifted = new Set(items.map((i) => i.addonId));
+  const drifted = new Set(items.filter((i) => managed.has(i.addonId)).map((i) => i.addonId));
   const missing = new Set(
     items.filter((i) => i.kind === DriftKind.MissingBucket || i.kind === DriftKind.MissingUser).map((i) => i.addonId),
   );
+  const orphaned = new Set(items.filter((i) => i.kind === DriftKind.OrphanedBucket || i.kind === DriftKind.TeamUnlinked).map((i) => i.addonId));
   return {
     generatedAt: now.toISOString(),
     summary: {
@@ -63,9 +92,31 @@ export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], n
       inSync: [...managed].filter((id) => !drifted.has(id)).length,
       drifted: drifted.size,
       missing: missing.size,
-      orphaned: 0,
+      orphaned: orphaned.size,
       flapping: items.filter((i) => i.status === 'flapping').length,
     },
     items,
   };
+}
+
+/**
+ * Orphans with no action this pass are still reported: waiting out their grace period, kept by a
+ * retain tag, or belonging to a team that was unlinked.
+ */
+function orphanItems(context: ReportContext, actions: Action[], now: Date): DriftItem[] {
+  const acted = new Set(actions.filter((a) => a.kind !== 'record-resource').map((a) => a.addonId));
+  const linked = new Set(context.links.map((l) => l.teamId));
+  const items: DriftItem[] = [];
+  for (const record of context.records) {
+    if (acted.has(record.addonId)) continue;
+    const base = { accountId: record.accountId, addonId: record.addonId, resource: record.bucketName, field: 'add-on', expected: 'wanted by an add-on' };
+    if (!linked.has(record.teamId)) {
+      items.push({ ...base, kind: DriftKind.TeamUnlinked, status: 'blocked', actual: `team ${record.teamId} is not linked; kept until an operator decides` });
+    } else if (record.orphan && record.state === 'retained') {
+      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'retained', actual: 'kept by its retain tag' });
+    } else if (record.orphan && now < record.orphan.deleteAfter) {
+      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'waiting', actual: `${record.orphan.reason}; deleted after ${record.orphan.deleteAfter.toISOString()}` });
+    }
+  }
+  return items;
 }

@@ -11,7 +11,11 @@ export type DriftStatus =
   /** Cannot be repaired safely (not ours, name taken, no access); reported until a person acts. */
   | 'blocked'
   /** Repaired too often in a short time: another writer is fighting us; no longer repaired. */
-  | 'flapping';
+  | 'flapping'
+  /** An orphan inside its grace period: deleted after it unless its add-on comes back. */
+  | 'waiting'
+  /** An orphan's bucket kept by its retain tag. */
+  | 'retained';
 
 export interface DriftItem {
   kind: DriftKind;

@@ -8,21 +8,31 @@ import type { HerokuApi } from '../sources/heroku/heroku-api.js';
 import type { AccountClients } from '../sinks/aws/connect.js';
 import * as s3 from '../sinks/aws/s3-bucket.js';
 import * as iam from '../sinks/aws/iam-user.js';
-import { patchConfigVars } from '../sinks/heroku/config-vars.js';
+import { patchConfigVars, removeConfigVars } from '../sinks/heroku/config-vars.js';
+import { hasCode } from '../sinks/aws/aws-errors.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { DeliveryStore } from '../store/delivery-store.js';
 import type { Journal } from '../store/journal.js';
+import type { GcBreakerStore } from '../store/gc-breaker-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import * as bucketTeardown from '../sinks/aws/bucket-teardown.js';
+import * as userTeardown from '../sinks/aws/user-teardown.js';
 import { TerminalError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
-import { configVarsFingerprint, configVarsFor } from './spec.js';
+import { TAG, configVarsFingerprint, configVarsFor } from './spec.js';
+
+/** A teardown step that made progress but is not finished: the add-on's next steps wait a pass. */
+class Deferred {
+  constructor(readonly why: string, readonly detail: Record<string, unknown>) {}
+}
 
 export interface ExecutorDeps {
   resources: ResourceStore;
   deliveries: DeliveryStore;
   journal: Journal;
+  gcBreakers: GcBreakerStore;
   heroku: HerokuApi;
   clientsFor: (accountId: string) => AccountClients;
   instanceId: string;
@@ -33,11 +43,13 @@ export interface ExecutorDeps {
   mayMutate?: () => boolean;
   /** Add-ons worked on at once. */
   concurrency?: number;
+  /** Object versions deleted per bucket per pass (GC_EMPTY_KEYS_PER_PASS). */
+  emptyKeysPerPass?: number;
 }
 
 export interface ActionOutcome {
   action: Action;
-  result: 'applied' | 'failed' | 'blocked' | 'skipped';
+  result: 'applied' | 'failed' | 'blocked' | 'skipped' | 'deferred';
   error?: string;
 }
 
@@ -86,6 +98,11 @@ export class Executor {
         await this.applyOne(action);
         outcomes.push({ action, result: 'applied' });
       } catch (err) {
+        if (err instanceof Deferred) {
+          outcomes.push({ action, result: 'deferred', error: err.why });
+          stopped = err.why;
+          continue;
+        }
         const message = errorMessage(err);
         this.deps.logger.error(
           { reason: action.reason, action: action.kind, accountId: action.accountId, addonId, resource: actionResource(action), terminal: err instanceof TerminalError },
@@ -96,7 +113,8 @@ export class Executor {
         stopped = `earlier action ${action.kind} failed`;
       }
     }
-    if (await this.deps.resources.get(addonId)) {
+    const finished = actions.some((a) => a.kind === 'forget-resource') && problem === null && stopped === null;
+    if (!finished && (await this.deps.resources.get(addonId))) {
       await this.deps.resources.setState(addonId, problem === null ? 'ready' : 'error', problem);
       // What we changed is read back in full on the next pass.
       if (outcomes.some((o) => o.result === 'applied' && o.action.kind !== 'record-resource')) {
@@ -121,7 +139,11 @@ export class Executor {
         `${action.kind} ${actionResource(action)}`,
       );
     } catch (err) {
-      await this.journal(action, 'failed', { error: errorMessage(err) });
+      if (err instanceof Deferred) {
+        await this.journal(action, 'ok', { ...err.detail, finished: false });
+      } else {
+        await this.journal(action, 'failed', { error: errorMessage(err) });
+      }
       throw err;
     }
   }
@@ -180,6 +202,76 @@ export class Executor {
       case 'delete-access-key':
         await iam.deleteAccessKey(clients.iam, action.userName, action.accessKeyId);
         return { accessKeyId: action.accessKeyId };
+      case 'mark-orphan': {
+        await this.deps.resources.setOrphan(action.addonId, action.orphan);
+        const record = await this.requireRecord(action.addonId);
+        const s3client = clients.s3(record.bucketRegion);
+        if (action.orphan) {
+          const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
+          await s3.mergeBucketTags(s3client, record.bucketName, tags);
+          await iam.tagUser(clients.iam, record.userName, tags).catch(ignoreMissingUser);
+          return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
+        }
+        await s3.mergeBucketTags(s3client, record.bucketName, {}, [TAG.orphanedAt, TAG.deleteAfter]);
+        await iam.untagUser(clients.iam, record.userName, [TAG.orphanedAt, TAG.deleteAfter]);
+        return { orphan: null };
+      }
+      case 'remove-config-vars': {
+        await this.teardownStarted(action);
+        await removeConfigVars(this.deps.heroku, action.appId, action.varNames);
+        await this.deps.deliveries.remove(action.addonId, action.attachmentId);
+        return { appId: action.appId, varNames: action.varNames };
+      }
+      case 'delete-user-keys': {
+        await this.teardownStarted(action);
+        return { accessKeyIds: await userTeardown.deleteAllAccessKeys(clients.iam, action.userName) };
+      }
+      case 'delete-user-policies': {
+        const inline = await userTeardown.deleteInlinePolicies(clients.iam, action.userName);
+        const attached = await userTeardown.detachManagedPolicies(clients.iam, action.userName);
+        return { inlinePolicies: inline, detachedPolicies: attached };
+      }
+      case 'delete-user':
+        await userTeardown.deleteUser(clients.iam, action.userName);
+        return { user: action.userName };
+      case 'delete-bucket-policy':
+        await this.teardownStarted(action);
+        await bucketTeardown.deleteBucketPolicy(clients.s3(action.region), action.bucket);
+        return undefined;
+      case 'empty-bucket': {
+        const client = clients.s3(action.region);
+        const step = await bucketTeardown.emptyBucketStep(client, action.bucket, { maxKeys: this.deps.emptyKeysPerPass ?? 10_000 });
+        const detail = { deletedObjects: step.deletedObjects, deleteMarkers: step.deleteMarkers, deletedBytes: step.deletedBytes };
+        if (!step.done) {
+          // Too big for one pass: let S3 expire the rest for free while later passes keep going.
+          if (!(await bucketTeardown.hasExpireEverythingLifecycle(client, action.bucket))) {
+            await bucketTeardown.putExpireEverythingLifecycle(client, action.bucket);
+          }
+          throw new Deferred(`bucket ${action.bucket} is being emptied; continued next pass`, detail);
+        }
+        return detail;
+      }
+      case 'delete-bucket':
+        await bucketTeardown.deleteBucket(clients.s3(action.region), action.bucket);
+        return { bucket: action.bucket };
+      case 'forget-resource':
+        if (action.retained) {
+          await this.deps.resources.setState(action.addonId, 'retained', null);
+          return { retainedBucket: action.bucket };
+        }
+        await this.deps.deliveries.removeForAddon(action.addonId);
+        await this.deps.resources.remove(action.addonId);
+        return { forgotten: action.addonId };
+      case 'trip-gc-breaker':
+        await this.deps.gcBreakers.trip(action.accountId, action.planned, this.now());
+        this.deps.logger.error(
+          { reason: 'gc-breaker-tripped', accountId: action.accountId, planned: action.planned.length },
+          `garbage collection held in account ${action.accountId}: ${action.planned.length} deletions wait for \`heroku-s3-controller gc approve --account ${action.accountId}\``,
+        );
+        return { planned: action.planned };
+      case 'reset-gc-breaker':
+        await this.deps.gcBreakers.reset(action.accountId);
+        return undefined;
       case 'deliver-config-vars': {
         const record = await this.requireRecord(action.addonId);
         if (!record.accessKeyId || !record.secretAccessKey) {
@@ -205,6 +297,10 @@ export class Executor {
     }
   }
 
+  private async teardownStarted(action: Action): Promise<void> {
+    await this.deps.resources.setTeardownStarted(action.addonId, this.now());
+  }
+
   private async requireRecord(addonId: string) {
     const record = await this.deps.resources.get(addonId);
     if (!record) throw new Error(`no stored record for add-on ${addonId}`);
@@ -226,4 +322,8 @@ export class Executor {
   private now(): Date {
     return this.deps.now?.() ?? new Date();
   }
+}
+
+function ignoreMissingUser(err: unknown): void {
+  if (!hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) throw err;
 }

@@ -2,7 +2,7 @@
  * The data `plan()` decides from: what Heroku wants (desired), what AWS has (observed), and what
  * the store remembers (records). Plain data, no I/O, so plan tests need no stand.
  */
-import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
+import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
 
 export interface DesiredAttachment {
   id: string;
@@ -36,6 +36,8 @@ export interface TeamDesiredState {
   complete: boolean;
   error: string | null;
   addons: DesiredAddon[];
+  /** Add-ons of the configured services that Heroku lists as deprovisioned (short grace). */
+  deprovisioned: string[];
 }
 
 export interface PublicAccessBlock {
@@ -107,7 +109,9 @@ export interface PlanInput {
   deliveries: DeliveryRecord[];
   /** Config vars of apps read this pass (deep checks), by app id; an app not here is not judged. */
   configVars: Map<string, Record<string, string>>;
-  /** Successful mutations within the breaker window, keyed `addonId|action|resource`. */
+  /** Successful mutations within the breaker window, keyed `addonId|action|resource|reason`. */
   recentRepairs: Map<string, number>;
+  /** Mass-deletion breakers by account. */
+  breakers: Map<string, GcBreaker>;
   now: Date;
 }

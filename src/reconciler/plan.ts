@@ -6,6 +6,8 @@
 import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
 import type { BucketSettings, DesiredAddon, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
+import { groupBy } from '../util/group-by.js';
+import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { BlockedReason, DriftKind } from './reasons.js';
 import {
   ABORT_INCOMPLETE_MULTIPART_DAYS,
@@ -34,12 +36,15 @@ import {
  */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
-/** Drift-loop breaker: how many times one attribute may be repaired within the window. */
-export interface BreakerPolicy {
-  maxRepairs: number;
+export interface PlanLimits {
+  /** Drift-loop breaker: how many times one attribute may be repaired within the window. */
+  maxRepairs?: number;
+  /** Garbage collection; without it, orphans are left alone. */
+  gc?: GcPolicy;
 }
 
-export function plan(input: PlanInput, policy: NamingPolicy, breaker: BreakerPolicy = { maxRepairs: Infinity }): Action[] {
+export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits = {}): Action[] {
+  const breaker = { maxRepairs: limits.maxRepairs ?? Infinity };
   const linksByTeam = new Map<string, Link>(input.links.map((link) => [link.teamId, link]));
   const deliveriesByAddon = groupBy(input.deliveries, (d) => d.addonId);
   const actions: Action[] = [];
@@ -61,6 +66,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, breaker: BreakerPol
       actions.push(...holdBackFlapping(planned, input.recentRepairs, breaker));
     }
   }
+  if (limits.gc) actions.push(...planGarbageCollection(input, policy, limits.gc));
   return actions;
 }
 
@@ -69,11 +75,11 @@ export function plan(input: PlanInput, policy: NamingPolicy, breaker: BreakerPol
  * held back and reported as flapping: someone else keeps undoing it, and fighting them would
  * only spend both sides' rate limits.
  */
-function holdBackFlapping(actions: Action[], recent: Map<string, number>, breaker: BreakerPolicy): Action[] {
+function holdBackFlapping(actions: Action[], recent: Map<string, number>, breaker: { maxRepairs: number }): Action[] {
   return actions.map((action) => {
     if (action.kind === 'blocked' || action.kind === 'record-resource') return action;
     const resource = actionResource(action);
-    const count = recent.get(`${action.addonId}|${action.kind}|${resource}`) ?? 0;
+    const count = recent.get(`${action.addonId}|${action.kind}|${resource}|${action.reason}`) ?? 0;
     if (count < breaker.maxRepairs) return action;
     return {
       addonId: action.addonId,
@@ -450,16 +456,6 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
   return [...actions, ...deliverActions];
 }
 
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = out.get(k);
-    if (list) list.push(item);
-    else out.set(k, [item]);
-  }
-  return out;
-}
 
 /** Tags as `key=value, …`: tag values are ids, never secrets. */
 function describeTags(tags: Record<string, string>): string {

@@ -16,6 +16,13 @@ export const DriftKind = {
   PolicyChanged: 'policy-changed',
   ConfigVarsMissing: 'config-vars-missing',
   NameTaken: 'name-taken',
+  /** No add-on wants this bucket or user any more: it waits out its grace period, then goes. */
+  OrphanedBucket: 'orphaned-bucket',
+  OrphanedUser: 'orphaned-user',
+  /** Config vars left on an app the add-on is no longer attached to. */
+  DetachedConfigVars: 'detached-config-vars',
+  /** The team was unlinked: its resources stay until an operator decides. */
+  TeamUnlinked: 'team-unlinked',
 } as const;
 export type DriftKind = (typeof DriftKind)[keyof typeof DriftKind];
 
@@ -29,7 +36,20 @@ export const BlockedReason = {
   ObserveFailed: 'observe-failed',
   /** Repaired too often within the breaker window: another writer is fighting us. */
   Flapping: 'flapping',
+  /** One pass would delete too much of an account: nothing is deleted until `gc approve`. */
+  GcBreakerTripped: 'gc-breaker-tripped',
 } as const;
 export type BlockedReason = (typeof BlockedReason)[keyof typeof BlockedReason];
 
-export type Reason = DriftKind | BlockedReason;
+/** Why garbage collection does what it does, beyond the drift it reports. */
+export const GcReason = {
+  /** An orphan's add-on came back within the grace period: it is kept and unmarked. */
+  WantedAgain: 'wanted-again',
+  /** The grace period is over: the teardown step runs. */
+  GraceExpired: 'grace-expired',
+  /** The mass-deletion breaker trips, or resets once nothing holds it. */
+  Breaker: 'gc-breaker',
+} as const;
+export type GcReason = (typeof GcReason)[keyof typeof GcReason];
+
+export type Reason = DriftKind | BlockedReason | GcReason;

@@ -19,6 +19,11 @@ export const TAG = {
   addonId: `${TAG_PREFIX}addon-id`,
   appId: `${TAG_PREFIX}app-id`,
   teamId: `${TAG_PREFIX}team-id`,
+  /** `true` keeps the bucket and its data when its add-on goes away. */
+  retain: `${TAG_PREFIX}retain`,
+  /** Set while the resource is an orphan: when it became one, and when it may be deleted. */
+  orphanedAt: `${TAG_PREFIX}orphaned-at`,
+  deleteAfter: `${TAG_PREFIX}delete-after`,
 } as const;
 
 export const USER_POLICY_NAME = 'heroku-s3-controller-bucket-access';

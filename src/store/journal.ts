@@ -85,17 +85,19 @@ export class Journal {
   }
 
   /**
-   * How many times each (add-on, action, resource) succeeded since `since`, keyed
-   * `addonId|action|resource`: the drift-loop breaker's view of how often we repaired something.
+   * How many times each (add-on, action, resource, reason) succeeded since `since`, keyed
+   * `addonId|action|resource|reason`: the drift-loop breaker's view of how often we repaired one
+   * drift. The reason keeps a resource's creation (reason `missing-bucket`) from counting as a
+   * repair of one of its settings.
    */
   async countSucceededSince(since: Date): Promise<Map<string, number>> {
-    const rows = await this.#db.query<{ addon_id: string; action: string; resource: string; n: number | string }>(
-      `SELECT addon_id, action, resource, count(*) AS n FROM journal
+    const rows = await this.#db.query<{ addon_id: string; action: string; resource: string; reason: string | null; n: number | string }>(
+      `SELECT addon_id, action, resource, detail->>'reason' AS reason, count(*) AS n FROM journal
        WHERE phase = 'ok' AND at >= $1::timestamptz AND addon_id IS NOT NULL
-       GROUP BY addon_id, action, resource`,
+       GROUP BY addon_id, action, resource, detail->>'reason'`,
       [since],
     );
-    return new Map(rows.map((r) => [`${r.addon_id}|${r.action}|${r.resource}`, Number(r.n)]));
+    return new Map(rows.map((r) => [`${r.addon_id}|${r.action}|${r.resource}|${r.reason ?? ''}`, Number(r.n)]));
   }
 
   /** The newest `limit` lines matching the filters, returned oldest first (newest last). */

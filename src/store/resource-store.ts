@@ -3,10 +3,10 @@
  * is stored Fernet-encrypted so credentials can be re-delivered without rotating the key.
  */
 import type { SecretBox } from '../crypto/secret-box.js';
-import type { Db, ResourceRecord, ResourceState } from './types.js';
+import type { Db, OrphanMark, ResourceRecord, ResourceState } from './types.js';
 
 /** What {@link ResourceStore.upsert} takes: a record without its timestamps. */
-export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt'>;
+export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt' | 'orphan' | 'teardownStartedAt'>;
 
 interface ResourceRow {
   addon_id: string;
@@ -22,6 +22,10 @@ interface ResourceRow {
   secret_access_key_enc: string | null;
   bucket_create_started_at: Date | null;
   deep_checked_at: Date | null;
+  orphaned_at: Date | null;
+  orphan_reason: 'deprovisioned' | 'orphaned' | null;
+  delete_after: Date | null;
+  teardown_started_at: Date | null;
   state: ResourceState;
   last_error: string | null;
   created_at: Date;
@@ -30,7 +34,8 @@ interface ResourceRow {
 
 const COLUMNS = `addon_id, addon_name, account_id, team_id, app_id, plan, bucket_name,
   bucket_region, user_name, access_key_id, secret_access_key_enc, bucket_create_started_at,
-  deep_checked_at, state, last_error, created_at, updated_at`;
+  deep_checked_at, orphaned_at, orphan_reason, delete_after, teardown_started_at, state,
+  last_error, created_at, updated_at`;
 
 export class ResourceStore {
   readonly #db: Db;
@@ -149,6 +154,27 @@ export class ResourceStore {
     );
   }
 
+  /** Marks `addonId` as an orphan with its grace period, or (null) as wanted again. */
+  async setOrphan(addonId: string, orphan: OrphanMark | null): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE managed_resources SET orphaned_at = $2::timestamptz, orphan_reason = $3,
+         delete_after = $4::timestamptz, teardown_started_at = CASE WHEN $2::timestamptz IS NULL THEN NULL ELSE teardown_started_at END,
+         updated_at = now()
+       WHERE addon_id = $1 RETURNING addon_id`,
+      [addonId, orphan?.since ?? null, orphan?.reason ?? null, orphan?.deleteAfter ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  /** Records that the teardown of `addonId` has begun (kept if already set). */
+  async setTeardownStarted(addonId: string, at: Date): Promise<void> {
+    await this.#db.query(
+      `UPDATE managed_resources SET teardown_started_at = COALESCE(teardown_started_at, $2::timestamptz), updated_at = now()
+       WHERE addon_id = $1`,
+      [addonId, at],
+    );
+  }
+
   /** Sets the state and last error of `addonId`; false if there is no record. */
   async setState(addonId: string, state: ResourceState, lastError: string | null): Promise<boolean> {
     const rows = await this.#db.query(
@@ -211,6 +237,11 @@ export class ResourceStore {
           : this.#box.decrypt(row.secret_access_key_enc, context(row.addon_id)),
       bucketCreateStartedAt: row.bucket_create_started_at,
       deepCheckedAt: row.deep_checked_at,
+      orphan:
+        row.orphaned_at && row.orphan_reason && row.delete_after
+          ? { since: row.orphaned_at, reason: row.orphan_reason, deleteAfter: row.delete_after }
+          : null,
+      teardownStartedAt: row.teardown_started_at,
       state: row.state,
       lastError: row.last_error,
       createdAt: row.created_at,

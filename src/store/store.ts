@@ -8,6 +8,7 @@
  */
 import { SecretBox } from '../crypto/secret-box.js';
 import { DeliveryStore } from './delivery-store.js';
+import { GcBreakerStore } from './gc-breaker-store.js';
 import { openDb, type OpenDbOptions } from './db.js';
 import { Journal } from './journal.js';
 import { LinkStore } from './link-store.js';
@@ -30,6 +31,7 @@ export class StoreRepositories {
   readonly resources: ResourceStore;
   readonly deliveries: DeliveryStore;
   readonly journal: Journal;
+  readonly gcBreakers: GcBreakerStore;
 
   constructor(db: Db, box: SecretBox) {
     this.db = db;
@@ -37,6 +39,7 @@ export class StoreRepositories {
     this.resources = new ResourceStore(db, box);
     this.deliveries = new DeliveryStore(db);
     this.journal = new Journal(db);
+    this.gcBreakers = new GcBreakerStore(db);
   }
 }
 

@@ -32,7 +32,7 @@ export interface Link {
   updatedAt: Date;
 }
 
-export type ResourceState = 'pending' | 'ready' | 'error';
+export type ResourceState = 'pending' | 'ready' | 'error' | 'retained';
 
 /**
  * What the controller knows about the resources it made for one add-on. Names are deterministic,
@@ -59,10 +59,30 @@ export interface ResourceRecord {
   bucketCreateStartedAt: Date | null;
   /** When the bucket's settings and the user's keys were last read in full; null = due now. */
   deepCheckedAt: Date | null;
+  /** Set while no add-on wants these resources: they are deleted once `deleteAfter` has passed. */
+  orphan: OrphanMark | null;
+  /** When the first teardown step ran; a teardown under way is resumed, not re-counted. */
+  teardownStartedAt: Date | null;
   state: ResourceState;
   lastError: string | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface OrphanMark {
+  since: Date;
+  /** `deprovisioned`: Heroku said the add-on was removed (short grace); `orphaned`: seen by diff only (long grace). */
+  reason: 'deprovisioned' | 'orphaned';
+  deleteAfter: Date;
+}
+
+/** The mass-deletion breaker of one account (safety invariant 4). */
+export interface GcBreaker {
+  accountId: string;
+  trippedAt: Date;
+  /** The add-ons whose teardown it held back; an approval lets exactly these proceed. */
+  planned: string[];
+  approvedAt: Date | null;
 }
 
 /** Credentials delivered to one attachment app: a fingerprint of the values, never the values. */

@@ -28,7 +28,7 @@ describe('buildDriftReport', () => {
     settings.objectOwnership = 'ObjectWriter';
     settings.publicAccessBlock = null;
     const input = { ...inSync(), observed: new Map([[ACCOUNT, account([syncedBucket({ settings })], [syncedUser()])]]) };
-    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}`, 5]]);
+    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}|public-access-block-changed`, 5]]);
     const report = buildDriftReport(input.desired, plan(input, POLICY, { maxRepairs: 3 }), NOW);
     expect(report.items.map((i) => [i.kind, i.status, i.field, i.expected, i.actual])).toEqual([
       ['public-access-block-changed', 'flapping', 'publicAccessBlock', expect.stringContaining('"blockPublicAcls":true'), null],

@@ -72,6 +72,8 @@ export function record(overrides: Partial<ResourceRecord> = {}): ResourceRecord 
     secretAccessKey: SECRET,
     bucketCreateStartedAt: new Date(NOW.getTime() - 3_600_000),
     deepCheckedAt: new Date(NOW.getTime() - 60_000),
+    orphan: null,
+    teardownStartedAt: null,
     state: 'ready',
     lastError: null,
     createdAt: new Date(NOW.getTime() - 3_600_000),
@@ -143,12 +145,13 @@ export function inSync(): PlanInput {
   const r = record();
   return {
     links: [link()],
-    desired: [{ teamId: TEAM, teamName: 'acme', complete: true, error: null, addons: [a] }],
+    desired: [{ teamId: TEAM, teamName: 'acme', complete: true, error: null, addons: [a], deprovisioned: [] }],
     observed: new Map([[ACCOUNT, account([syncedBucket()], [syncedUser()])]]),
     records: new Map([[ADDON, r]]),
     deliveries: deliveriesFor(a, r),
     configVars: new Map(),
     recentRepairs: new Map(),
+    breakers: new Map(),
     now: NOW,
   };
 }

@@ -275,14 +275,14 @@ describe('drift-loop breaker', () => {
 
   it('repairs while the attribute was repaired fewer times than the limit', () => {
     const input = tampered();
-    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}`, 2]]);
+    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}|public-access-block-changed`, 2]]);
     expect(kinds(plan(input, POLICY, { maxRepairs: 3 }))).toEqual(['put-public-access-block']);
   });
 
   it('holds the repair back and reports flapping once the limit is reached, leaving other repairs alone', () => {
     const input = tampered();
     input.observed.get(ACCOUNT)!.buckets.get(BUCKET)!.settings!.encryption = null;
-    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}`, 3]]);
+    input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}|public-access-block-changed`, 3]]);
     const actions = plan(input, POLICY, { maxRepairs: 3 });
     expect(actions.map((a) => [a.kind, a.reason])).toEqual([
       ['blocked', 'flapping'],

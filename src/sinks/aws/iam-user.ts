@@ -12,6 +12,7 @@ import {
   ListAccessKeysCommand,
   PutUserPolicyCommand,
   TagUserCommand,
+  UntagUserCommand,
   type IAMClient,
 } from '@aws-sdk/client-iam';
 import type { ObservedAccessKey, ObservedUser } from '../../reconciler/model.js';
@@ -77,6 +78,15 @@ export async function createUser(iam: IAMClient, userName: string, path: string,
 
 export async function tagUser(iam: IAMClient, userName: string, tags: Record<string, string>): Promise<void> {
   await iam.send(new TagUserCommand({ UserName: userName, Tags: toTags(tags) }));
+}
+
+/** Removes tags from a user; a user that is gone is left gone. */
+export async function untagUser(iam: IAMClient, userName: string, keys: string[]): Promise<void> {
+  try {
+    await iam.send(new UntagUserCommand({ UserName: userName, TagKeys: keys }));
+  } catch (err) {
+    if (!hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) throw err;
+  }
 }
 
 export async function putUserPolicy(

@@ -153,6 +153,20 @@ export async function putBucketTags(s3: S3Client, bucket: string, tags: Record<s
   await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: toTagSet(tags) } }));
 }
 
+/**
+ * Sets and removes some tags, keeping the others (PutBucketTagging replaces the whole set). A
+ * bucket that is gone is left gone.
+ */
+export async function mergeBucketTags(s3: S3Client, bucket: string, set: Record<string, string>, remove: readonly string[] = []): Promise<void> {
+  try {
+    const tags = { ...(await getBucketTags(s3, bucket)), ...set };
+    for (const key of remove) delete tags[key];
+    await putBucketTags(s3, bucket, tags);
+  } catch (err) {
+    if (!hasCode(err, 'NoSuchBucket')) throw err;
+  }
+}
+
 export async function putPublicAccessBlock(s3: S3Client, bucket: string): Promise<void> {
   const b = DESIRED_PUBLIC_ACCESS_BLOCK;
   await s3.send(

@@ -1,5 +1,5 @@
 /** Credential delivery: config vars set on one app through the Platform API. */
-import { seg, type HerokuApi } from '../../sources/heroku/heroku-api.js';
+import { HerokuApiError, seg, type HerokuApi } from '../../sources/heroku/heroku-api.js';
 
 /**
  * Sets (or, with `null`, removes) config vars on one app. Idempotent: Heroku answers with the
@@ -7,4 +7,18 @@ import { seg, type HerokuApi } from '../../sources/heroku/heroku-api.js';
  */
 export async function patchConfigVars(api: HerokuApi, appId: string, vars: Record<string, string | null>): Promise<void> {
   await api.patch<Record<string, string>>(`/apps/${seg(appId)}/config-vars`, vars);
+}
+
+/**
+ * Removes exactly the named config vars from an app. An app that no longer exists has none to
+ * remove: that is success.
+ */
+export async function removeConfigVars(api: HerokuApi, appId: string, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  try {
+    await patchConfigVars(api, appId, Object.fromEntries(names.map((name) => [name, null])));
+  } catch (err) {
+    if (err instanceof HerokuApiError && err.statusCode === 404) return;
+    throw err;
+  }
 }

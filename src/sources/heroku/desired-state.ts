@@ -25,7 +25,7 @@ export async function readDesiredState(api: HerokuApi, links: Link[], options: D
   const attachments = settle(api.get<AddOnAttachment[]>('/addon-attachments'));
   const services = new Set(options.addonServices);
   return mapLimit(links, options.concurrency ?? 4, async (link) => {
-    const team: TeamDesiredState = { teamId: link.teamId, teamName: link.teamName, complete: true, error: null, addons: [] };
+    const team: TeamDesiredState = { teamId: link.teamId, teamName: link.teamName, complete: true, error: null, addons: [], deprovisioned: [] };
     try {
       const [addons, apps, allAttachments] = await Promise.all([
         api.get<AddOn[]>(`/teams/${seg(link.teamId)}/addons`),
@@ -43,6 +43,9 @@ export async function readDesiredState(api: HerokuApi, links: Link[], options: D
         const addonId = attachment.addon?.id;
         if (addonId && ourIds.has(addonId)) byAddon.set(addonId, [...(byAddon.get(addonId) ?? []), attachment]);
       }
+      team.deprovisioned = addons
+        .filter((addon) => services.has(addon.addon_service.name ?? '') && addon.state === 'deprovisioned')
+        .map((addon) => addon.id);
       team.addons = ours.map((addon) => toDesired(addon, byAddon.get(addon.id) ?? [], appsById, link, options));
     } catch (err) {
       team.complete = false;

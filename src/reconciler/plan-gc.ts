@@ -1,0 +1,195 @@
+/**
+ * Garbage collection, planned as purely as the rest (safety invariants 1-5). An orphan is a
+ * record of ours whose add-on no desired state wants any more. It is marked, waits out its grace
+ * period, and is then torn down in the safe order: config vars, access keys, inline policies,
+ * user; bucket policy, contents (bounded per pass), bucket. Nothing is collected for a team whose
+ * read was incomplete, a team that is not linked, or an account that could not be observed; a
+ * resource without our ownership tags is never deleted; a pass that would delete too much of an
+ * account trips its breaker instead.
+ */
+import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
+import type { Action } from './actions.js';
+import type { ObservedAccount, PlanInput } from './model.js';
+import { BlockedReason, DriftKind, GcReason } from './reasons.js';
+import { groupBy } from '../util/group-by.js';
+import { TAG, isOwnedBy, type NamingPolicy } from './spec.js';
+
+export interface GcPolicy {
+  mode: 'enabled' | 'dry-run' | 'off';
+  graceDeprovisionedMs: number;
+  graceOrphanedMs: number;
+  /** The breaker trips when one pass would start more teardowns than this in one account… */
+  maxDeletions: number;
+  /** …or (two or more teardowns) more than this share of the account's managed add-ons. */
+  maxDeletionRatio: number;
+}
+
+export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc: GcPolicy): Action[] {
+  const linked = new Map<string, Link>(input.links.map((l) => [l.teamId, l]));
+  const teams = new Map(input.desired.map((t) => [t.teamId, t]));
+  const wanted = new Map(input.desired.flatMap((t) => t.addons.map((a) => [a.addonId, a] as const)));
+  const deliveries = groupBy(input.deliveries, (d) => d.addonId);
+  const actions: Action[] = [];
+
+  // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
+  // attachment listing that says so was complete (else the add-on would not be desired).
+  for (const addon of wanted.values()) {
+    const attached = new Set(addon.attachments.map((a) => a.id));
+    for (const d of deliveries.get(addon.addonId) ?? []) {
+      if (attached.has(d.attachmentId) || gc.mode === 'off') continue;
+      const record = input.records.get(addon.addonId);
+      actions.push(removeVars(d, record?.accountId ?? '', DriftKind.DetachedConfigVars));
+    }
+  }
+
+  const byAccount = new Map<string, ResourceRecord[]>();
+  for (const record of input.records.values()) {
+    if (wanted.has(record.addonId)) {
+      if (record.orphan) {
+        actions.push(mark(record, null, GcReason.WantedAgain));
+      }
+      continue;
+    }
+    const team = teams.get(record.teamId);
+    if (!linked.has(record.teamId)) continue; // team unlinked: reported, never collected
+    if (!team || !team.complete) continue; // safety invariant 2: no GC on an incomplete read
+    byAccount.set(record.accountId, [...(byAccount.get(record.accountId) ?? []), record]);
+  }
+
+  for (const accountId of new Set([...byAccount.keys(), ...input.breakers.keys()])) {
+    const orphans = byAccount.get(accountId) ?? [];
+    const account = input.observed.get(accountId);
+    if (!account?.complete) continue; // nothing is torn down blind
+    const managedInAccount = [...input.records.values()].filter((r) => r.accountId === accountId).length;
+    const due: ResourceRecord[] = [];
+    for (const record of orphans) {
+      if (!record.orphan) {
+        const deprovisioned = teams.get(record.teamId)?.deprovisioned.includes(record.addonId) ?? false;
+        const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
+        actions.push(
+          mark(record, { since: input.now, reason: deprovisioned ? 'deprovisioned' : 'orphaned', deleteAfter: new Date(input.now.getTime() + grace) }, DriftKind.OrphanedBucket),
+        );
+      } else if (input.now >= record.orphan.deleteAfter && gc.mode !== 'off') {
+        due.push(record);
+      }
+    }
+    actions.push(...planBreakerAndTeardowns(accountId, due, managedInAccount, account, input, naming, gc, deliveries));
+  }
+  return actions;
+}
+
+function planBreakerAndTeardowns(
+  accountId: string,
+  due: ResourceRecord[],
+  managedInAccount: number,
+  account: ObservedAccount,
+  input: PlanInput,
+  naming: NamingPolicy,
+  gc: GcPolicy,
+  deliveries: Map<string, DeliveryRecord[]>,
+): Action[] {
+  const breaker: GcBreaker | undefined = input.breakers.get(accountId);
+  const approved = new Set(breaker?.approvedAt ? breaker.planned : []);
+  const starting = due.filter((r) => !r.teardownStartedAt && !approved.has(r.addonId));
+  const trips =
+    starting.length > gc.maxDeletions || (starting.length >= 2 && starting.length / Math.max(1, managedInAccount) > gc.maxDeletionRatio);
+  const actions: Action[] = [];
+  const base = { accountId, addonId: '', reason: GcReason.Breaker };
+  if (trips) {
+    const planned = starting.map((r) => r.addonId).sort();
+    if (!breaker || breaker.approvedAt || breaker.planned.join() !== planned.join()) {
+      actions.push({ ...base, addonId: planned[0]!, kind: 'trip-gc-breaker', planned });
+    }
+  } else if (breaker && (!breaker.approvedAt || !due.some((r) => approved.has(r.addonId)))) {
+    // Nothing holds it any more: add-ons came back, or the approved deletions are done.
+    actions.push({ ...base, addonId: breaker.planned[0] ?? accountId, kind: 'reset-gc-breaker', planned: [] });
+  }
+  const held = new Set(trips ? starting.map((r) => r.addonId) : []);
+  for (const record of due) {
+    if (held.has(record.addonId)) {
+      actions.push({
+        accountId,
+        addonId: record.addonId,
+        kind: 'blocked',
+        reason: BlockedReason.GcBreakerTripped,
+        resource: record.bucketName,
+        message: `garbage collection in account ${accountId} is held: this pass would delete ${starting.length} of ${managedInAccount} managed add-ons. Check why so many add-ons went away, then run \`heroku-s3-controller gc approve --account ${accountId}\``,
+      });
+      continue;
+    }
+    actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? []));
+  }
+  return actions;
+}
+
+/** The next steps of one orphan's teardown, from what exists now; resumes wherever it stopped. */
+function teardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, deliveries: DeliveryRecord[]): Action[] {
+  const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
+  const actions: Action[] = deliveries.map((d) => removeVars(d, record.accountId, GcReason.GraceExpired));
+  const user = account.users.get(record.userName);
+  if (user) {
+    if (!isOwnedBy(user.tags, naming, record.addonId)) {
+      actions.push(notOwned(record, record.userName, 'IAM user'));
+    } else {
+      for (const kind of ['delete-user-keys', 'delete-user-policies', 'delete-user'] as const) {
+        actions.push({ ...base, kind, userName: record.userName });
+      }
+    }
+  }
+  const bucket = account.buckets.get(record.bucketName);
+  let retained = false;
+  if (bucket) {
+    if (!isOwnedBy(bucket.tags, naming, record.addonId)) {
+      actions.push(notOwned(record, record.bucketName, 'bucket'));
+    } else if (bucket.tags[TAG.retain] === 'true') {
+      retained = true;
+    } else {
+      for (const kind of ['delete-bucket-policy', 'empty-bucket', 'delete-bucket'] as const) {
+        actions.push({ ...base, kind, bucket: record.bucketName, region: record.bucketRegion });
+      }
+    }
+  }
+  if (retained && actions.length === 0 && record.state === 'retained') return []; // done: only the kept bucket is left
+  if (!actions.some((a) => a.kind === 'blocked')) {
+    actions.push({ ...base, kind: 'forget-resource', bucket: record.bucketName, retained });
+  }
+  return actions;
+}
+
+function notOwned(record: ResourceRecord, resource: string, what: string): Action {
+  return {
+    accountId: record.accountId,
+    addonId: record.addonId,
+    kind: 'blocked',
+    reason: BlockedReason.NotOwned,
+    resource,
+    message: `${what} ${resource} lacks this controller's ownership tags, so it is not deleted; delete it by hand if it is really unwanted`,
+  };
+}
+
+function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason): Action {
+  return {
+    accountId: record.accountId,
+    addonId: record.addonId,
+    kind: 'mark-orphan',
+    reason,
+    orphan,
+    bucket: record.bucketName,
+    detail: orphan
+      ? { field: 'add-on', expected: 'wanted by an add-on', actual: `${orphan.reason}; deleted after ${orphan.deleteAfter.toISOString()}` }
+      : { field: 'add-on', expected: 'wanted by an add-on', actual: 'wanted again' },
+  };
+}
+
+function removeVars(delivery: DeliveryRecord, accountId: string, reason: DriftKind | GcReason): Action {
+  return {
+    accountId,
+    addonId: delivery.addonId,
+    kind: 'remove-config-vars',
+    reason,
+    attachmentId: delivery.attachmentId,
+    appId: delivery.appId,
+    varNames: delivery.varNames,
+    detail: { field: `config vars ${delivery.varNames.join(', ')}`, expected: 'absent', actual: `on app ${delivery.appId}` },
+  };
+}
