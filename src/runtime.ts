@@ -78,6 +78,8 @@ export interface Runtime {
 
 export interface RuntimeOptions {
   onClient?: ClientHook;
+  /** The controller's clock (grace periods, deep-check windows, breakers); tests move it. */
+  clock?: () => Date;
   /** The controller's own AWS credentials for AssumeRole; default: the SDK's standard chain. */
   baseCredentials?: ConnectorOptions['baseCredentials'];
   mayMutate?: () => boolean;
@@ -107,6 +109,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     connector,
     logger,
     ...(options.mayMutate ? { mayMutate: options.mayMutate } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   return {
     config,

@@ -309,6 +309,7 @@ export class Executor {
 
   private journal(action: Action, phase: 'intent' | 'ok' | 'failed', detail?: Record<string, unknown>) {
     return this.deps.journal.append({
+      at: this.now(),
       instanceId: this.deps.instanceId,
       accountId: action.accountId,
       addonId: action.addonId,
