@@ -74,6 +74,7 @@ export class Metrics {
   private herokuRateLimitRegistered = false;
   private readonly lastSuccessfulSync: Gauge<'source'>;
   private readonly iamUsersQuota: Gauge<'account_id'>;
+  private readonly gcHeld: Gauge<'account_id'>;
   /** Accounts of the latest drift report, kept at 0 by the next one if they have no item left. */
   private driftAccounts = new Set<string>();
 
@@ -127,6 +128,12 @@ export class Metrics {
       name: `${METRIC_PREFIX}last_successful_sync_timestamp_seconds`,
       help: 'When a pass last read its source completely: heroku (every linked team) or aws (every linked account).',
       labelNames: ['source'],
+      registers,
+    });
+    this.gcHeld = new Gauge({
+      name: `${METRIC_PREFIX}gc_breaker_held_deletions`,
+      help: 'Add-on teardowns held by the tripped mass-deletion breaker of the account, waiting for `gc approve`.',
+      labelNames: ['account_id'],
       registers,
     });
     this.iamUsersQuota = new Gauge({
@@ -185,6 +192,11 @@ export class Metrics {
   }
 
   /** `count`: every IAM user in the account, ours or not (the quota is per account). */
+  /** Teardowns the account's mass-deletion breaker holds back (0 when it is not tripped). */
+  setGcHeld(accountId: string, count: number): void {
+    this.gcHeld.set({ account_id: accountId }, count);
+  }
+
   setIamUsers(accountId: string, count: number): void {
     this.iamUsersQuota.set({ account_id: accountId }, count / IAM_USERS_QUOTA);
   }
@@ -193,6 +205,7 @@ export class Metrics {
   forgetAccount(accountId: string): void {
     for (const type of RESOURCE_TYPES) this.managedResources.remove({ account_id: accountId, type });
     this.iamUsersQuota.remove({ account_id: accountId });
+    this.gcHeld.remove({ account_id: accountId });
   }
 
   /** For `ApiCallRecorder.onCall`. */

@@ -4,6 +4,7 @@
  */
 import type { PassResult } from '../reconciler/controller.js';
 import type { DriftReport } from '../reconciler/drift.js';
+import { BlockedReason } from '../reconciler/reasons.js';
 import type { Metrics, PassRecord } from './metrics.js';
 
 export function passRecord(pass: Pick<PassResult, 'durationMs' | 'teams' | 'accounts' | 'execution'>, at: Date = new Date()): PassRecord {
@@ -31,4 +32,8 @@ export function publishPass(metrics: Metrics, reports: { latest: DriftReport | n
   metrics.setDriftReport(pass.drift, pass.accounts.map((a) => a.accountId));
   for (const [accountId, counts] of pass.managed) metrics.setManagedResources(accountId, counts);
   for (const account of pass.accounts.filter((a) => a.complete)) metrics.setIamUsers(account.accountId, account.iamUsersInAccount);
+  for (const account of pass.accounts) {
+    const held = pass.actions.filter((a) => a.accountId === account.accountId && a.kind === 'blocked' && a.reason === BlockedReason.GcBreakerTripped);
+    metrics.setGcHeld(account.accountId, held.length);
+  }
 }

@@ -37,6 +37,7 @@ describe('the exposition', () => {
       [`${P}heroku_rate_limit_remaining`]: 'gauge',
       [`${P}last_successful_sync_timestamp_seconds`]: 'gauge',
       [`${P}iam_users_quota_ratio`]: 'gauge',
+      [`${P}gc_breaker_held_deletions`]: 'gauge',
     });
   });
 
@@ -252,5 +253,15 @@ describe('API requests', () => {
     metrics.setHerokuRateLimit(Number.NaN); // ignored
     metrics.setHerokuRateLimit(4320);
     expect(valueOf((await scrape(metrics)).samples, `${P}heroku_rate_limit_remaining`)).toBe(4320);
+  });
+});
+
+describe('gc breaker gauge', () => {
+  it('shows the held teardowns of an account, and 0 once released', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setGcHeld('111111111111', 3);
+    expect((await metrics.render()).body).toContain('heroku_s3_controller_gc_breaker_held_deletions{account_id="111111111111"} 3');
+    metrics.setGcHeld('111111111111', 0);
+    expect((await metrics.render()).body).toContain('heroku_s3_controller_gc_breaker_held_deletions{account_id="111111111111"} 0');
   });
 });
