@@ -31,6 +31,7 @@ import {
   UpdateAccessKeyCommand,
   type IAMClient,
 } from '@aws-sdk/client-iam';
+import { publishPass } from '../../src/metrics/pass-outcome.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DriftItem } from '../../src/reconciler/drift.js';
 import { LIFECYCLE_RULE_ID, TAG, USER_POLICY_NAME, tlsOnlyBucketPolicy, userPolicyDocument } from '../../src/reconciler/spec.js';
@@ -165,6 +166,9 @@ async function driftCase(c: DriftCase): Promise<void> {
   if (typeof c.items === 'function') c.items(items);
   else expect(items).toMatchObject(c.items.map((item) => ({ status: 'repairable', accountId: world.accountA, ...item })));
   expect(plan.code, 'plan exits 1 on drift').toBe(1);
+  // The metric of each reported kind rises with the drift…
+  const kinds = [...new Set(items.map((item) => item.kind))];
+  for (const kind of kinds) expect(await driftGauge(kind), `drift_items{kind="${kind}"} while drifted`).toBeGreaterThan(0);
   // `plan` changed nothing: no journal line, and the attribute is still as tampered.
   expect(await journalCount(world)).toBe(journalBefore);
   await c.stillTampered();
@@ -184,6 +188,16 @@ async function driftCase(c: DriftCase): Promise<void> {
   }
   await c.repaired();
   await expectInSync(world);
+  // …and falls back to 0 once it is repaired.
+  for (const kind of kinds) expect(await driftGauge(kind), `drift_items{kind="${kind}"} after the repair`).toBe(0);
+}
+
+/** `heroku_s3_controller_drift_items{account_id,kind}` after a planning pass, as /metrics shows it. */
+async function driftGauge(kind: string): Promise<number> {
+  publishPass(runtime.metrics, runtime.reports, await runtime.controller.reconcileOnce({ dryRun: true }));
+  const body = (await runtime.metrics.render()).body;
+  const line = body.split('\n').find((l) => l.startsWith(`heroku_s3_controller_drift_items{account_id="${world.accountA}",kind="${kind}"}`));
+  return Number(line?.split(' ').at(-1) ?? NaN);
 }
 
 const keysOf = (m: Managed) => accessKeys(iam, m.user);

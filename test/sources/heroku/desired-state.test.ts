@@ -78,6 +78,8 @@ describe('filtering and mapping', () => {
     expect(ids).toEqual([wanted.id, provisioning.id].sort());
     expect(ids).not.toContain(gone.id);
     expect(ids).not.toContain(otherService.id);
+    // A deprovisioned add-on is not wanted, and is named so its resources get the short grace.
+    expect(result!.deprovisioned).toEqual([gone.id]);
 
     const one = result!.addons.find((a) => a.addonId === wanted.id)!;
     const web = fake.app('acme-web');
@@ -99,7 +101,7 @@ describe('filtering and mapping', () => {
     expect(both[0]!.addons.map((a) => a.addonId).sort()).toEqual([wanted.id, provisioning.id, alsoWanted.id].sort());
     // No configured service: nothing is desired, but the read is still complete.
     const none = await readDesiredState(api, [linkFor(team)], { ...OPTIONS, addonServices: [] });
-    expect(none).toEqual([{ teamId: team.id, teamName: 'acme', complete: true, error: null, addons: [] }]);
+    expect(none).toEqual([{ teamId: team.id, teamName: 'acme', complete: true, error: null, addons: [], deprovisioned: [] }]);
   });
 
   it('a deprovisioned add-on disappears from the next read; a destroyed one too', async () => {
