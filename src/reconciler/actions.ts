@@ -108,6 +108,9 @@ export interface MarkOrphan extends Base {
   kind: 'mark-orphan';
   orphan: OrphanMark | null;
   bucket: string;
+  /** Tag the bucket / user too: only when observed to carry our ownership tags (invariant 1). */
+  tagBucket: boolean;
+  tagUser: boolean;
 }
 
 /** Removes the config vars delivered to one app, and only those. */

@@ -21,6 +21,7 @@ import { TerminalError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
+import { GcReason } from './reasons.js';
 import { TAG, configVarsFingerprint, configVarsFor } from './spec.js';
 
 /** A teardown step that made progress but is not finished: the add-on's next steps wait a pass. */
@@ -206,18 +207,19 @@ export class Executor {
         await this.deps.resources.setOrphan(action.addonId, action.orphan);
         const record = await this.requireRecord(action.addonId);
         const s3client = clients.s3(record.bucketRegion);
+        const markTags = [TAG.orphanedAt, TAG.deleteAfter];
         if (action.orphan) {
           const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
-          await s3.mergeBucketTags(s3client, record.bucketName, tags);
-          await iam.tagUser(clients.iam, record.userName, tags).catch(ignoreMissingUser);
+          if (action.tagBucket) await s3.mergeBucketTags(s3client, record.bucketName, tags);
+          if (action.tagUser) await iam.tagUser(clients.iam, record.userName, tags).catch(ignoreMissingUser);
           return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
         }
-        await s3.mergeBucketTags(s3client, record.bucketName, {}, [TAG.orphanedAt, TAG.deleteAfter]);
-        await iam.untagUser(clients.iam, record.userName, [TAG.orphanedAt, TAG.deleteAfter]);
+        if (action.tagBucket) await s3.mergeBucketTags(s3client, record.bucketName, {}, markTags);
+        if (action.tagUser) await iam.untagUser(clients.iam, record.userName, markTags);
         return { orphan: null };
       }
       case 'remove-config-vars': {
-        await this.teardownStarted(action);
+        if (action.reason === GcReason.GraceExpired) await this.teardownStarted(action);
         await removeConfigVars(this.deps.heroku, action.appId, action.varNames);
         await this.deps.deliveries.remove(action.addonId, action.attachmentId);
         return { appId: action.appId, varNames: action.varNames };

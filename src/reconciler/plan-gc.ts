@@ -46,7 +46,7 @@ export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc
   for (const record of input.records.values()) {
     if (wanted.has(record.addonId)) {
       if (record.orphan) {
-        actions.push(mark(record, null, GcReason.WantedAgain));
+        actions.push(mark(record, null, GcReason.WantedAgain, input.observed.get(record.accountId), naming));
       }
       continue;
     }
@@ -66,9 +66,8 @@ export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc
       if (!record.orphan) {
         const deprovisioned = teams.get(record.teamId)?.deprovisioned.includes(record.addonId) ?? false;
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
-        actions.push(
-          mark(record, { since: input.now, reason: deprovisioned ? 'deprovisioned' : 'orphaned', deleteAfter: new Date(input.now.getTime() + grace) }, DriftKind.OrphanedBucket),
-        );
+        const orphan = { since: input.now, reason: deprovisioned ? ('deprovisioned' as const) : ('orphaned' as const), deleteAfter: new Date(input.now.getTime() + grace) };
+        actions.push(mark(record, orphan, DriftKind.OrphanedBucket, account, naming));
       } else if (input.now >= record.orphan.deleteAfter && gc.mode !== 'off') {
         due.push(record);
       }
@@ -167,7 +166,9 @@ function notOwned(record: ResourceRecord, resource: string, what: string): Actio
   };
 }
 
-function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason): Action {
+function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason, account: ObservedAccount | undefined, naming: NamingPolicy): Action {
+  const bucket = account?.buckets.get(record.bucketName);
+  const user = account?.users.get(record.userName);
   return {
     accountId: record.accountId,
     addonId: record.addonId,
@@ -175,6 +176,8 @@ function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: 
     reason,
     orphan,
     bucket: record.bucketName,
+    tagBucket: !!bucket && isOwnedBy(bucket.tags, naming, record.addonId),
+    tagUser: !!user && isOwnedBy(user.tags, naming, record.addonId),
     detail: orphan
       ? { field: 'add-on', expected: 'wanted by an add-on', actual: `${orphan.reason}; deleted after ${orphan.deleteAfter.toISOString()}` }
       : { field: 'add-on', expected: 'wanted by an add-on', actual: 'wanted again' },

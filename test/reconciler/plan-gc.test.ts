@@ -177,3 +177,12 @@ describe('garbage collection plan', () => {
     expect(TEAM).not.toBe('other-team');
   });
 });
+
+describe('marking orphans (invariant 1)', () => {
+  it('tags only a bucket and user that carry our ownership tags', () => {
+    const input = removed();
+    input.observed = new Map([[ACCOUNT, account([syncedBucket({ tags: {} })], [syncedUser()])]]);
+    const [action] = plan(input, POLICY, { gc: GC });
+    expect(action).toMatchObject({ kind: 'mark-orphan', tagBucket: false, tagUser: true });
+  });
+});
