@@ -5,6 +5,7 @@
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { DEFAULT_PROFILES, type ProfileTable } from '../reconciler/profiles.js';
 import { parseDatabaseUrl } from '../store/db.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { parseDuration } from '../util/duration.js';
@@ -49,6 +50,8 @@ export interface Config {
     /** Object versions deleted per bucket per pass, so one huge bucket never blocks the loop. */
     emptyKeysPerPass: number;
   };
+  /** Settings profiles by plan name: the defaults (private, versioned, read-only, cors) plus PLAN_PROFILES. */
+  profiles: ProfileTable;
   /** Every bucket's settings and every user's keys are read in full once per this window. */
   deepCheckWindowMs: number;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
@@ -127,6 +130,11 @@ const envSchema = z.object({
   FLAP_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 1h',
   }),
+  PLAN_PROFILES: optionalText.superRefine((value, ctx) => {
+    if (value === undefined) return;
+    const problem = profileTableProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   GC_MODE: z.enum(['enabled', 'dry-run', 'off']).optional(),
   GC_GRACE_DEPROVISIONED: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 5m',
@@ -147,6 +155,29 @@ const envSchema = z.object({
     message: 'must be a duration such as 1h or 30m (0 checks every resource in full on every pass)',
   }),
 });
+
+const profileSchema = z
+  .object({
+    access: z.enum(['read-write', 'read-only']).optional(),
+    versioning: z.boolean().optional(),
+    corsOrigins: z.array(z.string().min(1)).optional(),
+    retain: z.boolean().optional(),
+  })
+  .strict();
+
+/** Why PLAN_PROFILES is unusable, or null when it is fine. */
+function profileTableProblem(text: string): string | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return 'is not JSON. Write it like {"s3-bucket:versioned": {"versioning": true}, "read-only": {"access": "read-only"}}';
+  }
+  const table = z.record(z.string(), profileSchema).safeParse(parsed);
+  if (table.success) return null;
+  const issue = table.error.issues[0]!;
+  return `has a bad profile at ${issue.path.join('.') || 'the top level'} (${issue.message}); a profile may set access ("read-write" or "read-only"), versioning (true/false), corsOrigins (a list of origins) and retain (true/false)`;
+}
 
 /** Reads and validates the configuration; throws a {@link ConfigError} naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -184,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
     requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
+    profiles: { ...DEFAULT_PROFILES, ...(e.PLAN_PROFILES ? (JSON.parse(e.PLAN_PROFILES) as ProfileTable) : {}) },
     gc: {
       mode: e.GC_MODE ?? 'enabled',
       graceDeprovisionedMs: parseDuration(e.GC_GRACE_DEPROVISIONED ?? '5m')!,

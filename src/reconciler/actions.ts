@@ -4,6 +4,7 @@
  */
 import type { ResourceInput } from '../store/resource-store.js';
 import type { OrphanMark } from '../store/types.js';
+import type { CorsRuleSpec } from './profiles.js';
 import type { BlockedReason, DriftKind, GcReason } from './reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
@@ -40,9 +41,22 @@ export interface BucketSetting extends Base {
     | 'put-bucket-ownership-controls'
     | 'put-bucket-encryption'
     | 'put-bucket-lifecycle'
-    | 'put-bucket-policy';
+    | 'put-bucket-policy'
+    | 'put-bucket-versioning'
+    | 'put-bucket-cors';
   bucket: string;
   region: string;
+}
+
+export interface PutBucketVersioning extends BucketSetting {
+  kind: 'put-bucket-versioning';
+  enabled: boolean;
+}
+
+/** Writes exactly these CORS rules; null removes CORS. */
+export interface PutBucketCors extends BucketSetting {
+  kind: 'put-bucket-cors';
+  rules: CorsRuleSpec[] | null;
 }
 
 export interface PutBucketTags extends BucketSetting {
@@ -162,6 +176,8 @@ export type Action =
   | CreateBucket
   | PutBucketTags
   | PutBucketLifecycle
+  | PutBucketVersioning
+  | PutBucketCors
   | (BucketSetting & {
       kind: 'put-public-access-block' | 'put-bucket-ownership-controls' | 'put-bucket-encryption' | 'put-bucket-policy';
     })
@@ -206,6 +222,8 @@ export function actionResource(action: Action): string {
     case 'put-bucket-ownership-controls':
     case 'put-bucket-encryption':
     case 'put-bucket-policy':
+    case 'put-bucket-versioning':
+    case 'put-bucket-cors':
       return action.bucket;
     case 'mark-orphan':
     case 'forget-resource':

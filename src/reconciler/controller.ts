@@ -25,7 +25,7 @@ import { isDeepCheckDue } from './deep-checks.js';
 import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
-  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc'>;
+  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'>;
   store: Store;
   heroku: HerokuApi;
   connector: AwsConnector;
@@ -112,7 +112,7 @@ export class Controller {
         now: startedAt,
       },
       this.naming,
-      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc },
+      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc, profiles: this.deps.config.profiles },
     );
     // GC_MODE=dry-run: what would be deleted is planned and reported, and nothing of it runs.
     const runnable = this.deps.config.gc.mode === 'dry-run' ? actions.filter((a) => !DESTRUCTIVE_KINDS.has(a.kind) && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker') : actions;

@@ -183,6 +183,12 @@ export class Executor {
       case 'put-bucket-policy':
         await s3.putTlsPolicy(clients.s3(action.region), action.bucket);
         return undefined;
+      case 'put-bucket-versioning':
+        await s3.putVersioning(clients.s3(action.region), action.bucket, action.enabled);
+        return { enabled: action.enabled };
+      case 'put-bucket-cors':
+        await s3.putCors(clients.s3(action.region), action.bucket, action.rules);
+        return { origins: action.rules?.flatMap((r) => r.allowedOrigins) ?? [] };
       case 'create-user':
         await iam.createUser(clients.iam, action.userName, action.path, action.tags);
         return { path: action.path };

@@ -3,6 +3,7 @@
  * the store remembers (records). Plain data, no I/O, so plan tests need no stand.
  */
 import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
+import type { CorsRuleSpec } from './profiles.js';
 
 export interface DesiredAttachment {
   id: string;
@@ -64,6 +65,10 @@ export interface BucketSettings {
   /** The bucket policy document as JSON text. */
   policy: string | null;
   lifecycleRules: LifecycleRule[];
+  /** `Enabled`, `Suspended`, or null for a bucket that was never versioned. */
+  versioning: 'Enabled' | 'Suspended' | null;
+  /** The bucket's CORS rules, or null when it has none. */
+  cors: CorsRuleSpec[] | null;
 }
 
 export interface ObservedBucket {

@@ -12,6 +12,7 @@ import type { Action } from './actions.js';
 import type { ObservedAccount, PlanInput } from './model.js';
 import { BlockedReason, DriftKind, GcReason } from './reasons.js';
 import { groupBy } from '../util/group-by.js';
+import { profileFor, type ProfileTable } from './profiles.js';
 import { TAG, isOwnedBy, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
@@ -24,7 +25,7 @@ export interface GcPolicy {
   maxDeletionRatio: number;
 }
 
-export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc: GcPolicy): Action[] {
+export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, profiles: ProfileTable = {}): Action[] {
   const linked = new Map<string, Link>(input.links.map((l) => [l.teamId, l]));
   const teams = new Map(input.desired.map((t) => [t.teamId, t]));
   const wanted = new Map(input.desired.flatMap((t) => t.addons.map((a) => [a.addonId, a] as const)));
@@ -72,7 +73,7 @@ export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc
         due.push(record);
       }
     }
-    actions.push(...planBreakerAndTeardowns(accountId, due, managedInAccount, account, input, naming, gc, deliveries));
+    actions.push(...planBreakerAndTeardowns(accountId, due, managedInAccount, account, input, naming, gc, deliveries, profiles));
   }
   return actions;
 }
@@ -86,6 +87,7 @@ function planBreakerAndTeardowns(
   naming: NamingPolicy,
   gc: GcPolicy,
   deliveries: Map<string, DeliveryRecord[]>,
+  profiles: ProfileTable,
 ): Action[] {
   const breaker: GcBreaker | undefined = input.breakers.get(accountId);
   const approved = new Set(breaker?.approvedAt ? breaker.planned : []);
@@ -116,13 +118,13 @@ function planBreakerAndTeardowns(
       });
       continue;
     }
-    actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? []));
+    actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], profileFor(profiles, record.plan).retain));
   }
   return actions;
 }
 
 /** The next steps of one orphan's teardown, from what exists now; resumes wherever it stopped. */
-function teardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, deliveries: DeliveryRecord[]): Action[] {
+function teardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, deliveries: DeliveryRecord[], retainedByPlan: boolean): Action[] {
   const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
   const actions: Action[] = deliveries.map((d) => removeVars(d, record.accountId, GcReason.GraceExpired));
   const user = account.users.get(record.userName);
@@ -140,7 +142,7 @@ function teardown(record: ResourceRecord, account: ObservedAccount, naming: Nami
   if (bucket) {
     if (!isOwnedBy(bucket.tags, naming, record.addonId)) {
       actions.push(notOwned(record, record.bucketName, 'bucket'));
-    } else if (bucket.tags[TAG.retain] === 'true') {
+    } else if (retainedByPlan || bucket.tags[TAG.retain] === 'true') {
       retained = true;
     } else {
       for (const kind of ['delete-bucket-policy', 'empty-bucket', 'delete-bucket'] as const) {

@@ -8,6 +8,7 @@ import { actionResource, type Action } from './actions.js';
 import type { BucketSettings, DesiredAddon, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
 import { groupBy } from '../util/group-by.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
+import { canonicalCors, desiredCors, profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind } from './reasons.js';
 import {
   ABORT_INCOMPLETE_MULTIPART_DAYS,
@@ -37,6 +38,8 @@ import {
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface PlanLimits {
+  /** Settings profiles by plan (PLAN_PROFILES); without them every plan is private. */
+  profiles?: ProfileTable;
   /** Drift-loop breaker: how many times one attribute may be repaired within the window. */
   maxRepairs?: number;
   /** Garbage collection; without it, orphans are left alone. */
@@ -60,13 +63,14 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           record: input.records.get(addon.addonId) ?? null,
           deliveries: deliveriesByAddon.get(addon.addonId) ?? [],
           configVars: input.configVars,
+          profile: profileFor(limits.profiles ?? {}, addon.plan),
           policy,
           now: input.now,
       });
       actions.push(...holdBackFlapping(planned, input.recentRepairs, breaker));
     }
   }
-  if (limits.gc) actions.push(...planGarbageCollection(input, policy, limits.gc));
+  if (limits.gc) actions.push(...planGarbageCollection(input, policy, limits.gc, limits.profiles ?? {}));
   return actions;
 }
 
@@ -101,6 +105,7 @@ interface AddonContext {
   record: ResourceRecord | null;
   deliveries: DeliveryRecord[];
   configVars: Map<string, Record<string, string>>;
+  profile: SettingsProfile;
   policy: NamingPolicy;
   now: Date;
 }
@@ -190,7 +195,7 @@ function planBucket(
     return [
       { ...base, kind: 'create-bucket', reason: DriftKind.MissingBucket, tags, detail: { field: 'bucket', expected: 'exists', actual: 'missing' } },
       { ...base, kind: 'put-bucket-tags', reason: DriftKind.MissingBucket, tags },
-      ...settingsRepairs(base, null, DriftKind.MissingBucket),
+      ...settingsRepairs(base, null, DriftKind.MissingBucket, ctx.profile),
     ];
   }
   if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
@@ -203,7 +208,7 @@ function planBucket(
           tags: { ...observed.tags, ...tags },
           detail: { field: 'tags', expected: describeTags(tags), actual: 'none (create interrupted before tagging)' },
         },
-        ...settingsRepairs(base, observed.settings, DriftKind.MissingBucket),
+        ...settingsRepairs(base, observed.settings, DriftKind.MissingBucket, ctx.profile),
       ];
     }
     return [
@@ -227,7 +232,7 @@ function planBucket(
       detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(pick(observed.tags, Object.keys(tags))) },
     });
   }
-  if (observed.settings) actions.push(...settingsRepairs(base, observed.settings, null));
+  if (observed.settings) actions.push(...settingsRepairs(base, observed.settings, null, ctx.profile));
   return actions;
 }
 
@@ -244,7 +249,7 @@ function wasCreatedByOurInterruptedCall(record: ResourceRecord | null, observed:
 type SettingBase = { addonId: string; accountId: string; bucket: string; region: string };
 
 /** One repair per setting that differs; with `settings` null (a new bucket), every setting. */
-function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null): Action[] {
+function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null, profile: SettingsProfile): Action[] {
   const actions: Action[] = [];
   const why = (drift: DriftKind) => newBucket ?? drift;
   const pab = settings?.publicAccessBlock ?? null;
@@ -287,6 +292,27 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
       },
     });
   }
+  const versioning = settings?.versioning ?? null;
+  // A bucket that was never versioned stays so; one that was can only be suspended, not unversioned.
+  if (profile.versioning ? versioning !== 'Enabled' : versioning === 'Enabled') {
+    actions.push({
+      ...base,
+      kind: 'put-bucket-versioning',
+      reason: why(DriftKind.VersioningChanged),
+      enabled: profile.versioning,
+      detail: { field: 'versioning', expected: profile.versioning ? 'Enabled' : 'Suspended or never enabled', actual: versioning ?? 'never enabled' },
+    });
+  }
+  const cors = desiredCors(profile);
+  if (canonicalCors(settings?.cors ?? null) !== canonicalCors(cors)) {
+    actions.push({
+      ...base,
+      kind: 'put-bucket-cors',
+      reason: why(DriftKind.CorsChanged),
+      rules: cors,
+      detail: { field: 'cors', expected: canonicalCors(cors), actual: canonicalCors(settings?.cors ?? null) },
+    });
+  }
   const policy = settings?.policy ?? null;
   if (policy === null || canonicalPolicy(policy) !== canonicalPolicy(tlsOnlyBucketPolicy(base.bucket))) {
     actions.push({
@@ -307,7 +333,7 @@ function planUser(
   observed: ObservedUser | undefined,
 ): Action[] {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
-  const document = userPolicyDocument(bucket);
+  const document = userPolicyDocument(bucket, ctx.profile.access);
   const putPolicy = (reason: DriftKind, actual: string | null): Action => ({
     ...base,
     kind: 'put-user-policy',

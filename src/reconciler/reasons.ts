@@ -14,6 +14,8 @@ export const DriftKind = {
   TlsPolicyChanged: 'tls-policy-changed',
   LifecycleChanged: 'lifecycle-changed',
   PolicyChanged: 'policy-changed',
+  VersioningChanged: 'versioning-changed',
+  CorsChanged: 'cors-changed',
   ConfigVarsMissing: 'config-vars-missing',
   NameTaken: 'name-taken',
   /** No add-on wants this bucket or user any more: it waits out its grace period, then goes. */

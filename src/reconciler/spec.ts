@@ -94,29 +94,18 @@ export function tlsOnlyBucketPolicy(bucket: string): string {
   });
 }
 
-/** Least privilege for the add-on's IAM user: its one bucket, nothing else. */
-export function userPolicyDocument(bucket: string): string {
+/** Least privilege for the add-on's IAM user: its one bucket, nothing else; read-only plans read only. */
+export function userPolicyDocument(bucket: string, access: 'read-write' | 'read-only' = 'read-write'): string {
+  const objectActions =
+    access === 'read-only'
+      ? ['s3:GetObject']
+      : ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'];
+  const bucketActions = access === 'read-only' ? ['s3:ListBucket', 's3:GetBucketLocation'] : ['s3:ListBucket', 's3:GetBucketLocation', 's3:ListBucketMultipartUploads'];
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      {
-        Sid: 'ListAndLocateTheBucket',
-        Effect: 'Allow',
-        Action: ['s3:ListBucket', 's3:GetBucketLocation', 's3:ListBucketMultipartUploads'],
-        Resource: `arn:aws:s3:::${bucket}`,
-      },
-      {
-        Sid: 'ReadWriteObjects',
-        Effect: 'Allow',
-        Action: [
-          's3:GetObject',
-          's3:PutObject',
-          's3:DeleteObject',
-          's3:AbortMultipartUpload',
-          's3:ListMultipartUploadParts',
-        ],
-        Resource: `arn:aws:s3:::${bucket}/*`,
-      },
+      { Sid: 'ListAndLocateTheBucket', Effect: 'Allow', Action: bucketActions, Resource: `arn:aws:s3:::${bucket}` },
+      { Sid: access === 'read-only' ? 'ReadObjects' : 'ReadWriteObjects', Effect: 'Allow', Action: objectActions, Resource: `arn:aws:s3:::${bucket}/*` },
     ],
   });
 }

@@ -57,6 +57,12 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of trace, debug/],
     ['REQUEST_TIMEOUT', { REQUEST_TIMEOUT: 'soon' }, /^REQUEST_TIMEOUT: must be a duration/],
     ['DEEP_CHECK_WINDOW', { DEEP_CHECK_WINDOW: 'hourly' }, /^DEEP_CHECK_WINDOW: must be a duration such as 1h/],
+    ['PLAN_PROFILES', { PLAN_PROFILES: '{versioned: true}' }, /^PLAN_PROFILES: is not JSON/],
+    ['PLAN_PROFILES', { PLAN_PROFILES: '{"gold": {"versioning": "yes"}}' }, /^PLAN_PROFILES: has a bad profile at gold\.versioning/],
+    ['PLAN_PROFILES', { PLAN_PROFILES: '{"gold": {"encrypt": true}}' }, /^PLAN_PROFILES: has a bad profile at gold/],
+    ['GC_MODE', { GC_MODE: 'maybe' }, /^GC_MODE: must be one of enabled, dry-run, off/],
+    ['GC_MAX_DELETION_RATIO', { GC_MAX_DELETION_RATIO: '1.5' }, /^GC_MAX_DELETION_RATIO: must be a ratio/],
+    ['GC_GRACE_ORPHANED', { GC_GRACE_ORPHANED: 'a day' }, /^GC_GRACE_ORPHANED: must be a duration/],
   ];
   it.each(bad)('names the bad variable %s and says what to do', (variable, env, message) => {
     let caught: unknown;
@@ -69,6 +75,14 @@ describe('loadConfig', () => {
     expect((caught as ConfigError).variable).toBe(variable);
     expect((caught as Error).message).toMatch(message);
     expect((caught as Error).message).not.toContain('hunter2');
+  });
+});
+
+describe('plan profiles', () => {
+  it('has the built-in profiles and takes more from PLAN_PROFILES', () => {
+    const config = loadConfig({ PLAN_PROFILES: '{"s3-bucket:archive": {"versioning": true, "retain": true}}' });
+    expect(Object.keys(config.profiles).sort()).toEqual(['cors', 'private', 'read-only', 's3-bucket:archive', 'versioned']);
+    expect(config.profiles['s3-bucket:archive']).toEqual({ versioning: true, retain: true });
   });
 });
 

@@ -91,6 +91,8 @@ export function syncedSettings(bucket = BUCKET): BucketSettings {
     lifecycleRules: [
       { id: LIFECYCLE_RULE_ID, enabled: true, prefix: '', abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS, raw: {} },
     ],
+    versioning: null,
+    cors: null,
   };
 }
 

@@ -186,3 +186,12 @@ describe('marking orphans (invariant 1)', () => {
     expect(action).toMatchObject({ kind: 'mark-orphan', tagBucket: false, tagUser: true });
   });
 });
+
+describe('retain by plan profile', () => {
+  it('keeps the bucket of a plan whose profile retains it', () => {
+    const input = removed({ ...expired(), plan: 's3-bucket:archive' });
+    const actions = plan(input, POLICY, { gc: GC, profiles: { archive: { retain: true } } });
+    expect(kinds(actions)).toEqual(['remove-config-vars', 'remove-config-vars', 'delete-user-keys', 'delete-user-policies', 'delete-user', 'forget-resource']);
+    expect(actions.at(-1)).toMatchObject({ retained: true });
+  });
+});

@@ -291,3 +291,42 @@ describe('drift-loop breaker', () => {
     expect(actions[0]).toMatchObject({ flapping: { kind: 'public-access-block-changed', action: 'put-public-access-block' } });
   });
 });
+
+describe('plan profiles', () => {
+  const profiles = { versioned: { versioning: true }, 'read-only': { access: 'read-only' as const }, cors: { corsOrigins: ['https://app.example.com'] } };
+  const withPlan = (plan: string, settings = syncedSettings()) => {
+    const input = withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]);
+    input.desired[0]!.addons[0] = addon({ plan });
+    return input;
+  };
+
+  it('turns versioning on for a versioned plan, and suspends versioning turned on by hand on a private one', () => {
+    expect(plan(withPlan('s3-bucket:versioned'), POLICY, { profiles })).toEqual([
+      expect.objectContaining({ kind: 'put-bucket-versioning', enabled: true, reason: 'versioning-changed' }),
+    ]);
+    const byHand = syncedSettings();
+    byHand.versioning = 'Enabled';
+    expect(plan(withPlan('s3-bucket:standard', byHand), POLICY, { profiles })).toEqual([
+      expect.objectContaining({ kind: 'put-bucket-versioning', enabled: false }),
+    ]);
+    const suspended = syncedSettings();
+    suspended.versioning = 'Suspended';
+    expect(plan(withPlan('s3-bucket:standard', suspended), POLICY, { profiles })).toEqual([]);
+  });
+
+  it('puts the CORS rule of a cors plan, and removes CORS added by hand to a private bucket', () => {
+    const [put] = plan(withPlan('s3-bucket:cors'), POLICY, { profiles });
+    expect(put).toMatchObject({ kind: 'put-bucket-cors', reason: 'cors-changed', rules: [{ allowedOrigins: ['https://app.example.com'] }] });
+    const byHand = syncedSettings();
+    byHand.cors = [{ allowedOrigins: ['*'], allowedMethods: ['GET'], allowedHeaders: [], exposeHeaders: [], maxAgeSeconds: 0 }];
+    expect(plan(withPlan('s3-bucket:standard', byHand), POLICY, { profiles })).toEqual([expect.objectContaining({ kind: 'put-bucket-cors', rules: null })]);
+  });
+
+  it('gives a read-only plan a policy that cannot write or delete', () => {
+    const [action] = plan(withPlan('s3-bucket:read-only'), POLICY, { profiles });
+    expect(action).toMatchObject({ kind: 'put-user-policy' });
+    const document = (action as { document: string }).document;
+    expect(document).toContain('s3:GetObject');
+    expect(document).not.toMatch(/PutObject|DeleteObject/);
+  });
+});

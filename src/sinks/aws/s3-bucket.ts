@@ -4,6 +4,11 @@
  */
 import {
   CreateBucketCommand,
+  DeleteBucketCorsCommand,
+  GetBucketCorsCommand,
+  GetBucketVersioningCommand,
+  PutBucketCorsCommand,
+  PutBucketVersioningCommand,
   GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketOwnershipControlsCommand,
@@ -23,6 +28,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { TerminalError } from '../../util/errors.js';
 import type { BucketSettings, LifecycleRule } from '../../reconciler/model.js';
+import type { CorsRuleSpec } from '../../reconciler/profiles.js';
 import {
   ABORT_INCOMPLETE_MULTIPART_DAYS,
   DESIRED_ENCRYPTION,
@@ -64,7 +70,7 @@ export async function getBucketTags(s3: S3Client, bucket: string): Promise<Recor
 
 /** A deep check: every setting the resource model manages, read one call each. */
 export async function getBucketSettings(s3: S3Client, bucket: string): Promise<BucketSettings> {
-  const [publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules] = await Promise.all([
+  const [publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules, versioning, cors] = await Promise.all([
     orNull(
       async () => {
         const out = await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }));
@@ -98,8 +104,19 @@ export async function getBucketSettings(s3: S3Client, bucket: string): Promise<B
       const out = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
       return (out.Rules ?? []).map(toLifecycleRule);
     }, 'NoSuchLifecycleConfiguration'),
+    s3.send(new GetBucketVersioningCommand({ Bucket: bucket })).then((out) => (out.Status === 'Enabled' || out.Status === 'Suspended' ? out.Status : null)),
+    orNull(async () => {
+      const out = await s3.send(new GetBucketCorsCommand({ Bucket: bucket }));
+      return (out.CORSRules ?? []).map((rule) => ({
+        allowedOrigins: rule.AllowedOrigins ?? [],
+        allowedMethods: rule.AllowedMethods ?? [],
+        allowedHeaders: rule.AllowedHeaders ?? [],
+        exposeHeaders: rule.ExposeHeaders ?? [],
+        maxAgeSeconds: rule.MaxAgeSeconds ?? 0,
+      }));
+    }, 'NoSuchCORSConfiguration'),
   ]);
-  return { publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules: lifecycleRules ?? [] };
+  return { publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules: lifecycleRules ?? [], versioning, cors };
 }
 
 function toLifecycleRule(rule: S3LifecycleRule): LifecycleRule {
@@ -214,6 +231,33 @@ export async function putLifecycle(s3: S3Client, bucket: string, otherRules: unk
     new PutBucketLifecycleConfigurationCommand({
       Bucket: bucket,
       LifecycleConfiguration: { Rules: [...(otherRules as S3LifecycleRule[]), ours] },
+    }),
+  );
+}
+
+/** Turns versioning on, or suspends it (a versioned bucket can never be unversioned again). */
+export async function putVersioning(s3: S3Client, bucket: string, enabled: boolean): Promise<void> {
+  await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: enabled ? 'Enabled' : 'Suspended' } }));
+}
+
+/** Writes exactly these CORS rules, or removes CORS with none. */
+export async function putCors(s3: S3Client, bucket: string, rules: CorsRuleSpec[] | null): Promise<void> {
+  if (!rules || rules.length === 0) {
+    await s3.send(new DeleteBucketCorsCommand({ Bucket: bucket }));
+    return;
+  }
+  await s3.send(
+    new PutBucketCorsCommand({
+      Bucket: bucket,
+      CORSConfiguration: {
+        CORSRules: rules.map((r) => ({
+          AllowedOrigins: r.allowedOrigins,
+          AllowedMethods: r.allowedMethods,
+          AllowedHeaders: r.allowedHeaders,
+          ExposeHeaders: r.exposeHeaders,
+          MaxAgeSeconds: r.maxAgeSeconds,
+        })),
+      },
     }),
   );
 }

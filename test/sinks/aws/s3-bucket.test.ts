@@ -37,7 +37,7 @@ import { TerminalError } from '../../../src/util/errors.js';
 import { bucketName, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
 
 const TAGS = { [TAG.instance]: 'test', [TAG.addonId]: 'addon-1', [TAG.appId]: 'app-1', [TAG.teamId]: 'team-1' };
-const EMPTY_SETTINGS: BucketSettings = { publicAccessBlock: null, encryption: null, objectOwnership: null, policy: null, lifecycleRules: [] };
+const EMPTY_SETTINGS: BucketSettings = { publicAccessBlock: null, encryption: null, objectOwnership: null, policy: null, lifecycleRules: [], versioning: null, cors: null };
 
 /**
  * createBucket sends the ownership tags in `CreateBucketConfiguration.Tags`. moto 5.2.1 ignores that

@@ -1,0 +1,416 @@
+/**
+ * Leader election over a `coordination.k8s.io/v1` Lease, following client-go's algorithm
+ * (k8s.io/client-go/tools/leaderelection; decisions in lease-decision.ts):
+ *
+ * - every retry period (with jitter while not leading) read the Lease, create it if absent
+ *   (`AlreadyExists` = another won the race), take it over only when it is free or has expired as
+ *   judged from the local time at which this process last saw the record change, and write with
+ *   the `resourceVersion` read (`409 Conflict` = another won);
+ * - the leader renews every retry period, first straight from its last write (one request), and
+ *   stops leading AT ONCE when it has not renewed within the renew deadline: isLeader() is
+ *   computed from the local time of the last successful renewal, so it turns false by itself;
+ * - stop() releases the lease (no holder, duration 1 s) so another takes over within a retry period.
+ *
+ * I/O goes through {@link LeaseClient}; {@link kubernetesLeaseClient} is the real one.
+ */
+import {
+  ApiException,
+  CoordinationV1Api,
+  KubeConfig,
+  Observable,
+  V1MicroTime,
+  type RequestContext,
+  type ResponseContext,
+  type V1Lease,
+} from '@kubernetes/client-node';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import {
+  DEFAULT_LEADER_TIMINGS,
+  JITTER_FACTOR,
+  LeadershipListeners,
+  realClock,
+  realSleep,
+  validateLeaderTimings,
+  type Clock,
+  type LeaderElector,
+  type LeaderTimings,
+  type Sleep,
+} from './leader-election.js';
+import { decide, observe, releasedRecord, type LeaseRecord, type Observation } from './lease-decision.js';
+
+// ---------------------------------------------------------------------------------------------
+// The Lease as storage
+
+export interface StoredLease {
+  record: LeaseRecord;
+  resourceVersion: string;
+}
+
+/** Another writer got there first: AlreadyExists on create, 409 Conflict on update. */
+export class LeaseConflictError extends Error {
+  override readonly name = 'LeaseConflictError';
+}
+
+/**
+ * Reads and writes one Lease. Each call honours `signal` (deadline and shutdown). Implementations
+ * throw {@link LeaseConflictError} for AlreadyExists / 409, anything else for other failures.
+ */
+export interface LeaseClient {
+  /** The Lease, or null when it does not exist. */
+  get(signal: AbortSignal): Promise<StoredLease | null>;
+  create(record: LeaseRecord, signal: AbortSignal): Promise<StoredLease>;
+  /** Replaces the spec, only if the Lease is still at `resourceVersion`. */
+  update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<StoredLease>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The elector
+
+export interface KubernetesLeaseElectorOptions extends Partial<LeaderTimings> {
+  client: LeaseClient;
+  /** Unique among the contenders: the pod name (POD_NAME from the downward API) by default. */
+  identity: string;
+  /** For messages: `namespace/name` of the Lease. */
+  leaseRef?: string;
+  logger?: Logger;
+  clock?: Clock;
+  sleep?: Sleep;
+  /** [0, 1): jitter of a candidate's retry period; default Math.random. */
+  random?: () => number;
+}
+
+export class KubernetesLeaseElector implements LeaderElector {
+  readonly identity: string;
+  private readonly timings: LeaderTimings;
+  private readonly client: LeaseClient;
+  private readonly clock: Clock;
+  private readonly sleep: Sleep;
+  private readonly random: () => number;
+  private readonly logger: Logger | undefined;
+  private readonly leaseRef: string;
+  private readonly listeners: LeadershipListeners;
+
+  /** The record as last read or written, and when it last changed (local clock). */
+  private observation: Observation | null = null;
+  /** resourceVersion of our last successful write (for the leader's one-request renewal). */
+  private lastWrittenVersion: string | null = null;
+  private leading = false;
+  /** Local time at which the last successful acquire/renew request was SENT. */
+  private renewedAtMs = Number.NEGATIVE_INFINITY;
+  private readonly stopController = new AbortController();
+  private loop: Promise<void> | null = null;
+  private stopped: Promise<void> | null = null;
+
+  constructor(options: KubernetesLeaseElectorOptions) {
+    this.timings = validateLeaderTimings({
+      leaseDurationMs: options.leaseDurationMs ?? DEFAULT_LEADER_TIMINGS.leaseDurationMs,
+      renewDeadlineMs: options.renewDeadlineMs ?? DEFAULT_LEADER_TIMINGS.renewDeadlineMs,
+      retryPeriodMs: options.retryPeriodMs ?? DEFAULT_LEADER_TIMINGS.retryPeriodMs,
+    });
+    if (options.identity.trim() === '') throw new Error('leader election needs a non-empty identity (e.g. the pod name)');
+    this.identity = options.identity;
+    this.client = options.client;
+    this.clock = options.clock ?? realClock;
+    this.sleep = options.sleep ?? realSleep;
+    this.random = options.random ?? Math.random;
+    this.logger = options.logger;
+    this.leaseRef = options.leaseRef ?? 'the Lease';
+    this.listeners = new LeadershipListeners((err) =>
+      this.logger?.error({ reason: 'leader-listener-failed' }, `a leadership listener failed: ${errorMessage(err)}`),
+    );
+  }
+
+  isLeader(): boolean {
+    return this.leading && this.clock() - this.renewedAtMs < this.timings.renewDeadlineMs;
+  }
+
+  onChange(listener: (leader: boolean) => void): void {
+    this.listeners.add(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) throw new Error('leader election already started');
+    await this.attempt();
+    this.loop = this.run();
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Stop mutating before anything else, then stop the loop, then hand the lease over.
+    this.setLeading(false, 'stopping');
+    this.stopController.abort();
+    await this.loop?.catch(() => undefined);
+    await this.release();
+  }
+
+  private async run(): Promise<void> {
+    const { retryPeriodMs } = this.timings;
+    while (!this.stopController.signal.aborted) {
+      // The leader renews on a fixed period; candidates spread out (client-go's JitterUntil).
+      const wait = this.leading ? retryPeriodMs : retryPeriodMs * (1 + this.random() * JITTER_FACTOR);
+      await this.sleep(wait, this.stopController.signal);
+      if (this.stopController.signal.aborted) break;
+      await this.attempt();
+    }
+  }
+
+  /** One round of client-go's tryAcquireOrRenew, then the leadership bookkeeping. */
+  private async attempt(): Promise<void> {
+    const sentAtMs = this.clock();
+    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.timings.renewDeadlineMs)]);
+    let outcome: 'acquired' | 'held-by-other' | 'conflict' | 'failed';
+    try {
+      outcome = await this.tryAcquireOrRenew(sentAtMs, signal);
+    } catch (err) {
+      outcome = 'failed';
+      if (!this.stopController.signal.aborted) {
+        this.logger?.warn({ reason: 'lease-request-failed', lease: this.leaseRef }, `leader election: ${this.leaseRef}: ${errorMessage(err)}`);
+      }
+    }
+    if (this.stopController.signal.aborted) return;
+    if (outcome === 'acquired') {
+      this.renewedAtMs = sentAtMs;
+      this.setLeading(true, 'acquired');
+    } else if (outcome === 'held-by-other' || outcome === 'conflict') {
+      this.setLeading(false, outcome === 'conflict' ? 'lost-conflict' : 'held-by-other');
+    } else if (this.leading && this.clock() - this.renewedAtMs >= this.timings.renewDeadlineMs) {
+      this.setLeading(false, 'renew-deadline-passed');
+    }
+  }
+
+  private async tryAcquireOrRenew(nowMs: number, signal: AbortSignal): Promise<'acquired' | 'held-by-other' | 'conflict'> {
+    const leaseDurationSeconds = this.timings.leaseDurationMs / 1000;
+    // Fast path for the leader: renew from what we last wrote, without reading first.
+    if (this.leading && this.observation && this.lastWrittenVersion !== null && this.isLeader()) {
+      const decision = decide({
+        identity: this.identity,
+        leaseDurationSeconds,
+        nowMs,
+        current: this.observation.record,
+        observation: this.observation,
+      });
+      if (decision.kind === 'update') {
+        try {
+          this.written(await this.client.update(decision.record, this.lastWrittenVersion, signal), nowMs);
+          return 'acquired';
+        } catch (err) {
+          if (signal.aborted) throw err;
+          // Fall through to the slow path, as client-go does.
+        }
+      }
+    }
+
+    const current = await this.client.get(signal);
+    if (current === null) {
+      const decision = decide({ identity: this.identity, leaseDurationSeconds, nowMs, current: null, observation: null });
+      if (decision.kind !== 'create') throw new Error(`unexpected decision ${decision.kind}`);
+      try {
+        this.written(await this.client.create(decision.record, signal), nowMs);
+        return 'acquired';
+      } catch (err) {
+        if (err instanceof LeaseConflictError) return 'conflict';
+        throw err;
+      }
+    }
+    this.observation = observe(this.observation, current.record, this.clock());
+    const decision = decide({ identity: this.identity, leaseDurationSeconds, nowMs, current: current.record, observation: this.observation });
+    if (decision.kind === 'held-by-other') {
+      this.logger?.debug(
+        { reason: 'lease-held', lease: this.leaseRef, holder: decision.holder },
+        `leader election: ${this.leaseRef} is held by ${decision.holder} for ${Math.max(0, Math.round((decision.untilMs - this.clock()) / 1000))}s more`,
+      );
+      return 'held-by-other';
+    }
+    if (decision.kind !== 'update') throw new Error(`unexpected decision ${decision.kind}`);
+    try {
+      this.written(await this.client.update(decision.record, current.resourceVersion, signal), nowMs);
+    } catch (err) {
+      if (err instanceof LeaseConflictError) return 'conflict';
+      throw err;
+    }
+    if (decision.takeover) {
+      this.logger?.info(
+        { reason: 'lease-taken-over', lease: this.leaseRef, previousHolder: current.record.holderIdentity || null, transitions: decision.record.leaseTransitions },
+        `leader election: took over ${this.leaseRef}${current.record.holderIdentity ? ` from ${current.record.holderIdentity}` : ''}`,
+      );
+    }
+    return 'acquired';
+  }
+
+  private written(lease: StoredLease, nowMs: number): void {
+    this.observation = { record: lease.record, observedAtMs: nowMs };
+    this.lastWrittenVersion = lease.resourceVersion;
+  }
+
+  private setLeading(leading: boolean, why: string): void {
+    if (this.leading === leading) return;
+    this.leading = leading;
+    if (!leading) {
+      this.renewedAtMs = Number.NEGATIVE_INFINITY;
+      this.lastWrittenVersion = null;
+    }
+    this.logger?.info(
+      { reason: leading ? 'became-leader' : 'stopped-leading', lease: this.leaseRef, identity: this.identity, why },
+      leading ? `leader election: ${this.identity} is now the leader (${this.leaseRef})` : `leader election: ${this.identity} is no longer the leader (${why})`,
+    );
+    this.listeners.emit(leading);
+  }
+
+  /** Clears the holder if it is still us. Best effort: errors are logged, never thrown. */
+  private async release(): Promise<void> {
+    const signal = AbortSignal.timeout(this.timings.renewDeadlineMs);
+    try {
+      const current = await this.client.get(signal);
+      if (!current || current.record.holderIdentity !== this.identity) return;
+      await this.client.update(releasedRecord(current.record, this.clock()), current.resourceVersion, signal);
+      this.logger?.info({ reason: 'lease-released', lease: this.leaseRef }, `leader election: released ${this.leaseRef}`);
+    } catch (err) {
+      this.logger?.warn(
+        { reason: 'lease-release-failed', lease: this.leaseRef },
+        `leader election: could not release ${this.leaseRef} (others take over when it expires): ${errorMessage(err)}`,
+      );
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real Lease, through @kubernetes/client-node
+
+export interface KubernetesLeaseClientOptions {
+  /** Default: in-cluster service account, else $KUBECONFIG / ~/.kube/config (`loadFromDefault`). */
+  kubeConfig?: KubeConfig;
+  namespace: string;
+  name: string;
+  /** Extra labels on the Lease when this process creates it. */
+  labels?: Record<string, string>;
+}
+
+/** Sets the call's AbortSignal on the request (the generated client has no per-call option for it). */
+function signalMiddleware(signal: AbortSignal) {
+  return {
+    pre: (context: RequestContext) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+  };
+}
+
+function toRecord(lease: V1Lease): LeaseRecord {
+  const spec = lease.spec ?? {};
+  return {
+    holderIdentity: spec.holderIdentity ?? '',
+    leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
+    acquireTime: timeText(spec.acquireTime),
+    renewTime: timeText(spec.renewTime),
+    leaseTransitions: spec.leaseTransitions ?? 0,
+  };
+}
+
+/** The generated client types MicroTime as a Date but hands back the server's string. */
+function timeText(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (value instanceof Date) return value.toISOString();
+  return String(value);
+}
+
+/** MicroTime must be written with 6 fractional digits; V1MicroTime does that. */
+function microTime(text: string | null): V1MicroTime | undefined {
+  if (text === null) return undefined;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? new V1MicroTime(ms) : undefined;
+}
+
+function toSpec(record: LeaseRecord): NonNullable<V1Lease['spec']> {
+  const acquireTime = microTime(record.acquireTime);
+  const renewTime = microTime(record.renewTime);
+  return {
+    holderIdentity: record.holderIdentity,
+    leaseDurationSeconds: record.leaseDurationSeconds,
+    leaseTransitions: record.leaseTransitions,
+    ...(acquireTime ? { acquireTime } : {}),
+    ...(renewTime ? { renewTime } : {}),
+  };
+}
+
+function stored(lease: V1Lease, what: string): StoredLease {
+  const resourceVersion = lease.metadata?.resourceVersion;
+  if (!resourceVersion) throw new Error(`the API server returned ${what} without a resourceVersion`);
+  return { record: toRecord(lease), resourceVersion };
+}
+
+function apiError(err: unknown, ref: string, verb: string): Error {
+  if (err instanceof ApiException) {
+    const body = err.body as { message?: unknown; reason?: unknown } | string | undefined;
+    const message = typeof body === 'object' && body !== null && typeof body.message === 'string' ? body.message : `HTTP ${err.code}`;
+    if (err.code === 409) return new LeaseConflictError(`${verb} ${ref}: ${message}`);
+    const hint =
+      err.code === 401
+        ? ' (the credentials were refused)'
+        : err.code === 403
+          ? ' (the service account needs get, create and update on leases in coordination.k8s.io in this namespace)'
+          : '';
+    return new Error(`${verb} ${ref} failed: ${message}${hint}`);
+  }
+  if ((err as { name?: unknown } | null)?.name === 'AbortError') return new Error(`${verb} ${ref}: no answer in time`);
+  return new Error(`${verb} ${ref} failed: ${errorMessage(err)}`);
+}
+
+/** {@link LeaseClient} for the Lease `namespace/name` through @kubernetes/client-node. */
+export function kubernetesLeaseClient(options: KubernetesLeaseClientOptions): LeaseClient {
+  const kubeConfig =
+    options.kubeConfig ??
+    (() => {
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      return kc;
+    })();
+  const api = kubeConfig.makeApiClient(CoordinationV1Api);
+  const { namespace, name } = options;
+  const ref = `Lease ${namespace}/${name}`;
+  const callOptions = (signal: AbortSignal) => ({ middleware: [signalMiddleware(signal)], middlewareMergeStrategy: 'append' as const });
+
+  return {
+    async get(signal) {
+      try {
+        return stored(await api.readNamespacedLease({ name, namespace }, callOptions(signal)), ref);
+      } catch (err) {
+        if (err instanceof ApiException && err.code === 404) return null;
+        throw apiError(err, ref, 'reading');
+      }
+    },
+    async create(record, signal) {
+      const body: V1Lease = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, namespace, ...(options.labels ? { labels: options.labels } : {}) },
+        spec: toSpec(record),
+      };
+      try {
+        return stored(await api.createNamespacedLease({ namespace, body }, callOptions(signal)), ref);
+      } catch (err) {
+        throw apiError(err, ref, 'creating');
+      }
+    },
+    async update(record, resourceVersion, signal) {
+      // A PUT of the whole object: labels and annotations of the read are not kept, as client-go's
+      // LeaseLock does not keep them either; the spec is all the election uses.
+      const body: V1Lease = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name, namespace, resourceVersion, ...(options.labels ? { labels: options.labels } : {}) },
+        spec: toSpec(record),
+      };
+      try {
+        return stored(await api.replaceNamespacedLease({ name, namespace, body }, callOptions(signal)), ref);
+      } catch (err) {
+        throw apiError(err, ref, 'updating');
+      }
+    },
+  };
+}
