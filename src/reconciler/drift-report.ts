@@ -3,7 +3,7 @@
  * user is one item, not one per setting the new resource will get.
  */
 import type { Action } from './actions.js';
-import { actionResource } from './actions.js';
+import { DESTRUCTIVE_KINDS, actionResource } from './actions.js';
 import type { DriftItem, DriftReport } from './drift.js';
 import type { Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
@@ -15,30 +15,24 @@ const MISSING_ROOTS: Partial<Record<DriftKind, Action['kind']>> = {
   [DriftKind.MissingUser]: 'create-user',
 };
 
-/** Actions that carry out a decision already reported (by the orphan item), not a drift of their own. */
-const NOT_DRIFT: ReadonlySet<Action['kind']> = new Set([
-  'record-resource',
-  'trip-gc-breaker',
-  'reset-gc-breaker',
-  'delete-user-keys',
-  'delete-user-policies',
-  'delete-user',
-  'delete-bucket-policy',
-  'empty-bucket',
-  'delete-bucket',
-  'forget-resource',
-]);
+/**
+ * Actions that carry out a decision reported elsewhere (a teardown: by the orphan's own item; a
+ * breaker: by the held items), not drifts of their own. Removing detached config vars is one.
+ */
+function isFollowOn(action: Action): boolean {
+  if (action.kind === 'remove-config-vars') return action.reason !== DriftKind.DetachedConfigVars;
+  return action.kind === 'record-resource' || action.kind === 'trip-gc-breaker' || action.kind === 'reset-gc-breaker' || DESTRUCTIVE_KINDS.has(action.kind);
+}
 
 export function driftItems(actions: Action[]): DriftItem[] {
   const items: DriftItem[] = [];
   // A new key is one drift; delivering it and retiring the old one follow from it.
   const newKey = new Set(actions.filter((a) => a.kind === 'create-access-key').map((a) => a.addonId));
   for (const action of actions) {
-    if (NOT_DRIFT.has(action.kind)) continue;
+    if (isFollowOn(action)) continue;
     if (action.kind === 'deliver-config-vars' && newKey.has(action.addonId)) continue;
     if (action.kind === 'delete-access-key' && action.reason === DriftKind.MissingKey) continue;
     if (action.kind === 'mark-orphan' && action.orphan === null) continue;
-    if (action.kind === 'remove-config-vars' && action.reason !== DriftKind.DetachedConfigVars) continue;
     const root = MISSING_ROOTS[action.reason as DriftKind];
     if (root && action.kind !== root) continue;
     const item = toItem(action);
