@@ -7,5 +7,6 @@
 export { HerokuFake, parseRange } from './server.js';
 export type { FailNextOptions, RecordedRequest, ResponseContext, ResponseTamper } from './server.js';
 export type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, IdName, Region, Team, TeamApp } from './state.js';
+export type { AppWebhook } from './webhooks.js';
 export { validate, validateList, schemaPath } from './schema.js';
 export type { DefinitionName } from './schema.js';

@@ -23,7 +23,10 @@ export type DefinitionName =
   | 'add-on-attachment'
   | 'config-vars'
   | 'config-vars-update'
-  | 'rate-limit';
+  | 'rate-limit'
+  | 'app-webhook'
+  | 'app-webhook-create'
+  | 'app-webhook-update';
 
 /** Where the schema lives: `<repo>/../shared/heroku/platform-api-schema.json`, unless overridden. */
 export function schemaPath(): string {
@@ -80,6 +83,11 @@ function compile(): Compiled {
   // The PATCH request schema of config vars sits in a link of `#/definitions/config-var`.
   const patchLink = (definitions['config-var']!['links'] as Array<{ [k: string]: Json }>).find((l) => l['method'] === 'PATCH');
   if (!patchLink || !patchLink['schema']) throw new Error('schema: no PATCH link on #/definitions/config-var');
+  // The request schemas of app webhooks sit in the links of `#/definitions/app-webhook`.
+  const webhookLinks = definitions['app-webhook']!['links'] as Array<{ [k: string]: Json }>;
+  const webhookCreate = webhookLinks.find((l) => l['method'] === 'POST')?.['schema'];
+  const webhookUpdate = webhookLinks.find((l) => l['method'] === 'PATCH')?.['schema'];
+  if (!webhookCreate || !webhookUpdate) throw new Error('schema: no POST or PATCH link on #/definitions/app-webhook');
 
   // Compiling the whole document takes seconds; keep only the definitions the served ones refer
   // to (transitively), without their `links`.
@@ -99,8 +107,9 @@ function compile(): Compiled {
       } else visit(v);
     }
   };
-  visit(['team', 'team-app', 'app', 'add-on', 'add-on-attachment', 'config-var', 'rate-limit'].map((d) => ({ $ref: `#/definitions/${d}` })));
+  visit(['team', 'team-app', 'app', 'add-on', 'add-on-attachment', 'config-var', 'rate-limit', 'app-webhook'].map((d) => ({ $ref: `#/definitions/${d}` })));
   visit(patchLink['schema']);
+  visit([webhookCreate, webhookUpdate]);
   const doc: { [k: string]: Json } = {
     id: `${ROOT_ID}#`,
     definitions: Object.fromEntries([...needed].map((d) => {
@@ -168,9 +177,22 @@ function compile(): Compiled {
       }),
     ],
     ['config-vars-update', ajv.compile(patchLink['schema'] as object)],
+    // What the webhook links answer with (the definition itself describes no properties).
+    ['app-webhook', ref('/definitions/app-webhook/definitions/app_webhook')],
+    ['app-webhook-create', ajv.compile(absoluteRefs(webhookCreate) as object)],
+    ['app-webhook-update', ajv.compile(absoluteRefs(webhookUpdate) as object)],
   ]);
   compiled = { validators };
   return compiled;
+}
+
+/** A link's schema compiled on its own: its `#/definitions/…` refs point into the added document. */
+function absoluteRefs(node: Json): Json {
+  if (Array.isArray(node)) return node.map(absoluteRefs);
+  if (node === null || typeof node !== 'object') return node;
+  return Object.fromEntries(
+    Object.entries(node).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith('#') ? `${ROOT_ID}${v}` : absoluteRefs(v)]),
+  );
 }
 
 function formatError(e: ErrorObject): string {

@@ -15,6 +15,8 @@ import { validate, validateList } from './schema.js';
 import type { DefinitionName } from './schema.js';
 import { FakeState, InvalidParams, NotFound } from './state.js';
 import type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, Region, Team } from './state.js';
+import { FakeWebhooks } from './webhooks.js';
+import type { AppWebhook } from './webhooks.js';
 
 export interface RecordedRequest {
   method: string;
@@ -122,6 +124,7 @@ export class HerokuFake {
   readonly schemaViolations: string[] = [];
 
   private readonly state = new FakeState();
+  private readonly hooks = new FakeWebhooks();
   private readonly faults: Fault[] = [];
   private rateLimit = DEFAULT_RATE_LIMIT;
   private tamper: ResponseTamper | undefined;
@@ -231,6 +234,12 @@ export class HerokuFake {
   attachments(app?: string): AddOnAttachment[] {
     const recs = app === undefined ? this.state.allAttachments() : this.state.appAttachments(app);
     return recs.map((r) => this.state.attachmentJson(r));
+  }
+
+  /** An app's webhook subscriptions as served, with the write-only fields the API never shows. */
+  webhooks(app: string): Array<{ webhook: AppWebhook; secret: string | null; authorization: string | null }> {
+    const a = this.state.app(app);
+    return this.hooks.list(a.id).map((w) => ({ webhook: this.hooks.json(w, a), secret: w.secret, authorization: w.authorization }));
   }
 
   // ---- observation -----------------------------------------------------------------------------
@@ -437,6 +446,11 @@ export class HerokuFake {
     res.end(req.method === 'HEAD' ? undefined : text);
   }
 
+  /** Request bodies are checked against the link's schema too: a client sending fields Heroku does not know is a bug. */
+  private checkRequest(method: string, path: string, definition: DefinitionName, body: unknown): void {
+    for (const e of validate(definition, body)) this.schemaViolations.push(`request ${method} ${path} (${definition} schema): ${e}`);
+  }
+
   private check(method: string, path: string, definition: DefinitionName, errors: string[]): void {
     for (const e of errors) this.schemaViolations.push(`${method} ${path} (#/definitions/${definition}): ${e}`);
   }
@@ -531,6 +545,29 @@ export class HerokuFake {
         (ps) => list('add-on-attachment', s.appAttachments(p(ps, 0)), (a) => s.attachmentJson(a)),
         { list: true },
       ),
+      r('GET', '/apps/:app/webhooks', (ps) => {
+        const app = s.app(p(ps, 0));
+        return list('app-webhook', this.hooks.list(app.id), (w) => this.hooks.json(w, app));
+      }, { list: true }),
+      r('POST', '/apps/:app/webhooks', (ps, body) => {
+        const app = s.app(p(ps, 0));
+        this.checkRequest('POST', `/apps/${app.name}/webhooks`, 'app-webhook-create', body);
+        return { ...one('app-webhook', this.hooks.json(this.hooks.create(app.id, body), app)), status: 201 };
+      }),
+      r('GET', '/apps/:app/webhooks/:id', (ps) => {
+        const app = s.app(p(ps, 0));
+        return one('app-webhook', this.hooks.json(this.hooks.get(app.id, p(ps, 1)), app));
+      }),
+      r('PATCH', '/apps/:app/webhooks/:id', (ps, body) => {
+        const app = s.app(p(ps, 0));
+        const hook = this.hooks.get(app.id, p(ps, 1)); // 404 before looking at the body
+        this.checkRequest('PATCH', `/apps/${app.name}/webhooks/${hook.id}`, 'app-webhook-update', body);
+        return one('app-webhook', this.hooks.json(this.hooks.update(app.id, hook.id, body), app));
+      }),
+      r('DELETE', '/apps/:app/webhooks/:id', (ps) => {
+        const app = s.app(p(ps, 0));
+        return one('app-webhook', this.hooks.json(this.hooks.remove(app.id, p(ps, 1)), app));
+      }),
       r('GET', '/apps/:app/config-vars', (ps) => one('config-vars', s.configVars(p(ps, 0)))),
       r('PATCH', '/apps/:app/config-vars', (ps, body) => {
         const app = s.app(p(ps, 0)); // 404 before looking at the body, as Heroku does

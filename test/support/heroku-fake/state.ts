@@ -193,7 +193,7 @@ export function defaultAttachmentName(service: string): string {
 }
 
 export class NotFound extends Error {
-  constructor(readonly resource: 'team' | 'app' | 'add-on' | 'add-on attachment') {
+  constructor(readonly resource: 'team' | 'app' | 'add-on' | 'add-on attachment' | 'app webhook') {
     super(`Couldn't find that ${resource}.`);
   }
 }
