@@ -1,0 +1,372 @@
+/**
+ * The Helm chart in deploy/helm/heroku-s3-controller, checked with a real helm (built from its Go
+ * module by scripts/stand/ensure-helm.sh: ~10 minutes on a machine with empty Go caches, then
+ * cached) and, for the alert rules, Prometheus's promtool (scripts/stand/ensure-promtool.sh):
+ * lint, what the default and the every-option renders contain, the values schema refusing bad
+ * values, and alert rules that are valid, fire when they should, and name metrics the controller
+ * really exports.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHART, ensureTool, ROOT, run } from './support.js';
+
+type Obj = Record<string, any>;
+
+const ALL_OPTIONS = path.join(CHART, 'ci/all-options-values.yaml');
+const RELEASE = 't';
+const NAMESPACE = 'ops';
+const FULLNAME = 't-heroku-s3-controller';
+
+let helm: string;
+let tmp: string;
+
+beforeAll(async () => {
+  helm = await ensureTool('ensure-helm.sh', 'helm');
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'hsc-helm-test-'));
+}, 1_200_000); // a cold `go install` of helm on 2 cores
+
+afterAll(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function template(...args: string[]): Promise<Obj[]> {
+  const result = await run(helm, ['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args]);
+  if (result.code !== 0) throw new Error(`helm template ${args.join(' ')} failed:\n${result.stderr}`);
+  // Plain objects (loadAllYaml maps known kinds onto client-node's model classes).
+  return (loadAllYaml(result.stdout) as Obj[]).filter(Boolean).map((o) => JSON.parse(JSON.stringify(o)) as Obj);
+}
+
+const kinds = (objects: Obj[]) => objects.map((o) => o.kind as string).sort();
+const one = (objects: Obj[], kind: string, name?: string): Obj => {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  expect(found, `${kind} ${name ?? ''}`).toHaveLength(1);
+  return found[0]!;
+};
+const container = (objects: Obj[]): Obj => one(objects, 'Deployment').spec.template.spec.containers[0];
+const envOf = (objects: Obj[]): Map<string, Obj> => new Map((container(objects).env as Obj[]).map((e) => [e.name as string, e]));
+
+/** The environment variables src/config/config.ts reads (the keys of its zod envSchema). */
+function configVariables(): string[] {
+  const source = readFileSync(path.join(ROOT, 'src/config/config.ts'), 'utf8');
+  const block = /const envSchema = z\.object\(\{([\s\S]*?)\n\}\);/.exec(source)?.[1];
+  if (!block) throw new Error('cannot find `const envSchema = z.object({...});` in src/config/config.ts');
+  return [...block.matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)].map((m) => m[1]!);
+}
+
+/** Metric names the controller registers (src/metrics/metrics.ts). */
+function exportedMetrics(): Set<string> {
+  const source = readFileSync(path.join(ROOT, 'src/metrics/metrics.ts'), 'utf8');
+  const prefix = /export const METRIC_PREFIX = '([a-z0-9_]+)'/.exec(source)?.[1];
+  if (!prefix) throw new Error('cannot find METRIC_PREFIX in src/metrics/metrics.ts');
+  return new Set([...source.matchAll(/name: `\$\{METRIC_PREFIX\}([a-z0-9_]+)`/g)].map((m) => prefix + m[1]));
+}
+
+describe('helm lint', () => {
+  it('passes --strict with the default values', async () => {
+    const result = await run(helm, ['lint', '--strict', CHART]);
+    expect(result.stdout + result.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(result.code).toBe(0);
+  });
+
+  it('passes --strict with every option switched on', async () => {
+    const result = await run(helm, ['lint', '--strict', CHART, '-f', ALL_OPTIONS]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+  });
+
+  it('has the application version of package.json', () => {
+    const chart = readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8');
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(chart).toMatch(/^apiVersion: v2$/m);
+    expect(chart).toContain(`appVersion: "${pkg.version}"`);
+  });
+});
+
+describe('default render', () => {
+  let objects: Obj[];
+  beforeAll(async () => {
+    objects = await template();
+  });
+
+  it('renders the expected objects, and no Prometheus Operator ones', () => {
+    expect(kinds(objects)).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    for (const o of objects) expect(o.metadata.namespace).toBe(NAMESPACE);
+  });
+
+  it('runs 2 replicas with probes, resources and the image of the app version', () => {
+    const deployment = one(objects, 'Deployment');
+    expect(deployment.spec.replicas).toBe(2);
+    const c = container(objects);
+    expect(c.image).toBe('heroku-s3-controller:0.1.0');
+    expect(c.args).toEqual(['serve']);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
+    expect(c.startupProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+    expect(c.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(c.resources.limits).toMatchObject({ memory: expect.any(String) });
+    expect(deployment.spec.template.spec.serviceAccountName).toBe(FULLNAME);
+  });
+
+  it('is locked down: non-root, read-only root filesystem, no privilege escalation, no capabilities, RuntimeDefault seccomp', () => {
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container(objects).securityContext).toEqual({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    // The one writable place: an emptyDir on /tmp.
+    expect(container(objects).volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }]);
+  });
+
+  it('passes the pod identity, the Lease and every setting as environment, secrets by reference', () => {
+    const env = envOf(objects);
+    expect(env.get('POD_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.get('POD_NAMESPACE')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+    expect(env.get('LEADER_ELECTION')?.value).toBe('kubernetes');
+    expect(env.get('LEASE_NAME')?.value).toBe(FULLNAME);
+    expect(env.get('LEASE_NAMESPACE')?.value).toBe(NAMESPACE);
+    expect([env.get('LEASE_DURATION')?.value, env.get('LEASE_RENEW_DEADLINE')?.value, env.get('LEASE_RETRY_PERIOD')?.value]).toEqual(['15s', '10s', '2s']);
+    for (const key of ['DATABASE_URL', 'FERNET_KEYS', 'HEROKU_API_TOKEN']) {
+      expect(env.get(key), key).toEqual({ name: key, valueFrom: { secretKeyRef: { name: FULLNAME, key } } });
+    }
+    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) {
+      expect(env.get(key), key).toEqual({ name: key, valueFrom: { secretKeyRef: { name: FULLNAME, key, optional: true } } });
+    }
+    // The application's defaults, spelled out.
+    expect(env.get('GC_MODE')?.value).toBe('enabled');
+    expect(env.get('LOG_LEVEL')?.value).toBe('info');
+    expect(env.get('RESYNC_SCHEDULE')?.value).toBe('* * * * *');
+    expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('10000');
+    expect(env.get('PORT')?.value).toBe('8080');
+    // No secret value is ever written into the Deployment.
+    for (const e of env.values()) if (/(_TOKEN|_KEYS?|_KEY_ID|^DATABASE_URL)$/.test(e.name)) expect(e.value).toBeUndefined();
+  });
+
+  it('grants only what the controller uses: its Lease and Events', () => {
+    const role = one(objects, 'Role');
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [FULLNAME], verbs: ['get', 'update'] },
+    ]);
+    const binding = one(objects, 'RoleBinding');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: FULLNAME, namespace: NAMESPACE }]);
+    expect(one(objects, 'ServiceAccount').metadata.name).toBe(FULLNAME);
+  });
+
+  it('has a Service for HTTP and metrics, and a PodDisruptionBudget of minAvailable 1, both selecting the pods', () => {
+    const podLabels = one(objects, 'Deployment').spec.template.metadata.labels as Record<string, string>;
+    const service = one(objects, 'Service');
+    expect(service.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
+    expect(podLabels).toMatchObject(service.spec.selector);
+    const pdb = one(objects, 'PodDisruptionBudget');
+    expect(pdb.apiVersion).toBe('policy/v1');
+    expect(pdb.spec.minAvailable).toBe(1);
+    expect(podLabels).toMatchObject(pdb.spec.selector.matchLabels);
+  });
+
+  it('renders no PodDisruptionBudget for a single replica (it would block every drain)', async () => {
+    expect(kinds(await template('--set', 'replicaCount=1'))).not.toContain('PodDisruptionBudget');
+  });
+});
+
+describe('every option', () => {
+  let objects: Obj[];
+  beforeAll(async () => {
+    objects = await template(
+      '-f', ALL_OPTIONS,
+      '--set', 'config.aws.endpointUrl=https://aws.example.com',
+      '--set', 'config.aws.endpointUrlS3=https://s3.example.com',
+      '--set', 'config.aws.endpointUrlIam=https://iam.example.com',
+      '--set', 'config.aws.endpointUrlResourceGroupsTaggingApi=https://tagging.example.com',
+    );
+  });
+
+  it('renders the ServiceMonitor and the PrometheusRule, and a Role for the Lease in its own namespace', () => {
+    expect(kinds(objects)).toEqual([
+      'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',
+    ]);
+    const monitor = one(objects, 'ServiceMonitor');
+    expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(monitor.metadata.labels.release).toBe('prometheus');
+    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
+    const leaseRole = one(objects, 'Role', 'hs3-leader-election');
+    expect(leaseRole.metadata.namespace).toBe('platform-leases');
+    expect(leaseRole.rules[1].resourceNames).toEqual(['hs3-leader']);
+    expect(one(objects, 'Role', 'hs3').rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+    expect(one(objects, 'RoleBinding', 'hs3-leader-election').metadata.namespace).toBe('platform-leases');
+  });
+
+  it('sets every environment variable the application reads', () => {
+    const env = envOf(objects);
+    const missing = configVariables().filter((name) => !env.has(name));
+    expect(missing, 'variables of src/config/config.ts the chart does not set').toEqual([]);
+    expect(env.get('ADDON_SERVICES')?.value).toBe('s3-bucket,bucketeer');
+    expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('1000000');
+    expect(JSON.parse(env.get('PLAN_PROFILES')?.value as string)).toEqual({
+      's3-bucket:versioned': { versioning: true },
+      'read-only': { access: 'read-only', corsOrigins: ['https://app.example.com'] },
+    });
+    expect(env.get('NODE_OPTIONS')?.value).toBe('--max-old-space-size=384');
+    expect(env.get('LEASE_NAME')?.value).toBe('hs3-leader');
+    expect(env.get('LEASE_NAMESPACE')?.value).toBe('platform-leases');
+    expect(env.get('LEASE_DURATION')?.value).toBe('20s');
+    expect(env.get('DATABASE_URL')?.valueFrom.secretKeyRef.name).toBe('hs3-secrets');
+    expect(container(objects).image).toMatch(/^registry\.example\.com\/platform\/heroku-s3-controller@sha256:0{64}$/);
+  });
+});
+
+describe('values.schema.json', () => {
+  const refused = async (args: string[], path: string, why: RegExp) => {
+    const result = await run(helm, ['template', RELEASE, CHART, ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("values don't meet the specifications of the schema(s)");
+    expect(result.stderr).toContain(`at '${path}'`);
+    expect(result.stderr).toMatch(why);
+  };
+
+  it('refuses replicaCount 0', () => refused(['--set', 'replicaCount=0'], '/replicaCount', /minimum: got 0, want 1/));
+  it('refuses a replicaCount that is not a number', () => refused(['--set-string', 'replicaCount=two'], '/replicaCount', /got string, want integer/));
+  it('refuses an unknown GC mode', () => refused(['--set', 'config.gc.mode=maybe'], '/config/gc/mode', /must be one of 'enabled', 'dry-run', 'off'/));
+  it('refuses an unknown log level', () => refused(['--set', 'config.logLevel=verbose'], '/config/logLevel', /must be one of/));
+  it('refuses a bad duration', () => refused(['--set', 'config.requestTimeout=soon'], '/config/requestTimeout', /does not match pattern/));
+  it('refuses a deletion ratio above 1', () => refused(['--set-json', 'config.gc.maxDeletionRatio=1.5'], '/config/gc/maxDeletionRatio', /maximum/));
+  it('accepts a deletion ratio from --set (a string there)', async () => {
+    expect(envOf(await template('--set', 'config.gc.maxDeletionRatio=0.3')).get('GC_MAX_DELETION_RATIO')?.value).toBe('0.3');
+  });
+  it('refuses a misspelt key', () => refused(['--set', 'replicacount=3'], '', /additional properties 'replicacount' not allowed/));
+  it('refuses running as root', () => refused(['--set', 'securityContext.runAsNonRoot=false'], '/securityContext/runAsNonRoot', /value must be true/));
+  it('refuses an unknown leader election mode', () => refused(['--set', 'leaderElection.mode=etcd'], '/leaderElection/mode', /must be one of 'kubernetes', 'postgres', 'none'/));
+  it('refuses several replicas without leader election', () =>
+    refused(['--set', 'leaderElection.mode=none'], '/replicaCount', /maximum: got 2, want 1/));
+  it('accepts one replica without leader election, with neither Lease settings nor Lease rights', async () => {
+    const objects = await template('--set', 'leaderElection.mode=none', '--set', 'replicaCount=1');
+    const env = envOf(objects);
+    expect(env.get('LEADER_ELECTION')?.value).toBe('none');
+    expect([...env.keys()].filter((k) => k.startsWith('LEASE_'))).toEqual([]);
+    expect(one(objects, 'Role').rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+  });
+  it('elects through PostgreSQL with several replicas and no Lease rights', async () => {
+    const objects = await template('--set', 'leaderElection.mode=postgres');
+    const env = envOf(objects);
+    expect(env.get('LEADER_ELECTION')?.value).toBe('postgres');
+    expect(env.get('LEASE_NAME')?.value).toBe(FULLNAME);
+    expect(env.has('LEASE_NAMESPACE')).toBe(false);
+    expect(one(objects, 'Role').rules).toHaveLength(1);
+  });
+});
+
+describe('alert rules', () => {
+  let groups: Obj[];
+  let rulesFile: string;
+  let unitRulesFile: string;
+  let promtool: string;
+  beforeAll(async () => {
+    const objects = await template('--set', 'metrics.prometheusRule.enabled=true');
+    groups = one(objects, 'PrometheusRule').spec.groups;
+    rulesFile = path.join(tmp, 'rules.json');
+    await writeFile(rulesFile, JSON.stringify({ groups }, null, 2)); // JSON is YAML
+    // For `promtool test rules`, which compares annotations too: the same rules without them
+    // (their templates are checked by `promtool check rules` on the real file).
+    unitRulesFile = path.join(tmp, 'rules-without-annotations.json');
+    const bare = groups.map((g) => ({ ...g, rules: (g.rules as Obj[]).map(({ annotations: _annotations, ...rule }) => rule) }));
+    await writeFile(unitRulesFile, JSON.stringify({ groups: bare }, null, 2));
+    promtool = await ensureTool('ensure-promtool.sh', 'promtool');
+  }, 300_000);
+
+  it('alerts on persistent drift, a tripped GC breaker, failing passes, stale syncs and a low Heroku budget', () => {
+    const rules = groups.flatMap((g) => g.rules as Obj[]);
+    const byName = Object.fromEntries(rules.map((r) => [r.alert as string, r]));
+    expect(Object.keys(byName).sort()).toEqual([
+      'HerokuS3ControllerDriftPersistent',
+      'HerokuS3ControllerGcBreakerTripped',
+      'HerokuS3ControllerHerokuBudgetLow',
+      'HerokuS3ControllerReconcileFailing',
+      'HerokuS3ControllerSyncStale',
+    ]);
+    expect(byName.HerokuS3ControllerDriftPersistent!.expr).toMatch(/heroku_s3_controller_drift_items\{[^}]*\}\) > 0/);
+    expect(byName.HerokuS3ControllerDriftPersistent!.for).toBe('30m');
+    expect(byName.HerokuS3ControllerGcBreakerTripped!.expr).toMatch(/heroku_s3_controller_gc_breaker_held_deletions\{[^}]*\}\) > 0/);
+    expect(byName.HerokuS3ControllerReconcileFailing!.expr).toMatch(/increase\(heroku_s3_controller_reconcile_total\{result="failure"[^}]*\}\[15m\]\)\) > 0/);
+    expect(byName.HerokuS3ControllerSyncStale!.expr).toMatch(/time\(\) - max by \(source\) \(heroku_s3_controller_last_successful_sync_timestamp_seconds\{[^}]*\}\) > 1800/);
+    expect(byName.HerokuS3ControllerHerokuBudgetLow!.expr).toMatch(/heroku_s3_controller_heroku_rate_limit_remaining\{[^}]*\}\) < 500/);
+    for (const rule of rules) {
+      expect(rule.expr).toContain(`namespace="${NAMESPACE}", service="${FULLNAME}"`);
+      expect(rule.labels.severity).toMatch(/^(warning|critical)$/);
+      expect(rule.annotations.summary).toBeTruthy();
+    }
+  });
+
+  it('names only metrics the controller exports (src/metrics/metrics.ts)', () => {
+    const exported = exportedMetrics();
+    expect(exported.size).toBeGreaterThan(5);
+    const used = new Set(groups.flatMap((g) => (g.rules as Obj[]).flatMap((r) => [...(r.expr as string).matchAll(/heroku_s3_controller_[a-z0-9_]+/g)].map((m) => m[0]))));
+    expect(used.size).toBe(5);
+    expect([...used].filter((name) => !exported.has(name))).toEqual([]);
+  });
+
+  it('passes promtool check rules', async () => {
+    const result = await run(promtool, ['check', 'rules', rulesFile]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/SUCCESS: 5 rules found/);
+  });
+
+  it('fires when it should and not before (promtool test rules)', async () => {
+    const sel = `namespace="${NAMESPACE}", service="${FULLNAME}", pod="p-1"`;
+    const account = '111111111111';
+    const test = {
+      rule_files: [unitRulesFile],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            // Drift of one kind for 40 minutes; the other kind repaired after 10.
+            { series: `heroku_s3_controller_drift_items{${sel}, account_id="${account}", kind="bucket_missing"}`, values: '1x40' },
+            { series: `heroku_s3_controller_drift_items{${sel}, account_id="${account}", kind="key_missing"}`, values: '1x10 0x30' },
+            // The breaker holds 3 teardowns from minute 5.
+            { series: `heroku_s3_controller_gc_breaker_held_deletions{${sel}, account_id="${account}"}`, values: '0x4 3x36' },
+            // One failed pass at minute 20.
+            { series: `heroku_s3_controller_reconcile_total{${sel}, result="failure"}`, values: '0x19 1x21' },
+            // Heroku read completely until minute 5, never again; AWS every minute.
+            { series: `heroku_s3_controller_last_successful_sync_timestamp_seconds{${sel}, source="heroku"}`, values: '0+60x5 300x45' },
+            { series: `heroku_s3_controller_last_successful_sync_timestamp_seconds{${sel}, source="aws"}`, values: '0+60x50' },
+            // The budget drops below 500 at minute 10.
+            { series: `heroku_s3_controller_heroku_rate_limit_remaining{${sel}}`, values: '4500x9 400x31' },
+            // Another release's series never alert here.
+            { series: `heroku_s3_controller_gc_breaker_held_deletions{namespace="other", service="x", account_id="${account}"}`, values: '9x40' },
+          ],
+          alert_rule_test: [
+            { eval_time: '29m', alertname: 'HerokuS3ControllerDriftPersistent', exp_alerts: [] },
+            { eval_time: '31m', alertname: 'HerokuS3ControllerDriftPersistent', exp_alerts: [{ exp_labels: { severity: 'warning', account_id: account, kind: 'bucket_missing' } }] },
+            { eval_time: '4m', alertname: 'HerokuS3ControllerGcBreakerTripped', exp_alerts: [] },
+            { eval_time: '7m', alertname: 'HerokuS3ControllerGcBreakerTripped', exp_alerts: [{ exp_labels: { severity: 'critical', account_id: account } }] },
+            { eval_time: '19m', alertname: 'HerokuS3ControllerReconcileFailing', exp_alerts: [] },
+            { eval_time: '21m', alertname: 'HerokuS3ControllerReconcileFailing', exp_alerts: [{ exp_labels: { severity: 'warning' } }] },
+            { eval_time: '40m', alertname: 'HerokuS3ControllerReconcileFailing', exp_alerts: [] },
+            { eval_time: '30m', alertname: 'HerokuS3ControllerSyncStale', exp_alerts: [] },
+            { eval_time: '39m', alertname: 'HerokuS3ControllerSyncStale', exp_alerts: [] },
+            { eval_time: '42m', alertname: 'HerokuS3ControllerSyncStale', exp_alerts: [{ exp_labels: { severity: 'critical', source: 'heroku' } }] },
+            { eval_time: '15m', alertname: 'HerokuS3ControllerHerokuBudgetLow', exp_alerts: [] },
+            { eval_time: '25m', alertname: 'HerokuS3ControllerHerokuBudgetLow', exp_alerts: [{ exp_labels: { severity: 'warning' } }] },
+          ],
+        },
+      ],
+    };
+    const testFile = path.join(tmp, 'rules.test.json');
+    await writeFile(testFile, JSON.stringify(test, null, 2));
+    const result = await run(promtool, ['test', 'rules', testFile]);
+    expect(result.stdout + result.stderr).toMatch(/SUCCESS/);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+  });
+});
