@@ -135,7 +135,7 @@ export class Controller {
       execution = await executor.apply(runnable);
     }
     if (!options.dryRun) await this.markConverged(teams, records, actions);
-    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links });
+    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode });
     const managed = new Map(
       accounts
         .filter((a) => a.complete)

@@ -69,10 +69,12 @@ function toItem(action: Action): DriftItem | null {
 export interface ReportContext {
   records: ResourceRecord[];
   links: Link[];
+  gcMode?: 'enabled' | 'dry-run' | 'off';
 }
 
 export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
-  const items = [...driftItems(actions), ...orphanItems(context, actions, now)];
+  const fromActions = driftItems(actions);
+  const items = [...fromActions, ...orphanItems(context, actions, fromActions, now)];
   const managed = new Set(teams.flatMap((t) => t.addons.map((a) => a.addonId)));
   const drifted = new Set(items.filter((i) => managed.has(i.addonId)).map((i) => i.addonId));
   const missing = new Set(
@@ -97,19 +99,22 @@ export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], n
  * Orphans with no action this pass are still reported: waiting out their grace period, kept by a
  * retain tag, or belonging to a team that was unlinked.
  */
-function orphanItems(context: ReportContext, actions: Action[], now: Date): DriftItem[] {
-  const acted = new Set(actions.filter((a) => a.kind !== 'record-resource').map((a) => a.addonId));
+function orphanItems(context: ReportContext, actions: Action[], reported: DriftItem[], now: Date): DriftItem[] {
+  const covered = new Set([...reported.map((i) => i.addonId), ...actions.filter((a) => a.kind === 'mark-orphan').map((a) => a.addonId)]);
   const linked = new Set(context.links.map((l) => l.teamId));
   const items: DriftItem[] = [];
   for (const record of context.records) {
-    if (acted.has(record.addonId)) continue;
+    if (covered.has(record.addonId)) continue;
     const base = { accountId: record.accountId, addonId: record.addonId, resource: record.bucketName, field: 'add-on', expected: 'wanted by an add-on' };
     if (!linked.has(record.teamId)) {
       items.push({ ...base, kind: DriftKind.TeamUnlinked, status: 'blocked', actual: `team ${record.teamId} is not linked; kept until an operator decides` });
     } else if (record.orphan && record.state === 'retained') {
-      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'retained', actual: 'kept by its retain tag' });
+      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'retained', actual: 'kept by its retain tag or plan' });
     } else if (record.orphan && now < record.orphan.deleteAfter) {
       items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'waiting', actual: `${record.orphan.reason}; deleted after ${record.orphan.deleteAfter.toISOString()}` });
+    } else if (record.orphan) {
+      const fate = { enabled: 'being deleted', 'dry-run': 'would be deleted (GC_MODE=dry-run)', off: 'kept (GC_MODE=off)' }[context.gcMode ?? 'enabled'];
+      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: context.gcMode === 'off' ? 'blocked' : 'repairable', actual: `${record.orphan.reason}; grace over: ${fate}` });
     }
   }
   return items;

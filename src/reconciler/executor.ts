@@ -22,7 +22,7 @@ import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
 import { GcReason } from './reasons.js';
-import { TAG, configVarsFingerprint, configVarsFor } from './spec.js';
+import { LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, configVarsFingerprint, configVarsFor } from './spec.js';
 
 /** A teardown step that made progress but is not finished: the add-on's next steps wait a pass. */
 class Deferred {
@@ -264,6 +264,13 @@ export class Executor {
         return { bucket: action.bucket };
       case 'forget-resource':
         if (action.retained) {
+          // Kept mid-teardown? Then the teardown's expiry rules must go, and the TLS policy return.
+          const client = clients.s3((await this.requireRecord(action.addonId)).bucketRegion);
+          const { lifecycleRules } = await s3.getBucketSettings(client, action.bucket);
+          if (lifecycleRules.some((r) => TEARDOWN_RULE_IDS.includes(r.id))) {
+            await s3.putLifecycle(client, action.bucket, lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID && !TEARDOWN_RULE_IDS.includes(r.id)).map((r) => r.raw));
+          }
+          await s3.putTlsPolicy(client, action.bucket);
           await this.deps.resources.setState(action.addonId, 'retained', null);
           return { retainedBucket: action.bucket };
         }

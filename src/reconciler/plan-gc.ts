@@ -13,7 +13,7 @@ import type { ObservedAccount, PlanInput } from './model.js';
 import { BlockedReason, DriftKind, GcReason } from './reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
-import { TAG, isOwnedBy, type NamingPolicy } from './spec.js';
+import { configVarNames, isOwnedBy, isRetained, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
   mode: 'enabled' | 'dry-run' | 'off';
@@ -38,8 +38,11 @@ export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc
     const attached = new Set(addon.attachments.map((a) => a.id));
     for (const d of deliveries.get(addon.addonId) ?? []) {
       if (attached.has(d.attachmentId) || gc.mode === 'off') continue;
+      // Names a current attachment on the same app delivers (detached and re-attached under the
+      // same name) stay: removing them would undo this pass's delivery.
+      const current = new Set(addon.attachments.filter((a) => a.appId === d.appId).flatMap((a) => Object.values(configVarNames(a.name))));
       const record = input.records.get(addon.addonId);
-      actions.push(removeVars(d, record?.accountId ?? '', DriftKind.DetachedConfigVars));
+      actions.push(removeVars({ ...d, varNames: d.varNames.filter((n) => !current.has(n)) }, record?.accountId ?? '', DriftKind.DetachedConfigVars));
     }
   }
 
@@ -142,7 +145,7 @@ function teardown(record: ResourceRecord, account: ObservedAccount, naming: Nami
   if (bucket) {
     if (!isOwnedBy(bucket.tags, naming, record.addonId)) {
       actions.push(notOwned(record, record.bucketName, 'bucket'));
-    } else if (retainedByPlan || bucket.tags[TAG.retain] === 'true') {
+    } else if (retainedByPlan || isRetained(bucket.tags)) {
       retained = true;
     } else {
       for (const kind of ['delete-bucket-policy', 'empty-bucket', 'delete-bucket'] as const) {

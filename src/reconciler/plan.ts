@@ -16,6 +16,7 @@ import {
   DESIRED_OBJECT_OWNERSHIP,
   DESIRED_PUBLIC_ACCESS_BLOCK,
   LIFECYCLE_RULE_ID,
+  TEARDOWN_RULE_IDS,
   USER_POLICY_NAME,
   bucketNameFor,
   canonicalPolicy,
@@ -279,16 +280,23 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
   }
   const rules = settings?.lifecycleRules ?? [];
   const ours = rules.find((rule) => rule.id === LIFECYCLE_RULE_ID);
-  if (!ours || !ours.enabled || ours.prefix !== '' || ours.abortIncompleteMultipartUploadDays !== ABORT_INCOMPLETE_MULTIPART_DAYS) {
+  // A teardown's expire-everything rules on a bucket that is wanted again would delete its data.
+  const teardownRules = rules.filter((rule) => TEARDOWN_RULE_IDS.includes(rule.id));
+  if (teardownRules.length > 0 || !ours || !ours.enabled || ours.prefix !== '' || ours.abortIncompleteMultipartUploadDays !== ABORT_INCOMPLETE_MULTIPART_DAYS) {
     actions.push({
       ...base,
       kind: 'put-bucket-lifecycle',
       reason: why(DriftKind.LifecycleChanged),
-      otherRules: rules.filter((rule) => rule.id !== LIFECYCLE_RULE_ID).map((rule) => rule.raw),
+      otherRules: rules.filter((rule) => rule.id !== LIFECYCLE_RULE_ID && !TEARDOWN_RULE_IDS.includes(rule.id)).map((rule) => rule.raw),
       detail: {
         field: `lifecycle rule ${LIFECYCLE_RULE_ID}`,
         expected: `enabled, abort incomplete multipart uploads after ${ABORT_INCOMPLETE_MULTIPART_DAYS} days`,
-        actual: ours ? `${ours.enabled ? 'enabled' : 'disabled'}, prefix "${ours.prefix}", after ${ours.abortIncompleteMultipartUploadDays ?? '-'} days` : null,
+        actual:
+          teardownRules.length > 0
+            ? `a teardown's expire-everything rule (${teardownRules.map((r) => r.id).join(', ')})`
+            : ours
+              ? `${ours.enabled ? 'enabled' : 'disabled'}, prefix "${ours.prefix}", after ${ours.abortIncompleteMultipartUploadDays ?? '-'} days`
+              : null,
       },
     });
   }

@@ -27,6 +27,8 @@ export const TAG = {
 } as const;
 
 export const USER_POLICY_NAME = 'heroku-s3-controller-bucket-access';
+/** Lifecycle rules a teardown puts on a big bucket so S3 expires what is left; never kept otherwise. */
+export const TEARDOWN_RULE_IDS: readonly string[] = ['heroku-s3-controller-teardown-expire', 'heroku-s3-controller-teardown-delete-markers'];
 export const LIFECYCLE_RULE_ID = 'heroku-s3-controller-abort-incomplete-multipart';
 export const ABORT_INCOMPLETE_MULTIPART_DAYS = 7;
 export const DESIRED_ENCRYPTION = 'AES256';
@@ -70,6 +72,14 @@ export function ownershipTags(policy: NamingPolicy, owner: OwnerIdentity): Recor
 /** Safety invariant 1: only a resource tagged with this instance and this add-on is ours. */
 export function isOwnedBy(tags: Record<string, string>, policy: NamingPolicy, addonId: string): boolean {
   return tags[TAG.instance] === policy.instanceId && tags[TAG.addonId] === addonId;
+}
+
+/**
+ * True when the bucket carries `heroku-s3-controller:retain=true`, read leniently (trimmed, any
+ * case): keeping a bucket is the safe side.
+ */
+export function isRetained(tags: Record<string, string>): boolean {
+  return tags[TAG.retain]?.trim().toLowerCase() === 'true';
 }
 
 /** True when the resource carries no ownership tag of any controller instance at all. */

@@ -29,7 +29,7 @@ import {
   type ObjectIdentifier,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { TAG } from '../../reconciler/spec.js';
+import { TAG, TEARDOWN_RULE_IDS, isRetained } from '../../reconciler/spec.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { hasCode } from './aws-errors.js';
 
@@ -41,7 +41,7 @@ export const RETAIN_TAG = TAG.retain;
  * and case-insensitively: when in doubt about a retain request, keeping the bucket is the safe side.
  */
 export function bucketIsRetained(tags: Record<string, string>): boolean {
-  return tags[RETAIN_TAG]?.trim().toLowerCase() === 'true';
+  return isRetained(tags);
 }
 
 /** S3's limit for one DeleteObjects call. */
@@ -258,8 +258,7 @@ export async function countObjectVersionsUpTo(s3: S3Client, bucket: string, limi
   }
 }
 
-export const EXPIRE_EVERYTHING_RULE_ID = 'heroku-s3-controller-teardown-expire';
-export const EXPIRE_DELETE_MARKERS_RULE_ID = 'heroku-s3-controller-teardown-delete-markers';
+export const [EXPIRE_EVERYTHING_RULE_ID, EXPIRE_DELETE_MARKERS_RULE_ID] = TEARDOWN_RULE_IDS as [string, string];
 
 /**
  * The teardown lifecycle configuration. Two rules, because S3 refuses `ExpiredObjectDeleteMarker`
