@@ -36,6 +36,7 @@ import {
   type LeaderElector,
   type LeaderTimings,
   type Sleep,
+  type StopOptions,
 } from './leader-election.js';
 import { decide, observe, releasedRecord, type LeaseRecord, type Observation } from './lease-decision.js';
 
@@ -99,7 +100,10 @@ export class KubernetesLeaseElector implements LeaderElector {
   /** Local time at which the last successful acquire/renew request was SENT. */
   private renewedAtMs = Number.NEGATIVE_INFINITY;
   private readonly stopController = new AbortController();
+  /** Aborts the requests of the round in flight. */
+  private round: AbortController | null = null;
   private loop: Promise<void> | null = null;
+  private firstAttempt: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
 
   constructor(options: KubernetesLeaseElectorOptions) {
@@ -131,25 +135,30 @@ export class KubernetesLeaseElector implements LeaderElector {
 
   async start(): Promise<void> {
     if (this.loop) throw new Error('leader election already started');
-    await this.attempt();
+    if (this.stopped) throw new Error('leader election was stopped; create a new elector to campaign again');
     this.loop = this.run();
+    await this.firstAttempt;
   }
 
-  stop(): Promise<void> {
-    this.stopped ??= this.shutdown();
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopped ??= this.shutdown(options.release ?? true);
     return this.stopped;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(release: boolean): Promise<void> {
     // Stop mutating before anything else, then stop the loop, then hand the lease over.
     this.setLeading(false, 'stopping');
     this.stopController.abort();
+    this.round?.abort();
     await this.loop?.catch(() => undefined);
-    await this.release();
+    if (release) await this.release();
   }
 
   private async run(): Promise<void> {
     const { retryPeriodMs } = this.timings;
+    const first = this.attempt();
+    this.firstAttempt = first;
+    await first;
     while (!this.stopController.signal.aborted) {
       // The leader renews on a fixed period; candidates spread out (client-go's JitterUntil).
       const wait = this.leading ? retryPeriodMs : retryPeriodMs * (1 + this.random() * JITTER_FACTOR);
@@ -162,23 +171,35 @@ export class KubernetesLeaseElector implements LeaderElector {
   /** One round of client-go's tryAcquireOrRenew, then the leadership bookkeeping. */
   private async attempt(): Promise<void> {
     const sentAtMs = this.clock();
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.timings.renewDeadlineMs)]);
+    // Each round is bounded by the renew deadline and ends early on stop(). A leader's round ends
+    // when its lease stops being valid, so a hanging renewal ends its leadership right then.
+    const { renewDeadlineMs } = this.timings;
+    const timeoutMs = this.leading ? Math.max(1, this.renewedAtMs + renewDeadlineMs - sentAtMs) : renewDeadlineMs;
+    const round = new AbortController();
+    let deadlineHit = false;
+    const timer = setTimeout(() => {
+      deadlineHit = this.leading;
+      round.abort();
+    }, timeoutMs);
+    this.round = round;
     let outcome: 'acquired' | 'held-by-other' | 'conflict' | 'failed';
     try {
-      outcome = await this.tryAcquireOrRenew(sentAtMs, signal);
+      outcome = await this.tryAcquireOrRenew(sentAtMs, round.signal);
     } catch (err) {
       outcome = 'failed';
       if (!this.stopController.signal.aborted) {
         this.logger?.warn({ reason: 'lease-request-failed', lease: this.leaseRef }, `leader election: ${this.leaseRef}: ${errorMessage(err)}`);
       }
     }
+    clearTimeout(timer);
+    this.round = null;
     if (this.stopController.signal.aborted) return;
     if (outcome === 'acquired') {
       this.renewedAtMs = sentAtMs;
       this.setLeading(true, 'acquired');
     } else if (outcome === 'held-by-other' || outcome === 'conflict') {
       this.setLeading(false, outcome === 'conflict' ? 'lost-conflict' : 'held-by-other');
-    } else if (this.leading && this.clock() - this.renewedAtMs >= this.timings.renewDeadlineMs) {
+    } else if (this.leading && (deadlineHit || this.clock() - this.renewedAtMs >= renewDeadlineMs)) {
       this.setLeading(false, 'renew-deadline-passed');
     }
   }
@@ -361,15 +382,26 @@ function apiError(err: unknown, ref: string, verb: string): Error {
   return new Error(`${verb} ${ref} failed: ${errorMessage(err)}`);
 }
 
+/**
+ * The pod's service account when in a cluster, else $KUBECONFIG or ~/.kube/config. Throws when
+ * there is none (client-node would otherwise quietly aim at http://localhost:8080).
+ */
+export function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080')) {
+    throw new Error(
+      'leader election through a Kubernetes Lease found no cluster to talk to: run it in a pod with a service account, ' +
+        'set KUBECONFIG, or choose LEADER_ELECTION=postgres (or none for a single process)',
+    );
+  }
+  return kc;
+}
+
 /** {@link LeaseClient} for the Lease `namespace/name` through @kubernetes/client-node. */
 export function kubernetesLeaseClient(options: KubernetesLeaseClientOptions): LeaseClient {
-  const kubeConfig =
-    options.kubeConfig ??
-    (() => {
-      const kc = new KubeConfig();
-      kc.loadFromDefault();
-      return kc;
-    })();
+  const kubeConfig = options.kubeConfig ?? defaultKubeConfig();
   const api = kubeConfig.makeApiClient(CoordinationV1Api);
   const { namespace, name } = options;
   const ref = `Lease ${namespace}/${name}`;

@@ -29,9 +29,16 @@ export interface LeaderElector {
   /**
    * Stops campaigning and releases the lease if held (so another process can take over within
    * one retry period instead of waiting for the lease to expire). isLeader() is false before the
-   * release is sent. Idempotent; never rejects.
+   * release is sent. `release: false` leaves the lease to expire instead: for a shutdown whose
+   * in-flight mutations did not finish, so nobody else starts before they are surely over.
+   * Idempotent (the first call's options count); never rejects.
    */
-  stop(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
+}
+
+export interface StopOptions {
+  /** Hand the lease over now (default true). */
+  release?: boolean;
 }
 
 /** Milliseconds since the epoch on the local clock; injectable so tests move time. */

@@ -27,6 +27,7 @@ import {
   type LeaderElector,
   type LeaderTimings,
   type Sleep,
+  type StopOptions,
 } from './leader-election.js';
 
 export interface PostgresAdvisoryLockOptions extends Partial<Omit<LeaderTimings, 'leaseDurationMs'>> {
@@ -72,6 +73,7 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
   private checkedAtMs = Number.NEGATIVE_INFINITY;
   private readonly stopController = new AbortController();
   private loop: Promise<void> | null = null;
+  private firstAttempt: Promise<void> | null = null;
   private stopped: Promise<void> | null = null;
 
   constructor(options: PostgresAdvisoryLockOptions) {
@@ -105,33 +107,44 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
 
   async start(): Promise<void> {
     if (this.loop) throw new Error('leader election already started');
-    await this.attempt();
+    if (this.stopped) throw new Error('leader election was stopped; create a new elector to campaign again');
     this.loop = this.run();
+    await this.firstAttempt;
   }
 
-  stop(): Promise<void> {
-    this.stopped ??= this.shutdown();
+  /**
+   * Stops leading and ends the session, which releases the lock. `release: false` only skips the
+   * explicit unlock: the session (a socket that would keep the process alive) ends either way, as
+   * it would when the process exits; another process gets the lock at its next retry.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopped ??= this.shutdown(options.release ?? true);
     return this.stopped;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(release: boolean): Promise<void> {
     this.setLeading(false, 'stopping');
     this.stopController.abort();
     await this.loop?.catch(() => undefined);
     const client = this.client;
     this.client = null;
     if (!client) return;
-    try {
-      // Ending the session releases the lock too; unlocking first says so explicitly and fast.
-      await client.query('SELECT pg_advisory_unlock($1::bigint)', [this.lockKey]);
-    } catch {
-      /* the session's end releases it anyway */
+    if (release) {
+      try {
+        // Ending the session releases the lock too; unlocking first says so explicitly.
+        await client.query('SELECT pg_advisory_unlock($1::bigint)', [this.lockKey]);
+      } catch {
+        /* the session's end releases it anyway */
+      }
     }
     await client.end().catch(() => undefined);
   }
 
   private async run(): Promise<void> {
     const { retryPeriodMs } = this.timings;
+    const first = this.attempt();
+    this.firstAttempt = first;
+    await first;
     while (!this.stopController.signal.aborted) {
       const wait = this.leading ? retryPeriodMs : retryPeriodMs * (1 + this.random() * JITTER_FACTOR);
       await this.sleep(wait, this.stopController.signal);
@@ -146,7 +159,7 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
       const client = this.client ?? (await this.connect());
       if (this.stopController.signal.aborted) return;
       if (this.leading) {
-        // Still our session, still our lock (a superuser could have unlocked it).
+        // A round trip on our session that also confirms the lock is still granted to it.
         const rows = await client.query<{ held: boolean }>(
           `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
              AND ((classid::bigint << 32) | objid::bigint) = $1::bigint AND objsubid = 1) AS held`,
@@ -160,7 +173,8 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
         }
       } else {
         const rows = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [this.lockKey]);
-        if (client !== this.client) return;
+        // Stopped meanwhile: shutdown ends this session, which releases the lock just taken.
+        if (client !== this.client || this.stopController.signal.aborted) return;
         if (rows.rows[0]?.locked) {
           this.checkedAtMs = sentAtMs;
           this.setLeading(true, 'acquired');

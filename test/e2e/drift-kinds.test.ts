@@ -7,6 +7,10 @@
 import {
   DeleteBucketCommand,
   DeleteBucketEncryptionCommand,
+  GetBucketCorsCommand,
+  GetBucketVersioningCommand,
+  PutBucketCorsCommand,
+  PutBucketVersioningCommand,
   DeleteBucketLifecycleCommand,
   DeleteBucketPolicyCommand,
   DeletePublicAccessBlockCommand,
@@ -440,6 +444,42 @@ describe('bucket settings', () => {
       repair: { via: 'in-process', mutations: ['PutBucketEncryption'] },
       async repaired() {
         expect(await bucketSnapshot(s3, m.bucket)).toEqual(m.converged.bucket);
+      },
+    });
+  });
+
+  it('versioning-changed (turned on by hand on a private plan): one PutBucketVersioning suspends it', async () => {
+    const m = managed.A;
+    const status = async () => (await s3.send(new GetBucketVersioningCommand({ Bucket: m.bucket }))).Status;
+    await driftCase({
+      tamper: () => s3.send(new PutBucketVersioningCommand({ Bucket: m.bucket, VersioningConfiguration: { Status: 'Enabled' } })).then(() => undefined),
+      items: [{ kind: 'versioning-changed', addonId: m.addonId, resource: m.bucket, field: 'versioning', actual: 'Enabled' }],
+      async stillTampered() {
+        expect(await status()).toBe('Enabled');
+      },
+      repair: { via: 'in-process', mutations: ['PutBucketVersioning'] },
+      async repaired() {
+        // A versioned bucket can only be suspended, never unversioned again: that is its converged state now.
+        expect(await status()).toBe('Suspended');
+        (m.converged.bucket as { versioning: unknown }).versioning = 'Suspended';
+      },
+    });
+  });
+
+  it('cors-changed (a CORS rule added by hand to a private plan): it is removed', async () => {
+    const m = managed.A;
+    await driftCase({
+      tamper: () =>
+        s3
+          .send(new PutBucketCorsCommand({ Bucket: m.bucket, CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['*'], AllowedMethods: ['GET'] }] } }))
+          .then(() => undefined),
+      items: [{ kind: 'cors-changed', addonId: m.addonId, resource: m.bucket, field: 'cors', expected: 'none' }],
+      async stillTampered() {
+        expect((await s3.send(new GetBucketCorsCommand({ Bucket: m.bucket }))).CORSRules).toHaveLength(1);
+      },
+      repair: { via: 'in-process', mutations: ['DeleteBucketCors'] },
+      async repaired() {
+        await expect(s3.send(new GetBucketCorsCommand({ Bucket: m.bucket }))).rejects.toMatchObject({ name: 'NoSuchCORSConfiguration' });
       },
     });
   });
