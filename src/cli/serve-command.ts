@@ -2,6 +2,7 @@
 import cron from 'node-cron';
 import { loadConfig, need } from '../config/config.js';
 import { startHttpServer } from '../http/server.js';
+import { createLeaderElector } from '../leader/create-leader-elector.js';
 import { failedPassRecord, publishPass } from '../metrics/pass-outcome.js';
 import { createRuntime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
@@ -10,7 +11,10 @@ import { createLogger } from '../util/log.js';
 export async function serveCommand(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const runtime = await createRuntime(config, logger);
+  // Safety invariant 7: only the elected leader mutates; it checks before every add-on's batch.
+  const elector = createLeaderElector(config.leaderElection, { databaseUrl: config.databaseUrl, logger });
+  let draining = false;
+  const runtime = await createRuntime(config, logger, { mayMutate: () => !draining && elector.isLeader() });
   let lastPassAt: Date | null = null;
   let running: Promise<void> | null = null;
 
@@ -19,6 +23,7 @@ export async function serveCommand(): Promise<void> {
     running = (async () => {
       const startedAt = new Date();
       try {
+        if (!elector.isLeader()) return; // a standby spends no Heroku or AWS budget
         // With no team linked there is nothing to read, so a fresh install starts without the
         // Heroku settings; once a team is linked they are required.
         const linked = (await runtime.store.links.list()).length;
@@ -46,11 +51,16 @@ export async function serveCommand(): Promise<void> {
   };
 
   const server = await startHttpServer(config.port, {
-    health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000 },
+    health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000, standby: () => !elector.isLeader() },
     metrics: runtime.metrics,
     drift: () => runtime.reports.latest,
   });
   logger.info({ reason: 'serving', url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId }, `serving on ${server.url}`);
+  elector.onChange((leader) => {
+    logger.info({ reason: leader ? 'leader-elected' : 'leader-lost', identity: config.leaderElection.identity }, leader ? 'now leading' : 'no longer leading');
+    if (leader) void pass();
+  });
+  await elector.start();
   const task = cron.schedule(config.resyncSchedule, pass, { noOverlap: true });
   void pass();
 
@@ -62,8 +72,10 @@ export async function serveCommand(): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  draining = true;
   await task.stop();
   await running;
+  await elector.stop({ release: true });
   await server.close();
   await runtime.close();
 }

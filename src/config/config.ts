@@ -2,9 +2,13 @@
  * The one place that reads `process.env` (STYLE.md #9). Every setting is validated here, and a
  * bad one is reported as `VARIABLE: what is wrong. What to do.` before anything starts.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
+import type { LeaderElectionSettings } from '../leader/create-leader-elector.js';
+import { validateLeaderTimings } from '../leader/leader-election.js';
 import { DEFAULT_PROFILES, type ProfileTable } from '../reconciler/profiles.js';
 import { parseDatabaseUrl } from '../store/db.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -50,6 +54,8 @@ export interface Config {
     /** Object versions deleted per bucket per pass, so one huge bucket never blocks the loop. */
     emptyKeysPerPass: number;
   };
+  /** Which replica acts (safety invariant 7): a Kubernetes Lease, a PostgreSQL advisory lock, or this one. */
+  leaderElection: LeaderElectionSettings;
   /** Settings profiles by plan name: the defaults (private, versioned, read-only, cors) plus PLAN_PROFILES. */
   profiles: ProfileTable;
   /** Every bucket's settings and every user's keys are read in full once per this window. */
@@ -135,6 +141,16 @@ const envSchema = z.object({
     const problem = profileTableProblem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   }),
+  LEADER_ELECTION: z.enum(['kubernetes', 'postgres', 'none']).optional(),
+  LEASE_NAME: optionalText.refine((value) => value === undefined || /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(value), {
+    message: 'must be a Kubernetes object name: lowercase letters, digits, dashes and dots',
+  }),
+  LEASE_NAMESPACE: optionalText,
+  POD_NAMESPACE: optionalText,
+  POD_NAME: optionalText,
+  LEASE_DURATION: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, { message: 'must be a duration such as 15s' }),
+  LEASE_RENEW_DEADLINE: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, { message: 'must be a duration such as 10s' }),
+  LEASE_RETRY_PERIOD: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, { message: 'must be a duration such as 2s' }),
   GC_MODE: z.enum(['enabled', 'dry-run', 'off']).optional(),
   GC_GRACE_DEPROVISIONED: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 5m',
@@ -190,6 +206,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, `${message}.`);
   }
   const e = parsed.data;
+  const instanceId = e.INSTANCE_ID ?? 'default';
+  const mode = e.LEADER_ELECTION ?? (e.DATABASE_URL ? 'postgres' : 'none');
+  if (mode === 'postgres' && !e.DATABASE_URL) {
+    throw new ConfigError('LEADER_ELECTION', 'is postgres, which needs DATABASE_URL: the embedded database serves one process only. Set DATABASE_URL, or LEADER_ELECTION=none for a single replica.');
+  }
+  const timings = {
+    leaseDurationMs: parseDuration(e.LEASE_DURATION ?? '15s')!,
+    renewDeadlineMs: parseDuration(e.LEASE_RENEW_DEADLINE ?? '10s')!,
+    retryPeriodMs: parseDuration(e.LEASE_RETRY_PERIOD ?? '2s')!,
+  };
+  try {
+    validateLeaderTimings(timings, { leaseDuration: 'LEASE_DURATION', renewDeadline: 'LEASE_RENEW_DEADLINE', retryPeriod: 'LEASE_RETRY_PERIOD' });
+  } catch (err) {
+    throw new ConfigError('LEASE_DURATION', `${errorMessage(err)}.`);
+  }
+  const leaderElection: LeaderElectionSettings = {
+    mode,
+    identity: e.POD_NAME ?? `${os.hostname()}_${randomBytes(4).toString('hex')}`,
+    leaseName: e.LEASE_NAME ?? `heroku-s3-controller-${instanceId}`,
+    leaseNamespace: e.LEASE_NAMESPACE ?? e.POD_NAMESPACE ?? null,
+    timings,
+  };
   const generic = e.AWS_ENDPOINT_URL;
   const endpoints: AwsSettings['endpoints'] = {};
   const s3 = e.AWS_ENDPOINT_URL_S3 ?? generic;
@@ -207,7 +245,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     herokuApiToken: e.HEROKU_API_TOKEN ?? null,
     herokuApiUrl: (e.HEROKU_API_URL ?? 'https://api.heroku.com').replace(/\/+$/, ''),
     addonServices: list(e.ADDON_SERVICES),
-    instanceId: e.INSTANCE_ID ?? 'default',
+    instanceId,
+    leaderElection,
     resyncSchedule: e.RESYNC_SCHEDULE ?? '* * * * *',
     port: Number(e.PORT ?? 8080),
     bucketPrefix: e.BUCKET_PREFIX ?? 'hs3-',

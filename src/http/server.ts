@@ -14,6 +14,8 @@ export interface HealthSource {
   lastPassAt(): Date | null;
   /** How stale the last pass may be before the controller is reported not ready. */
   readonly maxPassAgeMs: number;
+  /** True on a replica standing by for the leader: it runs no pass, and is ready all the same. */
+  standby?(): boolean;
 }
 
 export interface MetricsSource {
@@ -65,6 +67,7 @@ async function handle(deps: HttpServerDeps, req: http.IncomingMessage, res: http
     case '/healthz':
       return send(res, 200, { status: 'ok' });
     case '/readyz': {
+      if (deps.health.standby?.()) return send(res, 200, { status: 'standby' });
       const last = deps.health.lastPassAt();
       const ready = last !== null && Date.now() - last.getTime() <= deps.health.maxPassAgeMs;
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', lastPassAt: last?.toISOString() ?? null });

@@ -89,6 +89,12 @@ export class Executor {
         outcomes.push({ action, result: 'skipped', error: stopped });
         continue;
       }
+      if (this.deps.mayMutate && !this.deps.mayMutate()) {
+        // Leadership lost mid-batch: not one more mutating call (the new leader picks it up).
+        stopped = 'not the leader';
+        outcomes.push({ action, result: 'skipped', error: stopped });
+        continue;
+      }
       if (action.kind === 'blocked') {
         this.deps.logger.warn({ reason: action.reason, accountId: action.accountId, addonId, resource: action.resource }, action.message);
         outcomes.push({ action, result: 'blocked', error: action.message });

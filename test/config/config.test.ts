@@ -78,6 +78,24 @@ describe('loadConfig', () => {
   });
 });
 
+describe('leader election', () => {
+  it('defaults to a PostgreSQL advisory lock with a server database, and to none with the embedded one', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db/x' }).leaderElection).toMatchObject({ mode: 'postgres', leaseName: 'heroku-s3-controller-default' });
+    expect(loadConfig({}).leaderElection.mode).toBe('none');
+    expect(loadConfig({ LEADER_ELECTION: 'kubernetes', POD_NAME: 'pod-1', POD_NAMESPACE: 'ops' }).leaderElection).toMatchObject({
+      mode: 'kubernetes',
+      identity: 'pod-1',
+      leaseNamespace: 'ops',
+      timings: { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
+    });
+  });
+
+  it('refuses postgres without DATABASE_URL, and timings out of order', () => {
+    expect(() => loadConfig({ LEADER_ELECTION: 'postgres' })).toThrow(/^LEADER_ELECTION: is postgres, which needs DATABASE_URL/);
+    expect(() => loadConfig({ LEASE_DURATION: '5s', LEASE_RENEW_DEADLINE: '10s' })).toThrow(/^LEASE_DURATION: /);
+  });
+});
+
 describe('plan profiles', () => {
   it('has the built-in profiles and takes more from PLAN_PROFILES', () => {
     const config = loadConfig({ PLAN_PROFILES: '{"s3-bucket:archive": {"versioning": true, "retain": true}}' });
