@@ -167,16 +167,19 @@ describe('ApiCallRecorder', () => {
 
     recorder.reset();
     expect(recorder.calls).toEqual([]);
-    // A deep check of a fresh bucket: five reads, each answered "not configured" (an error outcome).
+    // A deep check of a fresh bucket: seven reads, each answered "not configured" (an error
+    // outcome), but ownership and versioning, which answer with a value.
     await getBucketSettings(s3, bucket);
     expect(ours().sort((x, y) => x.operation.localeCompare(y.operation))).toEqual(
       [
+        'GetBucketCors',
         'GetBucketEncryption',
         'GetBucketLifecycleConfiguration',
         'GetBucketOwnershipControls',
         'GetBucketPolicy',
+        'GetBucketVersioning',
         'GetPublicAccessBlock',
-      ].map((operation) => ({ service: 's3', operation, outcome: operation === 'GetBucketOwnershipControls' ? 'ok' : 'error' })),
+      ].map((operation) => ({ service: 's3', operation, outcome: ['GetBucketOwnershipControls', 'GetBucketVersioning'].includes(operation) ? 'ok' : 'error' })),
     );
     expect(recorder.mutations()).toEqual([]);
 
@@ -215,7 +218,7 @@ describe('ApiCallRecorder', () => {
       'DeleteAccessKey',
     ]);
     // Listeners hear every call, resets included.
-    expect(heard.filter((c) => c.service !== 'sts')).toHaveLength(1 + 5 + 11);
+    expect(heard.filter((c) => c.service !== 'sts')).toHaveLength(1 + 7 + 11);
 
     // The STS client of AccountClients is instrumented too.
     recorder.reset();

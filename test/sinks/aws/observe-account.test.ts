@@ -173,7 +173,7 @@ describe('a populated account', () => {
     // The eu-west-1 bucket was read through its own region.
     const bare = observed.buckets.get(names.bare)!;
     expect(bare.tags).toEqual({});
-    expect(bare.settings).toEqual({ publicAccessBlock: null, encryption: null, objectOwnership: 'BucketOwnerEnforced', policy: null, lifecycleRules: [] });
+    expect(bare.settings).toEqual({ publicAccessBlock: null, encryption: null, objectOwnership: 'BucketOwnerEnforced', policy: null, lifecycleRules: [], versioning: null, cors: null });
 
     // Not deep this pass: tags (read one by one, another instance's), no settings.
     const foreign = observed.buckets.get(names.foreignTagged)!;
