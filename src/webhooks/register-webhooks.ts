@@ -15,7 +15,7 @@ import { mapLimit } from '../util/map-limit.js';
 import { ADDON_ENTITIES } from './heroku-webhooks.js';
 
 /**
- * The Platform API calls this needs. `HerokuApi` has `get` and `patch`; `post` mirrors `patch`.
+ * The Platform API calls this needs (a subset of `HerokuApi`).
  * Creating subscriptions spends one request per app without one; listing, one per app.
  */
 export interface WebhookApi {

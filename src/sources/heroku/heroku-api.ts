@@ -67,6 +67,10 @@ export class HerokuApi {
     return this.call('PATCH', path, () => this.client.patch<T>(path, { body }));
   }
 
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.call('POST', path, () => this.client.post<T>(path, { body }));
+  }
+
   private async call<T>(method: string, path: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
