@@ -22,11 +22,20 @@ export interface MetricsSource {
   render(): Promise<{ contentType: string; body: string }>;
 }
 
+/** A handler mounted on a path prefix (webhooks, the add-on Partner API); it answers every method itself. */
+export interface MountedRoute {
+  /** `/webhooks/heroku` matches that path and `/webhooks/heroku/…` below it. */
+  prefix: string;
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+}
+
 export interface HttpServerDeps {
   health: HealthSource;
   metrics: MetricsSource;
   /** The latest drift report; null before the first pass has produced one. */
   drift: () => DriftReport | null;
+  /** Further handlers, tried before the built-in read-only routes. */
+  routes?: MountedRoute[];
 }
 
 export interface HttpServer {
@@ -58,7 +67,9 @@ export async function startHttpServer(port: number, deps: HttpServerDeps, host =
 }
 
 async function handle(deps: HttpServerDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const mounted = deps.routes?.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+  if (mounted) return mounted.handle(req, res);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     return send(res, 405, { error: 'method not allowed' });
