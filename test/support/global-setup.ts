@@ -6,6 +6,9 @@
  *   -> inject('motoAuthPrincipal'), inject('motoAuthAdmin')   (see moto-auth.ts)
  * - PostgreSQL: $DATABASE_URL if set (needs CREATEDB), else a throw-away cluster in a temp folder
  *   -> inject('postgresUrl') (maintenance database `postgres`)
+ * - kube-apiserver + etcd on loopback (see "Kubernetes" below), coming up in the background ->
+ *   inject('kubeStandFile'), written when they are up or cannot be had; `kubeStand()` in stand.ts
+ *   waits for it, and only the tests that need them fail when they cannot be had, with the reason
  *
  * Installs what is missing on the way (scripts/stand/install-moto.sh -> .venv/moto, pinned in
  * requirements-test.txt; scripts/stand/ensure-postgres.sh -> apt-get install postgresql as root),
@@ -13,11 +16,15 @@
  * user (or `nobody`), since initdb/postgres refuse to run as root.
  *
  * Env: DATABASE_URL (use this server), MOTO_VENV (moto venv, default .venv/moto),
- * PG_BIN (PostgreSQL bin dir), STAND_KEEP=1 (keep the temp folder with the servers' logs).
+ * PG_BIN (PostgreSQL bin dir), STAND_KEEP=1 (keep the temp folder with the servers' logs),
+ * STAND_KUBE=0 (no kube-apiserver: no build on a first run; the `*.kube.test.ts` files then fail
+ * saying so), KUBE_APISERVER / ETCD (use these binaries), KUBE_VERSION.
  * Processes left behind by a killed run are cleaned up by the next run (see `cleanupStale`).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -79,16 +86,33 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs a bash script with stderr shown; resolves to its stdout (also shown unless captured). */
-function runScript(rel: string, captureStdout: boolean): Promise<string> {
+/**
+ * Runs a bash script with stderr shown; resolves to its stdout (also shown unless captured).
+ * `signal` kills the script and everything it started (its own process group).
+ */
+function runScript(rel: string, captureStdout: boolean, args: string[] = [], signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const proc = spawn('bash', [path.join(ROOT, rel)], { cwd: ROOT, stdio: ['ignore', captureStdout ? 'pipe' : 'inherit', 'inherit'] });
+    const proc = spawn('bash', [path.join(ROOT, rel), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', captureStdout ? 'pipe' : 'inherit', 'inherit'],
+      detached: signal !== undefined,
+    });
+    const kill = () => {
+      try {
+        process.kill(-proc.pid!, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    };
+    signal?.addEventListener('abort', kill, { once: true });
     let out = '';
     proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     proc.once('error', (e) => reject(new Error(`test stand: cannot run ${rel}: ${e.message} (is bash installed?)`)));
-    proc.once('exit', (code, signal) => {
+    proc.once('exit', (code, sig) => {
+      signal?.removeEventListener('abort', kill);
       if (code === 0) resolve(out);
-      else reject(new Error(`test stand: ${rel} failed (${signal ?? `exit ${code}`}); its messages are above. Run it by hand to see more.`));
+      else if (signal?.aborted) reject(new Error(`test stand: ${rel} was stopped: the test run ended first`));
+      else reject(new Error(`test stand: ${rel} failed (${sig ?? `exit ${code}`}); its messages are above. Run it by hand to see more.`));
     });
   });
 }
@@ -394,14 +418,263 @@ async function checkDatabaseUrl(url: string): Promise<void> {
   }
 }
 
+// --- Kubernetes (kube-apiserver + etcd) -----------------------------------------------------
+//
+// A real API server for the leader-election tests and for checking rendered Helm objects. The
+// binaries come from the package registries only (scripts/stand/ensure-kube-apiserver.sh builds
+// kube-apiserver from the k8s.io/kubernetes Go module and caches it; ensure-etcd.sh installs
+// Debian's etcd-server). Test configuration, much like envtest's: loopback only, a generated
+// service-account key, static bearer tokens (an admin in system:masters and an unprivileged user
+// for RBAC checks), RBAC authorization, a self-signed serving certificate (clients skip TLS
+// verification). No controller-manager or scheduler: objects are stored, never acted on.
+// Failure here never fails the whole run: the reason is provided and the tests that need the API
+// server fail with it.
+
+/** What the file named by inject('kubeStandFile') holds once settled. `error` set means there is no API server (and why). */
+export interface KubeStandInfo {
+  url: string;
+  /** Bearer token of `stand-admin` (group system:masters). */
+  adminToken: string;
+  /** Bearer token of `stand-user` (no groups: RBAC grants it nothing until bound). */
+  userToken: string;
+  /** A kubeconfig file for the admin (for kubectl/helm), TLS verification skipped. */
+  kubeconfigPath: string;
+  version: string;
+  error: string;
+}
+
+const NO_KUBE: KubeStandInfo = { url: '', adminToken: '', userToken: '', kubeconfigPath: '', version: '', error: '' };
+const KUBE_STARTUP_TIMEOUT_MS = 120_000;
+
+/** GET over https with a bearer token, trusting any certificate (the stand's is self-signed). */
+function kubeGet(url: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: 'GET', headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function waitForEtcd(child: Child, url: string): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exited) throw new Error(`etcd exited during startup (${await child.exit}). Log:\n${tail(child.logFile)}`);
+    try {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+      const body = await res.text();
+      if (res.ok && body.includes('true')) return;
+    } catch {
+      /* not up yet */
+    }
+    await sleep(100);
+  }
+  throw new Error(`etcd did not answer on ${url} within ${STARTUP_TIMEOUT_MS / 1000} s. Log:\n${tail(child.logFile)}`);
+}
+
+async function startEtcd(stand: Stand, etcdBin: string, dir: string): Promise<string> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const client = `http://127.0.0.1:${clientPort}`;
+    const peer = `http://127.0.0.1:${peerPort}`;
+    const data = path.join(dir, `etcd-${attempt}`);
+    const child = stand.spawn(
+      'etcd',
+      etcdBin,
+      [
+        '--name', 'stand',
+        '--data-dir', data,
+        '--listen-client-urls', client,
+        '--advertise-client-urls', client,
+        '--listen-peer-urls', peer,
+        '--initial-advertise-peer-urls', peer,
+        '--initial-cluster', `stand=${peer}`,
+        '--initial-cluster-state', 'new',
+        '--log-level', 'warn',
+        '--logger', 'zap',
+      ],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, cwd: dir, marker: data, stopSignal: 'SIGTERM' },
+    );
+    try {
+      await waitForEtcd(child, client);
+      return client;
+    } catch (e) {
+      lastError = e;
+      await stand.stopChild(child);
+      if (!/address already in use/i.test(tail(child.logFile))) break;
+    }
+  }
+  throw lastError;
+}
+
+async function waitForKubeApiserver(child: Child, url: string, token: string): Promise<void> {
+  const deadline = Date.now() + KUBE_STARTUP_TIMEOUT_MS;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child.exited) throw new Error(`kube-apiserver exited during startup (${await child.exit}). Log:\n${tail(child.logFile)}`);
+    try {
+      const res = await kubeGet(`${url}/readyz`, token);
+      if (res.status === 200) return;
+      last = `readyz ${res.status}: ${res.body.slice(0, 300)}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`kube-apiserver was not ready on ${url} within ${KUBE_STARTUP_TIMEOUT_MS / 1000} s (${last}). Log:\n${tail(child.logFile)}`);
+}
+
+function writeKubeconfig(file: string, url: string, token: string): void {
+  writeFileSync(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: stand',
+      '  cluster:',
+      `    server: ${url}`,
+      '    insecure-skip-tls-verify: true',
+      'users:',
+      '- name: stand-admin',
+      '  user:',
+      `    token: ${token}`,
+      'contexts:',
+      '- name: stand',
+      '  context:',
+      '    cluster: stand',
+      '    user: stand-admin',
+      '    namespace: default',
+      'current-context: stand',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+}
+
+async function startKubeApiserver(stand: Stand, bin: string, etcdUrl: string, dir: string): Promise<KubeStandInfo> {
+  const adminToken = randomBytes(24).toString('hex');
+  const userToken = randomBytes(24).toString('hex');
+  const tokens = path.join(dir, 'tokens.csv');
+  // token,user,uid,"group1,group2"
+  writeFileSync(tokens, `${adminToken},stand-admin,stand-admin,"system:masters"\n${userToken},stand-user,stand-user\n`, { mode: 0o600 });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const saKey = path.join(dir, 'sa.key');
+  const saPub = path.join(dir, 'sa.pub');
+  writeFileSync(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(saPub, publicKey.export({ type: 'spki', format: 'pem' }));
+  const certDir = path.join(dir, 'certs');
+  mkdirSync(certDir, { recursive: true });
+  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim().replace(/^Kubernetes\s+/, '');
+
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const url = `https://127.0.0.1:${port}`;
+    const child = stand.spawn(
+      'kube-apiserver',
+      bin,
+      [
+        `--etcd-servers=${etcdUrl}`,
+        `--etcd-prefix=/stand-${port}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        // Loopback is refused as an endpoint of the kubernetes Service; envtest does the same.
+        '--endpoint-reconciler-type=none',
+        `--secure-port=${port}`,
+        `--cert-dir=${certDir}`,
+        `--token-auth-file=${tokens}`,
+        '--authorization-mode=RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${saPub}`,
+        `--service-account-signing-key-file=${saKey}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--disable-admission-plugins=ServiceAccount',
+        '--allow-privileged=true',
+        '--enable-priority-and-fairness=false',
+        '--profiling=false',
+      ],
+      // SIGKILL: its graceful shutdown waits on etcd, which the stand stops at the same time, and
+      // nothing it holds outlives the run.
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, cwd: dir, marker: `--secure-port=${port}`, stopSignal: 'SIGKILL' },
+    );
+    try {
+      await waitForKubeApiserver(child, url, adminToken);
+      const kubeconfigPath = path.join(dir, 'kubeconfig');
+      writeKubeconfig(kubeconfigPath, url, adminToken);
+      return { url, adminToken, userToken, kubeconfigPath, version, error: '' };
+    } catch (e) {
+      lastError = e;
+      await stand.stopChild(child);
+      if (!/address already in use/i.test(tail(child.logFile))) break;
+    }
+  }
+  throw lastError;
+}
+
+/**
+ * Obtains the binaries (building kube-apiserver on a machine's first run) and starts etcd and the
+ * API server. Never rejects: on failure the result says why in `error`.
+ */
+async function startKube(stand: Stand, binaries: Promise<[string, string]>, stopped: AbortSignal): Promise<KubeStandInfo> {
+  try {
+    const [apiserverBin, etcdBin] = await binaries;
+    const started = Date.now();
+    const dir = path.join(stand.dir, 'kube');
+    mkdirSync(dir, { recursive: true });
+    const etcdUrl = await startEtcd(stand, etcdBin, dir);
+    const etcdMs = Date.now() - started;
+    const info = await startKubeApiserver(stand, apiserverBin, etcdUrl, dir);
+    log(`etcd up in ${(etcdMs / 1000).toFixed(1)} s, kube-apiserver ready ${((Date.now() - started - etcdMs) / 1000).toFixed(1)} s later`);
+    return info;
+  } catch (e) {
+    const message = (e as Error).message;
+    if (stopped.aborted) log('the kube-apiserver build was stopped: the run ended before it was needed (the next run goes on from where it was)');
+    else log(`no kube-apiserver for this run; the tests that need one will fail: ${message.split('\n')[0]}`);
+    return { ...NO_KUBE, error: `test stand: no kube-apiserver: ${message}` };
+  }
+}
+
+function lastLine(out: string, script: string): string {
+  const line = out.trim().split('\n').pop() ?? '';
+  if (!line) throw new Error(`${script} printed no path`);
+  return line;
+}
+
 // --- entry point ------------------------------------------------------------------------------
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
   const stand = new Stand();
+  const kubeBuild = new AbortController();
+  let kubeDone: Promise<void> = Promise.resolve();
+  // Stops a kube-apiserver build still running when the run ends (Go keeps what it compiled, so
+  // the next run goes on from there), and waits until nothing more can be started.
+  const stopKube = async () => {
+    kubeBuild.abort();
+    await kubeDone;
+  };
+  let kubeFile = '';
   try {
     stand.init();
-    // One after the other: both may call apt-get on a fresh machine.
+    kubeFile = path.join(stand.dir, 'kube.json');
+    // kube-apiserver + etcd, for the leader-election and chart tests: kube-apiserver is built from
+    // Go modules on a machine's first run (about 1,000 s of CPU), cached after. It comes up in the
+    // background: the rest of the suite does not wait for it, and the tests that need it
+    // (`*.kube.test.ts`, run last by vitest.config.ts) wait in `kubeStand()`. The build needs no
+    // apt-get, so it starts before the installs below.
+    const kubeOff = process.env.STAND_KUBE === '0';
+    const apiserverBin = kubeOff
+      ? Promise.reject(new Error('STAND_KUBE=0: the stand starts no kube-apiserver. Unset STAND_KUBE to get one.'))
+      : runScript('scripts/stand/ensure-kube-apiserver.sh', true, [], kubeBuild.signal).then((out) => lastLine(out, 'scripts/stand/ensure-kube-apiserver.sh'));
+    apiserverBin.catch(() => {}); // awaited in startKube
+    // One after the other: these may call apt-get on a fresh machine.
     await runScript('scripts/stand/install-moto.sh', false);
     const databaseUrl = process.env.DATABASE_URL;
     let pgBin = '';
@@ -409,6 +682,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       pgBin = (await runScript('scripts/stand/ensure-postgres.sh', true)).trim().split('\n').pop() ?? '';
       if (!pgBin) throw new Error('test stand: scripts/stand/ensure-postgres.sh printed no directory');
     }
+    const etcdBin = kubeOff ? apiserverBin : runScript('scripts/stand/ensure-etcd.sh', true).then((out) => lastLine(out, 'scripts/stand/ensure-etcd.sh'));
+    await etcdBin.catch(() => {}); // before a test may call apt-get (promtool)
+    kubeDone = startKube(stand, Promise.all([apiserverBin, etcdBin]), kubeBuild.signal).then((info) => {
+      writeFileSync(`${kubeFile}.tmp`, JSON.stringify(info), { mode: 0o600 });
+      renameSync(`${kubeFile}.tmp`, kubeFile);
+      if (info.url) log(`kube-apiserver ${info.url} (${info.version}) ready ${((Date.now() - started) / 1000).toFixed(1)} s after the stand started`);
+    }, (e: Error) => log(`cannot record the kube-apiserver's state: ${e.message}`));
 
     const [motoUrl, motoAuthUrl, postgresUrl] = await Promise.all([
       startMoto(stand, 'moto'),
@@ -423,13 +703,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('postgresUrl', postgresUrl);
     project.provide('motoAuthAdmin', admin);
     project.provide('motoAuthPrincipal', principal);
+    project.provide('kubeStandFile', kubeFile);
     log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s: moto ${motoUrl}, moto-auth ${motoAuthUrl}, postgres ${databaseUrl ? '(DATABASE_URL)' : postgresUrl}`);
   } catch (e) {
+    await stopKube();
     await stand.stop().catch(() => {});
     throw e;
   }
   return async () => {
     const t = Date.now();
+    await stopKube();
     await stand.stop();
     log(`stopped in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   };

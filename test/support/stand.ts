@@ -16,11 +16,14 @@
  *   use random bucket names too. Creating your own bucket again in us-east-1 succeeds.
  * - The auth server: see moto-auth.ts.
  */
+import { readFileSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import { inject } from 'vitest';
 import pg from 'pg';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { KubeConfig } from '@kubernetes/client-node';
 import { createMotoAuthPrincipal, type MotoAuthAdmin, type MotoAuthPrincipal } from './moto-auth.js';
+import type { KubeStandInfo } from './global-setup.js';
 
 export type { MotoAuthAdmin, MotoAuthPrincipal } from './moto-auth.js';
 
@@ -36,6 +39,8 @@ declare module 'vitest' {
     motoAuthPrincipal: MotoAuthPrincipal;
     /** Allow-everything principals on the auth server, to create principals of your own. */
     motoAuthAdmin: MotoAuthAdmin;
+    /** Where the stand writes its kube-apiserver's address, or why there is none (use `kubeStand()`). */
+    kubeStandFile: string;
   }
 }
 
@@ -168,4 +173,67 @@ export function motoAuthAdmin(): MotoAuthAdmin {
 /** A new principal of your own on the auth server (random names; see moto-auth.ts). */
 export function newMotoAuthPrincipal(): Promise<MotoAuthPrincipal> {
   return createMotoAuthPrincipal(motoAuthUrl(), motoAuthAdmin());
+}
+
+// --- Kubernetes -------------------------------------------------------------------------------
+
+export type KubeApiserver = Omit<KubeStandInfo, 'error'>;
+
+/**
+ * How long a test file waits for the kube-apiserver: on a machine's first run it is being built
+ * (about 1,000 s of CPU, shared with the rest of the suite). Use it as the `beforeAll` timeout.
+ */
+export const KUBE_WAIT_MS = 45 * 60_000;
+
+let kube: KubeApiserver | null = null;
+
+/**
+ * Waits until the stand's real kube-apiserver (etcd-backed, loopback, RBAC on) is up, which it
+ * does in the background; call it in `beforeAll(…, KUBE_WAIT_MS)` of a `*.kube.test.ts` file
+ * (those run last, so the wait overlaps the rest of the suite). Rejects, failing the file with the
+ * reason, when the stand has none (the binary could not be built or installed, or STAND_KUBE=0).
+ * Isolation: use a namespace or object names of your own (`randomName`).
+ */
+export async function kubeStand(): Promise<KubeApiserver> {
+  const file = inject('kubeStandFile');
+  const deadline = Date.now() + KUBE_WAIT_MS;
+  for (;;) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      /* not settled yet */
+    }
+    if (text !== null) {
+      const { error, ...info } = JSON.parse(text) as KubeStandInfo;
+      if (error || !info.url) throw new Error(error || 'test stand: no kube-apiserver');
+      kube = info;
+      return info;
+    }
+    if (Date.now() > deadline) throw new Error(`test stand: the kube-apiserver was not up within ${KUBE_WAIT_MS / 60_000} min (still building? see the [stand] lines)`);
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+/** The stand's kube-apiserver, once `kubeStand()` has resolved. */
+export function kubeApiserver(): KubeApiserver {
+  if (!kube) throw new Error('test stand: call `await kubeStand()` in beforeAll before using the kube-apiserver');
+  return kube;
+}
+
+/**
+ * A @kubernetes/client-node KubeConfig for the stand's API server: as the admin (system:masters)
+ * by default, or as `stand-user` (no permissions until an RBAC binding grants some).
+ */
+export function kubeConfig(as: 'admin' | 'user' = 'admin'): KubeConfig {
+  const kube = kubeApiserver();
+  const kc = new KubeConfig();
+  const user = as === 'admin' ? 'stand-admin' : 'stand-user';
+  kc.loadFromOptions({
+    clusters: [{ name: 'stand', server: kube.url, skipTLSVerify: true }],
+    users: [{ name: user, token: as === 'admin' ? kube.adminToken : kube.userToken }],
+    contexts: [{ name: 'stand', cluster: 'stand', user, namespace: 'default' }],
+    currentContext: 'stand',
+  });
+  return kc;
 }
