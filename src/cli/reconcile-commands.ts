@@ -6,15 +6,36 @@ import { createRuntime } from '../runtime.js';
 import { createLogger } from '../util/log.js';
 import { printJson, type OutputFormat } from './output.js';
 
-/** Exit codes (DESIGN.md): 0 in sync or done, 1 changes pending (plan), 2 errors. */
-export async function reconcileCommand(options: { dryRun: boolean; output: OutputFormat }): Promise<number> {
+export interface ReconcileCommandOptions {
+  dryRun: boolean;
+  output: OutputFormat;
+  /** The signal that interrupted the command, once one has: then no further action starts. */
+  interrupted?: () => NodeJS.Signals | null;
+}
+
+/**
+ * Exit codes (DESIGN.md): 0 in sync or done, 1 changes pending (plan), 2 errors; 130/143 when
+ * SIGINT/SIGTERM interrupted the pass (it stops between actions, as for a lost leadership).
+ */
+export async function reconcileCommand(options: ReconcileCommandOptions): Promise<number> {
   const config = loadConfig();
   need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
-  const runtime = await createRuntime(config, createLogger(config.logLevel));
+  const interrupted = options.interrupted ?? (() => null);
+  // The executor asks before every action: once interrupted, the action in flight is the last.
+  const runtime = await createRuntime(config, createLogger(config.logLevel), { mayMutate: () => interrupted() === null });
   try {
     const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });
     if (options.output === 'json') printJson(passSummary(result));
     else printPass(result);
+    const signal = interrupted();
+    if (signal !== null) {
+      const e = result.execution;
+      const done = e
+        ? `stopped between actions: ${e.applied} applied, ${e.failed} failed, ${e.skipped} not started (the next pass picks them up)`
+        : 'nothing was changed';
+      process.stderr.write(`heroku-s3-controller: the pass was interrupted by ${signal}; ${done}.\n`);
+      return exitCodeFor(signal);
+    }
     const incomplete = result.teams.some((t) => !t.complete) || result.accounts.some((a) => !a.complete);
     if (incomplete || (result.execution?.failed ?? 0) > 0) return 2;
     if (options.dryRun && result.actions.length > 0) return 1;
@@ -22,6 +43,11 @@ export async function reconcileCommand(options: { dryRun: boolean; output: Outpu
   } finally {
     await runtime.close();
   }
+}
+
+/** 128 + the signal's number, as a shell reports it: 130 for SIGINT, 143 for SIGTERM. */
+export function exitCodeFor(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? 130 : 143;
 }
 
 export function passSummary(result: PassResult) {

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../util/log.js';
-import { KubernetesLeaseElector, kubernetesLeaseClient } from './kubernetes-lease.js';
+import { KubernetesLeaseElector, defaultKubeConfig, kubernetesLeaseClient } from './kubernetes-lease.js';
+import { kubernetesLeaseEvents } from './lease-events.js';
 import { SoleLeader, type LeaderElector, type LeaderTimings } from './leader-election.js';
 import { PostgresAdvisoryLockElector } from './postgres-advisory-lock.js';
 
@@ -63,13 +64,15 @@ export function createLeaderElector(settings: LeaderElectionSettings, deps: Lead
       });
     case 'kubernetes': {
       const namespace = settings.leaseNamespace ?? inClusterNamespace() ?? 'default';
+      const kubeConfig = deps.kubeConfig ?? defaultKubeConfig();
       return new KubernetesLeaseElector({
         client: kubernetesLeaseClient({
           namespace,
           name: settings.leaseName,
           labels: { 'app.kubernetes.io/name': 'heroku-s3-controller' },
-          ...(deps.kubeConfig ? { kubeConfig: deps.kubeConfig } : {}),
+          kubeConfig,
         }),
+        events: kubernetesLeaseEvents({ kubeConfig, namespace, name: settings.leaseName, identity: settings.identity, logger }),
         identity: settings.identity,
         leaseRef: `Lease ${namespace}/${settings.leaseName}`,
         ...settings.timings,

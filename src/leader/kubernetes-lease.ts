@@ -25,19 +25,9 @@ import {
 } from '@kubernetes/client-node';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import {
-  DEFAULT_LEADER_TIMINGS,
-  JITTER_FACTOR,
-  LeadershipListeners,
-  realClock,
-  realSleep,
-  validateLeaderTimings,
-  type Clock,
-  type LeaderElector,
-  type LeaderTimings,
-  type Sleep,
-  type StopOptions,
-} from './leader-election.js';
+import { ElectorLoop } from './elector-loop.js';
+import type { LeaseEvents } from './lease-events.js';
+import { DEFAULT_LEADER_TIMINGS, validateLeaderTimings, type Clock, type LeaderTimings, type Sleep } from './leader-election.js';
 import { decide, observe, releasedRecord, type LeaseRecord, type Observation } from './lease-decision.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -79,108 +69,58 @@ export interface KubernetesLeaseElectorOptions extends Partial<LeaderTimings> {
   sleep?: Sleep;
   /** [0, 1): jitter of a candidate's retry period; default Math.random. */
   random?: () => number;
+  /** Kubernetes Events for leadership changes (best effort); sent ones are awaited by stop(). */
+  events?: LeaseEvents;
 }
 
-export class KubernetesLeaseElector implements LeaderElector {
-  readonly identity: string;
+export class KubernetesLeaseElector extends ElectorLoop {
   private readonly timings: LeaderTimings;
   private readonly client: LeaseClient;
-  private readonly clock: Clock;
-  private readonly sleep: Sleep;
-  private readonly random: () => number;
-  private readonly logger: Logger | undefined;
   private readonly leaseRef: string;
-  private readonly listeners: LeadershipListeners;
 
   /** The record as last read or written, and when it last changed (local clock). */
   private observation: Observation | null = null;
   /** resourceVersion of our last successful write (for the leader's one-request renewal). */
   private lastWrittenVersion: string | null = null;
-  private leading = false;
-  /** Local time at which the last successful acquire/renew request was SENT. */
-  private renewedAtMs = Number.NEGATIVE_INFINITY;
-  private readonly stopController = new AbortController();
   /** Aborts the requests of the round in flight. */
   private round: AbortController | null = null;
-  private loop: Promise<void> | null = null;
-  private firstAttempt: Promise<void> | null = null;
-  private stopped: Promise<void> | null = null;
+  private readonly events: LeaseEvents | undefined;
 
   constructor(options: KubernetesLeaseElectorOptions) {
-    this.timings = validateLeaderTimings({
+    const timings = validateLeaderTimings({
       leaseDurationMs: options.leaseDurationMs ?? DEFAULT_LEADER_TIMINGS.leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs ?? DEFAULT_LEADER_TIMINGS.renewDeadlineMs,
       retryPeriodMs: options.retryPeriodMs ?? DEFAULT_LEADER_TIMINGS.retryPeriodMs,
     });
-    if (options.identity.trim() === '') throw new Error('leader election needs a non-empty identity (e.g. the pod name)');
-    this.identity = options.identity;
+    const leaseRef = options.leaseRef ?? 'the Lease';
+    super({ ...options, timings, subject: { fields: { lease: leaseRef }, text: leaseRef } });
+    this.timings = timings;
     this.client = options.client;
-    this.clock = options.clock ?? realClock;
-    this.sleep = options.sleep ?? realSleep;
-    this.random = options.random ?? Math.random;
-    this.logger = options.logger;
-    this.leaseRef = options.leaseRef ?? 'the Lease';
-    this.listeners = new LeadershipListeners((err) =>
-      this.logger?.error({ reason: 'leader-listener-failed' }, `a leadership listener failed: ${errorMessage(err)}`),
-    );
+    this.leaseRef = leaseRef;
+    this.events = options.events;
+    const events = options.events;
+    if (events) this.onChange((leading) => events.record(leading));
   }
 
-  isLeader(): boolean {
-    return this.leading && this.clock() - this.renewedAtMs < this.timings.renewDeadlineMs;
-  }
-
-  onChange(listener: (leader: boolean) => void): void {
-    this.listeners.add(listener);
-  }
-
-  async start(): Promise<void> {
-    if (this.loop) throw new Error('leader election already started');
-    if (this.stopped) throw new Error('leader election was stopped; create a new elector to campaign again');
-    this.loop = this.run();
-    await this.firstAttempt;
-  }
-
-  stop(options: StopOptions = {}): Promise<void> {
-    this.stopped ??= this.shutdown(options.release ?? true);
-    return this.stopped;
-  }
-
-  private async shutdown(release: boolean): Promise<void> {
-    // Stop mutating before anything else, then stop the loop, then hand the lease over.
-    this.setLeading(false, 'stopping');
-    this.stopController.abort();
+  protected override interrupt(): void {
     this.round?.abort();
-    await this.loop?.catch(() => undefined);
-    if (release) await this.release();
   }
 
-  private async run(): Promise<void> {
-    const { retryPeriodMs } = this.timings;
-    const first = this.attempt();
-    this.firstAttempt = first;
-    await first;
-    while (!this.stopController.signal.aborted) {
-      // The leader renews on a fixed period; candidates spread out (client-go's JitterUntil).
-      const wait = this.leading ? retryPeriodMs : retryPeriodMs * (1 + this.random() * JITTER_FACTOR);
-      await this.sleep(wait, this.stopController.signal);
-      if (this.stopController.signal.aborted) break;
-      await this.attempt();
-    }
+  protected override forgetLeadership(): void {
+    this.lastWrittenVersion = null;
   }
 
   /** One round of client-go's tryAcquireOrRenew, then the leadership bookkeeping. */
-  private async attempt(): Promise<void> {
+  protected async attempt(): Promise<void> {
     const sentAtMs = this.clock();
     // Each round is bounded by the renew deadline and ends early on stop(). A leader's round ends
     // when its lease stops being valid, so a hanging renewal ends its leadership right then.
-    const { renewDeadlineMs } = this.timings;
-    const timeoutMs = this.leading ? Math.max(1, this.renewedAtMs + renewDeadlineMs - sentAtMs) : renewDeadlineMs;
     const round = new AbortController();
     let deadlineHit = false;
     const timer = setTimeout(() => {
       deadlineHit = this.leading;
       round.abort();
-    }, timeoutMs);
+    }, this.roundTimeoutMs(sentAtMs));
     this.round = round;
     let outcome: 'acquired' | 'held-by-other' | 'conflict' | 'failed';
     try {
@@ -195,11 +135,11 @@ export class KubernetesLeaseElector implements LeaderElector {
     this.round = null;
     if (this.stopController.signal.aborted) return;
     if (outcome === 'acquired') {
-      this.renewedAtMs = sentAtMs;
+      this.renewed(sentAtMs);
       this.setLeading(true, 'acquired');
     } else if (outcome === 'held-by-other' || outcome === 'conflict') {
       this.setLeading(false, outcome === 'conflict' ? 'lost-conflict' : 'held-by-other');
-    } else if (this.leading && (deadlineHit || this.clock() - this.renewedAtMs >= renewDeadlineMs)) {
+    } else if (this.leading && (deadlineHit || this.renewDeadlinePassed())) {
       this.setLeading(false, 'renew-deadline-passed');
     }
   }
@@ -268,22 +208,15 @@ export class KubernetesLeaseElector implements LeaderElector {
     this.lastWrittenVersion = lease.resourceVersion;
   }
 
-  private setLeading(leading: boolean, why: string): void {
-    if (this.leading === leading) return;
-    this.leading = leading;
-    if (!leading) {
-      this.renewedAtMs = Number.NEGATIVE_INFINITY;
-      this.lastWrittenVersion = null;
-    }
-    this.logger?.info(
-      { reason: leading ? 'became-leader' : 'stopped-leading', lease: this.leaseRef, identity: this.identity, why },
-      leading ? `leader election: ${this.identity} is now the leader (${this.leaseRef})` : `leader election: ${this.identity} is no longer the leader (${why})`,
-    );
-    this.listeners.emit(leading);
+  /**
+   * Clears the holder if it is still us (unless `release` is false: then the Lease expires), and
+   * waits for the leadership events in flight. Best effort: errors are logged, never thrown.
+   */
+  protected async release(release: boolean): Promise<void> {
+    await Promise.all([release ? this.clearHolder() : undefined, this.events?.flush()]);
   }
 
-  /** Clears the holder if it is still us. Best effort: errors are logged, never thrown. */
-  private async release(): Promise<void> {
+  private async clearHolder(): Promise<void> {
     const signal = AbortSignal.timeout(this.timings.renewDeadlineMs);
     try {
       const current = await this.client.get(signal);

@@ -16,19 +16,8 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import {
-  DEFAULT_LEADER_TIMINGS,
-  JITTER_FACTOR,
-  LeadershipListeners,
-  realClock,
-  realSleep,
-  validateLeaderTimings,
-  type Clock,
-  type LeaderElector,
-  type LeaderTimings,
-  type Sleep,
-  type StopOptions,
-} from './leader-election.js';
+import { ElectorLoop } from './elector-loop.js';
+import { DEFAULT_LEADER_TIMINGS, validateLeaderTimings, type Clock, type LeaderTimings, type Sleep } from './leader-election.js';
 
 export interface PostgresAdvisoryLockOptions extends Partial<Omit<LeaderTimings, 'leaseDurationMs'>> {
   databaseUrl: string;
@@ -55,26 +44,13 @@ export function advisoryLockApplicationName(identity: string): string {
   return `hsc-leader:${identity}`.slice(0, 63);
 }
 
-export class PostgresAdvisoryLockElector implements LeaderElector {
-  readonly identity: string;
+export class PostgresAdvisoryLockElector extends ElectorLoop {
   readonly lockKey: string;
   private readonly timings: Omit<LeaderTimings, 'leaseDurationMs'>;
   private readonly databaseUrl: string;
   private readonly lockName: string;
-  private readonly logger: Logger | undefined;
-  private readonly clock: Clock;
-  private readonly sleep: Sleep;
-  private readonly random: () => number;
-  private readonly listeners: LeadershipListeners;
 
   private client: pg.Client | null = null;
-  private leading = false;
-  /** Local time at which the last successful lock check was sent. */
-  private checkedAtMs = Number.NEGATIVE_INFINITY;
-  private readonly stopController = new AbortController();
-  private loop: Promise<void> | null = null;
-  private firstAttempt: Promise<void> | null = null;
-  private stopped: Promise<void> | null = null;
 
   constructor(options: PostgresAdvisoryLockOptions) {
     const retryPeriodMs = options.retryPeriodMs ?? DEFAULT_LEADER_TIMINGS.retryPeriodMs;
@@ -82,50 +58,27 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
     // No lease duration here (the server holds the lock until the session ends); the rule between
     // renew deadline and retry period still applies.
     validateLeaderTimings({ renewDeadlineMs, retryPeriodMs });
-    if (options.identity.trim() === '') throw new Error('leader election needs a non-empty identity (e.g. the host name)');
+    super({
+      ...options,
+      timings: { renewDeadlineMs, retryPeriodMs },
+      subject: { fields: { lock: options.lockName }, text: `advisory lock "${options.lockName}"` },
+    });
     this.timings = { renewDeadlineMs, retryPeriodMs };
     this.databaseUrl = options.databaseUrl;
     this.lockName = options.lockName;
     this.lockKey = advisoryLockKey(options.lockName);
-    this.identity = options.identity;
-    this.logger = options.logger;
-    this.clock = options.clock ?? realClock;
-    this.sleep = options.sleep ?? realSleep;
-    this.random = options.random ?? Math.random;
-    this.listeners = new LeadershipListeners((err) =>
-      this.logger?.error({ reason: 'leader-listener-failed' }, `a leadership listener failed: ${errorMessage(err)}`),
-    );
   }
 
-  isLeader(): boolean {
-    return this.leading && this.client !== null && this.clock() - this.checkedAtMs < this.timings.renewDeadlineMs;
-  }
-
-  onChange(listener: (leader: boolean) => void): void {
-    this.listeners.add(listener);
-  }
-
-  async start(): Promise<void> {
-    if (this.loop) throw new Error('leader election already started');
-    if (this.stopped) throw new Error('leader election was stopped; create a new elector to campaign again');
-    this.loop = this.run();
-    await this.firstAttempt;
+  override isLeader(): boolean {
+    return this.client !== null && super.isLeader();
   }
 
   /**
-   * Stops leading and ends the session, which releases the lock. `release: false` only skips the
-   * explicit unlock: the session (a socket that would keep the process alive) ends either way, as
-   * it would when the process exits; another process gets the lock at its next retry.
+   * Ends the session, which releases the lock. `release: false` only skips the explicit unlock:
+   * the session (a socket that would keep the process alive) ends either way, as it would when
+   * the process exits; another process gets the lock at its next retry.
    */
-  stop(options: StopOptions = {}): Promise<void> {
-    this.stopped ??= this.shutdown(options.release ?? true);
-    return this.stopped;
-  }
-
-  private async shutdown(release: boolean): Promise<void> {
-    this.setLeading(false, 'stopping');
-    this.stopController.abort();
-    await this.loop?.catch(() => undefined);
+  protected async release(release: boolean): Promise<void> {
     const client = this.client;
     this.client = null;
     if (!client) return;
@@ -140,20 +93,7 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
     await client.end().catch(() => undefined);
   }
 
-  private async run(): Promise<void> {
-    const { retryPeriodMs } = this.timings;
-    const first = this.attempt();
-    this.firstAttempt = first;
-    await first;
-    while (!this.stopController.signal.aborted) {
-      const wait = this.leading ? retryPeriodMs : retryPeriodMs * (1 + this.random() * JITTER_FACTOR);
-      await this.sleep(wait, this.stopController.signal);
-      if (this.stopController.signal.aborted) break;
-      await this.attempt();
-    }
-  }
-
-  private async attempt(): Promise<void> {
+  protected async attempt(): Promise<void> {
     const sentAtMs = this.clock();
     try {
       const client = this.client ?? (await this.connect());
@@ -167,7 +107,7 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
         );
         if (client !== this.client) return; // dropped meanwhile
         if (rows.rows[0]?.held) {
-          this.checkedAtMs = sentAtMs;
+          this.renewed(sentAtMs);
         } else {
           this.setLeading(false, 'lock-gone');
         }
@@ -176,7 +116,7 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
         // Stopped meanwhile: shutdown ends this session, which releases the lock just taken.
         if (client !== this.client || this.stopController.signal.aborted) return;
         if (rows.rows[0]?.locked) {
-          this.checkedAtMs = sentAtMs;
+          this.renewed(sentAtMs);
           this.setLeading(true, 'acquired');
         }
       }
@@ -185,7 +125,7 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
       this.logger?.warn({ reason: 'leader-lock-failed' }, `leader election: advisory lock "${this.lockName}": ${errorMessage(err)}`);
       this.drop('check-failed');
     }
-    if (this.leading && this.clock() - this.checkedAtMs >= this.timings.renewDeadlineMs) {
+    if (this.leading && this.renewDeadlinePassed()) {
       this.drop('renew-deadline-passed');
     }
   }
@@ -226,18 +166,5 @@ export class PostgresAdvisoryLockElector implements LeaderElector {
     this.client = null;
     this.setLeading(false, why);
     if (client) void client.end().catch(() => undefined);
-  }
-
-  private setLeading(leading: boolean, why: string): void {
-    if (this.leading === leading) return;
-    this.leading = leading;
-    if (!leading) this.checkedAtMs = Number.NEGATIVE_INFINITY;
-    this.logger?.info(
-      { reason: leading ? 'became-leader' : 'stopped-leading', lock: this.lockName, identity: this.identity, why },
-      leading
-        ? `leader election: ${this.identity} is now the leader (advisory lock "${this.lockName}")`
-        : `leader election: ${this.identity} is no longer the leader (${why})`,
-    );
-    this.listeners.emit(leading);
   }
 }

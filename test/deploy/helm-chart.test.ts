@@ -154,7 +154,7 @@ describe('default render', () => {
   it('grants only what the controller uses: its Lease and Events', () => {
     const role = one(objects, 'Role');
     expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [FULLNAME], verbs: ['get', 'update'] },
     ]);
@@ -203,7 +203,7 @@ describe('every option', () => {
     const leaseRole = one(objects, 'Role', 'hs3-leader-election');
     expect(leaseRole.metadata.namespace).toBe('platform-leases');
     expect(leaseRole.rules[1].resourceNames).toEqual(['hs3-leader']);
-    expect(one(objects, 'Role', 'hs3').rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+    expect(one(objects, 'Role', 'hs3').rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create'] }]);
     expect(one(objects, 'RoleBinding', 'hs3-leader-election').metadata.namespace).toBe('platform-leases');
   });
 
@@ -254,7 +254,7 @@ describe('values.schema.json', () => {
     const env = envOf(objects);
     expect(env.get('LEADER_ELECTION')?.value).toBe('none');
     expect([...env.keys()].filter((k) => k.startsWith('LEASE_'))).toEqual([]);
-    expect(one(objects, 'Role').rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+    expect(one(objects, 'Role').rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create'] }]);
   });
   it('elects through PostgreSQL with several replicas and no Lease rights', async () => {
     const objects = await template('--set', 'leaderElection.mode=postgres');

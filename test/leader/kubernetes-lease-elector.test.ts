@@ -284,4 +284,35 @@ describe('KubernetesLeaseElector (fake Lease, fake clock)', () => {
     expect(server.writes).toBe(writes);
     expect(server.lease?.record.holderIdentity).toBe('a');
   });
+
+  it('records a leadership event on every change; stop() waits for the ones in flight, and a failing recorder changes nothing', async () => {
+    const server = new LeaseServer();
+    const time = new FakeTime();
+    const recorded: boolean[] = [];
+    const sent: boolean[] = [];
+    let pending: Promise<void>[] = [];
+    const events = {
+      record(leading: boolean) {
+        recorded.push(leading);
+        pending.push(new Promise<void>((resolve) => setTimeout(() => (sent.push(leading), resolve()), 20)));
+      },
+      flush: () => Promise.all(pending).then(() => undefined),
+    };
+    const a = new KubernetesLeaseElector({ client: new FakeLeaseClient(server), identity: 'a', clock: time.clock, sleep: time.sleep, random: () => 0, events, ...TIMINGS });
+    electors.push(a);
+    await a.start();
+    expect(a.isLeader()).toBe(true);
+    expect(recorded).toEqual([true]);
+    await a.stop();
+    expect(recorded).toEqual([true, false]);
+    expect(sent).toEqual([true, false]);
+    expect(server.lease?.record.holderIdentity).toBe('');
+
+    pending = [];
+    const throwing = { record: () => { throw new Error('no events for you'); }, flush: async () => undefined };
+    const b = new KubernetesLeaseElector({ client: new FakeLeaseClient(server), identity: 'b', clock: time.clock, sleep: time.sleep, random: () => 0, events: throwing, ...TIMINGS });
+    electors.push(b);
+    await b.start();
+    expect(b.isLeader()).toBe(true);
+  });
 });
