@@ -76,6 +76,8 @@ beforeAll(async () => {
     GC_MAX_DELETIONS: '1000',
     GC_MAX_DELETION_RATIO: '1',
     DEEP_CHECK_WINDOW: '0',
+    // The injected 429 must make the read incomplete, not be retried away (retries: heroku-budget.test.ts).
+    HEROKU_RATE_LIMIT_MAX_WAIT: '0',
   });
   const { fake } = world;
   naming = { instanceId: world.instanceId, bucketPrefix: 'hs3-', iamPath: '/heroku-s3-controller/', iamUserPrefix: 'hs3-' };
