@@ -13,6 +13,7 @@ import { openDb, type OpenDbOptions } from './db.js';
 import { Journal } from './journal.js';
 import { LinkStore } from './link-store.js';
 import { migrate } from './migrate.js';
+import { PartnerAddonStore } from './partner-addon-store.js';
 import { ResourceStore } from './resource-store.js';
 import type { Db } from './types.js';
 
@@ -32,6 +33,7 @@ export class StoreRepositories {
   readonly deliveries: DeliveryStore;
   readonly journal: Journal;
   readonly gcBreakers: GcBreakerStore;
+  readonly partnerAddons: PartnerAddonStore;
 
   constructor(db: Db, box: SecretBox) {
     this.db = db;
@@ -40,6 +42,7 @@ export class StoreRepositories {
     this.deliveries = new DeliveryStore(db);
     this.journal = new Journal(db);
     this.gcBreakers = new GcBreakerStore(db);
+    this.partnerAddons = new PartnerAddonStore(db, box);
   }
 }
 
@@ -88,10 +91,11 @@ export class Store extends StoreRepositories {
    * Key rotation: re-encrypts every stored secret not encrypted with the first key, so the other
    * keys can then be removed from FERNET_KEYS. Returns how many values were rewritten.
    */
-  async reencryptSecrets(): Promise<{ links: number; resources: number }> {
+  async reencryptSecrets(): Promise<{ links: number; resources: number; partnerAddons: number }> {
     return {
       links: await this.links.reencryptAll(),
       resources: await this.resources.reencryptAll(),
+      partnerAddons: await this.partnerAddons.reencryptAll(),
     };
   }
 

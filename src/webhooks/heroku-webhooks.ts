@@ -17,6 +17,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
+import { readBody } from '../http/read-body.js';
 import type { ReplayStore } from './replay-store.js';
 
 /** The header Heroku signs deliveries in: base64(HMAC-SHA256(secret, raw body)). */
@@ -198,45 +199,6 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
     );
     send(res, 202, { status: 'queued' });
   };
-}
-
-type BodyRead = { kind: 'ok'; body: Buffer } | { kind: 'too-large' } | { kind: 'timeout' } | { kind: 'aborted' };
-
-/**
- * Reads the whole body, or stops as soon as it is known to be over `maxBytes` (from
- * `Content-Length`, before reading anything, or while reading a chunked body), or at the deadline.
- */
-function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<BodyRead> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve({ kind: 'too-large' });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const finish = (result: BodyRead): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAborted);
-      req.off('close', onAborted);
-      if (result.kind !== 'ok') req.pause();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) finish({ kind: 'too-large' });
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => finish({ kind: 'ok', body: Buffer.concat(chunks, size) });
-    const onAborted = (): void => finish({ kind: 'aborted' });
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', onAborted);
-    req.once('close', onAborted);
-  });
 }
 
 /**

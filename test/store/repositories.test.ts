@@ -349,7 +349,7 @@ describe.each(backends)('store repositories on $name', (backend) => {
       const counts = await rotated.reencryptSecrets();
       expect(counts.links).toBeGreaterThanOrEqual(1);
       expect(counts.resources).toBeGreaterThanOrEqual(1);
-      expect(await rotated.reencryptSecrets()).toEqual({ links: 0, resources: 0 });
+      expect(await rotated.reencryptSecrets()).toEqual({ links: 0, resources: 0, partnerAddons: 0 });
 
       // Now the old key can go.
       const newOnly = new Store(store.db, SecretBox.fromKeys([key2]));

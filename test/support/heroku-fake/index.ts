@@ -5,8 +5,9 @@
  * `expect(fake.schemaViolations).toEqual([])`. See `server.ts` for the behaviour it copies.
  */
 export { HerokuFake, parseRange } from './server.js';
-export type { FailNextOptions, RecordedRequest, ResponseContext, ResponseTamper } from './server.js';
+export type { FailNextOptions, RateLimitEmulation, RecordedRequest, ResponseContext, ResponseTamper } from './server.js';
 export type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, IdName, Region, Team, TeamApp } from './state.js';
 export type { AppWebhook } from './webhooks.js';
 export { validate, validateList, schemaPath } from './schema.js';
 export type { DefinitionName } from './schema.js';
+export type { FakePartner, PartnerAction, PartnerCallResult, PartnerConfigPatch, PartnerTarget, TokenRequest } from './partner.js';

@@ -4,7 +4,8 @@
  *
  * Behaviour copied from Heroku: `Range: id ..; max=N` pagination sorted by id (default 200, at most
  * 1000) with `206 Partial Content` + `Next-Range` while more remain; `RateLimit-Remaining` on every
- * answer, one token per request (`GET /account/rate-limits` is free), `429 rate_limit` when empty;
+ * answer, one token per request (`GET /account/rate-limits` is free), `429 rate_limit` when empty,
+ * optionally refilled over time like Heroku's bucket (`emulateRateLimit`, off by default);
  * error bodies `{"id","message"}`. It never answers 304 (heroku-client would hang).
  */
 import { createServer } from 'node:http';
@@ -16,6 +17,7 @@ import type { DefinitionName } from './schema.js';
 import { FakeState, InvalidParams, NotFound } from './state.js';
 import type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, Region, Team } from './state.js';
 import { FakeWebhooks } from './webhooks.js';
+import { FakePartner } from './partner.js';
 import type { AppWebhook } from './webhooks.js';
 
 export interface RecordedRequest {
@@ -92,6 +94,20 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * Heroku's account rate limit as a token bucket: `capacity` tokens (Heroku: 4,500), refilled
+ * continuously at `refillPerMinute` (Heroku: about 75). Off by default: the fake then only counts
+ * down from 4,500 (or `setRateLimitRemaining`) without refilling.
+ */
+export interface RateLimitEmulation {
+  capacity: number;
+  refillPerMinute: number;
+  /** Tokens at the start; default `capacity`. */
+  initial?: number;
+  /** Milliseconds; default `Date.now` (real time: pick a fast refill to keep tests short). */
+  clock?: () => number;
+}
+
 interface Sortable {
   id: string;
 }
@@ -126,9 +142,16 @@ export class HerokuFake {
   private readonly state = new FakeState();
   private readonly hooks = new FakeWebhooks();
   private readonly faults: Fault[] = [];
+  /** Tokens left; fractional while the emulation refills. */
   private rateLimit = DEFAULT_RATE_LIMIT;
+  private bucket: (Required<Omit<RateLimitEmulation, 'initial'>> & { refilledAt: number }) | null = null;
   private tamper: ResponseTamper | undefined;
+  private delayMs = 0;
+  /** Requests whose answer {@link delayResponses} is holding back right now. */
+  heldRequests = 0;
   private readonly routes: Route[];
+  /** Heroku's side of the Add-on Partner API: provisioning requests, OAuth tokens, add-on actions and config. */
+  readonly partner: FakePartner;
 
   private constructor(
     private readonly server: Server,
@@ -138,9 +161,10 @@ export class HerokuFake {
     this.url = url;
     this.token = token;
     this.routes = this.buildRoutes();
+    this.partner = new FakePartner(this.state, this.schemaViolations, this.requests);
   }
 
-  static async start(opts: { token?: string; rateLimitRemaining?: number } = {}): Promise<HerokuFake> {
+  static async start(opts: { token?: string; rateLimitRemaining?: number; rateLimit?: RateLimitEmulation } = {}): Promise<HerokuFake> {
     const token = opts.token ?? `HRKU-fake-${randomUUID()}`;
     let fake: HerokuFake | undefined;
     const server = createServer((req, res) => {
@@ -161,6 +185,7 @@ export class HerokuFake {
     const { port } = server.address() as AddressInfo;
     fake = new HerokuFake(server, `http://127.0.0.1:${port}`, token);
     if (opts.rateLimitRemaining !== undefined) fake.rateLimit = opts.rateLimitRemaining;
+    if (opts.rateLimit) fake.emulateRateLimit(opts.rateLimit);
     return fake;
   }
 
@@ -278,15 +303,53 @@ export class HerokuFake {
 
   setRateLimitRemaining(n: number): void {
     this.rateLimit = Math.max(0, Math.floor(n));
+    if (this.bucket) this.bucket.refilledAt = this.bucket.clock();
   }
 
   get rateLimitRemaining(): number {
-    return this.rateLimit;
+    this.refill();
+    return Math.floor(this.rateLimit);
+  }
+
+  /**
+   * Switches the refilling token bucket on (`undefined`: off again, keeping the tokens left).
+   * Every request but `GET /account/rate-limits` spends one token; empty → `429 rate_limit`.
+   */
+  emulateRateLimit(emulation: RateLimitEmulation | undefined): void {
+    if (!emulation) {
+      this.rateLimit = Math.floor(this.rateLimit);
+      this.bucket = null;
+      return;
+    }
+    if (!(emulation.capacity > 0) || !(emulation.refillPerMinute >= 0)) throw new Error('emulateRateLimit: capacity must be positive and refillPerMinute 0 or more');
+    const clock = emulation.clock ?? Date.now;
+    this.bucket = { capacity: emulation.capacity, refillPerMinute: emulation.refillPerMinute, clock, refilledAt: clock() };
+    this.rateLimit = Math.min(emulation.capacity, emulation.initial ?? emulation.capacity);
+  }
+
+  /** Requests answered `429` because the bucket was empty (not by `failNext`). */
+  get rateLimitedRequests(): number {
+    return this.throttled;
+  }
+
+  private throttled = 0;
+
+  private refill(): void {
+    if (!this.bucket) return;
+    const now = this.bucket.clock();
+    const elapsed = Math.max(0, now - this.bucket.refilledAt);
+    this.bucket.refilledAt = now;
+    this.rateLimit = Math.min(this.bucket.capacity, this.rateLimit + (elapsed * this.bucket.refillPerMinute) / 60_000);
   }
 
   /** Rewrite answers before they are validated and sent; `undefined` removes the hook. */
   tamperResponses(fn: ResponseTamper | undefined): void {
     this.tamper = fn;
+  }
+
+  /** Hold every answer back this long (a slow or hung Heroku); 0 answers at once again. */
+  delayResponses(ms: number): void {
+    this.delayMs = Math.max(0, ms);
   }
 
   // ---- HTTP ------------------------------------------------------------------------------------
@@ -295,14 +358,26 @@ export class HerokuFake {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      try {
-        this.dispatch(req, res, Buffer.concat(chunks).toString('utf8'));
-      } catch (err) {
-        const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
-        this.schemaViolations.push(`internal error of the fake on ${req.method} ${req.url}: ${msg}`);
-        if (!res.headersSent) this.send(req, res, randomUUID(), 500, { id: 'internal_server_error', message: 'Internal server error.' });
+      if (this.delayMs > 0) {
+        this.heldRequests += 1;
+        setTimeout(() => {
+          this.heldRequests -= 1;
+          if (!res.destroyed) this.answer(req, res, chunks);
+        }, this.delayMs).unref();
+        return;
       }
+      this.answer(req, res, chunks);
     });
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse, chunks: Buffer[]): void {
+    try {
+      this.dispatch(req, res, Buffer.concat(chunks).toString('utf8'));
+    } catch (err) {
+      const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      this.schemaViolations.push(`internal error of the fake on ${req.method} ${req.url}: ${msg}`);
+      if (!res.headersSent) this.send(req, res, randomUUID(), 500, { id: 'internal_server_error', message: 'Internal server error.' });
+    }
   }
 
   private dispatch(req: IncomingMessage, res: ServerResponse, rawBody: string): void {
@@ -314,6 +389,8 @@ export class HerokuFake {
       this.finish(req, res, { method, path, status, range, requestId }, { id, message }, headers);
     };
 
+    if (this.partner.handles(method, path)) return this.partner.dispatch(req, res, method, path, rawBody);
+
     if (!this.authorized(header(req, 'authorization'))) {
       fail(401, 'unauthorized', 'Invalid credentials provided.');
       return;
@@ -321,7 +398,9 @@ export class HerokuFake {
 
     const match = this.match(method, path);
     if (!match?.route.free) {
-      if (this.rateLimit <= 0) {
+      this.refill();
+      if (this.rateLimit < 1) {
+        this.throttled += 1;
         fail(429, 'rate_limit', ERROR_IDS[429]![1]);
         return;
       }
@@ -439,7 +518,7 @@ export class HerokuFake {
     const text = JSON.stringify(body);
     res.statusCode = status;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('RateLimit-Remaining', String(this.rateLimit));
+    res.setHeader('RateLimit-Remaining', String(Math.floor(this.rateLimit)));
     res.setHeader('Request-Id', requestId);
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -521,7 +600,7 @@ export class HerokuFake {
     });
     const p = (params: string[], i: number): string => params[i]!;
     return [
-      r('GET', '/account/rate-limits', () => one('rate-limit', { remaining: this.rateLimit }), { free: true }),
+      r('GET', '/account/rate-limits', () => one('rate-limit', { remaining: this.rateLimitRemaining }), { free: true }),
       r('GET', '/teams', () => list('team', s.allTeams(), (t) => s.teamJson(t)), { list: true }),
       r('GET', '/teams/:team', (ps) => one('team', s.teamJson(s.team(p(ps, 0))))),
       r('GET', '/teams/:team/addons', (ps) => list('add-on', s.teamAddons(p(ps, 0)), (a) => s.addonJson(a)), { list: true }),
