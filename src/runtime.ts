@@ -7,11 +7,14 @@ import path from 'node:path';
 import { need, type Config } from './config/config.js';
 import { SecretBox } from './crypto/secret-box.js';
 import { Metrics } from './metrics/metrics.js';
+import { createPartnerApiFromConfig, type PartnerApi } from './partner/partner-api.js';
 import { Controller } from './reconciler/controller.js';
+import type { AddonConfigDelivery } from './reconciler/executor.js';
 import type { DriftReport } from './reconciler/drift.js';
 import { ApiCallRecorder } from './sinks/aws/api-calls.js';
 import { AwsConnector, type ClientHook, type ConnectorOptions } from './sinks/aws/connect.js';
 import { HerokuApi, type HerokuRequest } from './sources/heroku/heroku-api.js';
+import { HerokuBudget } from './sources/heroku/request-budget.js';
 import { Store } from './store/store.js';
 import type { Logger } from './util/log.js';
 
@@ -52,12 +55,27 @@ async function fernetKeys(config: Config, logger?: Logger): Promise<string[]> {
   return [(await readFile(file, 'utf8')).trim()];
 }
 
-export function herokuApi(config: Config, onRequest?: (request: HerokuRequest) => void): HerokuApi {
+/**
+ * The Heroku API with its request budget: every request waits for admission (HEROKU_BUDGET_*),
+ * and 429s are retried with backoff before they surface.
+ */
+export function herokuApi(config: Config, onRequest?: (request: HerokuRequest) => void, logger?: Logger): HerokuApi {
   return new HerokuApi({
     url: config.herokuApiUrl,
     token: config.herokuApiToken ?? '',
     timeoutMs: config.requestTimeoutMs,
+    budget: new HerokuBudget(config.herokuBudget),
+    retry: { maxTotalWaitMs: config.herokuRateLimitMaxWaitMs },
     ...(onRequest ? { onRequest } : {}),
+    ...(logger
+      ? {
+          onRetry: (event) =>
+            logger.warn(
+              { reason: 'heroku-rate-limited', method: event.method, status: event.status, attempt: event.attempt, delayMs: event.delayMs },
+              `Heroku answered ${event.status ?? 'rate_limit'} (rate limit); retrying in ${Math.ceil(event.delayMs / 1000)} s`,
+            ),
+        }
+      : {}),
   });
 }
 
@@ -73,6 +91,10 @@ export interface Runtime {
   metrics: Metrics;
   /** The latest drift report, replaced after each pass; served on `/drift`. */
   reports: { latest: DriftReport | null };
+  /** The add-on Partner API (`/heroku/resources`), or null without ADDON_MANIFEST_ID. */
+  partner: PartnerApi | null;
+  /** Where the Partner API puts the add-ons it is told about: set by `serve`'s fast lane. */
+  partnerWork: { enqueue: ((addonId: string) => void) | null };
   close(): Promise<void>;
 }
 
@@ -88,10 +110,15 @@ export interface RuntimeOptions {
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const store = await openStore(config, logger);
   const metrics = new Metrics();
-  const heroku: HerokuApi = herokuApi(config, (request) => {
-    metrics.observeHerokuRequest(request);
-    if (heroku.rateLimitRemaining !== null) metrics.setHerokuRateLimit(heroku.rateLimitRemaining);
-  });
+  const heroku: HerokuApi = herokuApi(
+    config,
+    (request) => {
+      metrics.observeHerokuRequest(request);
+      if (heroku.rateLimitRemaining !== null) metrics.setHerokuRateLimit(heroku.rateLimitRemaining);
+    },
+    logger,
+  );
+  if (heroku.budget) metrics.watchHerokuBudget(heroku.budget);
   const recorder = new ApiCallRecorder();
   recorder.onCall((call) => metrics.observeAwsCall(call));
   const connector = new AwsConnector({
@@ -102,12 +129,22 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     ...(options.onClient ? { onClient: options.onClient } : {}),
     ...(options.baseCredentials ? { baseCredentials: options.baseCredentials } : {}),
   });
+  const partnerWork: Runtime['partnerWork'] = { enqueue: null };
+  const partner = createPartnerApiFromConfig(config, {
+    store: store.partnerAddons,
+    logger,
+    // Until serve's queue exists (one-shot commands), a provisioning request waits for the next pass.
+    enqueue: (addonId) => partnerWork.enqueue?.(addonId),
+    ...(options.clock ? { now: options.clock } : {}),
+  });
   const controller = new Controller({
     config,
     store,
     heroku,
     connector,
     logger,
+    ...(partner && config.credentialDelivery === 'addon-config' ? { addonConfig: addonConfigDelivery(partner, store, config.addonConfigVarsPrefix) } : {}),
+    ...(partner ? { toldDeprovisioned: toldDeprovisioned(store) } : {}),
     ...(options.mayMutate ? { mayMutate: options.mayMutate } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
@@ -121,9 +158,34 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     logger,
     metrics,
     reports: { latest: null },
+    partner,
+    partnerWork,
     async close() {
+      await partner?.settle();
       connector.destroy();
       await store.close();
     },
+  };
+}
+
+/**
+ * CREDENTIAL_DELIVERY=addon-config: add-ons provisioned through the Partner API get their
+ * credentials through `PATCH /addons/{id}/config` with their partner token (Heroku sets them on
+ * every attachment); any other add-on keeps the app config-var delivery.
+ */
+function addonConfigDelivery(partner: PartnerApi, store: Store, prefix: string): AddonConfigDelivery {
+  return {
+    prefix,
+    handles: async (addonId) => (await store.partnerAddons.get(addonId)) !== null,
+    addonIds: async () => new Set((await store.partnerAddons.list()).map((a) => a.uuid)),
+    deliver: (addonId, vars) => partner.deliverAddonConfig(addonId, vars),
+  };
+}
+
+/** Add-ons Heroku deprovisioned with `DELETE /heroku/resources/:id` (Partner API). */
+function toldDeprovisioned(store: Store) {
+  return {
+    all: async () => new Set((await store.partnerAddons.list()).filter((a) => a.state === 'deprovisioned').map((a) => a.uuid)),
+    has: async (addonId: string) => (await store.partnerAddons.get(addonId))?.state === 'deprovisioned',
   };
 }

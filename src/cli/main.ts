@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 /**
  * The `heroku-s3-controller` binary. Exit codes: 0 success or in sync, 1 changes pending (`plan`),
- * 2 usage or runtime error. An error is one plain sentence on stderr saying what to do.
+ * 2 usage or runtime error, 130/143 interrupted by SIGINT/SIGTERM (`serve` exits 0 on its first
+ * signal). An error is one plain sentence on stderr saying what to do.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { openStore } from '../runtime.js';
+import { demoCommand } from './demo-command.js';
 import { gcApproveCommand } from './gc-commands.js';
 import { linkCommand, linksCommand, unlinkCommand } from './link-commands.js';
 import { parseOutput } from './output.js';
-import { reconcileCommand } from './reconcile-commands.js';
+import { exitCodeFor, reconcileCommand } from './reconcile-commands.js';
 import { serveCommand } from './serve-command.js';
+import { webhooksRegisterCommand } from './webhook-commands.js';
 
 /** Errors whose message is written for the operator; anything else is a bug or an outage. */
 const OPERATOR_ERRORS = new Set([
@@ -23,6 +26,27 @@ const OPERATOR_ERRORS = new Set([
   'SecretDecryptError',
 ]);
 
+/**
+ * SIGINT/SIGTERM during a one-shot command (`serve` has its own shutdown): the first one lets the
+ * step in flight end — a pass stops before its next action, a link or an approval is one write —
+ * so the store is closed cleanly and nothing is left half-done; the command then exits 130/143
+ * with one line saying so. A second signal exits at once.
+ */
+let interruptedBy: NodeJS.Signals | null = null;
+const interrupted = () => interruptedBy;
+
+function trapSignals(): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy !== null) {
+      process.stderr.write(`heroku-s3-controller: ${signal} again: exiting at once.\n`);
+      process.exit(exitCodeFor(signal));
+    }
+    interruptedBy = signal;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 const outputOption = () =>
   new Option('-o, --output <format>', 'output format: text or json').default('text').argParser(parseOutput);
 
@@ -31,7 +55,10 @@ function program(): Command {
     .description('Gives every Heroku app in a linked Heroku Team its own S3 bucket in the team\'s AWS account.')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) })
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    .hook('preAction', (_cli, command) => {
+      if (command.name() !== 'serve' && command.name() !== 'demo') trapSignals();
+    });
 
   cli
     .command('serve')
@@ -44,7 +71,7 @@ function program(): Command {
     .requiredOption('--once', 'run a single pass and exit (use `serve` for the loop)')
     .addOption(outputOption())
     .action(async (opts) => {
-      process.exitCode = await reconcileCommand({ dryRun: false, output: opts.output });
+      process.exitCode = await reconcileCommand({ dryRun: false, output: opts.output, interrupted });
     });
 
   cli
@@ -52,7 +79,7 @@ function program(): Command {
     .description('print what the next pass would change, changing nothing (exit 1 when changes are pending)')
     .addOption(outputOption())
     .action(async (opts) => {
-      process.exitCode = await reconcileCommand({ dryRun: true, output: opts.output });
+      process.exitCode = await reconcileCommand({ dryRun: true, output: opts.output, interrupted });
     });
 
   cli
@@ -78,6 +105,18 @@ function program(): Command {
     .addOption(outputOption())
     .action(async (opts) => linksCommand({ output: opts.output }));
 
+  const webhooks = cli.command('webhooks').description('Heroku app webhooks: events that reconcile one add-on at once');
+  webhooks
+    .command('register')
+    .description('subscribe every app of the linked teams to POST /webhooks/heroku, signed with the first of WEBHOOK_SECRETS (idempotent)')
+    .requiredOption('--url <url>', 'public URL of the receiver, e.g. https://s3-controller.example.com/webhooks/heroku')
+    .addOption(new Option('--level <level>', 'notify: one delivery attempt (the resync is the safety net); sync: Heroku retries').choices(['notify', 'sync']).default('notify'))
+    .option('--rotate-secret', 'also write the current secret into existing subscriptions (after rotating WEBHOOK_SECRETS)')
+    .addOption(outputOption())
+    .action(async (opts) => {
+      process.exitCode = await webhooksRegisterCommand({ url: opts.url, output: opts.output, level: opts.level, rotateSecret: opts.rotateSecret === true });
+    });
+
   const gc = cli.command('gc').description('garbage collection of orphaned buckets and users');
   gc.command('approve')
     .description('let the deletions held by a tripped mass-deletion breaker proceed, once')
@@ -98,6 +137,15 @@ function program(): Command {
     });
 
   cli
+    .command('demo')
+    .description('see the whole loop work in a local sandbox (moto, a Heroku API fake), narrated; from a source checkout')
+    .option('--exit-after-story', 'stop after the scripted story instead of running until Ctrl-C')
+    .option('--port <port>', 'port of the controller\'s HTTP server (a free one if taken)', '8080')
+    .action(async (opts) => {
+      process.exitCode = await demoCommand([...(opts.exitAfterStory ? ['--exit-after-story'] : []), '--port', opts.port]);
+    });
+
+  cli
     .command('fernet-key')
     .description('print a new random Fernet key for FERNET_KEYS')
     .action(() => {
@@ -110,6 +158,12 @@ function program(): Command {
 async function main(argv: string[]): Promise<void> {
   try {
     await program().parseAsync(argv);
+    const signal = interrupted();
+    if (signal !== null && process.exitCode !== exitCodeFor(signal)) {
+      // A pass says itself what it did; any other command finished its one step first.
+      process.stderr.write(`heroku-s3-controller: interrupted by ${signal}; the command finished the step it was on (above) and stopped.\n`);
+      process.exitCode = exitCodeFor(signal);
+    }
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version exit 0; usage errors were already printed by commander.
@@ -119,7 +173,8 @@ async function main(argv: string[]): Promise<void> {
     const e = err as Error;
     const known = OPERATOR_ERRORS.has(e?.name) || OPERATOR_ERRORS.has(e?.constructor?.name);
     process.stderr.write(`heroku-s3-controller: ${known ? e.message : `unexpected error: ${e?.message ?? String(err)}`}\n`);
-    process.exitCode = 2;
+    const signal = interrupted();
+    process.exitCode = signal === null ? 2 : exitCodeFor(signal);
   }
 }
 

@@ -2,8 +2,9 @@
 import cron from 'node-cron';
 import { loadConfig, need } from '../config/config.js';
 import { startHttpServer } from '../http/server.js';
+import { createFastLane } from '../fast-lane.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
-import { failedPassRecord, publishPass } from '../metrics/pass-outcome.js';
+import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outcome.js';
 import { createRuntime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
@@ -17,9 +18,15 @@ export async function serveCommand(): Promise<void> {
   const runtime = await createRuntime(config, logger, { mayMutate: () => !draining && elector.isLeader() });
   let lastPassAt: Date | null = null;
   let running: Promise<void> | null = null;
+  // Webhooks and provisioning requests: one add-on reconciled at once, by the leader only.
+  const lane = createFastLane(runtime, () => !draining && elector.isLeader());
+  // Heroku requests the last full pass sent: what the next one is expected to cost.
+  let lastPassCost = 1;
+  let deferring = false;
 
   const pass = async () => {
     if (running) return; // one pass at a time; a slow pass makes the next tick skip
+    if (draining) return; // shutting down: no new pass
     running = (async () => {
       const startedAt = new Date();
       try {
@@ -32,8 +39,25 @@ export async function serveCommand(): Promise<void> {
           return;
         }
         need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
+        // The Heroku request budget: a full pass waits while the account's tokens are under the
+        // floor or this controller's hourly share has no room for it; the next tick asks again.
+        // Waiting on purpose is not being stuck, so it counts for /readyz.
+        const budget = runtime.heroku.budget;
+        const deferral = budget?.shouldDeferResync(lastPassCost);
+        if (deferral?.defer) {
+          if (!deferring) logger.warn({ reason: deferral.code, retryInMs: deferral.retryInMs }, deferral.reason);
+          deferring = true;
+          return;
+        }
+        if (deferring) logger.info({ reason: 'heroku-budget-recovered' }, 'the Heroku request budget has recovered: full passes resume');
+        deferring = false;
+        const spentBefore = budget?.snapshot().spentLastHour ?? 0;
         const result = await runtime.controller.reconcileOnce();
-        publishPass(runtime.metrics, runtime.reports, result);
+        if (budget) lastPassCost = Math.max(1, budget.snapshot().spentLastHour - spentBefore);
+        // Leadership lost during the pass: its figures are the new leader's to publish now.
+        if (elector.isLeader()) publishPass(runtime.metrics, runtime.reports, result);
+        else runtime.metrics.recordPass(passRecord(result));
+        await lane.afterPass(result);
         const e = result.execution;
         logger.info(
           { reason: 'pass-finished', durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },
@@ -54,28 +78,75 @@ export async function serveCommand(): Promise<void> {
     health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000, standby: () => !elector.isLeader() },
     metrics: runtime.metrics,
     drift: () => runtime.reports.latest,
+    routes: lane.routes,
   });
-  logger.info({ reason: 'serving', url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId }, `serving on ${server.url}`);
+  logger.info(
+    { reason: 'serving', url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId, routes: lane.routes.map((r) => r.prefix) },
+    `serving on ${server.url}`,
+  );
+  runtime.metrics.setLeader(false);
   elector.onChange((leader) => {
+    runtime.metrics.setLeader(leader); // losing it clears the per-pass gauges
+    if (!leader) runtime.reports.latest = null;
     logger.info({ reason: leader ? 'leader-elected' : 'leader-lost', identity: config.leaderElection.identity }, leader ? 'now leading' : 'no longer leading');
     if (leader) void pass();
   });
   await elector.start();
+  lane.start();
   const task = cron.schedule(config.resyncSchedule, pass, { noOverlap: true });
   void pass();
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ reason: 'shutdown', signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+  // Graceful shutdown (STYLE.md #11): the first SIGTERM/SIGINT stops taking work and gives the
+  // pass in flight SHUTDOWN_TIMEOUT to finish; a second one exits at once.
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
+  logger.info({ reason: 'shutdown', signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+  const now = (second: NodeJS.Signals) => {
+    logger.warn({ reason: 'shutdown-forced', signal: second }, `${second} again: exiting at once, without releasing the lease (it expires)`);
+    // 128 + the signal's number, as a shell reports a process killed by it: 130 SIGINT, 143 SIGTERM.
+    process.exit(second === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGTERM', () => now('SIGTERM'));
+  process.once('SIGINT', () => now('SIGINT'));
+
+  // From here mayMutate() is false: the executor checks it before every action, so a pass in
+  // flight makes no further AWS or Heroku change, whatever it is waiting on.
   draining = true;
   await task.stop();
-  await running;
+  const inFlight = running as Promise<void> | null;
+  const keyed = lane.shutdown(config.shutdownTimeoutMs);
+  const finished = (inFlight === null || (await settlesWithin(inFlight, config.shutdownTimeoutMs))) && (await keyed);
+  if (!finished) {
+    logger.warn(
+      { reason: 'pass-abandoned', timeoutMs: config.shutdownTimeoutMs },
+      `the pass in flight did not finish within SHUTDOWN_TIMEOUT (${config.shutdownTimeoutMs / 1000}s): abandoning it; no further action starts, the next leader re-reads and converges`,
+    );
+  }
+  // Released even after abandoning a pass: draining already stopped every further action, the
+  // process ends right after (taking any call still waiting with it), and each action is
+  // idempotent with its intent journaled, so the next leader re-reads and converges.
   await elector.stop({ release: true });
   await server.close();
+  if (!finished) {
+    // The abandoned pass still holds sockets (a hung Heroku or AWS call) and the store; closing
+    // the store under it would only turn its wait into errors. Exit now, successfully: the pod
+    // stopped as asked and handed its lease over.
+    process.exit(0);
+  }
   await runtime.close();
+}
+
+/** True when `promise` settles within `ms` (a rejection counts as settled), false otherwise. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

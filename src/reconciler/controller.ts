@@ -6,21 +6,22 @@
 import type { Config } from '../config/config.js';
 import type { HerokuApi } from '../sources/heroku/heroku-api.js';
 import { readAppConfigVars } from '../sources/heroku/app-config-vars.js';
-import { readDesiredState } from '../sources/heroku/desired-state.js';
+import { readDesiredAddon, readDesiredState } from '../sources/heroku/desired-state.js';
 import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';
-import { observeAccount, type ExpectedResources } from '../sinks/aws/observe-account.js';
+import { observeAccount, observeAddonResources, type ExpectedResources } from '../sinks/aws/observe-account.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { Store } from '../store/store.js';
-import type { Link, ResourceRecord } from '../store/types.js';
+import type { GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { DESTRUCTIVE_KINDS, type Action } from './actions.js';
 import type { DriftReport } from './drift.js';
 import { buildDriftReport } from './drift-report.js';
-import { Executor, type ExecutionSummary } from './executor.js';
+import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './executor.js';
 import type { ObservedAccount, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
+import { GcReason } from './reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
 import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
@@ -33,6 +34,13 @@ export interface ControllerDeps {
   clock?: () => Date;
   sleep?: Sleep;
   mayMutate?: () => boolean;
+  /** CREDENTIAL_DELIVERY=addon-config; absent: app config vars. */
+  addonConfig?: AddonConfigDelivery;
+  /**
+   * Add-ons Heroku itself said are deprovisioned (`DELETE /heroku/resources/:id` of the Partner
+   * API): they get the short grace of a deprovisioned add-on, whatever a listing still shows.
+   */
+  toldDeprovisioned?: { all(): Promise<ReadonlySet<string>>; has(addonId: string): Promise<boolean> };
 }
 
 export interface PassResult {
@@ -49,8 +57,28 @@ export interface PassResult {
   execution: ExecutionSummary | null;
 }
 
+/** What a single-key reconcile read and did. */
+export interface AddonPassResult {
+  addonId: string;
+  startedAt: Date;
+  durationMs: number;
+  /**
+   * What Heroku said: `found` (ours), `gone` (404), `not-ours` (another service, an app outside
+   * the linked teams, or deprovisioned), `unknown` (the read failed: nothing was decided).
+   */
+  heroku: 'found' | 'gone' | 'not-ours' | 'unknown';
+  /** False when Heroku or AWS could not be read in full: retry later. */
+  complete: boolean;
+  error: string | null;
+  actions: Action[];
+  accounts: ObservedAccount[];
+  /** Null for a dry run or when nothing was read. */
+  execution: ExecutionSummary | null;
+}
+
 export class Controller {
   private readonly naming: NamingPolicy;
+  private readonly lock = new PassLock();
 
   constructor(private readonly deps: ControllerDeps) {
     this.naming = {
@@ -61,8 +89,15 @@ export class Controller {
     };
   }
 
-  /** One full pass. With `dryRun`, plans and returns the actions without changing anything. */
+  /**
+   * One full pass. With `dryRun`, plans and returns the actions without changing anything.
+   * Runs alone: it waits for keyed reconciles in flight, and holds new ones back (see {@link PassLock}).
+   */
   async reconcileOnce(options: { dryRun?: boolean } = {}): Promise<PassResult> {
+    return this.lock.exclusive(() => this.fullPass(options));
+  }
+
+  private async fullPass(options: { dryRun?: boolean }): Promise<PassResult> {
     const { store, logger } = this.deps;
     const startedAt = this.now();
     const links = await store.links.list();
@@ -74,6 +109,7 @@ export class Controller {
       logger.warn({ reason: 'heroku-read-incomplete', teamId: team.teamId, team: team.teamName }, `desired state of team ${team.teamName} is incomplete: ${team.error}`);
     }
     const records = new Map((await store.resources.listAll()).map((r) => [r.addonId, r]));
+    applyToldDeprovisioned(teams, records, (await this.deps.toldDeprovisioned?.all()) ?? new Set());
     const deliveries = await store.deliveries.listAll();
     const targets = accountTargets(links);
     const deepChecked: string[] = [];
@@ -109,31 +145,14 @@ export class Controller {
         configVars,
         recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
         breakers: new Map((await store.gcBreakers.list()).map((b) => [b.accountId, b])),
+        ...(this.deps.addonConfig ? { addonConfigDelivered: await this.deps.addonConfig.addonIds() } : {}),
         now: startedAt,
       },
       this.naming,
       { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc, profiles: this.deps.config.profiles },
     );
-    // GC_MODE=dry-run: what would be deleted is planned and reported, and nothing of it runs.
-    const runnable = this.deps.config.gc.mode === 'dry-run' ? actions.filter((a) => !DESTRUCTIVE_KINDS.has(a.kind) && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker') : actions;
     let execution: ExecutionSummary | null = null;
-    if (!options.dryRun) {
-      const executor = new Executor({
-        resources: store.resources,
-        deliveries: store.deliveries,
-        journal: store.journal,
-        gcBreakers: store.gcBreakers,
-        emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
-        heroku: this.deps.heroku,
-        clientsFor: (accountId) => this.clientsFor(targets.get(accountId)!),
-        instanceId: this.deps.config.instanceId,
-        logger,
-        ...(this.deps.clock ? { now: this.deps.clock } : {}),
-        ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
-        ...(this.deps.mayMutate ? { mayMutate: this.deps.mayMutate } : {}),
-      });
-      execution = await executor.apply(runnable);
-    }
+    if (!options.dryRun) execution = await this.executor(targets).apply(this.runnable(actions));
     if (!options.dryRun) await this.markConverged(teams, records, actions);
     const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode });
     const managed = new Map(
@@ -149,6 +168,152 @@ export class Controller {
         ]),
     );
     return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, execution };
+  }
+
+  /**
+   * A single-key reconcile (STYLE.md #1): whatever event named the add-on, re-reads THAT add-on
+   * from Heroku (the add-on, its app for the team and region, its attachments: three requests)
+   * and THAT add-on's bucket and user from AWS with targeted reads, then decides with the same
+   * `plan()` as the full pass, on a world holding only this add-on, and applies with the same
+   * Executor. Idempotent; with `dryRun`, plans only.
+   *
+   * Safety, beyond what `plan()` already guarantees:
+   * - Only this add-on's record and deliveries are in the world, so nothing else can look orphaned
+   *   for being absent from a one-add-on desired state; no action for another add-on is run.
+   * - "Gone" is decided only from Heroku's 404 `not_found` for the add-on; any other failed read
+   *   returns `complete: false` with no action at all (retry later). A gone add-on is marked with
+   *   the same grace period as in the full pass, never deleted at once.
+   * - The mass-deletion breaker counts a whole account's deletions in one cycle, which a keyed
+   *   pass cannot see. So a keyed pass never starts a teardown and never trips or resets a
+   *   breaker: it leaves both to the full pass, and only continues a teardown that a full pass
+   *   started (or an operator approved). GC_MODE applies as in the full pass.
+   * - It never runs beside a full pass (see {@link PassLock}).
+   */
+  async reconcileAddon(addonId: string, options: { dryRun?: boolean } = {}): Promise<AddonPassResult> {
+    return this.lock.shared(() => this.addonPass(addonId.toLowerCase(), options));
+  }
+
+  private async addonPass(addonId: string, options: { dryRun?: boolean }): Promise<AddonPassResult> {
+    const { store, logger } = this.deps;
+    const startedAt = this.now();
+    const result = (part: Pick<AddonPassResult, 'heroku' | 'complete' | 'error'> & Partial<AddonPassResult>): AddonPassResult => ({
+      addonId,
+      startedAt,
+      durationMs: this.now().getTime() - startedAt.getTime(),
+      actions: [],
+      execution: null,
+      accounts: [],
+      ...part,
+    });
+    const links = await store.links.list();
+    const record = await store.resources.get(addonId);
+    const read = await readDesiredAddon(this.deps.heroku, addonId, links, {
+      addonServices: this.deps.config.addonServices,
+      defaultRegion: this.deps.config.aws.region,
+    });
+    if (read.status === 'unknown') {
+      logger.warn({ reason: 'heroku-read-incomplete', addonId }, `cannot read add-on ${addonId} from Heroku; nothing is decided until a later try: ${read.error}`);
+      return result({ heroku: 'unknown', complete: false, error: read.error });
+    }
+    const toldGone = (await this.deps.toldDeprovisioned?.has(addonId)) ?? false;
+    const desired = read.status === 'found' && !toldGone ? read.addon : null;
+    if (!desired && !record) {
+      // Never ours, or already forgotten: nothing to read in AWS, nothing to do.
+      const why = read.status === 'gone' ? 'it does not exist' : (read.notOurs ?? 'it is deprovisioned');
+      logger.debug({ reason: 'addon-not-ours', addonId }, `add-on ${addonId} is not this controller's to act on: ${why}`);
+      return result({ heroku: read.status === 'gone' || toldGone ? 'gone' : 'not-ours', complete: true, error: null });
+    }
+
+    // The world of this one add-on: the team that wants it, or the team of its record (whose
+    // read for this add-on is complete: Heroku answered), holding this add-on or nothing.
+    const teams: TeamDesiredState[] = [];
+    const link = read.status === 'found' && desired ? read.link : null;
+    if (desired && link) teams.push({ teamId: link.teamId, teamName: link.teamName, complete: true, error: null, addons: [desired], deprovisioned: [] });
+    if (record && record.teamId !== desired?.teamId) {
+      const recordLink = links.find((l) => l.teamId === record.teamId);
+      const deprovisioned = toldGone || (read.status === 'found' && read.deprovisioned && read.link?.teamId === record.teamId);
+      if (recordLink) teams.push({ teamId: recordLink.teamId, teamName: recordLink.teamName, complete: true, error: null, addons: [], deprovisioned: deprovisioned ? [addonId] : [] });
+    }
+    const records = new Map(record ? [[addonId, record]] : []);
+    const targets = accountTargets(links);
+    const accountIds = [...new Set([link?.accountId ?? null, record?.accountId ?? null])].filter((id): id is string => id !== null && targets.has(id));
+    const deep = !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan) ||
+      isDeepCheckDue(addonId, record.deepCheckedAt, startedAt, this.deps.config.deepCheckWindowMs);
+    const accounts = await mapLimit(accountIds, 2, (accountId) => {
+      const bucket = record?.bucketName ?? bucketNameFor(this.naming, accountId, addonId);
+      return observeAddonResources(
+        this.clientsFor(targets.get(accountId)!),
+        { bucket: { name: bucket, region: record?.bucketRegion ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
+        { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
+      );
+    });
+    for (const account of accounts.filter((a) => !a.complete)) {
+      logger.error({ reason: 'observe-failed', accountId: account.accountId, addonId }, `cannot read add-on ${addonId}'s resources in AWS account ${account.accountId}: ${account.error}`);
+    }
+    const complete = accounts.every((a) => a.complete);
+    if (!options.dryRun && deep && record && complete) await store.resources.setDeepChecked([addonId], startedAt);
+    // As in the full pass: an add-on without a record has delivered nothing yet to compare with.
+    const configVars = desired && deep && record
+      ? await readAppConfigVars(this.deps.heroku, desired.attachments.map((a) => a.appId), (appId, err) =>
+          logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
+        )
+      : new Map<string, Record<string, string>>();
+    const breakers = new Map<string, GcBreaker>();
+    for (const accountId of accountIds) {
+      const breaker = await store.gcBreakers.get(accountId);
+      if (breaker) breakers.set(accountId, breaker);
+    }
+    const planned = plan(
+      {
+        links,
+        desired: teams,
+        observed: new Map(accounts.map((a) => [a.accountId, a])),
+        records,
+        deliveries: await store.deliveries.listForAddon(addonId),
+        configVars,
+        recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
+        breakers,
+        ...(this.deps.addonConfig && (await this.deps.addonConfig.handles(addonId)) ? { addonConfigDelivered: new Set([addonId]) } : {}),
+        now: startedAt,
+      },
+      this.naming,
+      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc, profiles: this.deps.config.profiles },
+    );
+    const actions = keyedActions(planned, addonId, record, breakers);
+    if (actions.length < planned.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker').length) {
+      logger.info({ reason: 'teardown-left-to-full-pass', addonId }, `add-on ${addonId}'s grace period is over: its teardown starts in the next full pass, where the mass-deletion breaker sees the whole account`);
+    }
+    let execution: ExecutionSummary | null = null;
+    if (!options.dryRun) {
+      execution = await this.executor(targets).apply(this.runnable(actions));
+      await this.markConverged(teams, records, actions);
+    }
+    return result({ heroku: read.status === 'gone' || toldGone ? 'gone' : desired ? 'found' : 'not-ours', complete, error: accounts.find((a) => !a.complete)?.error ?? null, actions, execution, accounts });
+  }
+
+  /** GC_MODE=dry-run: what would be deleted is planned and reported, and nothing of it runs. */
+  private runnable(actions: Action[]): Action[] {
+    if (this.deps.config.gc.mode !== 'dry-run') return actions;
+    return actions.filter((a) => !DESTRUCTIVE_KINDS.has(a.kind) && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker');
+  }
+
+  private executor(targets: Map<string, Link>): Executor {
+    const { store, logger } = this.deps;
+    return new Executor({
+      resources: store.resources,
+      deliveries: store.deliveries,
+      journal: store.journal,
+      gcBreakers: store.gcBreakers,
+      emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
+      heroku: this.deps.heroku,
+      clientsFor: (accountId) => this.clientsFor(targets.get(accountId)!),
+      instanceId: this.deps.config.instanceId,
+      logger,
+      ...(this.deps.clock ? { now: this.deps.clock } : {}),
+      ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
+      ...(this.deps.mayMutate ? { mayMutate: this.deps.mayMutate } : {}),
+      ...(this.deps.addonConfig ? { addonConfig: this.deps.addonConfig } : {}),
+    });
   }
 
   /** Add-ons with nothing left to do are `ready`, whatever an earlier pass recorded. */
@@ -217,4 +382,91 @@ function accountTargets(links: Link[]): Map<string, Link> {
   const targets = new Map<string, Link>();
   for (const link of links) if (!targets.has(link.accountId)) targets.set(link.accountId, link);
   return targets;
+}
+
+/**
+ * The actions of a keyed pass: only this add-on's, never a breaker decision (the breaker judges a
+ * whole account's deletions in one cycle, which only the full pass sees), and no teardown that
+ * would START here: a teardown runs in a keyed pass only once a full pass has started it (or an
+ * operator approved it through the breaker). Marking and unmarking orphans, and removing config
+ * vars from detached attachments of a wanted add-on, stay: the full pass does them unguarded too.
+ */
+function keyedActions(actions: Action[], addonId: string, record: ResourceRecord | null, breakers: Map<string, GcBreaker>): Action[] {
+  const ours = actions.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker');
+  const breaker = record ? breakers.get(record.accountId) : undefined;
+  const admitted = !!record?.teardownStartedAt || (!!breaker?.approvedAt && breaker.planned.includes(addonId));
+  return admitted ? ours : ours.filter((a) => a.reason !== GcReason.GraceExpired);
+}
+
+/**
+ * Keeps a full pass and keyed reconciles apart: a full pass runs alone (exclusive); keyed
+ * reconciles of different add-ons may run side by side (shared), one per key being the work
+ * queue's job. Why: both read the store's records and deliveries first and act on them after.
+ * A keyed reconcile landing inside a full pass would let the pass act on what it read before
+ * (create a second access key for a user whose first one the keyed pass just made and delivered,
+ * deliver stale credentials over fresh ones, mark an orphan the keyed pass just unmarked). FIFO
+ * and fair: a waiting full pass holds back keyed reconciles that arrive after it, so a storm of
+ * events cannot starve the resync. In one process only; across replicas, leader election keeps
+ * a single writer (safety invariant 7).
+ */
+export class PassLock {
+  private readers = 0;
+  private writer = false;
+  private readonly waiting: { exclusive: boolean; grant: () => void }[] = [];
+
+  shared<T>(fn: () => Promise<T>): Promise<T> {
+    return this.run(false, fn);
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.run(true, fn);
+  }
+
+  private async run<T>(exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+    if (this.waiting.length > 0 || !this.free(exclusive)) {
+      await new Promise<void>((grant) => this.waiting.push({ exclusive, grant }));
+    } else {
+      this.take(exclusive);
+    }
+    try {
+      return await fn();
+    } finally {
+      if (exclusive) this.writer = false;
+      else this.readers -= 1;
+      this.next();
+    }
+  }
+
+  private free(exclusive: boolean): boolean {
+    return exclusive ? !this.writer && this.readers === 0 : !this.writer;
+  }
+
+  private take(exclusive: boolean): void {
+    if (exclusive) this.writer = true;
+    else this.readers += 1;
+  }
+
+  private next(): void {
+    while (this.waiting.length > 0 && this.free(this.waiting[0]!.exclusive)) {
+      const { exclusive, grant } = this.waiting.shift()!;
+      this.take(exclusive);
+      grant();
+      if (exclusive) return;
+    }
+  }
+}
+
+/**
+ * Add-ons Heroku deprovisioned through the Partner API are deprovisioned for the plan, in teams
+ * whose read is complete: out of the desired add-ons, into the team's deprovisioned list (short
+ * grace), even while a listing still shows them.
+ */
+function applyToldDeprovisioned(teams: TeamDesiredState[], records: Map<string, ResourceRecord>, told: ReadonlySet<string>): void {
+  if (told.size === 0) return;
+  for (const team of teams.filter((t) => t.complete)) {
+    team.addons = team.addons.filter((a) => !told.has(a.addonId));
+    for (const id of told) {
+      if (records.get(id)?.teamId === team.teamId && !team.deprovisioned.includes(id)) team.deprovisioned.push(id);
+    }
+  }
 }

@@ -118,5 +118,10 @@ export interface PlanInput {
   recentRepairs: Map<string, number>;
   /** Mass-deletion breakers by account. */
   breakers: Map<string, GcBreaker>;
+  /**
+   * Add-ons whose credentials go through their own add-on config (CREDENTIAL_DELIVERY=addon-config,
+   * provisioned through the Partner API): the config vars Heroku lists as the add-on's are ours.
+   */
+  addonConfigDelivered?: ReadonlySet<string>;
   now: Date;
 }

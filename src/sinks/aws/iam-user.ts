@@ -48,7 +48,7 @@ export async function listUsers(iam: IAMClient, path: string, tally?: { accountU
 }
 
 /** IAM returns policy documents URL-encoded (RFC 3986). */
-function decodePolicy(document: string): string {
+export function decodePolicy(document: string): string {
   if (document.trimStart().startsWith('{')) return document;
   try {
     return decodeURIComponent(document);

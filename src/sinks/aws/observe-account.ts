@@ -5,14 +5,15 @@
  * settings, access keys) run only for the resources the caller marks `deep`, so they can be spread
  * over a window (DESIGN.md "Efficiency").
  */
-import type { ObservedAccount, ObservedBucket } from '../../reconciler/model.js';
+import { GetUserCommand, GetUserPolicyCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
+import type { ObservedAccount, ObservedBucket, ObservedUser } from '../../reconciler/model.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { errorCode, hasCode } from './aws-errors.js';
 import { listInstanceBucketTags } from './bucket-tags.js';
 import type { AccountClients } from './connect.js';
-import { getBucketSettings, getBucketTags, listBuckets } from './s3-bucket.js';
-import { listAccessKeys, listUsers } from './iam-user.js';
+import { getBucketSettings, getBucketTags, listBuckets, type BucketListing } from './s3-bucket.js';
+import { decodePolicy, listAccessKeys, listUsers } from './iam-user.js';
 
 export interface ExpectedResources {
   /** `deep`: read every setting of this bucket this pass. */
@@ -64,32 +65,125 @@ export async function observeAccount(
         // every bucket's tags are read one by one below instead. Slower, never less correct.
       }
     }
-    const buckets = await mapLimit(present, concurrency, async ({ name, region, deep }): Promise<ObservedBucket | null> => {
-      const s3 = clients.s3(region);
-      try {
-        const tags = tagged.get(name) ?? (await getBucketTags(s3, name));
-        const settings = deep ? await getBucketSettings(s3, name) : null;
-        return { name, creationDate: listed.get(name)!.creationDate, tags, settings };
-      } catch (err) {
-        if (hasCode(err, 'NoSuchBucket')) return null; // deleted since the listing: missing
-        throw err;
-      }
-    });
+    const buckets = await mapLimit(present, concurrency, (bucket) => readBucket(clients, bucket, listed.get(bucket.name)!, tagged.get(bucket.name)));
     for (const bucket of buckets) if (bucket) observed.buckets.set(bucket.name, bucket);
 
     const deepUsers = expected.users.filter((user) => user.deep && users.has(user.name));
-    await mapLimit(deepUsers, concurrency, async ({ name }) => {
-      try {
-        users.get(name)!.accessKeys = await listAccessKeys(clients.iam, name);
-      } catch (err) {
-        if (!hasCode(err, 'NoSuchEntity')) throw err;
-        users.delete(name);
-      }
-    });
+    await mapLimit(deepUsers, concurrency, ({ name }) => readKeys(clients, users, name));
     observed.users = users;
   } catch (err) {
     observed.complete = false;
     observed.error = `${errorCode(err)}: ${errorMessage(err)}`;
   }
   return observed;
+}
+
+/**
+ * The bucket's tags (from the bulk tagging read when it had them) and, when `deep`, its settings;
+ * null when it was deleted since the listing (then it is missing, not broken).
+ */
+async function readBucket(
+  clients: AccountClients,
+  { name, region, deep }: { name: string; region: string; deep: boolean },
+  listing: BucketListing,
+  bulkTags: Record<string, string> | undefined,
+): Promise<ObservedBucket | null> {
+  const s3 = clients.s3(region);
+  try {
+    const tags = bulkTags ?? (await getBucketTags(s3, name));
+    const settings = deep ? await getBucketSettings(s3, name) : null;
+    return { name, creationDate: listing.creationDate, tags, settings };
+  } catch (err) {
+    if (hasCode(err, 'NoSuchBucket')) return null;
+    throw err;
+  }
+}
+
+/** Lists the user's access keys into `users`; a user deleted since the inventory is dropped (missing). */
+async function readKeys(clients: AccountClients, users: Map<string, ObservedUser>, name: string): Promise<void> {
+  try {
+    users.get(name)!.accessKeys = await listAccessKeys(clients.iam, name);
+  } catch (err) {
+    if (!hasCode(err, 'NoSuchEntity')) throw err;
+    users.delete(name);
+  }
+}
+
+/** The bucket and user of one add-on, for a single-key reconcile. */
+export interface ExpectedAddonResources {
+  bucket: { name: string; region: string; deep: boolean };
+  user: { name: string; deep: boolean };
+}
+
+/**
+ * Observes the resources of ONE add-on, never mutating, with targeted reads instead of the
+ * account-wide inventory: `ListBuckets` narrowed by `Prefix` to the bucket's own name (existence
+ * and creation date, only among this account's buckets, as the full pass sees them), then the
+ * same per-bucket read as {@link observeAccount}; `GetUser` (tags, path), `ListUserPolicies` and
+ * `GetUserPolicy` for the inline policies `GetAccountAuthorizationDetails` would have returned,
+ * and the same access-key read. The answer has the shape of {@link observeAccount}'s, holding
+ * only these two resources, so `plan()` decides from it exactly as it does in a full pass.
+ * A user outside `iamPath` is left out, as the full inventory (listed by path) leaves it out.
+ */
+export async function observeAddonResources(
+  clients: AccountClients,
+  expected: ExpectedAddonResources,
+  options: Pick<ObserveOptions, 'iamPath' | 'listRegion'>,
+): Promise<ObservedAccount> {
+  const observed: ObservedAccount = {
+    accountId: clients.accountId,
+    complete: true,
+    error: null,
+    buckets: new Map(),
+    users: new Map(),
+    // Not counted by a targeted read; only the full pass reports the account's user count.
+    iamUsersInAccount: 0,
+  };
+  try {
+    const [listing, user] = await Promise.all([
+      listBuckets(clients.s3(options.listRegion), expected.bucket.name).then((all) => all.find((b) => b.name === expected.bucket.name)),
+      getUser(clients.iam, expected.user.name),
+    ]);
+    const bucket = listing ? await readBucket(clients, expected.bucket, listing, undefined) : null;
+    if (bucket) observed.buckets.set(bucket.name, bucket);
+    if (user && user.path.startsWith(options.iamPath)) {
+      observed.users.set(user.userName, user);
+      if (expected.user.deep) await readKeys(clients, observed.users, user.userName);
+    }
+  } catch (err) {
+    observed.complete = false;
+    observed.error = `${errorCode(err)}: ${errorMessage(err)}`;
+  }
+  return observed;
+}
+
+/** One user with its tags and inline policies, as `GetAccountAuthorizationDetails` gives them; null when absent. */
+async function getUser(iam: AccountClients['iam'], userName: string): Promise<ObservedUser | null> {
+  try {
+    const { User: user } = await iam.send(new GetUserCommand({ UserName: userName }));
+    if (!user?.UserName) return null;
+    const names: string[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await iam.send(new ListUserPoliciesCommand({ UserName: userName, Marker: marker }));
+      names.push(...(page.PolicyNames ?? []));
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+    const policies = await Promise.all(
+      names.map(async (name) => {
+        const out = await iam.send(new GetUserPolicyCommand({ UserName: userName, PolicyName: name }));
+        return [name, decodePolicy(out.PolicyDocument ?? '')] as const;
+      }),
+    );
+    return {
+      userName: user.UserName,
+      path: user.Path ?? '/',
+      tags: Object.fromEntries((user.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])),
+      inlinePolicies: Object.fromEntries(policies),
+      accessKeys: null,
+    };
+  } catch (err) {
+    if (hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) return null;
+    throw err;
+  }
 }

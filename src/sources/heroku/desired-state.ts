@@ -4,12 +4,12 @@
  * one listing of attachments for the whole pass, never a call per app (DESIGN.md "Efficiency").
  * A team whose read failed in any page is marked incomplete: nothing is ever deleted on its behalf.
  */
-import type { AddOn, AddOnAttachment, TeamApp } from '@heroku-cli/schema';
+import type { AddOn, AddOnAttachment, App, TeamApp } from '@heroku-cli/schema';
 import type { DesiredAddon, TeamDesiredState } from '../../reconciler/model.js';
 import type { Link } from '../../store/types.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
-import { seg, type HerokuApi } from './heroku-api.js';
+import { HerokuApiError, seg, type HerokuApi } from './heroku-api.js';
 import { awsRegionFor } from './regions.js';
 
 export interface DesiredStateOptions {
@@ -118,4 +118,65 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
 function unwrap<T>(settled: Settled<T>): T {
   if (settled.ok) return settled.value;
   throw settled.error;
+}
+
+/**
+ * What Heroku says about one add-on, for a single-key reconcile. Only an answer that settles the
+ * question decides anything: `gone` is Heroku's own 404 `not_found` for the add-on; every other
+ * failure (429, 5xx, a timeout, a malformed answer, a 404 on a later read) is `unknown`, and an
+ * unknown read never leads to garbage collection (safety invariant 2).
+ */
+export type AddonReadResult =
+  | {
+      status: 'found';
+      /** The add-on as the full pass would see it; null when it is not this controller's to act on. */
+      addon: DesiredAddon | null;
+      /** Heroku lists it as deprovisioned: the short grace applies, as in the full pass. */
+      deprovisioned: boolean;
+      /** The linked team owning the add-on's app, when there is one. */
+      link: Link | null;
+      /** Why it is not ours (another service, an app outside every linked team), for logs. */
+      notOurs: string | null;
+    }
+  | { status: 'gone' }
+  | { status: 'unknown'; error: string };
+
+/**
+ * Reads one add-on: `GET /addons/{id}`, then its app (for the team and region) and its
+ * attachments side by side: three requests, whatever the size of the team. An add-on of a service
+ * not in `addonServices`, or whose app is not in a linked team, is reported as not ours after the
+ * fewest reads that show it.
+ */
+export async function readDesiredAddon(api: HerokuApi, addonId: string, links: Link[], options: DesiredStateOptions): Promise<AddonReadResult> {
+  let raw: AddOn;
+  try {
+    raw = await api.get<AddOn>(`/addons/${seg(addonId)}`);
+  } catch (err) {
+    if (err instanceof HerokuApiError && err.statusCode === 404 && err.id === 'not_found') return { status: 'gone' };
+    return { status: 'unknown', error: errorMessage(err) };
+  }
+  try {
+    const addon = raw as unknown as Record<string, any>;
+    if (typeof addon?.id !== 'string' || typeof addon.state !== 'string' || typeof addon.addon_service?.name !== 'string' || typeof addon.app?.id !== 'string') {
+      throw new Error('Heroku answered the add-on read with an add-on lacking its id, state, service or app');
+    }
+    if (addon.id.toLowerCase() !== addonId.toLowerCase()) throw new Error(`Heroku answered the read of add-on ${addonId} with add-on ${addon.id}`);
+    if (!options.addonServices.includes(raw.addon_service.name!)) {
+      return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `add-on service ${raw.addon_service.name} is not in ADDON_SERVICES` };
+    }
+    const [app, attachments] = await Promise.all([
+      api.get<App>(`/apps/${seg(raw.app.id!)}`),
+      api.get<AddOnAttachment[]>(`/addons/${seg(raw.id)}/addon-attachments`),
+    ]);
+    assertWellFormed([raw], [app], attachments);
+    const teamId = app.team?.id ?? null;
+    const link = links.find((l) => l.teamId === teamId) ?? null;
+    if (!link) return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `app ${app.name ?? app.id} is not in a linked team` };
+    if (raw.state === 'deprovisioned') return { status: 'found', addon: null, deprovisioned: true, link, notOurs: null };
+    const appsById = new Map<string | undefined, TeamApp>([[app.id, app as TeamApp]]);
+    const own = attachments.filter((a) => a.addon?.id === raw.id);
+    return { status: 'found', addon: toDesired(raw, own, appsById, link, options), deprovisioned: false, link, notOurs: null };
+  } catch (err) {
+    return { status: 'unknown', error: errorMessage(err) };
+  }
 }
