@@ -24,9 +24,32 @@ import { actionResource, type Action } from './actions.js';
 import { GcReason } from './reasons.js';
 import { LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, configVarsFingerprint, configVarsFor } from './spec.js';
 
+/**
+ * Add-ons worked on at once. AWS is paced per account by the connector's token buckets (IAM and
+ * S3 mutations), so this only has to keep those buckets fed: an add-on's IAM calls come after its
+ * seven S3 calls, and with 4 add-ons in flight IAM sat idle while all four were in their S3 part
+ * (1,000 new add-ons took about 1.5x the 3N / R_iam floor). 16 keeps a queue at both buckets.
+ */
+export const DEFAULT_EXECUTOR_CONCURRENCY = 16;
+
 /** A teardown step that made progress but is not finished: the add-on's next steps wait a pass. */
 class Deferred {
   constructor(readonly why: string, readonly detail: Record<string, unknown>) {}
+}
+
+/**
+ * The `addon-config` credential delivery (CREDENTIAL_DELIVERY): one `PATCH /addons/{id}/config`
+ * with the add-on's partner token, under the manifest's config var prefix; Heroku sets the vars on
+ * every attachment's app, renamed to the attachment's name.
+ */
+export interface AddonConfigDelivery {
+  /** ADDON_CONFIG_VARS_PREFIX: the prefix of the manifest's config vars (`S3_BUCKET` → `S3_BUCKET_URL`). */
+  prefix: string;
+  /** True for add-ons this way reaches (provisioned through the Partner API); others get app config vars. */
+  handles(addonId: string): Promise<boolean>;
+  /** All of those at once, for planning a pass. */
+  addonIds(): Promise<ReadonlySet<string>>;
+  deliver(addonId: string, vars: Readonly<Record<string, string | null>>): Promise<void>;
 }
 
 export interface ExecutorDeps {
@@ -46,6 +69,7 @@ export interface ExecutorDeps {
   concurrency?: number;
   /** Object versions deleted per bucket per pass (GC_EMPTY_KEYS_PER_PASS). */
   emptyKeysPerPass?: number;
+  addonConfig?: AddonConfigDelivery;
 }
 
 export interface ActionOutcome {
@@ -63,12 +87,15 @@ export interface ExecutionSummary {
 }
 
 export class Executor {
+  /** Add-ons whose config went through `PATCH /addons/{id}/config` in this pass: once covers every attachment. */
+  private readonly addonConfigSent = new Set<string>();
+
   constructor(private readonly deps: ExecutorDeps) {}
 
   async apply(actions: Action[]): Promise<ExecutionSummary> {
     const groups = new Map<string, Action[]>();
     for (const action of actions) groups.set(action.addonId, [...(groups.get(action.addonId) ?? []), action]);
-    const perGroup = await mapLimit([...groups.values()], this.deps.concurrency ?? 4, (group) => this.applyGroup(group));
+    const perGroup = await mapLimit([...groups.values()], this.deps.concurrency ?? DEFAULT_EXECUTOR_CONCURRENCY, (group) => this.applyGroup(group));
     const outcomes = perGroup.flat();
     const count = (result: ActionOutcome['result']) => outcomes.filter((o) => o.result === result).length;
     return { outcomes, applied: count('applied'), failed: count('failed'), blocked: count('blocked'), skipped: count('skipped') };
@@ -298,13 +325,23 @@ export class Executor {
         if (!record.accessKeyId || !record.secretAccessKey) {
           throw new Error(`no stored access key for add-on ${action.addonId} to deliver`);
         }
-        const vars = configVarsFor({ name: action.attachmentName }, {
+        const credentials = {
           bucketName: record.bucketName,
           bucketRegion: record.bucketRegion,
           accessKeyId: record.accessKeyId,
           secretAccessKey: record.secretAccessKey,
-        });
-        await patchConfigVars(this.deps.heroku, action.appId, vars);
+        };
+        // What lands on this attachment's app, and is recorded and checked for drift, either way.
+        const vars = configVarsFor({ name: action.attachmentName }, credentials);
+        const addonConfig = this.deps.addonConfig;
+        if (addonConfig && (await addonConfig.handles(action.addonId))) {
+          if (!this.addonConfigSent.has(action.addonId)) {
+            await addonConfig.deliver(action.addonId, configVarsFor({ name: addonConfig.prefix }, credentials));
+            this.addonConfigSent.add(action.addonId);
+          }
+        } else {
+          await patchConfigVars(this.deps.heroku, action.appId, vars);
+        }
         await this.deps.deliveries.record({
           addonId: action.addonId,
           attachmentId: action.attachmentId,

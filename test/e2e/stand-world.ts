@@ -46,6 +46,9 @@ export async function createWorld(): Promise<World> {
     AWS_ACCESS_KEY_ID: 'controller',
     AWS_SECRET_ACCESS_KEY: 'controller',
     LOG_LEVEL: 'warn',
+    // moto never throttles: no client-side pacing here (throttled-convergence.test.ts tests it).
+    AWS_IAM_MUTATIONS_PER_SECOND: '1000',
+    AWS_S3_MUTATIONS_PER_SECOND: '1000',
   };
   const clients: { close(): void }[] = [];
   return {

@@ -203,6 +203,17 @@ describe('plan', () => {
         ['deliver-config-vars', 'config-vars-missing'],
       ]);
     });
+
+    it('with addon-config delivery, the vars the add-on owns are ours: delivered, not a conflict', () => {
+      const input = inSync();
+      const attachment = addon().attachments[0]!.name;
+      input.desired[0]!.addons[0] = addon({ ownedConfigVars: [`${attachment}_URL`, `${attachment}_BUCKET_NAME`] });
+      input.deliveries = [];
+      input.addonConfigDelivered = new Set([input.desired[0]!.addons[0]!.addonId]);
+      const actions = plan(input, POLICY);
+      expect(actions.map((a) => a.kind)).not.toContain('blocked');
+      expect(actions.filter((a) => a.kind === 'deliver-config-vars')).toHaveLength(addon().attachments.length);
+    });
   });
 });
 

@@ -13,6 +13,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { AwsSettings } from '../../config/config.js';
 import type { LinkAuth } from '../../store/types.js';
 import type { ApiCallRecorder } from './api-calls.js';
+import { AccountMutationGates, DEFAULT_MUTATION_RATES, paceMutations } from './mutation-rate-limit.js';
 
 /** Everything needed to reach one account; `accountId` is the one recorded when linking. */
 export interface AccountTarget {
@@ -53,6 +54,8 @@ export interface ConnectorOptions {
 
 export class AwsConnector {
   private readonly cache = new Map<string, AccountClients>();
+  /** Per account, not per link: two links to one account share its IAM and S3 rates. */
+  private readonly gates = new Map<string, AccountMutationGates>();
 
   constructor(private readonly options: ConnectorOptions) {}
 
@@ -101,7 +104,13 @@ export class AwsConnector {
 
   private build(target: AccountTarget): AccountClients {
     const credentials = this.credentialsFor(target.auth);
+    let gates = this.gates.get(target.accountId);
+    if (!gates) {
+      gates = new AccountMutationGates(this.options.aws.mutationRates ?? DEFAULT_MUTATION_RATES);
+      this.gates.set(target.accountId, gates);
+    }
     const iam = new IAMClient({ ...this.baseConfig('iam'), credentials });
+    paceMutations(iam.middlewareStack, gates.iam);
     this.hook(iam, target.accountId, 'iam');
     const sts = new STSClient({ ...this.baseConfig('sts'), credentials });
     this.hook(sts, target.accountId, 'sts');
@@ -118,15 +127,19 @@ export class AwsConnector {
       };
       return { get, all: () => [...clients.values()] };
     };
-    const s3 = perRegion('s3', (region) =>
-      new S3Client({
+    const s3Gate = gates.s3;
+    const s3 = perRegion('s3', (region) => {
+      const client = new S3Client({
         ...this.baseConfig('s3'),
         region,
         credentials,
         forcePathStyle: this.options.aws.forcePathStyle,
         followRegionRedirects: true,
-      }),
-    );
+      });
+      // One S3 rate per account, whichever region's client makes the call.
+      paceMutations(client.middlewareStack, s3Gate);
+      return client;
+    });
     const tagging = perRegion('tagging', (region) => new ResourceGroupsTaggingAPIClient({ ...this.baseConfig('tagging'), region, credentials }));
     return {
       accountId: target.accountId,
@@ -146,6 +159,9 @@ export class AwsConnector {
     return {
       region: this.options.aws.region,
       ...(endpoint ? { endpoint } : {}),
+      // Standard retry mode: throttling (Throttling, SlowDown, …) and 5xx are retried with jittered
+      // backoff (500 ms base for throttling). The pacing middleware keeps throttles rare, so five
+      // attempts are plenty; adaptive mode would slow every call of a client after one throttle.
       maxAttempts: 5,
       requestHandler: { requestTimeout: timeout, connectionTimeout: Math.min(timeout, 10_000) },
     };

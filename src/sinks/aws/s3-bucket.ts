@@ -49,7 +49,10 @@ export async function listBuckets(s3: S3Client, prefix: string): Promise<BucketL
   const out: BucketListing[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListBucketsCommand({ Prefix: prefix, MaxBuckets: 1000, ContinuationToken: token }));
+    // 10,000 a page, S3's maximum (and its default bucket quota): one call for most accounts. It
+    // also keeps endpoints that cut the list at MaxBuckets without a ContinuationToken (moto) from
+    // hiding buckets from the first thousand on, which made them look missing.
+    const page = await s3.send(new ListBucketsCommand({ Prefix: prefix, MaxBuckets: 10_000, ContinuationToken: token }));
     for (const bucket of page.Buckets ?? []) {
       if (bucket.Name?.startsWith(prefix)) out.push({ name: bucket.Name, creationDate: bucket.CreationDate ?? null });
     }

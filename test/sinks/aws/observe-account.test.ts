@@ -247,8 +247,9 @@ describe('listInstanceBucketTags', () => {
     const accountId = randomAccountId();
     const clients = track(newConnector()).connect(roleTarget(accountId));
     const us = clients.s3('us-east-1');
-    // moto ends a GetResources page at 100 tags (4 per bucket here), so 30 buckets take 2 pages.
-    const ours = Array.from({ length: 30 }, () => bucketName());
+    // A page holds 100 resources (ResourcesPerPage; TagsPerPage 500 keeps moto's tag limit from
+    // ending it sooner), so 110 buckets take 2 pages.
+    const ours = Array.from({ length: 110 }, () => bucketName());
     await mapLimit(ours, 8, async (name, i) => {
       await createBucket(us, name, 'us-east-1', {});
       await putBucketTags(us, name, tagsFor(`addon-${i}`));
