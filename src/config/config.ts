@@ -21,6 +21,23 @@ export interface AwsSettings {
   endpoints: { s3?: string; iam?: string; sts?: string; tagging?: string };
   /** Path-style S3 addressing: on whenever an S3 endpoint is overridden (moto, MinIO, …). */
   forcePathStyle: boolean;
+  /**
+   * Client-side pacing of mutating calls per account (AWS_IAM_MUTATIONS_PER_SECOND,
+   * AWS_S3_MUTATIONS_PER_SECOND); absent: the defaults of mutation-rate-limit.ts.
+   */
+  mutationRates?: { iamPerSecond: number; s3PerSecond: number };
+}
+
+/** The Heroku Add-on Partner API (v3): set when ADDON_MANIFEST_ID is. Secrets stay in memory only. */
+export interface PartnerSettings {
+  /** ADDON_MANIFEST_ID: the user of Heroku's Basic auth on `/heroku/resources`. */
+  manifestId: string;
+  /** ADDON_MANIFEST_PASSWORD, comma-separated: the first is current, all are accepted (rotation). */
+  manifestPasswords: string[];
+  /** ADDON_CLIENT_SECRET: for the OAuth grant exchange and token refreshes. */
+  clientSecret: string;
+  /** HEROKU_OAUTH_URL: Heroku's identity service. */
+  oauthUrl: string;
 }
 
 export interface Config {
@@ -31,6 +48,12 @@ export interface Config {
   fernetKeys: string[];
   herokuApiToken: string | null;
   herokuApiUrl: string;
+  /** The Add-on Partner API endpoints; null (not mounted) without ADDON_MANIFEST_ID. */
+  partner: PartnerSettings | null;
+  /** How credentials reach the apps: the apps' config vars, or the add-on's config (partner token). */
+  credentialDelivery: 'app-config-vars' | 'addon-config';
+  /** ADDON_CONFIG_VARS_PREFIX: the manifest's config var prefix, for `addon-config` delivery. */
+  addonConfigVarsPrefix: string;
   /** Add-on service names that mean "a bucket for this app". */
   addonServices: string[];
   /** Goes into every ownership tag: a resource without it is never touched. */
@@ -62,6 +85,27 @@ export interface Config {
   deepCheckWindowMs: number;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
   requestTimeoutMs: number;
+  /**
+   * WEBHOOK_SECRETS: signing secrets of Heroku app webhooks. The first signs new subscriptions
+   * (`webhooks register`); all verify deliveries, so a secret can be rotated. Empty: no
+   * `POST /webhooks/heroku`. Never logged or printed.
+   */
+  webhookSecrets: string[];
+  /** The keyed work queue behind webhooks: reconciles at once, and how long event keys are coalesced. */
+  fastPath: { concurrency: number; coalesceMs: number };
+  /**
+   * The Heroku request budget (safety invariant 9): the account's refill per hour, the share of
+   * it this controller may spend per hour, and the remaining-token floor under which full
+   * resyncs wait.
+   */
+  herokuBudget: { tokensPerHour: number; maxShare: number; floor: number };
+  /** How long one Heroku request may wait on retries of 429 before it fails (0: no retry). */
+  herokuRateLimitMaxWaitMs: number;
+  /**
+   * On SIGTERM/SIGINT `serve` lets the pass in flight finish for at most this long, then abandons
+   * it and exits; below Kubernetes' default 30 s terminationGracePeriodSeconds.
+   */
+  shutdownTimeoutMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   aws: AwsSettings;
 }
@@ -96,6 +140,16 @@ const envSchema = z.object({
   FERNET_KEYS: optionalText,
   HEROKU_API_TOKEN: optionalText,
   HEROKU_API_URL: httpUrl('api.heroku.com'),
+  ADDON_MANIFEST_ID: optionalText.refine((value) => value === undefined || /^[a-z0-9][a-z0-9-]{0,62}$/.test(value), {
+    message: 'must be the add-on manifest id (its slug): lowercase letters, digits and dashes',
+  }),
+  ADDON_MANIFEST_PASSWORD: optionalText,
+  ADDON_CLIENT_SECRET: optionalText,
+  HEROKU_OAUTH_URL: httpUrl('id.heroku.com'),
+  CREDENTIAL_DELIVERY: z.enum(['app-config-vars', 'addon-config']).optional(),
+  ADDON_CONFIG_VARS_PREFIX: optionalText.refine((value) => value === undefined || /^[A-Z][A-Z0-9_]*$/.test(value), {
+    message: 'must be the prefix of the add-on manifest\'s config vars in capitals, e.g. S3_BUCKET',
+  }),
   ADDON_SERVICES: optionalText.refine(
     (value) => list(value).every((name) => /^[a-z0-9][a-z0-9-]*$/.test(name)),
     { message: 'must be comma-separated add-on service names such as "bucketeer,s3-bucket" (lowercase letters, digits, dashes)' },
@@ -118,8 +172,21 @@ const envSchema = z.object({
   IAM_USER_PREFIX: optionalText.refine((value) => value === undefined || /^[\w+=,.@-]{1,20}$/.test(value), {
     message: 'must be 1-20 characters of letters, digits and +=,.@_-',
   }),
+  // The message never repeats a secret, only what is wrong with it.
+  WEBHOOK_SECRETS: optionalText.refine((value) => list(value).every((secret) => secret.length >= 16 && !/\s/.test(secret)), {
+    message: 'must be comma-separated secrets of at least 16 characters without spaces (e.g. from `openssl rand -hex 32`); the first signs new webhooks, all verify',
+  }),
+  FAST_PATH_CONCURRENCY: optionalText.refine((value) => value === undefined || (/^[1-9]\d*$/.test(value) && Number(value) <= 64), {
+    message: 'must be a whole number of add-ons reconciled at once, from 1 to 64 (e.g. 4)',
+  }),
+  FAST_PATH_COALESCE: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 1s (0 reconciles each event at once)',
+  }),
   REQUEST_TIMEOUT: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 30s or 2m',
+  }),
+  SHUTDOWN_TIMEOUT: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 20s (keep it below the pod\'s terminationGracePeriodSeconds)',
   }),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
   AWS_REGION: optionalText.refine((value) => value === undefined || /^[a-z]{2}(-[a-z]+)+-\d$/.test(value), {
@@ -130,6 +197,12 @@ const envSchema = z.object({
   AWS_ENDPOINT_URL_IAM: httpUrl('iam.example.com'),
   AWS_ENDPOINT_URL_STS: httpUrl('sts.example.com'),
   AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: httpUrl('tagging.example.com'),
+  AWS_IAM_MUTATIONS_PER_SECOND: optionalText.refine((value) => value === undefined || (/^\d+(\.\d+)?$/.test(value) && Number(value) > 0), {
+    message: "must be a number of calls per second above 0 (e.g. 5): stay below the account's IAM rate, about 5-10 mutations per second, shared with everything else in the account",
+  }),
+  AWS_S3_MUTATIONS_PER_SECOND: optionalText.refine((value) => value === undefined || (/^\d+(\.\d+)?$/.test(value) && Number(value) > 0), {
+    message: 'must be a number of calls per second above 0 (e.g. 20)',
+  }),
   FLAP_MAX_REPAIRS: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
     message: 'must be a whole number of repairs, at least 1 (e.g. 3)',
   }),
@@ -169,6 +242,18 @@ const envSchema = z.object({
   }),
   DEEP_CHECK_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 1h or 30m (0 checks every resource in full on every pass)',
+  }),
+  HEROKU_BUDGET_TOKENS_PER_HOUR: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
+    message: "must be a whole number of tokens, at least 1: the Heroku account's refill per hour (4500)",
+  }),
+  HEROKU_BUDGET_MAX_SHARE: optionalText.refine((value) => value === undefined || (/^(0?\.\d+|1(\.0+)?)$/.test(value) && Number(value) > 0), {
+    message: "must be a ratio above 0 and at most 1 such as 0.5: the share of the Heroku account's hourly tokens this controller may spend",
+  }),
+  HEROKU_RATE_LIMIT_MAX_WAIT: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 3m (0 fails a read at its first 429)',
+  }),
+  HEROKU_BUDGET_FLOOR: optionalText.refine((value) => value === undefined || /^\d+$/.test(value), {
+    message: 'must be a whole number of tokens (e.g. 1000): under it, full resyncs wait for the Heroku budget to refill',
   }),
 });
 
@@ -228,6 +313,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseNamespace: e.LEASE_NAMESPACE ?? e.POD_NAMESPACE ?? null,
     timings,
   };
+  const herokuBudget = {
+    tokensPerHour: Number(e.HEROKU_BUDGET_TOKENS_PER_HOUR ?? 4500),
+    maxShare: Number(e.HEROKU_BUDGET_MAX_SHARE ?? 0.5),
+    floor: Number(e.HEROKU_BUDGET_FLOOR ?? 1000),
+  };
+  if (herokuBudget.floor >= herokuBudget.tokensPerHour) {
+    throw new ConfigError('HEROKU_BUDGET_FLOOR', `is ${herokuBudget.floor}, not below the account's ${herokuBudget.tokensPerHour} tokens (HEROKU_BUDGET_TOKENS_PER_HOUR), so full resyncs would never run. Lower it, e.g. to ${Math.floor(herokuBudget.tokensPerHour / 4)}.`);
+  }
+  const partner = partnerSettings(e);
+  const credentialDelivery = e.CREDENTIAL_DELIVERY ?? 'app-config-vars';
+  if (credentialDelivery === 'addon-config' && partner === null) {
+    throw new ConfigError('CREDENTIAL_DELIVERY', 'is addon-config, which needs the Add-on Partner API: set ADDON_MANIFEST_ID, ADDON_MANIFEST_PASSWORD and ADDON_CLIENT_SECRET, or use app-config-vars.');
+  }
   const generic = e.AWS_ENDPOINT_URL;
   const endpoints: AwsSettings['endpoints'] = {};
   const s3 = e.AWS_ENDPOINT_URL_S3 ?? generic;
@@ -244,6 +342,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fernetKeys: list(e.FERNET_KEYS),
     herokuApiToken: e.HEROKU_API_TOKEN ?? null,
     herokuApiUrl: (e.HEROKU_API_URL ?? 'https://api.heroku.com').replace(/\/+$/, ''),
+    partner,
+    credentialDelivery,
+    addonConfigVarsPrefix: e.ADDON_CONFIG_VARS_PREFIX ?? (list(e.ADDON_SERVICES)[0] ?? 's3-bucket').toUpperCase().replace(/[^A-Z0-9]+/g, '_'),
     addonServices: list(e.ADDON_SERVICES),
     instanceId,
     leaderElection,
@@ -253,7 +354,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     iamPath: e.IAM_PATH ?? '/heroku-s3-controller/',
     iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
     requestTimeoutMs: parseDuration(e.REQUEST_TIMEOUT ?? '30s')!,
+    webhookSecrets: list(e.WEBHOOK_SECRETS),
+    fastPath: { concurrency: Number(e.FAST_PATH_CONCURRENCY ?? 4), coalesceMs: parseDuration(e.FAST_PATH_COALESCE ?? '1s')! },
+    shutdownTimeoutMs: parseDuration(e.SHUTDOWN_TIMEOUT ?? '20s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
+    herokuBudget,
+    herokuRateLimitMaxWaitMs: parseDuration(e.HEROKU_RATE_LIMIT_MAX_WAIT ?? '3m')!,
     profiles: { ...DEFAULT_PROFILES, ...(e.PLAN_PROFILES ? (JSON.parse(e.PLAN_PROFILES) as ProfileTable) : {}) },
     gc: {
       mode: e.GC_MODE ?? 'enabled',
@@ -269,7 +375,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       region: e.AWS_REGION ?? 'us-east-1',
       endpoints,
       forcePathStyle: s3 !== undefined,
+      mutationRates: {
+        iamPerSecond: Number(e.AWS_IAM_MUTATIONS_PER_SECOND ?? 5),
+        s3PerSecond: Number(e.AWS_S3_MUTATIONS_PER_SECOND ?? 20),
+      },
     },
+  };
+}
+
+/** The Partner API settings: all three of id, password and client secret, or none (never echoes a value). */
+function partnerSettings(e: z.infer<typeof envSchema>): PartnerSettings | null {
+  const passwords = list(e.ADDON_MANIFEST_PASSWORD);
+  if (e.ADDON_MANIFEST_ID === undefined) {
+    if (passwords.length > 0) throw new ConfigError('ADDON_MANIFEST_PASSWORD', 'is set without ADDON_MANIFEST_ID. Set ADDON_MANIFEST_ID to the add-on manifest id, or unset both.');
+    return null;
+  }
+  if (passwords.length === 0) {
+    throw new ConfigError('ADDON_MANIFEST_PASSWORD', 'is not set. Set it to the api.password of the add-on manifest (comma-separate two during a rotation; the first is current), or unset ADDON_MANIFEST_ID.');
+  }
+  if (e.ADDON_CLIENT_SECRET === undefined) {
+    throw new ConfigError('ADDON_CLIENT_SECRET', 'is not set. Set it to the OAuth client secret of the add-on (Partner Portal), needed to exchange the grant of each provisioning request.');
+  }
+  return {
+    manifestId: e.ADDON_MANIFEST_ID,
+    manifestPasswords: passwords,
+    clientSecret: e.ADDON_CLIENT_SECRET,
+    oauthUrl: (e.HEROKU_OAUTH_URL ?? 'https://id.heroku.com').replace(/\/+$/, ''),
   };
 }
 

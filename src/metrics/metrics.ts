@@ -38,6 +38,11 @@ export interface PassRecord {
 export type ManagedResourceType = 'bucket' | 'iam_user' | 'access_key';
 export type ManagedResourceCounts = Record<ManagedResourceType, number>;
 
+/** What the Heroku budget gauges read (a `HerokuBudget`). */
+export interface HerokuBudgetSource {
+  snapshot(): { spentLastHour: number; capPerHour: number };
+}
+
 /** The rendered scrape: prom-client's content type and the text exposition. */
 export interface RenderedMetrics {
   contentType: string;
@@ -72,9 +77,14 @@ export class Metrics {
   private readonly apiRequests: Counter<'service' | 'operation' | 'outcome'>;
   private readonly herokuRateLimit: Gauge;
   private herokuRateLimitRegistered = false;
+  private readonly herokuBudgetSpent: Gauge;
+  private readonly herokuBudgetCap: Gauge;
+  private herokuBudgetSource: HerokuBudgetSource | null = null;
   private readonly lastSuccessfulSync: Gauge<'source'>;
   private readonly iamUsersQuota: Gauge<'account_id'>;
   private readonly gcHeld: Gauge<'account_id'>;
+  private readonly leader: Gauge;
+  private leaderRegistered = false;
   /** Accounts of the latest drift report, kept at 0 by the next one if they have no item left. */
   private driftAccounts = new Set<string>();
 
@@ -124,6 +134,25 @@ export class Metrics {
       help: 'Heroku API request budget left, from the latest RateLimit-Remaining header.',
       registers: [],
     });
+    // Registered by `watchHerokuBudget`, and read from the budget at each scrape (the sliding hour
+    // moves on between passes).
+    const metrics = this;
+    this.herokuBudgetSpent = new Gauge({
+      name: `${METRIC_PREFIX}heroku_budget_spent_last_hour`,
+      help: 'Heroku requests (tokens) this controller sent in the sliding last hour, every page and retry included.',
+      registers: [],
+      collect() {
+        if (metrics.herokuBudgetSource) this.set(metrics.herokuBudgetSource.snapshot().spentLastHour);
+      },
+    });
+    this.herokuBudgetCap = new Gauge({
+      name: `${METRIC_PREFIX}heroku_budget_cap_per_hour`,
+      help: 'Most Heroku requests (tokens) this controller may send per sliding hour: HEROKU_BUDGET_MAX_SHARE x HEROKU_BUDGET_TOKENS_PER_HOUR.',
+      registers: [],
+      collect() {
+        if (metrics.herokuBudgetSource) this.set(metrics.herokuBudgetSource.snapshot().capPerHour);
+      },
+    });
     this.lastSuccessfulSync = new Gauge({
       name: `${METRIC_PREFIX}last_successful_sync_timestamp_seconds`,
       help: 'When a pass last read its source completely: heroku (every linked team) or aws (every linked account).',
@@ -141,6 +170,13 @@ export class Metrics {
       help: `IAM users in the AWS account divided by the default quota of ${IAM_USERS_QUOTA}.`,
       labelNames: ['account_id'],
       registers,
+    });
+    // Registered by the first `setLeader`: only `serve` takes part in an election. No label: the
+    // scrape's own target labels (pod, instance) say which replica it is.
+    this.leader = new Gauge({
+      name: `${METRIC_PREFIX}leader`,
+      help: '1 while this replica is the elected leader (the one that reconciles and mutates), else 0.',
+      registers: [],
     });
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
@@ -208,6 +244,39 @@ export class Metrics {
     this.gcHeld.remove({ account_id: accountId });
   }
 
+  /**
+   * Whether this replica leads now. Losing leadership clears the gauges a pass publishes (see
+   * {@link clearPassGauges}): a standby must not go on exporting a former leader's figures, which
+   * alerts aggregating over replicas (`max by (account_id)`, `min`) would keep firing on.
+   */
+  setLeader(leading: boolean): void {
+    if (!this.leaderRegistered) {
+      this.registry.registerMetric(this.leader);
+      this.leaderRegistered = true;
+    }
+    this.leader.set(leading ? 1 : 0);
+    if (!leading) this.clearPassGauges();
+  }
+
+  /**
+   * Drops every series a pass sets from what it read — drift, managed resources, breaker holds,
+   * IAM quota, and the Heroku rate limit last seen — until this replica publishes a pass again.
+   * Counters, histograms and the last-successful-sync timestamps stay: they are this process's
+   * own history, and alerts take their increase or their maximum.
+   */
+  clearPassGauges(): void {
+    this.driftItems.reset();
+    this.driftFlapping.reset();
+    this.driftAccounts = new Set();
+    this.managedResources.reset();
+    this.gcHeld.reset();
+    this.iamUsersQuota.reset();
+    if (this.herokuRateLimitRegistered) {
+      this.registry.removeSingleMetric(`${METRIC_PREFIX}heroku_rate_limit_remaining`);
+      this.herokuRateLimitRegistered = false;
+    }
+  }
+
   /** For `ApiCallRecorder.onCall`. */
   observeAwsCall(call: ApiCall): void {
     this.apiRequests.inc({ service: call.service, operation: call.operation, outcome: call.outcome });
@@ -226,6 +295,15 @@ export class Metrics {
       this.herokuRateLimitRegistered = true;
     }
     this.herokuRateLimit.set(remaining);
+  }
+
+  /** Exports the Heroku request budget's spending in the last hour and its cap, read at each scrape. */
+  watchHerokuBudget(source: HerokuBudgetSource): void {
+    if (!this.herokuBudgetSource) {
+      this.registry.registerMetric(this.herokuBudgetSpent);
+      this.registry.registerMetric(this.herokuBudgetCap);
+    }
+    this.herokuBudgetSource = source;
   }
 
   async render(): Promise<RenderedMetrics> {
