@@ -13,6 +13,7 @@ import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StoryEvidence } from '../../demo/story.js';
+import { motoUrl } from '../support/stand.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hsc-demo-test-'));
@@ -58,6 +59,35 @@ async function missing(read: () => Promise<unknown>): Promise<boolean> {
 }
 
 describe('npm run demo', () => {
+  it('with DEMO_EXIT_AFTER_STORY=1, tells the story and ends by itself with exit 0 (here on the stand\'s moto, so what it made can be checked after)', async () => {
+    const storyDir = mkdtempSync(path.join(os.tmpdir(), 'hsc-demo-exit-'));
+    try {
+      const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'demo/main.ts', '--dir', storyDir, '--port', String(await freePort())], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, DEMO_EXIT_AFTER_STORY: '1', DEMO_MOTO_URL: motoUrl() },
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code, out).toBe(0);
+      expect(out).toContain('[6/6] Where to look');
+      expect(out).toContain('Demo stopped');
+      const evidence = JSON.parse(readFileSync(path.join(storyDir, 'story.json'), 'utf8')) as StoryEvidence;
+      const sandbox = JSON.parse(readFileSync(path.join(storyDir, 'sandbox.json'), 'utf8')) as { pid: number; motoPid: number | null };
+      expect(sandbox.motoPid).toBeNull(); // it used the moto it was given, and started none
+      expect(alive(sandbox.pid)).toBe(false);
+      const s3 = new S3Client({ endpoint: motoUrl(), region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test-reader', secretAccessKey: 'test-reader' } });
+      await s3.send(new HeadBucketCommand({ Bucket: evidence.buckets['acme-assets']! }));
+      expect(await missing(() => s3.send(new HeadBucketCommand({ Bucket: evidence.buckets['acme-pr-42-assets']! })))).toBe(true);
+      s3.destroy();
+      expect(evidence.drift).toMatchObject({ repaired: true });
+    } finally {
+      rmSync(storyDir, { recursive: true, force: true });
+    }
+  }, 240_000);
+
   it('tells the whole story, verifiably, and stops everything it started on Ctrl-C', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'demo/main.ts', '--dir', dir, '--port', String(port), '--resync', '60'], {
