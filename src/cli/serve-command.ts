@@ -10,6 +10,18 @@ import { errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 
 export async function serveCommand(): Promise<void> {
+  // Listening for SIGTERM/SIGINT before anything else: as PID 1 of a container, a signal that
+  // arrives while no handler is installed is dropped by the kernel, and a pod stopped during
+  // start-up (election, migrations) would then hang until it is killed.
+  let stopRequested: NodeJS.Signals | null = null;
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      stopRequested = signal;
+      resolve(signal);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   // Safety invariant 7: only the elected leader mutates; it checks before every add-on's batch.
@@ -26,7 +38,7 @@ export async function serveCommand(): Promise<void> {
 
   const pass = async () => {
     if (running) return; // one pass at a time; a slow pass makes the next tick skip
-    if (draining) return; // shutting down: no new pass
+    if (draining || stopRequested !== null) return; // shutting down: no new pass
     running = (async () => {
       const startedAt = new Date();
       try {
@@ -98,10 +110,7 @@ export async function serveCommand(): Promise<void> {
 
   // Graceful shutdown (STYLE.md #11): the first SIGTERM/SIGINT stops taking work and gives the
   // pass in flight SHUTDOWN_TIMEOUT to finish; a second one exits at once.
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopSignal;
   logger.info({ reason: 'shutdown', signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   const now = (second: NodeJS.Signals) => {
     logger.warn({ reason: 'shutdown-forced', signal: second }, `${second} again: exiting at once, without releasing the lease (it expires)`);

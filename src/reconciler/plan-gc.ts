@@ -9,7 +9,7 @@
  */
 import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import type { Action } from './actions.js';
-import type { ObservedAccount, PlanInput } from './model.js';
+import type { DesiredAddon, ObservedAccount, PlanInput } from './model.js';
 import { BlockedReason, DriftKind, GcReason } from './reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
@@ -25,19 +25,35 @@ export interface GcPolicy {
   maxDeletionRatio: number;
 }
 
-export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, profiles: ProfileTable = {}): Action[] {
+/**
+ * `deliveriesByAddon`: `input.deliveries` grouped by add-on, when the caller has it already
+ * (plan() does); it is only read.
+ */
+export function planGarbageCollection(
+  input: PlanInput,
+  naming: NamingPolicy,
+  gc: GcPolicy,
+  profiles: ProfileTable = {},
+  deliveriesByAddon?: Map<string, DeliveryRecord[]>,
+): Action[] {
   const linked = new Map<string, Link>(input.links.map((l) => [l.teamId, l]));
   const teams = new Map(input.desired.map((t) => [t.teamId, t]));
-  const wanted = new Map(input.desired.flatMap((t) => t.addons.map((a) => [a.addonId, a] as const)));
-  const deliveries = groupBy(input.deliveries, (d) => d.addonId);
+  // As `new Map(entries)`: a repeated add-on id keeps its first place and its last value.
+  const wanted = new Map<string, DesiredAddon>();
+  for (const team of input.desired) {
+    for (const addon of team.addons) wanted.set(addon.addonId, addon);
+  }
+  const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
   // attachment listing that says so was complete (else the add-on would not be desired).
   for (const addon of wanted.values()) {
-    const attached = new Set(addon.attachments.map((a) => a.id));
-    for (const d of deliveries.get(addon.addonId) ?? []) {
-      if (attached.has(d.attachmentId) || gc.mode === 'off') continue;
+    if (gc.mode === 'off') break;
+    const delivered = deliveries.get(addon.addonId);
+    if (delivered === undefined) continue;
+    for (const d of delivered) {
+      if (isAttached(addon, d.attachmentId)) continue;
       // Names a current attachment on the same app delivers (detached and re-attached under the
       // same name) stay: removing them would undo this pass's delivery.
       const current = new Set(addon.attachments.filter((a) => a.appId === d.appId).flatMap((a) => Object.values(configVarNames(a.name))));
@@ -57,14 +73,22 @@ export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc
     const team = teams.get(record.teamId);
     if (!linked.has(record.teamId)) continue; // team unlinked: reported, never collected
     if (!team || !team.complete) continue; // safety invariant 2: no GC on an incomplete read
-    byAccount.set(record.accountId, [...(byAccount.get(record.accountId) ?? []), record]);
+    const inAccount = byAccount.get(record.accountId);
+    if (inAccount) inAccount.push(record);
+    else byAccount.set(record.accountId, [record]);
   }
+  // Records per account, counted once (only when some account has orphans or a breaker).
+  let managed: Map<string, number> | null = null;
 
   for (const accountId of new Set([...byAccount.keys(), ...input.breakers.keys()])) {
     const orphans = byAccount.get(accountId) ?? [];
     const account = input.observed.get(accountId);
     if (!account?.complete) continue; // nothing is torn down blind
-    const managedInAccount = [...input.records.values()].filter((r) => r.accountId === accountId).length;
+    if (managed === null) {
+      managed = new Map();
+      for (const r of input.records.values()) managed.set(r.accountId, (managed.get(r.accountId) ?? 0) + 1);
+    }
+    const managedInAccount = managed.get(accountId) ?? 0;
     const due: ResourceRecord[] = [];
     for (const record of orphans) {
       if (!record.orphan) {
@@ -79,6 +103,14 @@ export function planGarbageCollection(input: PlanInput, naming: NamingPolicy, gc
     actions.push(...planBreakerAndTeardowns(accountId, due, managedInAccount, account, input, naming, gc, deliveries, profiles));
   }
   return actions;
+}
+
+/** Whether one of the add-on's attachments has this id. */
+function isAttached(addon: DesiredAddon, attachmentId: string): boolean {
+  for (const attachment of addon.attachments) {
+    if (attachment.id === attachmentId) return true;
+  }
+  return false;
 }
 
 function planBreakerAndTeardowns(

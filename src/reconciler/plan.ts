@@ -5,7 +5,7 @@
  */
 import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
-import type { BucketSettings, DesiredAddon, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
+import type { BucketSettings, DesiredAddon, LifecycleRule, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
 import { groupBy } from '../util/group-by.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { canonicalCors, desiredCors, profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
@@ -25,6 +25,7 @@ import {
   configVarsFor,
   type Credentials,
   hasNoOwnershipTags,
+  hasOwnershipTags,
   isOwnedBy,
   ownershipTags,
   tlsOnlyBucketPolicy,
@@ -52,12 +53,21 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
   const breaker = { maxRepairs: limits.maxRepairs ?? Infinity };
   const linksByTeam = new Map<string, Link>(input.links.map((link) => [link.teamId, link]));
   const deliveriesByAddon = groupBy(input.deliveries, (d) => d.addonId);
+  // A plan's profile, looked up once per plan name in this call (profileFor is a pure function
+  // of the table and the name, and its result is only read).
+  const profiles = limits.profiles ?? {};
+  const profileByPlan = new Map<string, SettingsProfile>();
   const actions: Action[] = [];
   for (const team of input.desired) {
     const link = linksByTeam.get(team.teamId);
     if (!link) continue;
     const account = input.observed.get(link.accountId);
     for (const addon of team.addons) {
+      let profile = profileByPlan.get(addon.plan);
+      if (profile === undefined) {
+        profile = profileFor(profiles, addon.plan);
+        profileByPlan.set(addon.plan, profile);
+      }
       const planned = planAddon({
           addon,
           link,
@@ -66,14 +76,15 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           deliveries: deliveriesByAddon.get(addon.addonId) ?? [],
           configVars: input.configVars,
           addonConfig: input.addonConfigDelivered?.has(addon.addonId) ?? false,
-          profile: profileFor(limits.profiles ?? {}, addon.plan),
+          profile,
           policy,
           now: input.now,
+          tags: null,
       });
-      actions.push(...holdBackFlapping(planned, input.recentRepairs, breaker));
+      holdBackFlapping(planned, input.recentRepairs, breaker, actions);
     }
   }
-  if (limits.gc) actions.push(...planGarbageCollection(input, policy, limits.gc, limits.profiles ?? {}));
+  if (limits.gc) actions.push(...planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon));
   return actions;
 }
 
@@ -82,23 +93,27 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
  * held back and reported as flapping: someone else keeps undoing it, and fighting them would
  * only spend both sides' rate limits.
  */
-function holdBackFlapping(actions: Action[], recent: Map<string, number>, breaker: { maxRepairs: number }): Action[] {
-  return actions.map((action) => {
-    if (action.kind === 'blocked' || action.kind === 'record-resource') return action;
-    const resource = actionResource(action);
-    const count = recent.get(`${action.addonId}|${action.kind}|${resource}|${action.reason}`) ?? 0;
-    if (count < breaker.maxRepairs) return action;
-    return {
-      addonId: action.addonId,
-      accountId: action.accountId,
-      kind: 'blocked',
-      reason: BlockedReason.Flapping,
-      resource,
-      ...(action.detail ? { detail: action.detail } : {}),
-      flapping: { kind: action.reason as DriftKind, action: action.kind },
-      message: `${action.kind} on ${resource} was already done ${count} times within the breaker window; another writer keeps undoing it, so it is no longer repaired. Find that writer, then the repair resumes when the window has passed`,
-    };
-  });
+function holdBackFlapping(actions: Action[], recent: Map<string, number>, breaker: { maxRepairs: number }, out: Action[]): void {
+  for (const action of actions) out.push(heldBack(action, recent, breaker));
+}
+
+function heldBack(action: Action, recent: Map<string, number>, breaker: { maxRepairs: number }): Action {
+  if (action.kind === 'blocked' || action.kind === 'record-resource') return action;
+  // With no repair in the window every count is 0 (the key below would find nothing).
+  if (recent.size === 0 && 0 < breaker.maxRepairs) return action;
+  const resource = actionResource(action);
+  const count = recent.get(`${action.addonId}|${action.kind}|${resource}|${action.reason}`) ?? 0;
+  if (count < breaker.maxRepairs) return action;
+  return {
+    addonId: action.addonId,
+    accountId: action.accountId,
+    kind: 'blocked',
+    reason: BlockedReason.Flapping,
+    resource,
+    ...(action.detail ? { detail: action.detail } : {}),
+    flapping: { kind: action.reason as DriftKind, action: action.kind },
+    message: `${action.kind} on ${resource} was already done ${count} times within the breaker window; another writer keeps undoing it, so it is no longer repaired. Find that writer, then the repair resumes when the window has passed`,
+  };
 }
 
 interface AddonContext {
@@ -113,6 +128,18 @@ interface AddonContext {
   profile: SettingsProfile;
   policy: NamingPolicy;
   now: Date;
+  /** ownershipTags(policy, addon), built by tagsOf() the first time an action needs it. */
+  tags: Record<string, string> | null;
+}
+
+/** The add-on's ownership tags: one object per add-on, shared by its actions, as before. */
+function tagsOf(ctx: AddonContext): Record<string, string> {
+  return (ctx.tags ??= ownershipTags(ctx.policy, ctx.addon));
+}
+
+/** A replaced key is retired only after the new one has been delivered to every app. */
+function isRetirement(a: Action): boolean {
+  return a.kind === 'delete-access-key' && a.reason === DriftKind.MissingKey;
 }
 
 function planAddon(ctx: AddonContext): Action[] {
@@ -170,19 +197,25 @@ function planAddon(ctx: AddonContext): Action[] {
       },
     });
   }
-  const tags = ownershipTags(policy, addon);
-  const bucketActions = planBucket(ctx, bucket, region, tags, account.buckets.get(bucket));
-  actions.push(...bucketActions);
-  // A user whose policy names a bucket that is not ours would grant access to someone else's data.
-  if (bucketActions.some((action) => action.kind === 'blocked')) return actions;
-  const userActions = planUser(ctx, userName, bucket, tags, account.users.get(userName));
-  // A replaced key is retired only after the new one has been delivered to every app.
-  const isRetirement = (a: Action) => a.kind === 'delete-access-key' && a.reason === DriftKind.MissingKey;
-  actions.push(...userActions.filter((a) => !isRetirement(a)));
-  if (!userActions.some((action) => action.kind === 'blocked')) {
-    actions.push(...planDeliveries(ctx, bucket, region, userActions.some((a) => a.kind === 'create-access-key')));
+  let blocked = false;
+  for (const action of planBucket(ctx, bucket, region, account.buckets.get(bucket))) {
+    actions.push(action);
+    if (action.kind === 'blocked') blocked = true;
   }
-  actions.push(...userActions.filter(isRetirement));
+  // A user whose policy names a bucket that is not ours would grant access to someone else's data.
+  if (blocked) return actions;
+  const userActions = planUser(ctx, userName, bucket, account.users.get(userName));
+  // A replaced key is retired only after the new one has been delivered to every app.
+  let retirements: Action[] | null = null;
+  let newKey = false;
+  for (const action of userActions) {
+    if (isRetirement(action)) (retirements ??= []).push(action);
+    else actions.push(action);
+    if (action.kind === 'blocked') blocked = true;
+    if (action.kind === 'create-access-key') newKey = true;
+  }
+  if (!blocked) planDeliveries(ctx, bucket, region, newKey, actions);
+  if (retirements) actions.push(...retirements);
   return actions;
 }
 
@@ -190,11 +223,11 @@ function planBucket(
   ctx: AddonContext,
   bucket: string,
   region: string,
-  tags: Record<string, string>,
   observed: ObservedBucket | undefined,
 ): Action[] {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, bucket, region };
   if (!observed) {
+    const tags = tagsOf(ctx);
     // Tags go with CreateBucket (atomic on AWS) and again with PutBucketTagging, for endpoints
     // that ignore tags on create; every setting follows, since a new bucket has none of ours.
     return [
@@ -204,6 +237,7 @@ function planBucket(
     ];
   }
   if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
+    const tags = tagsOf(ctx);
     if (wasCreatedByOurInterruptedCall(ctx.record, observed)) {
       return [
         {
@@ -228,7 +262,8 @@ function planBucket(
     ];
   }
   const actions: Action[] = [];
-  if (Object.entries(tags).some(([key, value]) => observed.tags[key] !== value)) {
+  if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon)) {
+    const tags = tagsOf(ctx);
     actions.push({
       ...base,
       kind: 'put-bucket-tags',
@@ -256,13 +291,12 @@ type SettingBase = { addonId: string; accountId: string; bucket: string; region:
 /** One repair per setting that differs; with `settings` null (a new bucket), every setting. */
 function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null, profile: SettingsProfile): Action[] {
   const actions: Action[] = [];
-  const why = (drift: DriftKind) => newBucket ?? drift;
   const pab = settings?.publicAccessBlock ?? null;
-  if (!pab || Object.entries(DESIRED_PUBLIC_ACCESS_BLOCK).some(([k, v]) => pab[k as keyof typeof pab] !== v)) {
+  if (!pab || differsFromDesiredPab(pab)) {
     actions.push({
       ...base,
       kind: 'put-public-access-block',
-      reason: why(DriftKind.PublicAccessBlockChanged),
+      reason: newBucket ?? DriftKind.PublicAccessBlockChanged,
       detail: { field: 'publicAccessBlock', expected: JSON.stringify(DESIRED_PUBLIC_ACCESS_BLOCK), actual: pab ? JSON.stringify(pab) : null },
     });
   }
@@ -270,7 +304,7 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
     actions.push({
       ...base,
       kind: 'put-bucket-ownership-controls',
-      reason: why(DriftKind.OwnershipChanged),
+      reason: newBucket ?? DriftKind.OwnershipChanged,
       detail: { field: 'objectOwnership', expected: DESIRED_OBJECT_OWNERSHIP, actual: settings?.objectOwnership ?? null },
     });
   }
@@ -278,19 +312,25 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
     actions.push({
       ...base,
       kind: 'put-bucket-encryption',
-      reason: why(DriftKind.EncryptionChanged),
+      reason: newBucket ?? DriftKind.EncryptionChanged,
       detail: { field: 'encryption', expected: DESIRED_ENCRYPTION, actual: settings?.encryption?.algorithm ?? null },
     });
   }
   const rules = settings?.lifecycleRules ?? [];
-  const ours = rules.find((rule) => rule.id === LIFECYCLE_RULE_ID);
+  // The first rule of ours (as rules.find), and whether a teardown rule is there, in one loop.
+  let ours: LifecycleRule | undefined;
+  let hasTeardownRule = false;
+  for (const rule of rules) {
+    if (ours === undefined && rule.id === LIFECYCLE_RULE_ID) ours = rule;
+    if (TEARDOWN_RULE_IDS.includes(rule.id)) hasTeardownRule = true;
+  }
   // A teardown's expire-everything rules on a bucket that is wanted again would delete its data.
-  const teardownRules = rules.filter((rule) => TEARDOWN_RULE_IDS.includes(rule.id));
-  if (teardownRules.length > 0 || !ours || !ours.enabled || ours.prefix !== '' || ours.abortIncompleteMultipartUploadDays !== ABORT_INCOMPLETE_MULTIPART_DAYS) {
+  if (hasTeardownRule || !ours || !ours.enabled || ours.prefix !== '' || ours.abortIncompleteMultipartUploadDays !== ABORT_INCOMPLETE_MULTIPART_DAYS) {
+    const teardownRules = rules.filter((rule) => TEARDOWN_RULE_IDS.includes(rule.id));
     actions.push({
       ...base,
       kind: 'put-bucket-lifecycle',
-      reason: why(DriftKind.LifecycleChanged),
+      reason: newBucket ?? DriftKind.LifecycleChanged,
       otherRules: rules.filter((rule) => rule.id !== LIFECYCLE_RULE_ID && !TEARDOWN_RULE_IDS.includes(rule.id)).map((rule) => rule.raw),
       detail: {
         field: `lifecycle rule ${LIFECYCLE_RULE_ID}`,
@@ -310,7 +350,7 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
     actions.push({
       ...base,
       kind: 'put-bucket-versioning',
-      reason: why(DriftKind.VersioningChanged),
+      reason: newBucket ?? DriftKind.VersioningChanged,
       enabled: profile.versioning,
       detail: { field: 'versioning', expected: profile.versioning ? 'Enabled' : 'Suspended or never enabled', actual: versioning ?? 'never enabled' },
     });
@@ -320,7 +360,7 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
     actions.push({
       ...base,
       kind: 'put-bucket-cors',
-      reason: why(DriftKind.CorsChanged),
+      reason: newBucket ?? DriftKind.CorsChanged,
       rules: cors,
       detail: { field: 'cors', expected: canonicalCors(cors), actual: canonicalCors(settings?.cors ?? null) },
     });
@@ -330,7 +370,7 @@ function settingsRepairs(base: SettingBase, settings: BucketSettings | null, new
     actions.push({
       ...base,
       kind: 'put-bucket-policy',
-      reason: why(DriftKind.TlsPolicyChanged),
+      reason: newBucket ?? DriftKind.TlsPolicyChanged,
       detail: { field: 'bucketPolicy', expected: tlsOnlyBucketPolicy(base.bucket), actual: policy },
     });
   }
@@ -341,27 +381,19 @@ function planUser(
   ctx: AddonContext,
   userName: string,
   bucket: string,
-  tags: Record<string, string>,
   observed: ObservedUser | undefined,
 ): Action[] {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
   const document = userPolicyDocument(bucket, ctx.profile.access);
-  const putPolicy = (reason: DriftKind, actual: string | null): Action => ({
-    ...base,
-    kind: 'put-user-policy',
-    reason,
-    policyName: USER_POLICY_NAME,
-    document,
-    detail: { field: `inline policy ${USER_POLICY_NAME}`, expected: document, actual },
-  });
   if (!observed) {
     return [
-      { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags, detail: { field: 'user', expected: 'exists', actual: 'missing' } },
-      putPolicy(DriftKind.MissingUser, null),
+      { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags: tagsOf(ctx), detail: { field: 'user', expected: 'exists', actual: 'missing' } },
+      putUserPolicy(base, document, DriftKind.MissingUser, null),
       { ...base, kind: 'create-access-key', reason: DriftKind.MissingUser },
     ];
   }
   if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
+    const tags = tagsOf(ctx);
     return [
       {
         ...base,
@@ -374,7 +406,8 @@ function planUser(
     ];
   }
   const actions: Action[] = [];
-  if (Object.entries(tags).some(([key, value]) => observed.tags[key] !== value)) {
+  if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon)) {
+    const tags = tagsOf(ctx);
     actions.push({
       ...base,
       kind: 'tag-user',
@@ -385,7 +418,7 @@ function planUser(
   }
   const current = observed.inlinePolicies[USER_POLICY_NAME];
   if (current === undefined || !samePolicy(current, document)) {
-    actions.push(putPolicy(DriftKind.PolicyChanged, current ?? null));
+    actions.push(putUserPolicy(base, document, DriftKind.PolicyChanged, current ?? null));
   }
   for (const name of Object.keys(observed.inlinePolicies)) {
     if (name !== USER_POLICY_NAME) {
@@ -400,6 +433,17 @@ function planUser(
   }
   actions.push(...planKeys(ctx, base, observed));
   return actions;
+}
+
+function putUserPolicy(base: { addonId: string; accountId: string; userName: string }, document: string, reason: DriftKind, actual: string | null): Action {
+  return {
+    ...base,
+    kind: 'put-user-policy',
+    reason,
+    policyName: USER_POLICY_NAME,
+    document,
+    detail: { field: `inline policy ${USER_POLICY_NAME}`, expected: document, actual },
+  };
 }
 
 /**
@@ -437,17 +481,25 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
   return actions;
 }
 
-function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKey: boolean): Action[] {
+/**
+ * Appends to `out` the blocked attachments first, then the deliveries, as one list per add-on
+ * always did.
+ */
+function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKey: boolean, out: Action[]): void {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId };
-  const delivered = new Map(ctx.deliveries.map((d) => [d.attachmentId, d]));
-  const actions: Action[] = [];
-  const deliverActions: Action[] = [];
+  const delivered = ctx.deliveries.length > DELIVERIES_SCANNED ? new Map(ctx.deliveries.map((d) => [d.attachmentId, d])) : null;
+  const owned = ctx.addon.ownedConfigVars;
+  const record = ctx.record;
+  const credentials =
+    !newKey && record?.accessKeyId && record.secretAccessKey
+      ? { bucketName: bucket, bucketRegion: region, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey }
+      : null;
+  let deliverActions: Action[] | null = null;
   for (const attachment of ctx.addon.attachments) {
-    const names = Object.values(configVarNames(attachment.name));
     // Vars the add-on itself owns cannot be set on the app, unless they are ours: set through the add-on's config.
-    const clash = ctx.addonConfig ? [] : names.filter((name) => ctx.addon.ownedConfigVars.includes(name));
+    const clash = ctx.addonConfig || owned.length === 0 ? NO_NAMES : Object.values(configVarNames(attachment.name)).filter((name) => owned.includes(name));
     if (clash.length > 0) {
-      actions.push({
+      out.push({
         ...base,
         kind: 'blocked',
         reason: BlockedReason.ConfigVarConflict,
@@ -457,16 +509,12 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
       });
       continue;
     }
-    const record = ctx.record;
-    const credentials =
-      !newKey && record?.accessKeyId && record.secretAccessKey
-        ? { bucketName: bucket, bucketRegion: region, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey }
-        : null;
     const onApp = ctx.configVars.get(attachment.appId);
-    const wrong = credentials && onApp ? differingVars(configVarsFor(attachment, credentials), onApp) : [];
-    const stale = credentials === null || !deliveredMatches(delivered.get(attachment.id)?.fingerprint, attachment.name, credentials);
+    const wrong = credentials && onApp ? differingVars(configVarsFor(attachment, credentials), onApp) : NO_WRONG;
+    const delivery = delivered ? delivered.get(attachment.id) : lastDelivery(ctx.deliveries, attachment.id);
+    const stale = credentials === null || !deliveredMatches(delivery?.fingerprint, attachment.name, credentials);
     if (stale || wrong.length > 0) {
-      deliverActions.push({
+      (deliverActions ??= []).push({
         ...base,
         kind: 'deliver-config-vars',
         reason: DriftKind.ConfigVarsMissing,
@@ -480,16 +528,39 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
           actual:
             wrong.length > 0
               ? wrong.map((w) => `${w.name} ${w.state}`).join(', ')
-              : delivered.has(attachment.id)
+              : delivery !== undefined
                 ? 'delivered with other values'
                 : 'not delivered',
         },
       });
     }
   }
-  return [...actions, ...deliverActions];
+  if (deliverActions) out.push(...deliverActions);
 }
 
+const NO_NAMES: readonly string[] = [];
+const NO_WRONG: readonly { name: string; state: 'missing' | 'differs' }[] = [];
+/** Up to this many deliveries per add-on are searched in place; more get a map. */
+const DELIVERIES_SCANNED = 16;
+
+/** The last delivery recorded for the attachment: what a Map built from the list would hold. */
+function lastDelivery(deliveries: DeliveryRecord[], attachmentId: string): DeliveryRecord | undefined {
+  for (let i = deliveries.length - 1; i >= 0; i--) {
+    if (deliveries[i]!.attachmentId === attachmentId) return deliveries[i];
+  }
+  return undefined;
+}
+
+
+const DESIRED_PAB_KEYS = Object.keys(DESIRED_PUBLIC_ACCESS_BLOCK) as (keyof typeof DESIRED_PUBLIC_ACCESS_BLOCK)[];
+
+/** Whether any of the four settings differs from DESIRED_PUBLIC_ACCESS_BLOCK. */
+function differsFromDesiredPab(pab: BucketSettings['publicAccessBlock'] & object): boolean {
+  for (const key of DESIRED_PAB_KEYS) {
+    if (pab[key] !== DESIRED_PUBLIC_ACCESS_BLOCK[key]) return true;
+  }
+  return false;
+}
 
 /** Tags as `key=value, …`: tag values are ids, never secrets. */
 function describeTags(tags: Record<string, string>): string {
@@ -525,15 +596,39 @@ function samePolicy(observed: string, desired: string): boolean {
  * pure computation: plan() stays a function of its inputs. It holds what each pass's records hold
  * anyway (never logged), and at most MAX_VERIFIED entries.
  */
-const VERIFIED_DELIVERIES = new Map<string, string>();
+const VERIFIED_DELIVERIES = new Map<string, VerifiedInputs>();
 const MAX_VERIFIED = 200_000;
+
+/** The inputs a stored fingerprint was found to match, field by field (no joined string to build). */
+interface VerifiedInputs {
+  attachmentName: string;
+  bucketName: string;
+  bucketRegion: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
 
 function deliveredMatches(stored: string | undefined, attachmentName: string, credentials: Credentials): boolean {
   if (stored === undefined) return false;
-  const inputs = `${attachmentName}\u0000${credentials.bucketName}\u0000${credentials.bucketRegion}\u0000${credentials.accessKeyId}\u0000${credentials.secretAccessKey}`;
-  if (VERIFIED_DELIVERIES.get(stored) === inputs) return true;
+  const known = VERIFIED_DELIVERIES.get(stored);
+  if (
+    known !== undefined &&
+    known.attachmentName === attachmentName &&
+    known.bucketName === credentials.bucketName &&
+    known.bucketRegion === credentials.bucketRegion &&
+    known.accessKeyId === credentials.accessKeyId &&
+    known.secretAccessKey === credentials.secretAccessKey
+  ) {
+    return true;
+  }
   if (configVarsFingerprint(configVarsFor({ name: attachmentName }, credentials)) !== stored) return false;
   if (VERIFIED_DELIVERIES.size >= MAX_VERIFIED) VERIFIED_DELIVERIES.clear();
-  VERIFIED_DELIVERIES.set(stored, inputs);
+  VERIFIED_DELIVERIES.set(stored, {
+    attachmentName,
+    bucketName: credentials.bucketName,
+    bucketRegion: credentials.bucketRegion,
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+  });
   return true;
 }
