@@ -31,6 +31,7 @@ import { PartnerTokens, type OAuthTokenSource } from './partner-tokens.js';
 import { PartnerPlatformClient } from './platform-client.js';
 import { isAddonId, parsePlanChange, parseProvisionRequest } from './provision-request.js';
 import { readBody } from '../http/read-body.js';
+import { sendJson, sendJsonAndClose, singleHeader } from '../http/respond.js';
 
 export const PARTNER_API_PREFIX = '/heroku/resources';
 
@@ -132,7 +133,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
     const parsed = parseProvisionRequest(body);
     if (!parsed.ok) {
       log?.warn({ reason: 'partner-request-malformed', problem: parsed.problem }, `provisioning request refused: ${parsed.problem}`);
-      return send(res, 400, { message: parsed.problem });
+      return sendJson(res, 400, { message: parsed.problem });
     }
     const { addon, created } = await deps.store.create(parsed.value);
     if (created) {
@@ -146,25 +147,25 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
         exchangeLater(addon.uuid);
       }
     }
-    send(res, 202, { id: addon.uuid, message: PROVISION_MESSAGE });
+    sendJson(res, 202, { id: addon.uuid, message: PROVISION_MESSAGE });
   }
 
   async function changePlan(res: ServerResponse, addonId: string, body: unknown): Promise<void> {
     const parsed = parsePlanChange(body);
-    if (!parsed.ok) return send(res, 400, { message: parsed.problem });
+    if (!parsed.ok) return sendJson(res, 400, { message: parsed.problem });
     const existing = await deps.store.get(addonId);
-    if (!existing) return send(res, 404, { message: `no add-on ${addonId} was provisioned here` });
-    if (existing.state === 'deprovisioned') return send(res, 410, { message: `add-on ${addonId} was deprovisioned` });
+    if (!existing) return sendJson(res, 404, { message: `no add-on ${addonId} was provisioned here` });
+    if (existing.state === 'deprovisioned') return sendJson(res, 410, { message: `add-on ${addonId} was deprovisioned` });
     await deps.store.changePlan(addonId, parsed.value.plan, now());
     log?.info({ reason: 'partner-plan-changed', addonId, from: existing.plan, plan: parsed.value.plan }, `partner add-on ${addonId}: plan ${existing.plan} → ${parsed.value.plan}`);
     enqueue(addonId);
-    send(res, 200, { message: `Plan changed to ${parsed.value.plan}; the bucket's settings follow in a few seconds.` });
+    sendJson(res, 200, { message: `Plan changed to ${parsed.value.plan}; the bucket's settings follow in a few seconds.` });
   }
 
   async function deprovision(res: ServerResponse, addonId: string): Promise<void> {
     const at = now();
     const addon = await deps.store.markDeprovisioned(addonId, at, new Date(at.getTime() + graceMs));
-    if (!addon) return send(res, 404, { message: `no add-on ${addonId} was provisioned here` });
+    if (!addon) return sendJson(res, 404, { message: `no add-on ${addonId} was provisioned here` });
     log?.info({ reason: 'partner-deprovision-received', addonId, deleteAfter: addon.deleteAfter?.toISOString() }, `partner add-on ${addonId}: deprovisioned by Heroku`);
     enqueue(addonId);
     res.writeHead(204, { 'cache-control': 'no-store' });
@@ -211,7 +212,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
       try {
         body = JSON.parse(read.body.toString('utf8'));
       } catch {
-        return send(res, 400, { message: 'the body is not valid JSON' });
+        return sendJson(res, 400, { message: 'the body is not valid JSON' });
       }
     }
     try {
@@ -220,7 +221,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
       return await deprovision(res, addonId);
     } catch (err) {
       log?.error({ reason: 'partner-request-failed', addonId, method, error: errorMessage(err) }, 'Partner API call failed');
-      return send(res, 503, { message: 'the add-on service cannot answer right now; try again' });
+      return sendJson(res, 503, { message: 'the add-on service cannot answer right now; try again' });
     }
   };
 
@@ -240,20 +241,10 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
 
 /** Answers and closes the connection: the body may not have been read to its end. */
 function reject(res: ServerResponse, status: number, message: string): void {
-  res.setHeader('connection', 'close');
-  send(res, status, { message });
+  sendJsonAndClose(res, status, { message });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
 
-function singleHeader(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? undefined : value;
-}
 
 /**
  * The Partner API as configured (`config.partner`), or null when ADDON_MANIFEST_ID is unset (the

@@ -19,6 +19,7 @@ import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { readBody } from '../http/read-body.js';
 import type { ReplayStore } from './replay-store.js';
+import { sendJson, sendJsonAndClose, singleHeader } from '../http/respond.js';
 
 /** The header Heroku signs deliveries in: base64(HMAC-SHA256(secret, raw body)). */
 export const SIGNATURE_HEADER = 'Heroku-Webhook-Hmac-SHA256';
@@ -161,7 +162,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
 
     if (!verifyHerokuSignature(read.body, signature, secrets)) {
       log?.warn({ reason: 'webhook-bad-signature', remote: req.socket.remoteAddress }, 'webhook delivery refused: signature does not match');
-      return send(res, 401, { error: `missing or invalid ${SIGNATURE_HEADER} signature` });
+      return sendJson(res, 401, { error: `missing or invalid ${SIGNATURE_HEADER} signature` });
     }
 
     let payload: unknown;
@@ -169,21 +170,21 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
       payload = JSON.parse(read.body.toString('utf8'));
     } catch {
       log?.warn({ reason: 'webhook-malformed' }, 'webhook delivery refused: body is not JSON');
-      return send(res, 400, { error: 'body is not valid JSON' });
+      return sendJson(res, 400, { error: 'body is not valid JSON' });
     }
     const event = parseWebhookEvent(payload);
     if (event.kind === 'invalid') {
       log?.warn({ reason: 'webhook-malformed', problem: event.problem }, `webhook delivery refused: ${event.problem}`);
-      return send(res, 400, { error: event.problem });
+      return sendJson(res, 400, { error: event.problem });
     }
     if (event.kind === 'ignored') {
       log?.debug({ reason: 'webhook-ignored', deliveryId: event.deliveryId, entity: event.entity }, 'webhook delivery ignored: not about an add-on');
-      return send(res, 200, { status: 'ignored' });
+      return sendJson(res, 200, { status: 'ignored' });
     }
 
     if (!(await options.seen.remember(event.replayKey))) {
       log?.debug({ reason: 'webhook-duplicate', deliveryId: event.deliveryId, addonId: event.addonId }, 'webhook delivery already accepted');
-      return send(res, 200, { status: 'duplicate' });
+      return sendJson(res, 200, { status: 'duplicate' });
     }
     try {
       options.enqueue(event.addonId);
@@ -191,13 +192,13 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
       // Not accepted after all: let a redelivery through.
       await options.seen.forget(event.replayKey);
       log?.error({ reason: 'webhook-enqueue-failed', deliveryId: event.deliveryId, addonId: event.addonId, error: errorMessage(err) }, 'webhook delivery not queued');
-      return send(res, 503, { error: 'not queued: try again later' });
+      return sendJson(res, 503, { error: 'not queued: try again later' });
     }
     log?.info(
       { reason: 'webhook-queued', deliveryId: event.deliveryId, addonId: event.addonId, entity: event.entity, action: event.action },
       `webhook ${[event.entity, event.action].filter(Boolean).join(' ')}: add-on ${event.addonId} queued`,
     );
-    send(res, 202, { status: 'queued' });
+    sendJson(res, 202, { status: 'queued' });
   };
 }
 
@@ -206,20 +207,10 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
  * is not reused with the rest of it still on the wire.
  */
 function reject(res: ServerResponse, status: number, error: string): void {
-  res.setHeader('connection', 'close');
-  send(res, status, { error });
+  sendJsonAndClose(res, status, { error });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
 
-function singleHeader(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? undefined : value;
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
