@@ -9,6 +9,11 @@ Protocol: one JSON object per stdin line, one JSON answer per stdout line.
    "items": [{"bucket": "...", "user": "...", "replace": [["old", "new"], ...]}, ...]}
     -> {"id": 1, "ok": true, "keys": [{"accessKeyId": "...", "secretAccessKey": "..."}, ...]}
 Every string of the template's tags and policies has the item's replacements applied.
+
+It also pages GetAccountAuthorizationDetails as AWS does (MaxItems users a page, at most 1,000,
+with a Marker), where moto answers every user in one page: at 10,000 users that one answer is a
+20 MB document, which a controller talking to AWS never receives, so the benchmark would measure
+moto's answer rather than the controller's memory.
 """
 import copy
 import json
@@ -17,6 +22,7 @@ import sys
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.s3.models import s3_backends
 from moto.iam.models import iam_backends
+from moto.iam import responses as iam_responses
 
 
 def backend(backends, account):
@@ -62,6 +68,27 @@ def clone(msg):
         key = iam.create_access_key(item["user"])
         keys.append({"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key})
     return {"keys": keys}
+
+
+def paged_authorization_details(self):
+    details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
+    size = max(1, min(int(self._get_param("MaxItems") or 100), 1000))
+    start = int(self._get_param("Marker") or 0)
+    users = list(details["users"])
+    truncated = start + size < len(users)
+    result = {
+        "UserDetailList": users[start:start + size],
+        "GroupDetailList": details["groups"],
+        "RoleDetailList": details["roles"],
+        "Policies": details["managed_policies"],
+        "IsTruncated": truncated,
+    }
+    if truncated:
+        result["Marker"] = str(start + size)
+    return iam_responses.ActionResult(result)
+
+
+iam_responses.IamResponse.get_account_authorization_details = paged_authorization_details
 
 
 def main():

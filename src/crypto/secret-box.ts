@@ -6,7 +6,7 @@
  * Nothing here ever puts a key, a token or a plaintext into an error message.
  */
 import { randomBytes } from 'node:crypto';
-import fernet from 'fernet';
+import { decryptToken, encryptToken, fernetKey, type FernetKey } from './fernet-token.js';
 
 /** How an operator makes a key; quoted in every key error. */
 export const KEY_RECIPE =
@@ -20,6 +20,8 @@ const KEY_SHAPE = /^[A-Za-z0-9_+/-]{43}=?$/;
 /** A Fernet token: url-safe base64 of version(1) time(8) iv(16) ciphertext(16n, n ≥ 1) hmac(32). */
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]+={0,2}$/;
 const TOKEN_FIXED_BYTES = 1 + 8 + 16 + 32;
+/** Decrypted tokens remembered by a box (see SecretBox#opened): a pass's worth at 100,000 add-ons. */
+const MAX_OPENED = 100_000;
 
 /** Thrown for a missing or malformed key; the message names the key by position only. */
 export class FernetKeyError extends Error {
@@ -73,11 +75,18 @@ function looksLikeToken(token: string): boolean {
 
 export class SecretBox {
   /** Kept private (`#`) so the secrets never show up in `util.inspect` or `JSON.stringify`. */
-  readonly #secrets: readonly fernet.Secret[];
+  readonly #secrets: readonly FernetKey[];
   /** A fingerprint per key, for deduplication only. */
   readonly #keyIds: readonly string[];
+  /**
+   * Token -> what it decrypted to, least recently used first. Every pass reads every stored key;
+   * a token never changes what it decrypts to under the same keys, so each is decrypted (and its
+   * HMAC checked) once. Plaintexts sit in memory anyway while a pass holds its records; this holds
+   * at most MAX_OPENED of them.
+   */
+  readonly #opened = new Map<string, { value: string; keyIndex: number }>();
 
-  private constructor(secrets: fernet.Secret[], keyIds: string[]) {
+  private constructor(secrets: FernetKey[], keyIds: string[]) {
     this.#secrets = secrets;
     this.#keyIds = keyIds;
   }
@@ -93,13 +102,13 @@ export class SecretBox {
           `all decrypt); make one with: ${KEY_RECIPE}`,
       );
     }
-    const secrets: fernet.Secret[] = [];
+    const secrets: FernetKey[] = [];
     const ids: string[] = [];
     keys.forEach((raw, index) => {
       const canonical = normaliseKey(raw, index + 1, keys.length);
       if (ids.includes(canonical)) return; // a repeated key adds nothing
       ids.push(canonical);
-      secrets.push(new fernet.Secret(canonical));
+      secrets.push(fernetKey(Buffer.from(canonical, 'base64url')));
     });
     return new SecretBox(secrets, ids);
   }
@@ -127,9 +136,7 @@ export class SecretBox {
     if (typeof plain !== 'string') throw new TypeError('SecretBox.encrypt expects a string');
     const secret = this.#secrets[0];
     if (!secret) throw new Error('SecretBox has no key'); // unreachable: fromKeys demands one
-    // fernet.encode('') would fall back to an undefined message; passing it in the options too
-    // makes the empty string encrypt like any other.
-    return new fernet.Token({ secret, ttl: 0, message: plain }).encode(plain);
+    return encryptToken(secret, plain);
   }
 
   /**
@@ -159,14 +166,21 @@ export class SecretBox {
   }
 
   #tryDecrypt(token: string): { value: string; keyIndex: number } | undefined {
-    if (typeof token !== 'string' || !looksLikeToken(token)) return undefined;
+    if (typeof token !== 'string') return undefined;
+    const known = this.#opened.get(token);
+    if (known !== undefined) {
+      this.#opened.delete(token);
+      this.#opened.set(token, known);
+      return known;
+    }
+    if (!looksLikeToken(token)) return undefined;
     for (const [keyIndex, secret] of this.#secrets.entries()) {
-      try {
-        const value = new fernet.Token({ secret, token, ttl: 0 }).decode();
-        return { value, keyIndex };
-      } catch {
-        // wrong key (HMAC mismatch) or damaged token: try the next key
-      }
+      const value = decryptToken(secret, token);
+      if (value === undefined) continue; // wrong key (HMAC mismatch) or damaged token: try the next key
+      const opened = { value, keyIndex };
+      if (this.#opened.size >= MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
+      this.#opened.set(token, opened);
+      return opened;
     }
     return undefined;
   }

@@ -111,6 +111,31 @@ describe('default render', () => {
     expect(deployment.spec.template.spec.serviceAccountName).toBe(FULLNAME);
   });
 
+  it('caps the V8 heap at half the memory limit (256 MB at the default 512Mi)', () => {
+    expect((container(objects).env as Obj[]).filter((e) => e.name === 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=256' }]);
+  });
+
+  it.each([
+    ['1Gi', '--max-old-space-size=512'],
+    ['1536Mi', '--max-old-space-size=768'],
+    ['1G', '--max-old-space-size=476'],
+    ['2.5Gi', '--max-old-space-size=1280'],
+    ['800000000', '--max-old-space-size=381'],
+  ])('derives the heap cap from a memory limit of %s', async (limit, flag) => {
+    expect(envOf(await template('--set', `resources.limits.memory=${limit}`)).get('NODE_OPTIONS')?.value).toBe(flag);
+  });
+
+  it('sets no heap cap with heapPercentOfMemoryLimit 0 or without a memory limit', async () => {
+    expect(envOf(await template('--set', 'heapPercentOfMemoryLimit=0')).has('NODE_OPTIONS')).toBe(false);
+    expect(envOf(await template('--set', 'resources.limits=null')).has('NODE_OPTIONS')).toBe(false);
+  });
+
+  it('says how to fix a memory limit it cannot read', async () => {
+    const result = await run(helm, ['template', RELEASE, CHART, '--set', 'resources.limits.memory=lots']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('resources.limits.memory "lots": cannot derive the heap cap from it; write it in Mi or Gi, or set heapPercentOfMemoryLimit: 0');
+  });
+
   it('is locked down: non-root, read-only root filesystem, no privilege escalation, no capabilities, RuntimeDefault seccomp', () => {
     const pod = one(objects, 'Deployment').spec.template.spec;
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
@@ -217,7 +242,8 @@ describe('every option', () => {
       's3-bucket:versioned': { versioning: true },
       'read-only': { access: 'read-only', corsOrigins: ['https://app.example.com'] },
     });
-    expect(env.get('NODE_OPTIONS')?.value).toBe('--max-old-space-size=384');
+    // The operator's own NODE_OPTIONS (extraEnv) replaces the derived heap cap rather than repeating the name.
+    expect((container(objects).env as Obj[]).filter((e) => e.name === 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }]);
     expect(env.get('LEASE_NAME')?.value).toBe('hs3-leader');
     expect(env.get('LEASE_NAMESPACE')?.value).toBe('platform-leases');
     expect(env.get('LEASE_DURATION')?.value).toBe('20s');

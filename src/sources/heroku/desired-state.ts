@@ -22,31 +22,32 @@ export interface DesiredStateOptions {
 
 export async function readDesiredState(api: HerokuApi, links: Link[], options: DesiredStateOptions): Promise<TeamDesiredState[]> {
   if (links.length === 0) return [];
-  const attachments = settle(api.get<AddOnAttachment[]>('/addon-attachments'));
+  const attachments = settle(api.list('/addon-attachments', slimAttachment));
   const services = new Set(options.addonServices);
   return mapLimit(links, options.concurrency ?? 4, async (link) => {
     const team: TeamDesiredState = { teamId: link.teamId, teamName: link.teamName, complete: true, error: null, addons: [], deprovisioned: [] };
     try {
       const [addons, apps, allAttachments] = await Promise.all([
-        api.get<AddOn[]>(`/teams/${seg(link.teamId)}/addons`),
-        api.get<TeamApp[]>(`/teams/${seg(link.teamId)}/apps`),
+        // Only the configured services' add-ons are kept from the listing, page by page.
+        api.list(`/teams/${seg(link.teamId)}/addons`, (item: AddOn) => {
+          const addon = slimAddon(item);
+          return services.has(addon.service) ? addon : undefined;
+        }),
+        api.list(`/teams/${seg(link.teamId)}/apps`, slimApp),
         attachments.then(unwrap),
       ]);
-      assertWellFormed(addons, apps, allAttachments);
-      const appsById = new Map(apps.map((app) => [app.id, app]));
-      const ours = addons.filter(
-        (addon) => services.has(addon.addon_service?.name ?? '') && addon.state !== 'deprovisioned' && addon.app?.id,
-      );
+      const regionByApp = new Map(apps.map((app) => [app.id, app.region]));
+      const ours = addons.filter((addon) => addon.state !== 'deprovisioned');
       const ourIds = new Set(ours.map((addon) => addon.id));
-      const byAddon = new Map<string, AddOnAttachment[]>();
+      const byAddon = new Map<string, SlimAttachment[]>();
       for (const attachment of allAttachments) {
-        const addonId = attachment.addon?.id;
-        if (addonId && ourIds.has(addonId)) byAddon.set(addonId, [...(byAddon.get(addonId) ?? []), attachment]);
+        if (!ourIds.has(attachment.addonId)) continue;
+        const list = byAddon.get(attachment.addonId);
+        if (list) list.push(attachment);
+        else byAddon.set(attachment.addonId, [attachment]);
       }
-      team.deprovisioned = addons
-        .filter((addon) => services.has(addon.addon_service.name ?? '') && addon.state === 'deprovisioned')
-        .map((addon) => addon.id);
-      team.addons = ours.map((addon) => toDesired(addon, byAddon.get(addon.id) ?? [], appsById, link, options));
+      team.deprovisioned = addons.filter((addon) => addon.state === 'deprovisioned').map((addon) => addon.id);
+      team.addons = ours.map((addon) => toDesired(addon, byAddon.get(addon.id) ?? [], regionByApp, link, options));
     } catch (err) {
       team.complete = false;
       team.error = errorMessage(err);
@@ -55,54 +56,84 @@ export async function readDesiredState(api: HerokuApi, links: Link[], options: D
   });
 }
 
-function toDesired(
-  addon: AddOn,
-  attachments: AddOnAttachment[],
-  appsById: Map<string | undefined, TeamApp>,
-  link: Link,
-  options: DesiredStateOptions,
-): DesiredAddon {
-  const appId = addon.app.id!;
-  const app = appsById.get(appId);
-  return {
-    addonId: addon.id,
-    addonName: addon.name,
-    service: addon.addon_service.name ?? '',
-    plan: addon.plan?.name ?? '',
-    appId,
-    appName: addon.app.name ?? appId,
-    teamId: link.teamId,
-    region: awsRegionFor(app?.region?.name, link.region, options.defaultRegion),
-    attachments: attachments
-      .filter((a) => a.id && a.name && a.app?.id)
-      .map((a) => ({ id: a.id!, name: a.name!, appId: a.app!.id!, appName: a.app!.name ?? a.app!.id! }))
-      .sort((a, b) => a.id.localeCompare(b.id)),
-    ownedConfigVars: Array.isArray(addon.config_vars) ? (addon.config_vars as string[]) : [],
-  };
+/** What the controller keeps of a Heroku add-on. */
+interface SlimAddon {
+  id: string;
+  name: string;
+  state: string;
+  service: string;
+  plan: string;
+  appId: string;
+  appName: string;
+  configVars: string[];
+}
+
+/** What the controller keeps of an attachment. */
+interface SlimAttachment {
+  id: string;
+  name: string;
+  addonId: string;
+  appId: string;
+  appName: string;
 }
 
 /**
- * Fail closed on a malformed answer: an add-on or attachment the controller cannot read must make
+ * Fail closed on a malformed item: an add-on or attachment the controller cannot read must make
  * the team's read incomplete, never look like an add-on that was removed (safety invariant 2).
  */
-function assertWellFormed(addons: unknown, apps: unknown, attachments: unknown): void {
-  const list = (value: unknown, what: string): Record<string, any>[] => {
-    if (!Array.isArray(value)) throw new Error(`Heroku answered ${what} with something that is not a list`);
-    return value as Record<string, any>[];
+function slimAddon(item: AddOn): SlimAddon {
+  const addon = item as unknown as Record<string, any>;
+  if (typeof addon?.id !== 'string' || typeof addon.state !== 'string' || typeof addon.addon_service?.name !== 'string' || typeof addon.app?.id !== 'string') {
+    throw new Error('Heroku answered with an add-on lacking its id, state, service or app');
+  }
+  return {
+    id: addon.id,
+    name: typeof addon.name === 'string' ? addon.name : addon.id,
+    state: addon.state,
+    service: addon.addon_service.name,
+    plan: typeof addon.plan?.name === 'string' ? addon.plan.name : '',
+    appId: addon.app.id,
+    appName: typeof addon.app.name === 'string' ? addon.app.name : addon.app.id,
+    configVars: Array.isArray(addon.config_vars) ? addon.config_vars.filter((name: unknown): name is string => typeof name === 'string') : [],
   };
-  for (const addon of list(addons, 'the team add-on listing')) {
-    if (typeof addon?.id !== 'string' || typeof addon.state !== 'string' || typeof addon.addon_service?.name !== 'string' || typeof addon.app?.id !== 'string') {
-      throw new Error('Heroku answered the team add-on listing with an add-on lacking its id, state, service or app');
-    }
+}
+
+function slimApp(item: TeamApp | App): { id: string; region: string | undefined } {
+  const app = item as unknown as Record<string, any>;
+  if (typeof app?.id !== 'string') throw new Error('Heroku answered the team app listing with an app lacking its id');
+  return { id: app.id, region: typeof app.region?.name === 'string' ? app.region.name : undefined };
+}
+
+function slimAttachment(item: AddOnAttachment): SlimAttachment | undefined {
+  const attachment = item as unknown as Record<string, any>;
+  if (typeof attachment?.id !== 'string' || typeof attachment.name !== 'string' || typeof attachment.addon?.id !== 'string' || typeof attachment.app?.id !== 'string') {
+    throw new Error('Heroku answered the attachment listing with an attachment lacking its id, name, add-on or app');
   }
-  for (const app of list(apps, 'the team app listing')) {
-    if (typeof app?.id !== 'string') throw new Error('Heroku answered the team app listing with an app lacking its id');
-  }
-  for (const attachment of list(attachments, 'the attachment listing')) {
-    if (typeof attachment?.id !== 'string' || typeof attachment.name !== 'string' || typeof attachment.addon?.id !== 'string' || typeof attachment.app?.id !== 'string') {
-      throw new Error('Heroku answered the attachment listing with an attachment lacking its id, name, add-on or app');
-    }
-  }
+  const appName: unknown = attachment.app.name;
+  return { id: attachment.id, name: attachment.name, addonId: attachment.addon.id, appId: attachment.app.id, appName: typeof appName === 'string' ? appName : attachment.app.id };
+}
+
+function toDesired(
+  addon: SlimAddon,
+  attachments: SlimAttachment[],
+  regionByApp: Map<string, string | undefined>,
+  link: Link,
+  options: DesiredStateOptions,
+): DesiredAddon {
+  return {
+    addonId: addon.id,
+    addonName: addon.name,
+    service: addon.service,
+    plan: addon.plan,
+    appId: addon.appId,
+    appName: addon.appName,
+    teamId: link.teamId,
+    region: awsRegionFor(regionByApp.get(addon.appId), link.region, options.defaultRegion),
+    attachments: attachments
+      .map((a) => ({ id: a.id, name: a.name, appId: a.appId, appName: a.appName }))
+      .sort((a, b) => a.id.localeCompare(b.id)),
+    ownedConfigVars: addon.configVars,
+  };
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -156,26 +187,22 @@ export async function readDesiredAddon(api: HerokuApi, addonId: string, links: L
     return { status: 'unknown', error: errorMessage(err) };
   }
   try {
-    const addon = raw as unknown as Record<string, any>;
-    if (typeof addon?.id !== 'string' || typeof addon.state !== 'string' || typeof addon.addon_service?.name !== 'string' || typeof addon.app?.id !== 'string') {
-      throw new Error('Heroku answered the add-on read with an add-on lacking its id, state, service or app');
-    }
+    const addon = slimAddon(raw);
     if (addon.id.toLowerCase() !== addonId.toLowerCase()) throw new Error(`Heroku answered the read of add-on ${addonId} with add-on ${addon.id}`);
-    if (!options.addonServices.includes(raw.addon_service.name!)) {
-      return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `add-on service ${raw.addon_service.name} is not in ADDON_SERVICES` };
+    if (!options.addonServices.includes(addon.service)) {
+      return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `add-on service ${addon.service} is not in ADDON_SERVICES` };
     }
-    const [app, attachments] = await Promise.all([
-      api.get<App>(`/apps/${seg(raw.app.id!)}`),
-      api.get<AddOnAttachment[]>(`/addons/${seg(raw.id)}/addon-attachments`),
+    const [rawApp, attachments] = await Promise.all([
+      api.get<App>(`/apps/${seg(addon.appId)}`),
+      api.list(`/addons/${seg(addon.id)}/addon-attachments`, slimAttachment),
     ]);
-    assertWellFormed([raw], [app], attachments);
-    const teamId = app.team?.id ?? null;
+    const app = slimApp(rawApp);
+    const teamId = rawApp.team?.id ?? null;
     const link = links.find((l) => l.teamId === teamId) ?? null;
-    if (!link) return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `app ${app.name ?? app.id} is not in a linked team` };
-    if (raw.state === 'deprovisioned') return { status: 'found', addon: null, deprovisioned: true, link, notOurs: null };
-    const appsById = new Map<string | undefined, TeamApp>([[app.id, app as TeamApp]]);
-    const own = attachments.filter((a) => a.addon?.id === raw.id);
-    return { status: 'found', addon: toDesired(raw, own, appsById, link, options), deprovisioned: false, link, notOurs: null };
+    if (!link) return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `app ${rawApp.name ?? app.id} is not in a linked team` };
+    if (addon.state === 'deprovisioned') return { status: 'found', addon: null, deprovisioned: true, link, notOurs: null };
+    const own = attachments.filter((a) => a.addonId === addon.id);
+    return { status: 'found', addon: toDesired(addon, own, new Map([[app.id, app.region]]), link, options), deprovisioned: false, link, notOurs: null };
   } catch (err) {
     return { status: 'unknown', error: errorMessage(err) };
   }

@@ -135,6 +135,28 @@ export class HerokuApi {
     }
   }
 
+  /**
+   * GET of a listing, page by page like {@link get}, keeping only what `each` makes of every item
+   * (undefined: drop it). Heroku's items are large (an add-on is about a kilobyte of JSON, with
+   * nested objects), so a listing of thousands held whole until the end of a pass was most of the
+   * memory a pass used; here only one page is held at a time. `each` may throw to fail the
+   * listing (a malformed item), as a failed page does.
+   */
+  async list<T, U>(path: string, each: (item: T) => U | undefined, options: HerokuCallOptions = {}): Promise<U[]> {
+    let range: string | undefined;
+    const out: U[] = [];
+    for (;;) {
+      const page = await this.send<unknown>('GET', path, { range, signal: options.signal });
+      if (!Array.isArray(page.body)) throw new Error(`Heroku answered GET ${path} with something that is not a list`);
+      for (const item of page.body as T[]) {
+        const kept = each(item);
+        if (kept !== undefined) out.push(kept);
+      }
+      if (!page.nextRange) return out;
+      range = page.nextRange;
+    }
+  }
+
   async patch<T>(path: string, body: unknown, options: HerokuCallOptions = {}): Promise<T> {
     return (await this.send<T>('PATCH', path, { body, signal: options.signal })).body;
   }
