@@ -105,6 +105,8 @@ export interface RuntimeOptions {
   /** The controller's own AWS credentials for AssumeRole; default: the SDK's standard chain. */
   baseCredentials?: ConnectorOptions['baseCredentials'];
   mayMutate?: () => boolean;
+  /** Keep every AWS call in `recorder.calls` (tests and benchmarks count them); off in production. */
+  keepAwsCalls?: boolean;
 }
 
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -119,7 +121,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     logger,
   );
   if (heroku.budget) metrics.watchHerokuBudget(heroku.budget);
-  const recorder = new ApiCallRecorder();
+  const recorder = new ApiCallRecorder({ keepCalls: options.keepAwsCalls ?? false });
   recorder.onCall((call) => metrics.observeAwsCall(call));
   const connector = new AwsConnector({
     aws: config.aws,

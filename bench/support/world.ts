@@ -85,6 +85,7 @@ export class BenchWorld {
     };
     let world: BenchWorld | undefined;
     const runtime = await createRuntime(loadConfig(env), silentLogger(), {
+      keepAwsCalls: true,
       baseCredentials: { accessKeyId: 'controller', secretAccessKey: 'controller' },
       clock: () => new Date(Date.now() + (world?.offsetMs ?? 0)),
     });

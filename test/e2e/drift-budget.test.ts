@@ -67,7 +67,7 @@ describe('steady-state cost of drift detection', () => {
     const byOperation = countBy(runtime.recorder.calls.map((c) => c.operation));
 
     // The baseline, actually made against the same account through instrumented SDK clients.
-    const recorder = new ApiCallRecorder();
+    const recorder = new ApiCallRecorder({ keepCalls: true });
     const s3 = await world.s3(world.accountA);
     const iam = await world.iam(world.accountA);
     recorder.instrument(s3.middlewareStack, world.accountA, 's3');

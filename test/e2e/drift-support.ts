@@ -76,7 +76,7 @@ export async function expectInSync(world: World): Promise<PassJson> {
 
 /** An in-process runtime on the world's configuration (plus `env`), for exact call counting. */
 export function inProcessRuntime(world: World, env: Record<string, string> = {}): Promise<Runtime> {
-  return createRuntime(loadConfig({ ...world.env, ...env }), silentLogger(), { baseCredentials: world.controllerCredentials });
+  return createRuntime(loadConfig({ ...world.env, ...env }), silentLogger(), { baseCredentials: world.controllerCredentials, keepAwsCalls: true });
 }
 
 /** Operation names of the mutating AWS calls a runtime made, e.g. `['PutBucketEncryption']`. */

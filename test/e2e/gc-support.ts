@@ -69,6 +69,7 @@ export interface RuntimeOptions {
 /** An in-process runtime on the world's configuration, the test's clock and optional faults. */
 export function gcRuntime(world: World, options: RuntimeOptions = {}): Promise<Runtime> {
   return createRuntime(loadConfig({ ...world.env, ...options.env }), silentLogger(), {
+    keepAwsCalls: true,
     baseCredentials: world.controllerCredentials,
     ...(options.clock ? { clock: options.clock.read } : {}),
     ...(options.onClient ? { onClient: options.onClient } : {}),

@@ -41,7 +41,7 @@ interface Served {
 }
 
 async function serve(world: World, env: Record<string, string>): Promise<Served> {
-  const runtime = await createRuntime(loadConfig({ ...world.env, ...env }), silentLogger(), { baseCredentials: world.controllerCredentials });
+  const runtime = await createRuntime(loadConfig({ ...world.env, ...env }), silentLogger(), { baseCredentials: world.controllerCredentials, keepAwsCalls: true });
   const lane = createFastLane(runtime, () => true);
   const enqueued: string[] = [];
   const enqueue = runtime.partnerWork.enqueue;
@@ -118,7 +118,7 @@ beforeAll(async () => {
   s3 = await world.s3(world.accountA);
   iam = await world.iam(world.accountA);
   // Linked once, as `heroku-s3-controller link` does, through a short-lived runtime on the same database.
-  const setup = await createRuntime(loadConfig(world.env), silentLogger(), { baseCredentials: world.controllerCredentials });
+  const setup = await createRuntime(loadConfig(world.env), silentLogger(), { baseCredentials: world.controllerCredentials, keepAwsCalls: true });
   const t = fake.team('linked');
   await setup.store.links.save({ teamId: t.id, teamName: t.name, accountId: world.accountA, region: null, auth: { kind: 'role', roleArn: world.roleArn(world.accountA), externalId: null } });
   await setup.close();

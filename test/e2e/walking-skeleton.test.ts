@@ -132,7 +132,7 @@ describe('walking skeleton', () => {
   });
 
   it('a second pass makes zero mutating AWS or Heroku calls', async () => {
-    const runtime = await createRuntime(loadConfig(world.env), silentLogger(), { baseCredentials: world.controllerCredentials });
+    const runtime = await createRuntime(loadConfig(world.env), silentLogger(), { baseCredentials: world.controllerCredentials, keepAwsCalls: true });
     const listings = [
       'GET /addon-attachments',
       ...['acme', 'beta'].flatMap((t) => [`GET /teams/${world.fake.team(t).id}/addons`, `GET /teams/${world.fake.team(t).id}/apps`]),
@@ -232,6 +232,7 @@ describe('crash safety (invariant 6)', () => {
     const before = { buckets: await bucketsOf(s3), users: await usersOf(iam) };
 
     const runtime = await createRuntime(loadConfig(world.env), silentLogger(), {
+      keepAwsCalls: true,
       baseCredentials: world.controllerCredentials,
       onClient: crashAfter('CreateBucket'),
     });
@@ -266,6 +267,7 @@ describe('crash safety (invariant 6)', () => {
     const addon = world.fake.addAddon({ app: 'acme-review-8', service: SERVICE });
     const iam = await world.iam(world.accountA);
     const runtime = await createRuntime(loadConfig(world.env), silentLogger(), {
+      keepAwsCalls: true,
       baseCredentials: world.controllerCredentials,
       onClient: crashAfter('CreateAccessKey'),
     });

@@ -87,7 +87,7 @@ function failOperation(operation: string, code: string, status: number): ClientH
 }
 
 describe('a populated account', () => {
-  const recorder = new ApiCallRecorder();
+  const recorder = new ApiCallRecorder({ keepCalls: true });
   let accountId: string;
   let clients: AccountClients;
   let options: ObserveOptions;
@@ -264,7 +264,7 @@ describe('listInstanceBucketTags', () => {
     await createBucket(otherAccount.s3('us-east-1'), theirs, 'us-east-1', {});
     await putBucketTags(otherAccount.s3('us-east-1'), theirs, tagsFor('y'));
 
-    const recorder = new ApiCallRecorder();
+    const recorder = new ApiCallRecorder({ keepCalls: true });
     const counted = track(newConnector({ recorder })).connect(roleTarget(accountId));
     const got = await listInstanceBucketTags(counted.tagging('us-east-1'), INSTANCE_ID);
     expect([...got.keys()].sort()).toEqual([...ours].sort());
@@ -333,7 +333,7 @@ describe('races and failures', () => {
     const raw = await rawClients(accountId);
     const bucket = bucketName(prefix);
     await raw.s3().send(new CreateBucketCommand({ Bucket: bucket }));
-    const recorder = new ApiCallRecorder();
+    const recorder = new ApiCallRecorder({ keepCalls: true });
     const clients = track(newConnector({ recorder, onClient: failOperation('GetResources', 'AccessDenied', 403) })).connect(roleTarget(accountId));
     const observed = await observeAccount(clients, { buckets: [{ name: bucket, region: 'us-east-1', deep: false }], users: [] }, opts(prefix));
     expect(observed.complete).toBe(true);
