@@ -11,17 +11,21 @@
  * DEEP_CHECK_WINDOW (1 h): the cost of an ordinary pass, deep checks due in that minute included.
  * The baseline reads every bucket's tags, public access block, encryption, ownership controls,
  * policy and lifecycle, and every user, its inline policies and its access keys (2 + 10 N calls);
- * above 100 add-ons it is measured on a random sample of 300 and scaled (the per-resource cost is the same for every add-on) (BASELINE_FULL=1: all).
+ * above 100 add-ons it is measured on a random sample of 100 and scaled (the per-resource cost is the same for every add-on) (BASELINE_FULL=1: all).
  *
- * A last size of 10,000 (no baseline) measures the pass and the process's RSS with 10k managed
- * add-ons: the controller's runtime with the Heroku fake in the same process, PostgreSQL beside it.
+ * A last size of 10,000 (no baseline) is measured in a process of its own: the compiled controller
+ * under plain node with the chart's V8 heap cap, two dry-run passes (bench/support/pass-rss.mjs).
+ * The first gives the pass's calls and time, both give the process's peak RSS with 10k managed
+ * add-ons (BENCH_RSS_UNCAPPED=1: also without the heap cap, as Node sizes the heap by itself).
  *
  * Run: `npx tsx bench/steady-state.ts` (STEADY_SIZES=100,1000 to choose the sizes).
  */
 import { S3Client, GetBucketEncryptionCommand, GetBucketLifecycleConfigurationCommand, GetBucketOwnershipControlsCommand, GetBucketPolicyCommand, GetBucketTaggingCommand, GetPublicAccessBlockCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { IAMClient, GetUserCommand, GetUserPolicyCommand, ListAccessKeysCommand, ListUserPoliciesCommand, ListUsersCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadYaml } from '@kubernetes/client-node';
 import path from 'node:path';
 import { ApiCallRecorder } from '../src/sinks/aws/api-calls.js';
 import { mapLimit } from '../src/util/map-limit.js';
@@ -34,7 +38,8 @@ const SIZES = (process.env.STEADY_SIZES ?? '100,1000,5000,10000').split(',').map
 /** Above this, no baseline: the size is there for the pass's cost and the process's RSS. */
 const BASELINE_MAX = 5000;
 const GOAL_RATIO_AT_1000 = 20;
-const SAMPLE = 300;
+/** The baseline's calls per add-on are the same for every add-on (10), so a sample measures them. */
+const SAMPLE = 100;
 
 async function accountClients(moto: Moto, accountId: string) {
   const sts = new STSClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
@@ -49,7 +54,7 @@ async function accountClients(moto: Moto, accountId: string) {
 
 /** The describe-everything observer, counted call by call; on a sample when `sample` < N. */
 async function baseline(moto: Moto, accountId: string, n: number, sample: number) {
-  const recorder = new ApiCallRecorder();
+  const recorder = new ApiCallRecorder({ keepCalls: true });
   const { s3, iam } = await accountClients(moto, accountId);
   recorder.instrument(s3.middlewareStack, accountId, 's3');
   recorder.instrument(iam.middlewareStack, accountId, 'iam');
@@ -89,11 +94,36 @@ async function baseline(moto: Moto, accountId: string, n: number, sample: number
 }
 
 /**
- * RSS of the controller alone: one dry-run pass in a process of its own (bench/support/pass-rss.ts).
- * Asynchronous: the Heroku fake it talks to lives in this process.
+ * The V8 heap cap the chart gives the controller by default: heapPercentOfMemoryLimit of
+ * resources.limits.memory in its values.yaml (templates/_helpers.tpl, "hsc.heapMegabytes").
  */
-async function controllerRss(world: BenchWorld): Promise<{ rssAfterPassMb: number; maxRssMb: number; heapUsedMb: number; managed: number; actions: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/support/pass-rss.ts')], {
+function chartHeapCapMb(): number {
+  const values = loadYaml<{ resources: { limits: { memory: string } }; heapPercentOfMemoryLimit: number }>(
+    readFileSync(path.join(ROOT, 'deploy/helm/heroku-s3-controller/values.yaml'), 'utf8'),
+  );
+  const limit = /^(\d+)(Mi|Gi)$/.exec(values.resources.limits.memory);
+  if (!limit) throw new Error(`bench: cannot read the chart's memory limit ${values.resources.limits.memory}`);
+  const mebibytes = Number(limit[1]) * (limit[2] === 'Gi' ? 1024 : 1);
+  return Math.floor((mebibytes * values.heapPercentOfMemoryLimit) / 100);
+}
+
+export interface ControllerMemory {
+  nodeOptions: string;
+  heapLimitMb: number;
+  rssBeforePassMb: number;
+  maxRssMb: number;
+  passes: { seconds: number; maxRssMb: number; rssAfterMb: number; heapUsedMb: number; actions: number; byOperation: Record<string, number>; mutations: number }[];
+  managed: number;
+  actions: number;
+}
+
+/**
+ * RSS of the controller alone: dry-run passes in a process of its own, the compiled controller
+ * under plain node (bench/support/pass-rss.mjs), with the given V8 flags. Asynchronous: the
+ * Heroku fake it talks to lives in this process.
+ */
+async function controllerRss(world: BenchWorld, nodeFlags: string[]): Promise<ControllerMemory> {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'bench/support/pass-rss.mjs')], {
     cwd: ROOT,
     env: { ...process.env, ...world.env, BENCH_CLOCK_OFFSET_MS: String(world.offsetMs) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,10 +135,16 @@ async function controllerRss(world: BenchWorld): Promise<{ rssAfterPassMb: numbe
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   const line = stdout.trim().split('\n').pop() ?? '';
   try {
-    return JSON.parse(line);
+    return JSON.parse(line) as ControllerMemory;
   } catch {
     throw new Error(`bench: the controller process failed (${code}): ${stderr.slice(-2000)}`);
   }
+}
+
+/** Compiles the controller (dist/), which the RSS measurement runs as the image does. */
+function buildController(): void {
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('bench: `tsc -p tsconfig.build.json` failed');
 }
 
 async function main() {
@@ -137,25 +173,40 @@ async function main() {
       world.offsetMs += 60_000;
       world.runtime.recorder.reset();
       world.fake.resetRequests();
-      const passStarted = Date.now();
-      const pass = await world.runtime.controller.reconcileOnce();
-      const passMs = Date.now() - passStarted;
-      const rss = rssMb();
-      if (pass.actions.length > 0 || settle.actions.length > 0) {
-        throw new Error(`bench: the world is not in steady state at N=${n}: ${settle.actions.length} + ${pass.actions.length} actions, e.g. ${JSON.stringify((pass.actions[0] ?? settle.actions[0])?.kind)}`);
+      if (settle.actions.length > 0) throw new Error(`bench: the world is not in steady state at N=${n}: ${settle.actions.length} actions, e.g. ${settle.actions[0]!.kind}`);
+      let measured: { ms: number; byOperation: Record<string, number>; mutations: number; herokuRequests: number };
+      let own: ControllerMemory | null = null;
+      let uncapped: ControllerMemory | null = null;
+      if (n > BASELINE_MAX) {
+        // The controller alone, compiled, under the chart's heap cap: its first pass is the
+        // measured one, and its RSS over two passes is the memory figure.
+        buildController();
+        own = await controllerRss(world, [`--max-old-space-size=${chartHeapCapMb()}`]);
+        const herokuRequests = world.fake.requests.length / own.passes.length;
+        // Node's own heap sizing, for comparison (BENCH_RSS_UNCAPPED=1; two more passes).
+        if (process.env.BENCH_RSS_UNCAPPED === '1') uncapped = await controllerRss(world, []);
+        for (const run of [own, uncapped]) {
+          if (run && run.actions > 0) throw new Error(`bench: the world is not in steady state at N=${n}: the controller process found ${run.actions} actions`);
+        }
+        measured = { ms: own.passes[0]!.seconds * 1000, byOperation: own.passes[0]!.byOperation, mutations: own.passes[0]!.mutations, herokuRequests };
+      } else {
+        const passStarted = Date.now();
+        const pass = await world.runtime.controller.reconcileOnce();
+        const ms = Date.now() - passStarted;
+        if (pass.actions.length > 0) throw new Error(`bench: the world is not in steady state at N=${n}: ${pass.actions.length} actions, e.g. ${pass.actions[0]!.kind}`);
+        const byOperation: Record<string, number> = {};
+        for (const c of world.runtime.recorder.calls) byOperation[c.operation] = (byOperation[c.operation] ?? 0) + 1;
+        measured = { ms, byOperation, mutations: world.runtime.recorder.mutations().length, herokuRequests: world.fake.requests.length };
       }
-      const own = n >= 10_000 ? await controllerRss(world) : null;
-      if (own && own.actions > 0) throw new Error(`bench: the controller process found ${own.actions} actions at N=${n}`);
-      const calls = world.runtime.recorder.calls;
-      const byOperation: Record<string, number> = {};
-      for (const c of calls) byOperation[c.operation] = (byOperation[c.operation] ?? 0) + 1;
-      const herokuRequests = world.fake.requests.length;
+      const rss = rssMb();
+      const { byOperation, herokuRequests, ms: passMs } = measured;
+      const calls = Object.values(byOperation).reduce((sum, count) => sum + count, 0);
       const base = n > BASELINE_MAX ? null : await baseline(moto, world.accountId, n, process.env.BASELINE_FULL === '1' || n <= 100 ? n : SAMPLE);
-      const ratio = base ? base.calls / Math.max(1, calls.length) : 0;
+      const ratio = base ? base.calls / Math.max(1, calls) : 0;
       const goal = n === 1000 ? `≥ ${GOAL_RATIO_AT_1000}` : '';
       rows.push({
         'add-ons': n,
-        'controller calls/pass': calls.length,
+        'controller calls/pass': calls,
         'deep-checked': byOperation.ListAccessKeys ?? 0,
         'baseline calls': base ? base.calls : '-',
         baseline: !base ? 'not measured' : base.sampled < n ? `sample ${base.sampled}, scaled` : 'all',
@@ -165,11 +216,12 @@ async function main() {
         'pass s': Math.round(passMs / 100) / 10,
         'heroku req/pass': herokuRequests,
         'bench RSS MB': rss,
-        'controller RSS MB (own process)': own ? own.maxRssMb : '-',
+        'controller RSS MB (own process, chart heap cap)': own ? own.maxRssMb : '-',
+        'controller RSS MB (no heap cap)': uncapped ? uncapped.maxRssMb : '-',
         'RSS goal (10k)': n === 10_000 ? (own && own.maxRssMb < 300 ? '< 300 MB: yes' : '< 300 MB: NO') : '',
       });
-      results.push({ addons: n, controllerCalls: calls.length, byOperation, baseline: base, ratio, passMs, herokuRequests, rssMb: rss, controllerProcess: own, mutations: world.runtime.recorder.mutations().length });
-      console.log(`N=${n}: ${calls.length} calls (${Object.entries(byOperation).map(([k, v]) => `${k} ${v}`).join(', ')}), baseline ${base ? `${base.calls} (${base.seconds.toFixed(1)} s)` : 'not measured'}, pass ${passMs} ms`);
+      results.push({ addons: n, controllerCalls: calls, byOperation, baseline: base, ratio, passMs, herokuRequests, rssMb: rss, controllerProcess: own, controllerProcessUncapped: uncapped, mutations: measured.mutations });
+      console.log(`N=${n}: ${calls} calls (${Object.entries(byOperation).map(([k, v]) => `${k} ${v}`).join(', ')}), baseline ${base ? `${base.calls} (${base.seconds.toFixed(1)} s)` : 'not measured'}, pass ${passMs} ms`);
     }
   } finally {
     await world.close();

@@ -1,6 +1,6 @@
 /**
- * Runs dry-run passes of the controller in a process of its own and prints its memory as JSON:
- * the controller's RSS without the benchmark's Heroku fake, moto clients and bookkeeping beside
+ * Runs dry-run passes of the controller in a process of its own and prints, as JSON, each pass's
+ * time and AWS calls by operation and the process's memory: the controller's RSS without the benchmark's Heroku fake, moto clients and bookkeeping beside
  * it. Plain JavaScript on the compiled `dist/`, run by plain `node` as the image runs the
  * controller (a TypeScript loader such as tsx adds about 50 MB of its own), with whatever V8 flags
  * the caller gives `node` (the chart's heap cap).
@@ -11,6 +11,7 @@
 import { loadConfig } from '../../dist/config/config.js';
 import { createRuntime } from '../../dist/runtime.js';
 import { silentLogger } from '../../dist/util/log.js';
+import { isMutation } from '../../dist/sinks/aws/api-calls.js';
 
 const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
 const maxRssMb = () => Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
@@ -21,12 +22,17 @@ const runtime = await createRuntime(loadConfig(process.env), silentLogger(), {
   clock: () => new Date(Date.now() + offset),
 });
 const rssBeforePassMb = mb(process.memoryUsage().rss);
+// AWS calls counted per operation as they happen (the recorder keeps none, as in serve).
+let byOperation = {};
+runtime.recorder.onCall((call) => (byOperation[call.operation] = (byOperation[call.operation] ?? 0) + 1));
 const passes = [];
 let last;
 for (let i = 0; i < Number(process.env.BENCH_PASSES ?? 2); i++) {
+  byOperation = {};
   const started = Date.now();
   last = await runtime.controller.reconcileOnce({ dryRun: true });
-  passes.push({ seconds: (Date.now() - started) / 1000, maxRssMb: maxRssMb(), rssAfterMb: mb(process.memoryUsage().rss), heapUsedMb: mb(process.memoryUsage().heapUsed), actions: last.actions.length });
+  const mutations = Object.entries(byOperation).filter(([operation]) => isMutation(operation)).reduce((sum, [, count]) => sum + count, 0);
+  passes.push({ seconds: (Date.now() - started) / 1000, maxRssMb: maxRssMb(), rssAfterMb: mb(process.memoryUsage().rss), heapUsedMb: mb(process.memoryUsage().heapUsed), actions: last.actions.length, byOperation, mutations });
 }
 await runtime.close();
 process.stdout.write(

@@ -39,6 +39,8 @@ it('counts Heroku requests by template and outcome, tracks the budget, and count
   await runtime.heroku.get('/addon-attachments');
   await expect(runtime.heroku.get('/teams/no-such-team/addons')).rejects.toThrow();
   runtime.recorder.record({ accountId: '111122223333', service: 's3', operation: 'ListBuckets', outcome: 'ok' });
+  // Counted by the metrics, never kept: a long-running controller must not grow with its calls.
+  expect(runtime.recorder.calls).toEqual([]);
 
   const { contentType, body } = await runtime.metrics.render();
   expect(contentType).toContain('text/plain');
