@@ -104,7 +104,7 @@ function slimApp(item: TeamApp | App): { id: string; region: string | undefined 
   return { id: app.id, region: typeof app.region?.name === 'string' ? app.region.name : undefined };
 }
 
-function slimAttachment(item: AddOnAttachment): SlimAttachment | undefined {
+function slimAttachment(item: AddOnAttachment): SlimAttachment {
   const attachment = item as unknown as Record<string, any>;
   if (typeof attachment?.id !== 'string' || typeof attachment.name !== 'string' || typeof attachment.addon?.id !== 'string' || typeof attachment.app?.id !== 'string') {
     throw new Error('Heroku answered the attachment listing with an attachment lacking its id, name, add-on or app');
