@@ -271,6 +271,8 @@ describe('values.schema.json', () => {
   it('accepts a deletion ratio from --set (a string there)', async () => {
     expect(envOf(await template('--set', 'config.gc.maxDeletionRatio=0.3')).get('GC_MAX_DELETION_RATIO')?.value).toBe('0.3');
   });
+  it('refuses a heap share above 90% of the memory limit', () => refused(['--set', 'heapPercentOfMemoryLimit=95'], '/heapPercentOfMemoryLimit', /maximum: got 95, want 90/));
+  it('refuses a heap share that is not a whole number', () => refused(['--set-string', 'heapPercentOfMemoryLimit=half'], '/heapPercentOfMemoryLimit', /got string, want integer/));
   it('refuses a misspelt key', () => refused(['--set', 'replicacount=3'], '', /additional properties 'replicacount' not allowed/));
   it('refuses running as root', () => refused(['--set', 'securityContext.runAsNonRoot=false'], '/securityContext/runAsNonRoot', /value must be true/));
   it('refuses an unknown leader election mode', () => refused(['--set', 'leaderElection.mode=etcd'], '/leaderElection/mode', /must be one of 'kubernetes', 'postgres', 'none'/));
