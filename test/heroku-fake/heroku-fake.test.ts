@@ -45,7 +45,8 @@ function seedBasic() {
   const bucket = fake.addAddon({
     app: 'acme-web',
     service: 'bucketeer',
-    configVarNames: ['BUCKETEER_BUCKET_NAME', 'BUCKETEER_AWS_ACCESS_KEY_ID'],
+    // Set by the provider, in the manifest's prefix form (service `bucketeer` → `BUCKETEER`).
+    providerConfig: { BUCKETEER_BUCKET_NAME: 'bucketeer-abc', BUCKETEER_AWS_ACCESS_KEY_ID: 'AKIAFAKE' },
   });
   const pg = fake.addAddon({ app: 'acme-worker', service: 'heroku-postgresql', plan: 'essential-0', state: 'provisioning' });
   const foreignBucket = fake.addAddon({ app: 'other-app', service: 'bucketeer' });

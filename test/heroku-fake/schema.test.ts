@@ -20,8 +20,8 @@ afterEach(async () => {
 function seed() {
   fake.addTeam({ name: 'acme' });
   const app = fake.addApp({ name: 'acme-web', team: 'acme' });
-  const addon = fake.addAddon({ app: 'acme-web', service: 'bucketeer', configVarNames: ['BUCKETEER_BUCKET_NAME'] });
-  const att = fake.attachments('acme-web')[0]!;
+  const addon = fake.addAddon({ app: 'acme-web', service: 'bucketeer', providerConfig: { BUCKETEER_BUCKET_NAME: 'bucketeer-abc' } });
+  const att = fake.appAttachments('acme-web')[0]!;
   return { app, addon, att };
 }
 

@@ -75,4 +75,41 @@ describe('the fake identity service and partner routes', () => {
     expect(fake.schemaViolations.some((v) => v.includes('add-on-config PATCH schema'))).toBe(true);
     fake.clearSchemaViolations();
   });
+
+  it('renames PATCHed config from the manifest prefix to each attachment name; config_vars lists them as the owner sees them', async () => {
+    fake.setManifestPrefix('s3-bucket', 'HS3');
+    const team = fake.addTeam({ name: 'team-d' });
+    const owner = fake.addApp({ name: 'app-d', team: team.id });
+    const other = fake.addApp({ name: 'app-d-other', team: team.id });
+    // The owning attachment is not named like the manifest prefix: renaming must not start from it.
+    const a = fake.addAddon({ app: owner.id, service: 's3-bucket', attachmentName: 'ASSETS', state: 'provisioning' });
+    fake.attach({ addon: a.id, app: other.id, name: 'ARCHIVE' });
+    fake.setConfigVar(owner.id, 'OWN', 'kept');
+    const grant = fake.partner.issueGrant(a.id);
+    const t = await token({ grant_type: 'authorization_code', code: grant.code, client_secret: fake.partner.clientSecret });
+    const config = async (method: 'GET' | 'PATCH', body?: unknown) => {
+      const res = await fetch(`${fake.url}/addons/${a.id}/config`, {
+        method,
+        headers: { authorization: `Bearer ${t.body['access_token'] as string}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    const patched = await config('PATCH', { config: [{ name: 'HS3_URL', value: 's3://d' }, { name: 'HS3_BUCKET_NAME', value: 'd' }] });
+    expect(patched).toEqual({ status: 200, body: [{ name: 'HS3_URL', value: 's3://d' }, { name: 'HS3_BUCKET_NAME', value: 'd' }] });
+    expect(fake.configVars(owner.id)).toEqual({ OWN: 'kept', ASSETS_URL: 's3://d', ASSETS_BUCKET_NAME: 'd' });
+    expect(fake.configVars(other.id)).toEqual({ ARCHIVE_URL: 's3://d', ARCHIVE_BUCKET_NAME: 'd' });
+    expect(fake.addon(a.id).config_vars).toEqual(['ASSETS_URL', 'ASSETS_BUCKET_NAME']);
+    expect(fake.partner.config(a.id)).toEqual({ HS3_URL: 's3://d', HS3_BUCKET_NAME: 'd' });
+
+    // Removal with null: gone from every app and from config_vars; GET answers the provider's names.
+    await config('PATCH', { config: [{ name: 'HS3_BUCKET_NAME', value: null }] });
+    expect(await config('GET')).toEqual({ status: 200, body: [{ name: 'HS3_URL', value: 's3://d' }] });
+    expect(fake.configVars(other.id)).toEqual({ ARCHIVE_URL: 's3://d' });
+    expect(fake.addon(a.id).config_vars).toEqual(['ASSETS_URL']);
+    // An app attached afterwards gets them under its own attachment name.
+    const late = fake.addApp({ name: 'app-d-late', team: team.id });
+    fake.attach({ addon: a.id, app: late.id, name: 'LATE' });
+    expect(fake.configVars(late.id)).toEqual({ LATE_URL: 's3://d' });
+  });
 });

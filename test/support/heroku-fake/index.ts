@@ -1,6 +1,7 @@
 /**
  * Heroku Platform API fake for tests: `const fake = await HerokuFake.start()`, seed it
- * (`addTeam`, `addApp`, `addAddon`, `attach`, …), point heroku-client at it
+ * (`addTeam`, `addApp`, `addAddon({ providerConfig })`, `attach`, …; lifecycle changes with
+ * `moveApp`, `changePlan`, `renameAttachment`, `detach`, `destroyAddon`), point heroku-client at it
  * (`new Heroku({ token: fake.token, host: fake.url })`), and end each test with
  * `expect(fake.schemaViolations).toEqual([])`. See `server.ts` for the behaviour it copies.
  */

@@ -8,9 +8,12 @@
  *   expire after `accessTokenTtlSeconds` (short by default), each scoped to one add-on.
  * - It serves `POST /addons/{id}/actions/provision` and `…/deprovision` (the add-on's state
  *   changes; answered with the add-on, checked against `#/definitions/add-on`) and
- *   `GET`/`PATCH /addons/{id}/config` (checked against `#/definitions/add-on-config`; a PATCH sets
- *   the vars on every app the add-on is attached to, renamed to each attachment's prefix, as
- *   Heroku does). These need that add-on's partner token (`Bearer`, or Basic with the token as
+ *   `GET`/`PATCH /addons/{id}/config` (checked against `#/definitions/add-on-config`). A PATCH
+ *   goes through `FakeState.setProviderConfig`: names come with the manifest's
+ *   `config_vars_prefix` (`fake.setManifestPrefix`; default the normalized service slug,
+ *   `s3-bucket` → `S3_BUCKET`), and each app the add-on is attached to gets them with that prefix
+ *   replaced by its attachment's name, as Heroku does; the add-on's `config_vars` lists them as
+ *   the owning app sees them. These need that add-on's partner token (`Bearer`, or Basic with the token as
  *   password); the controller's own token is refused there (403), as a user token would be.
  *
  * Not settled by any public source, so chosen here: the token endpoint's error bodies
@@ -82,7 +85,6 @@ export class FakePartner {
   private readonly grants = new Map<string, Grant>();
   private readonly accessTokens = new Map<string, AccessToken>();
   private readonly refreshTokens = new Map<string, string>(); // refresh token → add-on id
-  private readonly addonConfig = new Map<string, Map<string, string>>();
 
   constructor(
     private readonly state: FakeState,
@@ -164,9 +166,10 @@ export class FakePartner {
     for (const t of this.accessTokens.values()) if (addonId === undefined || t.addonId === addonId) t.revoked = true;
   }
 
-  /** The add-on's config as set through `PATCH /addons/{id}/config`. */
+  /** The add-on's config as its provider set it (`PATCH /addons/{id}/config`, or seeded with
+   * `providerConfig`), in the manifest's prefix form. */
   config(addonId: string): Record<string, string> {
-    return Object.fromEntries(this.addonConfig.get(addonId) ?? []);
+    return this.state.providerConfig(addonId);
   }
 
   // ---- add-on → Heroku ---------------------------------------------------------------------------
@@ -225,30 +228,11 @@ export class FakePartner {
         return send(422, { id: 'invalid_params', message: 'Config must be a list of {name, value}.' });
       }
       this.configPatches.push({ addonId: addon.id, config: config.map((c: { name: string; value: string | null }) => ({ name: c.name, value: c.value })), token: token! });
-      this.applyConfig(addon.id, config as Array<{ name: string; value: string | null }>);
+      this.state.setProviderConfig(addon.id, Object.fromEntries((config as Array<{ name: string; value: string | null }>).map((c) => [c.name, c.value])));
     }
     const list = Object.entries(this.config(addon.id)).map(([name, value]) => ({ name, value }));
     for (const e of validatePartner('add-on-config-list', list)) this.violations.push(`${method} ${path} (#/definitions/add-on-config): ${e}`);
     return send(200, list);
-  }
-
-  /** Sets the vars on every attachment's app, the owner's prefix renamed to the attachment's name. */
-  private applyConfig(addonId: string, config: Array<{ name: string; value: string | null }>): void {
-    const addon = this.state.addon(addonId);
-    let stored = this.addonConfig.get(addonId);
-    if (!stored) this.addonConfig.set(addonId, (stored = new Map()));
-    const ownerPrefix = `${addon.ownerPrefix}_`;
-    for (const { name, value } of config) {
-      if (value === null) stored.delete(name);
-      else stored.set(name, value);
-      const listed = addon.configVarNames.indexOf(name);
-      if (value !== null && listed < 0) addon.configVarNames.push(name);
-      if (value === null && listed >= 0) addon.configVarNames.splice(listed, 1);
-      for (const att of this.state.addonAttachments(addonId)) {
-        const target = name.startsWith(ownerPrefix) ? `${att.name}_${name.slice(ownerPrefix.length)}` : name;
-        this.state.setConfigVar(att.appId, target, value);
-      }
-    }
   }
 
   private token(req: IncomingMessage, rawBody: string, send: (status: number, body: unknown) => void): void {

@@ -14,7 +14,9 @@ import AjvDraft04Module from 'ajv-draft-04';
 import type { ErrorObject, ValidateFunction } from 'ajv-draft-04';
 
 /** The definitions the fake serves. `config-vars` is a response map (string values only);
- * `config-vars-update` is the PATCH request body (string or null values). */
+ * `config-vars-update` is the PATCH request body (string or null values); `add-on-update` and
+ * `team-app-transfer` are the request bodies of the add-on "Update" and team-app "Transfer to
+ * Team" links. */
 export type DefinitionName =
   | 'team'
   | 'team-app'
@@ -26,7 +28,9 @@ export type DefinitionName =
   | 'rate-limit'
   | 'app-webhook'
   | 'app-webhook-create'
-  | 'app-webhook-update';
+  | 'app-webhook-update'
+  | 'add-on-update'
+  | 'team-app-transfer';
 
 /**
  * False when HEROKU_PLATFORM_SCHEMA=off: the fake then answers without validating anything. Only
@@ -96,6 +100,13 @@ function compile(): Compiled {
   const webhookCreate = webhookLinks.find((l) => l['method'] === 'POST')?.['schema'];
   const webhookUpdate = webhookLinks.find((l) => l['method'] === 'PATCH')?.['schema'];
   if (!webhookCreate || !webhookUpdate) throw new Error('schema: no POST or PATCH link on #/definitions/app-webhook');
+  const linkSchema = (definition: string, title: string): Json => {
+    const link = (definitions[definition]!['links'] as Array<{ [k: string]: Json }>).find((l) => l['title'] === title);
+    if (!link?.['schema']) throw new Error(`schema: no link "${title}" on #/definitions/${definition}`);
+    return link['schema'];
+  };
+  const addonUpdate = linkSchema('add-on', 'Update');
+  const teamAppTransfer = linkSchema('team-app', 'Transfer to Team');
 
   // Compiling the whole document takes seconds; keep only the definitions the served ones refer
   // to (transitively), without their `links`.
@@ -117,7 +128,7 @@ function compile(): Compiled {
   };
   visit(['team', 'team-app', 'app', 'add-on', 'add-on-attachment', 'config-var', 'rate-limit', 'app-webhook'].map((d) => ({ $ref: `#/definitions/${d}` })));
   visit(patchLink['schema']);
-  visit([webhookCreate, webhookUpdate]);
+  visit([webhookCreate, webhookUpdate, addonUpdate, teamAppTransfer]);
   const doc: { [k: string]: Json } = {
     id: `${ROOT_ID}#`,
     definitions: Object.fromEntries([...needed].map((d) => {
@@ -189,6 +200,8 @@ function compile(): Compiled {
     ['app-webhook', ref('/definitions/app-webhook/definitions/app_webhook')],
     ['app-webhook-create', ajv.compile(absoluteRefs(webhookCreate) as object)],
     ['app-webhook-update', ajv.compile(absoluteRefs(webhookUpdate) as object)],
+    ['add-on-update', ajv.compile(absoluteRefs(addonUpdate) as object)],
+    ['team-app-transfer', ajv.compile(absoluteRefs(teamAppTransfer) as object)],
   ]);
   compiled = { validators };
   return compiled;

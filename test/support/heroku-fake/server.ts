@@ -7,6 +7,17 @@
  * answer, one token per request (`GET /account/rate-limits` is free), `429 rate_limit` when empty,
  * optionally refilled over time like Heroku's bucket (`emulateRateLimit`, off by default);
  * error bodies `{"id","message"}`. It never answers 304 (heroku-client would hang).
+ *
+ * Add-on config vars (REFERENCE.md, "Add-on config vars through the Partner API"): the provider
+ * sets them with the manifest's `config_vars_prefix` (`setManifestPrefix`; default the normalized
+ * service slug), each attached app gets them with the prefix replaced by its attachment's name,
+ * the add-on's `config_vars` lists only those (as the owning app sees them), and an app's own
+ * `PATCH /apps/{app}/config-vars` is refused (422) for them. Seed them with
+ * `addAddon({ providerConfig })` or `setProviderConfig`, the same path as the partner's PATCH.
+ *
+ * Writes served besides config vars and webhooks: `PATCH /teams/apps/{app}` with `{owner}` (Transfer
+ * to Team) and `PATCH /apps/{app}/addons/{addon}` with `{plan, name?}` (add-on Update); test code
+ * reaches the same through `moveApp`, `changePlan`, `renameAttachment`, `attach`, `detach`, ….
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -234,6 +245,44 @@ export class HerokuFake {
     return this.state.setAddonState(addon, state);
   }
 
+  /** Transfers an app to another team (Heroku's "Transfer to Team"); team listings follow. */
+  moveApp(app: string, team: string): App {
+    return this.state.moveApp(app, team);
+  }
+
+  /** Changes an add-on's plan (`service:plan`, or a bare plan name of its service); `updated_at` moves. */
+  changePlan(addon: string, plan: string): AddOn {
+    return this.state.changePlan(addon, plan);
+  }
+
+  /** `addons:attach --as NEW` then detach of the old one: returns the new attachment (new id). */
+  renameAttachment(attachmentId: string, newName: string): AddOnAttachment {
+    return this.state.renameAttachment(attachmentId, newName);
+  }
+
+  /** The manifest's `config_vars_prefix` of a service (default: `s3-bucket` → `S3_BUCKET`). */
+  manifestPrefix(service: string): string {
+    return this.state.manifestPrefix(service);
+  }
+
+  /** Sets a service's manifest `config_vars_prefix`; before any add-on of it has provider config. */
+  setManifestPrefix(service: string, prefix: string): void {
+    this.state.setManifestPrefix(service, prefix);
+  }
+
+  /**
+   * What the provider's `PATCH /addons/{id}/config` does (names in the manifest's prefix form,
+   * `null` removes one), without the Partner API's tokens: for seeding and tests.
+   */
+  setProviderConfig(addon: string, vars: Record<string, string | null>): AddOn {
+    return this.state.setProviderConfig(addon, vars);
+  }
+
+  /** The add-on's config as its provider set it (manifest-prefix names). */
+  providerConfig(addon: string): Record<string, string> {
+    return this.state.providerConfig(addon);
+  }
+
   configVars(app: string): Record<string, string> {
     return this.state.configVars(app);
   }
@@ -255,10 +304,27 @@ export class HerokuFake {
     return this.state.addonJson(this.state.addon(ref));
   }
 
-  /** Attachments, all or of one app (name or id). */
-  attachments(app?: string): AddOnAttachment[] {
-    const recs = app === undefined ? this.state.allAttachments() : this.state.appAttachments(app);
-    return recs.map((r) => this.state.attachmentJson(r));
+  /**
+   * Attachments: all, or of one add-on (name or id). For compatibility with older callers a ref
+   * that names no add-on but an app lists that app's attachments (prefer {@link appAttachments});
+   * a ref naming both an add-on and an app is refused rather than guessed.
+   */
+  attachments(addon?: string): AddOnAttachment[] {
+    if (addon === undefined) return this.state.allAttachments().map((r) => this.state.attachmentJson(r));
+    const isAddon = this.state.has('add-on', addon);
+    const isApp = this.state.has('app', addon);
+    if (isAddon && isApp) throw new Error(`attachments(${addon}): both an add-on and an app are named so; use addonAttachments or appAttachments`);
+    return isApp ? this.appAttachments(addon) : this.addonAttachments(addon);
+  }
+
+  /** An add-on's attachments (name or id), as `GET /addons/{addon}/addon-attachments` serves them. */
+  addonAttachments(addon: string): AddOnAttachment[] {
+    return this.state.addonAttachments(addon).map((r) => this.state.attachmentJson(r));
+  }
+
+  /** An app's attachments (name or id), as `GET /apps/{app}/addon-attachments` serves them. */
+  appAttachments(app: string): AddOnAttachment[] {
+    return this.state.appAttachments(app).map((r) => this.state.attachmentJson(r));
   }
 
   /** An app's webhook subscriptions as served, with the write-only fields the API never shows. */
@@ -647,6 +713,33 @@ export class HerokuFake {
         const app = s.app(p(ps, 0));
         return one('app-webhook', this.hooks.json(this.hooks.remove(app.id, p(ps, 1)), app));
       }),
+      r('GET', '/apps/:app/addons/:addon', (ps) => one('add-on', s.addonJson(s.appAddon(p(ps, 0), p(ps, 1))))),
+      r('PATCH', '/apps/:app/addons/:addon', (ps, body) => {
+        const addon = s.appAddon(p(ps, 0), p(ps, 1)); // 404 before looking at the body
+        this.checkRequest('PATCH', `/apps/${p(ps, 0)}/addons/${p(ps, 1)}`, 'add-on-update', body);
+        const b = requestObject(body);
+        if (typeof b['plan'] !== 'string') throw new InvalidParams('Plan is required.');
+        if (b['name'] !== undefined && typeof b['name'] !== 'string') throw new InvalidParams('Name must be a string.');
+        const plan = s.planByIdentity(b['plan']);
+        // Validate both before changing either.
+        s.checkPlanChange(addon.id, plan);
+        if (typeof b['name'] === 'string') s.checkAddonName(addon.id, b['name']);
+        s.changePlan(addon.id, plan);
+        if (typeof b['name'] === 'string') s.renameAddon(addon.id, b['name']);
+        return one('add-on', s.addonJson(s.addon(addon.id)));
+      }),
+      r('GET', '/teams/apps/:app', (ps) => one('team-app', s.teamAppJson(s.app(p(ps, 0))))),
+      r('PATCH', '/teams/apps/:app', (ps, body) => {
+        const app = s.app(p(ps, 0));
+        const b = requestObject(body);
+        // "Update Locked" ({locked}) shares the route: a valid request the fake does not serve.
+        if (!('owner' in b)) throw new InvalidParams('The fake only serves Transfer to Team: {"owner": "<team name or id>"}.');
+        this.checkRequest('PATCH', `/teams/apps/${p(ps, 0)}`, 'team-app-transfer', body);
+        // A team by name or id; "Transfer to Account" (an account's email or id) is not served (404 team).
+        if (typeof b['owner'] !== 'string') throw new InvalidParams('Owner must be a team name.');
+        s.moveApp(app.id, b['owner']);
+        return one('team-app', s.teamAppJson(app));
+      }),
       r('GET', '/apps/:app/config-vars', (ps) => one('config-vars', s.configVars(p(ps, 0)))),
       r('PATCH', '/apps/:app/config-vars', (ps, body) => {
         const app = s.app(p(ps, 0)); // 404 before looking at the body, as Heroku does
@@ -660,6 +753,11 @@ export class HerokuFake {
       }),
     ];
   }
+}
+
+function requestObject(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidParams('Request body must be a JSON object.');
+  return body as Record<string, unknown>;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

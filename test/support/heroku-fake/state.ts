@@ -142,10 +142,12 @@ interface AddonRec {
   service: string;
   plan: string;
   state: AddOnState;
-  /** Config var names as they appear on the owning app (prefixed with `ownerPrefix`). */
-  configVarNames: string[];
-  /** Name of the attachment created with the add-on: the prefix of its config vars. */
-  ownerPrefix: string;
+  /**
+   * The config the add-on's provider set (`PATCH /addons/{id}/config`, or seeded the same way),
+   * named as the provider sends it: with the manifest's `config_vars_prefix` (`S3_BUCKET_URL`).
+   * Insertion order is the order `config_vars` lists them in.
+   */
+  providerConfig: Map<string, string>;
   providerId: string;
   provisionMessage: string;
   createdAt: string;
@@ -192,14 +194,35 @@ export function defaultAttachmentName(service: string): string {
   return service.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
+/**
+ * The manifest's default `config_vars_prefix`: the add-on service slug normalized, `s3-bucket` →
+ * `S3_BUCKET`, `fast-db` → `FAST_DB` (the same rule as the default attachment name).
+ */
+export function defaultManifestPrefix(service: string): string {
+  return defaultAttachmentName(service);
+}
+
+/** A timestamp later than `prev`: now, or one second after `prev` when now is not later yet
+ * (timestamps have whole seconds), so a change always shows in `updated_at`. */
+function later(prev: string): string {
+  const ts = now();
+  if (ts > prev) return ts;
+  return new Date(Date.parse(prev) + 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export class NotFound extends Error {
-  constructor(readonly resource: 'team' | 'app' | 'add-on' | 'add-on attachment' | 'app webhook') {
+  constructor(readonly resource: 'team' | 'app' | 'add-on' | 'add-on attachment' | 'app webhook' | 'plan') {
     super(`Couldn't find that ${resource}.`);
   }
 }
 
 /** A refused change, answered 422 `invalid_params`. */
 export class InvalidParams extends Error {}
+
+/** `standard` → `service:standard`; a name with `:` is taken as it is. */
+function planName(service: string, plan: string): string {
+  return plan.includes(':') ? plan : `${service}:${plan}`;
+}
 
 // ---- state ---------------------------------------------------------------------------------
 
@@ -212,10 +235,14 @@ export interface AddAddonOptions {
   /** Defaults to the service upper-cased with `-` → `_` (e.g. `BUCKETEER`). */
   attachmentName?: string;
   state?: AddOnState;
-  /** Names of the config vars the add-on owns, as on the owning app (e.g. `BUCKETEER_BUCKET_NAME`).
-   * They are set on the owning app (placeholder values unless already set) and, renamed to the
-   * attachment's prefix, on every app it is attached to. */
-  configVarNames?: string[];
+  /**
+   * Config the provider has already set, as it would through `PATCH /addons/{id}/config`: names
+   * in the manifest's prefix form (`S3_BUCKET_URL` for service `s3-bucket`, see
+   * {@link FakeState.setManifestPrefix}). Goes through the same path as that PATCH: the add-on's
+   * `config_vars` list them as the owning app sees them, and every attached app gets them renamed
+   * to its attachment's name.
+   */
+  providerConfig?: Record<string, string>;
   id?: string;
   providerId?: string;
   provisionMessage?: string;
@@ -232,6 +259,8 @@ export class FakeState {
   /** app id → attachment names on it */
   private readonly attachmentNames = new Map<string, Set<string>>();
   private readonly serviceIds = new Map<string, string>();
+  /** add-on service → the manifest's `config_vars_prefix`, where set (else the default). */
+  private readonly manifestPrefixes = new Map<string, string>();
   private readonly planIds = new Map<string, string>();
 
   // -- lookups (name or id) --
@@ -258,6 +287,26 @@ export class FakeState {
     const a = this.attachments.get(id);
     if (!a) throw new NotFound('add-on attachment');
     return a;
+  }
+
+  /** Whether a name or id refers to an existing add-on or app. */
+  has(kind: 'add-on' | 'app', ref: string): boolean {
+    return kind === 'app' ? this.apps.has(ref) || this.appNames.has(ref) : this.addons.has(ref) || this.addonNames.has(ref);
+  }
+
+  /** An add-on addressed through its owning app (`/apps/{app}/addons/{addon}`): 404 on another app. */
+  appAddon(appRef: string, addonRef: string): AddonRec {
+    const app = this.app(appRef);
+    const addon = this.addon(addonRef);
+    if (addon.appId !== app.id) throw new NotFound('add-on');
+    return addon;
+  }
+
+  /** A plan identity of the API (`service:plan` name, or the id the fake serves for it) → its name. */
+  planByIdentity(identity: string): string {
+    if (identity.includes(':')) return identity;
+    for (const [name, id] of this.planIds) if (id === identity) return name;
+    throw new NotFound('plan');
   }
 
   // -- seeding --
@@ -304,9 +353,13 @@ export class FakeState {
     if (this.addonNames.has(name)) throw new Error(`add-on ${name} exists`);
     const attachmentName = o.attachmentName ?? this.freshAttachmentName(app.id, defaultAttachmentName(o.service));
     this.checkAttachmentName(app.id, attachmentName);
-    const configVarNames = [...(o.configVarNames ?? [])];
-    for (const k of configVarNames) if (!CONFIG_VAR_KEY.test(k)) throw new Error(`config var name ${k} is invalid`);
-    const plan = o.plan === undefined ? `${o.service}:standard` : o.plan.includes(':') ? o.plan : `${o.service}:${o.plan}`;
+    const providerConfig = new Map<string, string>();
+    for (const [k, v] of Object.entries(o.providerConfig ?? {})) {
+      if (!CONFIG_VAR_KEY.test(k)) throw new Error(`config var name ${k} is invalid`);
+      if (typeof v !== 'string') throw new Error(`config var ${k} must have a string value`);
+      providerConfig.set(k, v);
+    }
+    const plan = planName(o.service, o.plan ?? 'standard');
     const ts = now();
     const rec: AddonRec = {
       id,
@@ -315,8 +368,7 @@ export class FakeState {
       service: o.service,
       plan,
       state: o.state ?? 'provisioned',
-      configVarNames,
-      ownerPrefix: attachmentName,
+      providerConfig,
       providerId: o.providerId ?? randomUUID(),
       provisionMessage: o.provisionMessage ?? '',
       createdAt: ts,
@@ -377,6 +429,127 @@ export class FakeState {
     return this.addonJson(addon);
   }
 
+  /**
+   * Heroku's "Transfer to Team" (`PATCH /teams/apps/{app}` with `{owner: team}`): the app, its
+   * add-ons (billed to the app) and their attachments go with it; team listings follow.
+   */
+  moveApp(appRef: string, teamRef: string): App {
+    const app = this.app(appRef);
+    const team = this.team(teamRef);
+    app.teamId = team.id;
+    app.updatedAt = later(app.updatedAt);
+    return this.appJson(app);
+  }
+
+  /**
+   * A plan change as `PATCH /apps/{app}/addons/{addon}` with `{plan}` makes it. `plan` is
+   * `service:plan` (a plan of another service is refused) or a bare plan name of the add-on's
+   * service. Only Heroku's side: the provider's `PUT /heroku/resources/{id}` is
+   * `fake.partner.changePlan`.
+   */
+  changePlan(addonRef: string, plan: string): AddOn {
+    const addon = this.addon(addonRef);
+    addon.plan = this.checkPlanChange(addon.id, plan);
+    addon.updatedAt = later(addon.updatedAt);
+    return this.addonJson(addon);
+  }
+
+  /** The full plan name `plan` means for the add-on; refuses a plan of another service. */
+  checkPlanChange(addonRef: string, plan: string): string {
+    const addon = this.addon(addonRef);
+    const name = planName(addon.service, plan);
+    if (name.slice(0, name.indexOf(':')) !== addon.service || name.endsWith(':')) {
+      throw new InvalidParams(`Plan ${name} is not a plan of the add-on's service ${addon.service}.`);
+    }
+    return name;
+  }
+
+  /** Renames an add-on (the `name` of the same PATCH). */
+  renameAddon(addonRef: string, name: string): AddOn {
+    const addon = this.addon(addonRef);
+    if (name === addon.name) return this.addonJson(addon);
+    this.checkAddonName(addon.id, name);
+    this.addonNames.delete(addon.name);
+    addon.name = name;
+    this.addonNames.set(name, addon);
+    addon.updatedAt = later(addon.updatedAt);
+    return this.addonJson(addon);
+  }
+
+  /** Refuses an add-on name that is malformed or taken by another add-on. */
+  checkAddonName(addonRef: string, name: string): void {
+    const addon = this.addon(addonRef);
+    if (!ADDON_NAME.test(name)) throw new InvalidParams(`Name must match ${ADDON_NAME}.`);
+    const other = this.addonNames.get(name);
+    if (other && other.id !== addon.id) throw new InvalidParams(`Name ${name} is already taken.`);
+  }
+
+  /**
+   * Heroku has no attachment rename; the CLI's way is `addons:attach --as NEW` then
+   * `addons:detach OLD`. So: a new attachment (new id, same add-on, app and namespace) named
+   * `newName`, then the old one detached. The app's vars move from the old prefix to the new one.
+   */
+  renameAttachment(attachmentId: string, newName: string): AddOnAttachment {
+    const old = this.attachment(attachmentId);
+    const fresh = this.attach({ addon: old.addonId, app: old.appId, name: newName, namespace: old.namespace });
+    this.detach(old.id);
+    return fresh;
+  }
+
+  // -- provider config (what the add-on's provider sets through the Partner API) --
+
+  /** The manifest's `config_vars_prefix` of a service: set, or {@link defaultManifestPrefix}. */
+  manifestPrefix(service: string): string {
+    return this.manifestPrefixes.get(service) ?? defaultManifestPrefix(service);
+  }
+
+  /**
+   * Sets a service's manifest `config_vars_prefix`. Refused once an add-on of that service has
+   * provider config: its stored names carry the old prefix (a manifest's prefix is fixed anyway).
+   */
+  setManifestPrefix(service: string, prefix: string): void {
+    if (!/^[A-Z][A-Z0-9_]*$/.test(prefix)) throw new Error(`manifest prefix ${prefix} must be capitals, digits and _`);
+    for (const a of this.addons.values()) {
+      if (a.service === service && a.providerConfig.size > 0) {
+        throw new Error(`add-on ${a.name} of ${service} already has provider config: set the prefix first`);
+      }
+    }
+    this.manifestPrefixes.set(service, prefix);
+  }
+
+  /** The add-on's config as its provider set it (manifest-prefix names). */
+  providerConfig(addonRef: string): Record<string, string> {
+    return Object.fromEntries(this.addon(addonRef).providerConfig);
+  }
+
+  /**
+   * What `PATCH /addons/{id}/config` does at Heroku: stores the provider's vars (`null` removes
+   * one) and sets them on every app the add-on is attached to, each renamed for its attachment
+   * ({@link exposedName}). Refuses names that are not `\w+` (before changing anything).
+   */
+  setProviderConfig(addonRef: string, vars: Record<string, string | null>): AddOn {
+    const addon = this.addon(addonRef);
+    const entries = Object.entries(vars);
+    const bad = entries.filter(([k, v]) => !CONFIG_VAR_KEY.test(k) || (v !== null && typeof v !== 'string')).map(([k]) => k);
+    if (bad.length > 0) throw new InvalidParams(`Invalid config: ${bad.join(', ')}.`);
+    for (const [name, value] of entries) {
+      if (value === null) addon.providerConfig.delete(name);
+      else addon.providerConfig.set(name, value);
+    }
+    for (const att of [...this.attachments.values()].filter((t) => t.addonId === addon.id)) {
+      const app = this.apps.get(att.appId)!;
+      // A removed var stays when another attachment on the app still provides that name.
+      const stillProvided = this.protectedVarNames(app.id);
+      for (const [name, value] of entries) {
+        const target = this.exposedName(addon, att.name, name);
+        if (value !== null) app.configVars.set(target, value);
+        else if (!stillProvided.has(target)) app.configVars.delete(target);
+      }
+      if (entries.length > 0) app.updatedAt = now();
+    }
+    return this.addonJson(addon);
+  }
+
   configVars(ref: string): Record<string, string> {
     return Object.fromEntries(this.app(ref).configVars);
   }
@@ -405,6 +578,15 @@ export class FakeState {
     }
     if (Object.keys(body).length > 0) app.updatedAt = now();
     return Object.fromEntries(app.configVars);
+  }
+
+  /** A var's name as the attachment named `attachmentName` exposes it. */
+  exposedName(addon: AddonRec, attachmentName: string, name: string): string {
+    const prefix = `${this.manifestPrefix(addon.service)}_`;
+    // Heroku substitutes the attachment name for the manifest's prefix. A var not starting with the
+    // prefix (the manifest should not declare one) keeps its name here: unconfirmed by a primary
+    // source.
+    return name.startsWith(prefix) ? `${attachmentName}_${name.slice(prefix.length)}` : name;
   }
 
   // -- listings (records, unsorted) --
@@ -536,7 +718,7 @@ export class FakeState {
       billing_entity: { id: app.id, name: app.name, type: 'app' },
       app: { id: app.id, name: app.name },
       billed_price: { cents: 0, contract: false, unit: 'month' },
-      config_vars: [...a.configVarNames],
+      config_vars: this.listedConfigVars(a),
       created_at: a.createdAt,
       id: a.id,
       name: a.name,
@@ -601,10 +783,23 @@ export class FakeState {
     if (this.attachmentTaken(appId, name)) throw new Error(`attachment name ${name} is taken on that app`);
   }
 
-  /** The add-on's var names as an attachment named `prefix` exposes them. */
-  private varNamesFor(addon: AddonRec, prefix: string): string[] {
-    const from = `${addon.ownerPrefix}_`;
-    return addon.configVarNames.map((n) => (n.startsWith(from) ? `${prefix}_${n.slice(from.length)}` : n));
+  /** The add-on's provider vars as an attachment named `attachmentName` exposes them. */
+  private varNamesFor(addon: AddonRec, attachmentName: string): string[] {
+    return [...addon.providerConfig.keys()].map((n) => this.exposedName(addon, attachmentName, n));
+  }
+
+  /**
+   * `config_vars` of the AddOn representation: only the provider's vars (never an app's own), as
+   * the owning app sees them, i.e. renamed for the owning attachment. Chosen here, unconfirmed:
+   * the owning attachment is the oldest attachment on the owning app (after
+   * {@link renameAttachment} of it, the new one); with none left on that app, the names are listed
+   * in the manifest's prefix form.
+   */
+  private listedConfigVars(addon: AddonRec): string[] {
+    if (addon.providerConfig.size === 0) return []; // the common case; skips the scan at 10k add-ons
+    const owning = [...this.attachments.values()].find((t) => t.addonId === addon.id && t.appId === addon.appId);
+    if (owning) return this.varNamesFor(addon, owning.name);
+    return [...addon.providerConfig.keys()];
   }
 
   /** Names of the config vars that add-ons attached to the app own there. */
@@ -625,13 +820,7 @@ export class FakeState {
     let names = this.attachmentNames.get(app.id);
     if (!names) this.attachmentNames.set(app.id, (names = new Set()));
     names.add(name);
-    const ownerApp = this.apps.get(addon.appId)!;
-    addon.configVarNames.forEach((original, i) => {
-      const target = this.varNamesFor(addon, name)[i]!;
-      const value = ownerApp.configVars.get(original) ?? `fake-${addon.service}-${original.toLowerCase()}-${hex(4)}`;
-      if (app.id === ownerApp.id && original === target && app.configVars.has(target)) return;
-      app.configVars.set(target, value);
-    });
+    for (const [original, value] of addon.providerConfig) app.configVars.set(this.exposedName(addon, name, original), value);
     app.updatedAt = ts;
     return rec;
   }

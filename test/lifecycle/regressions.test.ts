@@ -1,0 +1,405 @@
+/**
+ * Issue 13, the nine defects found by reading the code end to end, each as a named history on the
+ * test stand (moto, PostgreSQL, the schema-checked Heroku fake): the steps a real team takes, the
+ * passes the controller runs between them, and what must hold afterwards (DESIGN.md safety
+ * invariant 10). Each failed on the main branch before the fix.
+ */
+import { CreateAccessKeyCommand, CreateUserCommand, DeleteAccessKeyCommand, PutUserPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { PutBucketTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PostgresAdvisoryLockElector } from '../../src/leader/postgres-advisory-lock.js';
+import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from '../../src/reconciler/spec.js';
+import { runCli } from '../support/cli.js';
+import { freshPostgresDatabase, type FreshDatabase } from '../support/stand.js';
+import { accessKeys, bucketTags, inlinePolicies, sql, userSnapshot } from '../e2e/drift-support.js';
+import { HOUR, MovableClock, bucketExists, countVersions, fillBucket, journalRows, userExists } from '../e2e/gc-support.js';
+import { SERVICE, createWorld, type World } from '../e2e/stand-world.js';
+import { Deployment, heldCredentials, laggingTagReads } from './support.js';
+
+let world: World;
+let s3: S3Client;
+let iam: IAMClient;
+let naming: NamingPolicy;
+const deployments: Deployment[] = [];
+const MINUTE = 60_000;
+
+/** A deployment on the world (its clock starts now), closed after the test. */
+async function deploy(options: Parameters<typeof Deployment.start>[1] = {}): Promise<Deployment> {
+  const d = await Deployment.start(world, options);
+  deployments.push(d);
+  return d;
+}
+
+beforeEach(async () => {
+  world = await createWorld();
+  // Graces short enough for a test, on the controller's clock; the breaker is tested on its own.
+  Object.assign(world.env, { GC_GRACE_DEPROVISIONED: '1m', GC_GRACE_ORPHANED: '1m', DEEP_CHECK_WINDOW: '1h' });
+  naming = { instanceId: world.instanceId, bucketPrefix: 'hs3-', iamPath: '/heroku-s3-controller/', iamUserPrefix: 'hs3-' };
+  s3 = await world.s3(world.accountA);
+  iam = await world.iam(world.accountA);
+}, 60_000);
+
+afterEach(async () => {
+  for (const d of deployments.splice(0)) await d.close();
+  expect(world.fake.schemaViolations).toEqual([]);
+  await world.stop();
+});
+
+/** Passes that run the clock past every grace period and deep-check window in between. */
+async function passes(d: Deployment, n: number, step = 2 * MINUTE) {
+  for (let i = 0; i < n; i++) {
+    d.clock.advance(step);
+    await d.pass();
+  }
+}
+
+describe('defect 1: a torn-down add-on removes only config vars that still hold what it delivered', () => {
+  it('add-on B takes over attachment name BUCKET on the app of destroyed add-on A: B keeps its credentials through A’s teardown', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    fake.setConfigVar('acme-web', 'OTHER_SETTING', 'kept');
+    const a = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    const d = await deploy();
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    expect(heldCredentials(world, 'acme-web', 'BUCKET').bucketName).toBe(bucketNameFor(naming, world.accountA, a.id));
+
+    fake.destroyAddon(a.id);
+    const b = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    await d.pass(); // B delivered; A marked
+    const bRecord = await d.runtime.store.resources.get(b.id);
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toMatchObject({ bucketName: bRecord!.bucketName, accessKeyId: bRecord!.accessKeyId });
+
+    await passes(d, 2); // A's grace ends and its teardown runs
+    expect(await d.runtime.store.resources.get(a.id)).toBeNull();
+    expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, a.id))).toBe(false);
+    // B's credentials are still on the app, as delivered, and nothing else changed.
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toMatchObject({ bucketName: bRecord!.bucketName, accessKeyId: bRecord!.accessKeyId, secretAccessKey: bRecord!.secretAccessKey });
+    expect(fake.configVars('acme-web')['OTHER_SETTING']).toBe('kept');
+  });
+});
+
+describe('defect 2: retention follows the plan the add-on has now', () => {
+  it('an add-on upgraded to a retaining plan keeps its bucket and data when it goes away; a downgraded one does not leak', async () => {
+    const { fake } = world;
+    world.env.PLAN_PROFILES = JSON.stringify({ archive: { retain: true } });
+    world.env.GC_MAX_DELETION_RATIO = '1'; // two of two go at once: not the subject here
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    fake.addApp({ name: 'acme-old', team: 'acme' });
+    const up = fake.addAddon({ app: 'acme-web', service: SERVICE, plan: 'standard' });
+    const down = fake.addAddon({ app: 'acme-old', service: SERVICE, plan: 'archive' });
+    const d = await deploy();
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    const upBucket = bucketNameFor(naming, world.accountA, up.id);
+    const downBucket = bucketNameFor(naming, world.accountA, down.id);
+    await fillBucket(s3, upBucket, { objects: 3, extraVersions: 0, deleteMarkers: 0 });
+
+    fake.changePlan(up.id, `${SERVICE}:archive`);
+    fake.changePlan(down.id, `${SERVICE}:standard`);
+    await d.pass();
+    const recordedPlan = (await d.runtime.store.resources.get(up.id))!.plan;
+    // A plan change is read once, not on every keyed pass from then on (once the repairs it
+    // brought, here versioning turned on by fillBucket, have been checked by the next pass).
+    d.clock.advance(MINUTE);
+    await d.pass();
+    d.runtime.recorder.reset();
+    d.clock.advance(MINUTE);
+    const keyed = await d.runtime.controller.reconcileAddon(up.id);
+    const keyedReads = d.runtime.recorder.calls.map((c) => c.operation);
+
+    fake.destroyAddon(up.id);
+    fake.destroyAddon(down.id);
+    await passes(d, 4);
+    expect(await countVersions(s3, upBucket)).toMatchObject({ versions: 3 });
+    expect(await userExists(iam, userNameFor(naming, up.id))).toBe(false);
+    expect(await bucketExists(s3, downBucket)).toBe(false);
+    expect(recordedPlan).toBe(`${SERVICE}:archive`);
+    expect(keyed.actions).toEqual([]);
+    expect(keyedReads).not.toContain('GetBucketEncryption');
+  });
+});
+
+describe('defect 3: collection is gated on the team that holds the add-on now', () => {
+  async function moved(how: 'listing-fails' | 'unlinked') {
+    const { fake } = world;
+    const t1 = fake.addTeam({ name: 'acme' });
+    const t2 = fake.addTeam({ name: 'globex' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    const d = await deploy();
+    await d.link(world, t1, world.accountA);
+    await d.link(world, t2, world.accountA);
+    await d.pass();
+    const bucket = bucketNameFor(naming, world.accountA, addon.id);
+    await fillBucket(s3, bucket, { objects: 2, extraVersions: 0, deleteMarkers: 0 });
+    fake.moveApp('acme-web', 'globex');
+    if (how === 'listing-fails') {
+      fake.failNext({ path: `/teams/${t2.id}/addons`, status: 503, times: 1000 });
+      await passes(d, 4);
+    } else {
+      await d.pass(); // the record follows the add-on to globex
+      expect((await d.runtime.store.resources.get(addon.id))!.teamId).toBe(t2.id);
+      await d.runtime.store.links.remove(t2.id);
+      await passes(d, 4);
+    }
+    return { d, addon, bucket };
+  }
+
+  it('an app moved to a linked team whose listing fails is not collected', async () => {
+    const { d, addon, bucket } = await moved('listing-fails');
+    expect(await countVersions(s3, bucket)).toMatchObject({ versions: 2 });
+    expect((await d.runtime.store.resources.get(addon.id))!.orphan).toBeNull();
+    expect(heldCredentials(world, 'acme-web', 'BUCKET').bucketName).toBe(bucket);
+  });
+
+  it('an app moved to a team that is then unlinked keeps its bucket, as `unlink` promises', async () => {
+    const { addon, bucket } = await moved('unlinked');
+    expect(await countVersions(s3, bucket)).toMatchObject({ versions: 2 });
+    expect(await userExists(iam, userNameFor(naming, addon.id))).toBe(true);
+  });
+
+  it('an app moved out of every linked team is kept and reported, never marked', async () => {
+    const { fake } = world;
+    const t1 = fake.addTeam({ name: 'acme' });
+    fake.addTeam({ name: 'elsewhere' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
+    const d = await deploy();
+    await d.link(world, t1, world.accountA);
+    await d.pass();
+    fake.moveApp('acme-web', 'elsewhere');
+    await passes(d, 3);
+    const record = await d.runtime.store.resources.get(addon.id);
+    expect(record!.orphan).toBeNull();
+    expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, addon.id))).toBe(true);
+    const { pass } = await d.pass();
+    expect(pass.drift.items).toContainEqual(expect.objectContaining({ kind: 'team-unlinked', addonId: addon.id }));
+  });
+});
+
+describe('defect 4: "already exists" is success only for a user with our ownership tags', () => {
+  it('a user at our deterministic name outside IAM_PATH gets no policy and no key, and the app no credentials', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addonId = randomUUID();
+    const userName = userNameFor(naming, addonId);
+    await iam.send(new CreateUserCommand({ UserName: userName, Path: '/someone-else/', Tags: [{ Key: 'owner', Value: 'someone' }] }));
+    await iam.send(
+      new PutUserPolicyCommand({ UserName: userName, PolicyName: 'theirs', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:ListAllMyBuckets', Resource: '*' }] }) }),
+    );
+    const before = await userSnapshot(iam, userName);
+    fake.addAddon({ id: addonId, app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    const d = await deploy();
+    await d.link(world, team, world.accountA);
+    const { pass } = await d.pass();
+    await passes(d, 2);
+    expect(await userSnapshot(iam, userName)).toEqual(before);
+    expect(await accessKeys(iam, userName)).toEqual([]);
+    expect(Object.keys(await inlinePolicies(iam, userName))).toEqual(['theirs']);
+    expect(heldCredentials(world, 'acme-web', 'BUCKET').accessKeyId).toBeUndefined();
+    expect(pass.actions).toContainEqual(expect.objectContaining({ kind: 'blocked', reason: 'not-owned', resource: userName }));
+  });
+});
+
+describe('defect 5: deleting a key is a deletion, and never comes before a working replacement', () => {
+  async function converged() {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    const d = await deploy();
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    return { d, addon, team, userName: userNameFor(naming, addon.id) };
+  }
+
+  it('GC_MODE=dry-run deletes no key, not even one nobody recorded', async () => {
+    const { addon, userName } = await converged();
+    const stray = (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey!.AccessKeyId!;
+    const dry = await deploy({ env: { GC_MODE: 'dry-run' } });
+    dry.clock.advance(HOUR);
+    const { pass, mutations } = await dry.pass();
+    expect(mutations).not.toContain('DeleteAccessKey');
+    expect((await accessKeys(iam, userName)).map((k) => k.id)).toContain(stray);
+    expect(pass.drift.items).toContainEqual(expect.objectContaining({ kind: 'unrecorded-key', addonId: addon.id }));
+  });
+
+  it('after the store is wiped, the key every app holds is adopted: no key deleted or created, no app patched', async () => {
+    const { d, userName } = await converged();
+    const held = heldCredentials(world, 'acme-web', 'BUCKET');
+    await sql(world, 'TRUNCATE managed_resources, deliveries');
+    const patches = () => world.fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/config-vars')).length;
+    const before = patches();
+    await passes(d, 3);
+    const after = await d.runtime.store.resources.get((await sql<{ addon_id: string }>(world, 'SELECT addon_id FROM managed_resources'))[0]!.addon_id);
+    expect(after).toMatchObject({ accessKeyId: held.accessKeyId, secretAccessKey: held.secretAccessKey });
+    expect((await accessKeys(iam, userName)).map((k) => k.id)).toEqual([held.accessKeyId]);
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toEqual(held);
+    expect(patches()).toBe(before);
+  });
+
+  it('after a restore from a backup older than the last key change, the key the app holds is adopted', async () => {
+    const { d, addon, userName } = await converged();
+    const backup = await sql<Record<string, unknown>>(world, 'SELECT * FROM managed_resources');
+    // The key is replaced later (someone deleted it; the controller made and delivered another)…
+    await iam.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: heldCredentials(world, 'acme-web', 'BUCKET').accessKeyId! }));
+    d.clock.advance(2 * HOUR); // past the deep-check window: the missing key is seen
+    await d.pass();
+    const current = heldCredentials(world, 'acme-web', 'BUCKET');
+    expect((await accessKeys(iam, userName)).map((k) => k.id)).toEqual([current.accessKeyId]);
+    // …then the store is restored from the backup, which remembers the deleted key.
+    await sql(world, 'TRUNCATE managed_resources, deliveries');
+    await sql(world, 'INSERT INTO managed_resources SELECT * FROM json_populate_recordset(NULL::managed_resources, $1::json)', [JSON.stringify(backup)]);
+    d.clock.advance(2 * HOUR);
+    const { mutations } = await d.pass();
+    await passes(d, 2);
+    expect(mutations).not.toContain('DeleteAccessKey');
+    expect(mutations).not.toContain('CreateAccessKey');
+    expect((await accessKeys(iam, userName)).map((k) => k.id)).toEqual([current.accessKeyId]);
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toEqual(current);
+    expect((await d.runtime.store.resources.get(addon.id))!.accessKeyId).toBe(current.accessKeyId);
+  });
+});
+
+describe('defect 6: ownership and retain are read from the resource itself before anything is destroyed', () => {
+  it('a retain tag put on after the tagging API last answered keeps the bucket and its data', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
+    const lag = laggingTagReads();
+    const d = await deploy({ hooks: [lag] });
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    const bucket = bucketNameFor(naming, world.accountA, addon.id);
+    await fillBucket(s3, bucket, { objects: 2, extraVersions: 0, deleteMarkers: 0 });
+    await passes(d, 1); // the tagging API's last answer: the bucket without a retain tag
+    lag.freeze();
+    fake.destroyAddon(addon.id);
+    await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: Object.entries({ ...(await bucketTags(s3, bucket)), [TAG.retain]: 'true' }).map(([Key, Value]) => ({ Key, Value })) } }));
+    await passes(d, 4);
+    expect(lag.replayed()).toBeGreaterThan(0);
+    expect(await countVersions(s3, bucket)).toMatchObject({ versions: 2 });
+    expect((await bucketTags(s3, bucket))[TAG.retain]).toBe('true');
+  });
+
+  it('re-tagging merges over the tags the bucket has now, not over a stale read', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
+    const lag = laggingTagReads();
+    const d = await deploy({ hooks: [lag] });
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    const bucket = bucketNameFor(naming, world.accountA, addon.id);
+    const tagged = (tags: Record<string, string>) => s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }));
+    await tagged({ ...(await bucketTags(s3, bucket)), [TAG.appId]: 'someone-changed-it' });
+    d.clock.advance(MINUTE);
+    await d.pass(); // the tagging API answers with the changed tag…
+    lag.freeze();
+    await tagged({ ...(await bucketTags(s3, bucket)), 'cost-center': '42' }); // …and not yet with this one
+    d.clock.advance(MINUTE);
+    await d.pass();
+    expect(await bucketTags(s3, bucket)).toMatchObject({ 'cost-center': '42', [TAG.appId]: fake.app('acme-web').id });
+  });
+});
+
+describe('defect 7: `reconcile --once` does not run as a second writer beside a leading `serve`', () => {
+  it('refuses, changes nothing, and leaves the key the leader has just made alone', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
+    const d = await deploy();
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    await d.close();
+    deployments.length = 0;
+    // `serve` leads (it holds the election's advisory lock) and has just created a key it has not
+    // recorded yet.
+    const serve = new PostgresAdvisoryLockElector({ databaseUrl: world.db.url, lockName: 'heroku-s3-controller-' + world.instanceId, identity: 'serve-pod', renewDeadlineMs: 30_000, retryPeriodMs: 1_000 });
+    await serve.start();
+    try {
+      expect(serve.isLeader()).toBe(true);
+      const userName = userNameFor(naming, addon.id);
+      const inFlight = (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey!.AccessKeyId!;
+      const journalBefore = (await journalRows(world)).length;
+      const run = await runCli(['reconcile', '--once'], world.env);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/leads this deployment.*second writer/);
+      expect((await accessKeys(iam, userName)).map((k) => k.id)).toContain(inFlight);
+      expect((await journalRows(world)).length).toBe(journalBefore);
+      // `plan` changes nothing and still runs beside it.
+      expect((await runCli(['plan'], world.env)).code).toBeLessThan(2);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('defect 8: two deployments left at the default INSTANCE_ID never take each other’s resources', () => {
+  let second: FreshDatabase;
+  afterEach(async () => second?.drop());
+
+  it('each store chooses its own instance id; the second deployment blocks instead of rotating the first one’s key', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    second = await freshPostgresDatabase('second');
+    const clock = new MovableClock();
+    const first = await deploy({ clock, env: { INSTANCE_ID: undefined } });
+    const other = await deploy({ clock, env: { INSTANCE_ID: undefined, DATABASE_URL: second.url } });
+    await first.link(world, team, world.accountA);
+    await other.link(world, team, world.accountA);
+    await first.pass();
+    const held = heldCredentials(world, 'acme-web', 'BUCKET');
+    const userName = userNameFor({ ...naming, instanceId: first.instanceId }, addon.id);
+    clock.advance(2 * HOUR);
+    const { pass, mutations } = await other.pass();
+    await first.pass();
+    clock.advance(2 * HOUR);
+    await other.pass();
+    expect(mutations).toEqual([]);
+    expect(pass.actions).toContainEqual(expect.objectContaining({ kind: 'blocked', reason: 'not-owned' }));
+    expect((await accessKeys(iam, userName)).map((k) => k.id)).toEqual([held.accessKeyId]);
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toEqual(held);
+    expect(first.instanceId).not.toBe(other.instanceId);
+  });
+
+  it('a store keeps its instance id: a different INSTANCE_ID is refused with the way out', async () => {
+    const first = await deploy({ env: { INSTANCE_ID: undefined } });
+    const id = first.instanceId;
+    expect(id).toMatch(/^hsc-[0-9a-f]{10}$/);
+    const again = await deploy({ env: { INSTANCE_ID: undefined } });
+    expect(again.instanceId).toBe(id);
+    await expect(Deployment.start(world, { env: { INSTANCE_ID: 'renamed' } })).rejects.toThrow(`INSTANCE_ID is "renamed", but this database holds the state of instance "${id}"`);
+  });
+});
+
+describe('defect 9: normal review-app churn does not trip the mass-deletion breaker', () => {
+  it('a team of three review apps closes two in the same minute: both are collected, no operator needed', async () => {
+    const { fake } = world;
+    const team = fake.addTeam({ name: 'acme' });
+    const ids: string[] = [];
+    for (const app of ['pr-1', 'pr-2', 'pr-3']) {
+      fake.addApp({ name: app, team: 'acme' });
+      ids.push(fake.addAddon({ app, service: SERVICE }).id);
+    }
+    const d = await deploy();
+    await d.link(world, team, world.accountA);
+    await d.pass();
+    fake.destroyApp('pr-1');
+    fake.destroyApp('pr-2');
+    await passes(d, 4);
+    expect(await d.runtime.store.gcBreakers.get(world.accountA)).toBeNull();
+    for (const id of ids.slice(0, 2)) expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, id))).toBe(false);
+    expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, ids[2]!))).toBe(true);
+  });
+});
