@@ -2,6 +2,7 @@
  * Wires the parts together from the configuration (STYLE.md #9: plain constructor injection).
  * Commands take what they need from here; tests build the same parts with their own options.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { need, type Config } from './config/config.js';
@@ -16,14 +17,44 @@ import { AwsConnector, type ClientHook, type ConnectorOptions } from './sinks/aw
 import { HerokuApi, type HerokuRequest } from './sources/heroku/heroku-api.js';
 import { HerokuBudget } from './sources/heroku/request-budget.js';
 import { Store } from './store/store.js';
+import { UserError } from './util/errors.js';
 import type { Logger } from './util/log.js';
 
+/**
+ * Opens the store and settles this deployment's instance id with it: from here on
+ * `config.instanceId` is the store's (see {@link claimInstanceId}).
+ */
 export async function openStore(config: Config, logger?: Logger): Promise<Store> {
-  return Store.open({
+  const store = await Store.open({
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
     dataDir: config.dataDir,
     fernetKeys: await fernetKeys(config, logger),
   });
+  try {
+    config.instanceId = await claimInstanceId(store, config);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  return store;
+}
+
+/**
+ * One instance id per store, kept for the store's life (safety invariants 1 and 10): the
+ * ownership tag on everything this deployment makes. Without INSTANCE_ID the store chooses one at
+ * its first start (`hsc-` and 10 random hex digits), so two deployments left at the default never
+ * take each other's resources for their own. An INSTANCE_ID other than the store's is refused:
+ * under another id nothing the store manages would be recognised as ours.
+ */
+export async function claimInstanceId(store: Store, config: Pick<Config, 'instanceId' | 'instanceIdConfigured'>): Promise<string> {
+  const candidate = config.instanceIdConfigured ? config.instanceId : `hsc-${randomBytes(5).toString('hex')}`;
+  const held = await store.settings.claim('instance_id', candidate);
+  if (config.instanceIdConfigured && held !== config.instanceId) {
+    throw new UserError(
+      `INSTANCE_ID is "${config.instanceId}", but this database holds the state of instance "${held}", whose id is on every bucket and IAM user it manages. Set INSTANCE_ID=${held} (or leave it unset), or point the controller at the database of instance "${config.instanceId}"`,
+    );
+  }
+  return held;
 }
 
 const KEY_FILE = 'fernet.key';

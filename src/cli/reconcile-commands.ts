@@ -1,9 +1,12 @@
 /** `reconcile --once` and `plan`: one pass, applied or only planned. */
-import { loadConfig, need } from '../config/config.js';
+import { loadConfig, need, type Config } from '../config/config.js';
+import { createLeaderElector } from '../leader/create-leader-elector.js';
+import type { LeaderElector } from '../leader/leader-election.js';
 import { actionResource } from '../reconciler/actions.js';
 import type { PassResult } from '../reconciler/controller.js';
 import { createRuntime } from '../runtime.js';
-import { createLogger } from '../util/log.js';
+import { UserError } from '../util/errors.js';
+import { createLogger, type Logger } from '../util/log.js';
 import { printJson, type OutputFormat } from './output.js';
 
 export interface ReconcileCommandOptions {
@@ -21,8 +24,15 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
   const config = loadConfig();
   need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
   const interrupted = options.interrupted ?? (() => null);
-  // The executor asks before every action: once interrupted, the action in flight is the last.
-  const runtime = await createRuntime(config, createLogger(config.logLevel), { mayMutate: () => interrupted() === null });
+  const logger = createLogger(config.logLevel);
+  // `plan` changes nothing; a pass that applies is a writer and needs the leadership.
+  const elector = options.dryRun ? null : await oneShotLeadership(config, logger);
+  // The executor asks before every action: once interrupted, or no longer leading, the action in
+  // flight is the last.
+  const runtime = await createRuntime(config, logger, { mayMutate: () => interrupted() === null && (elector?.isLeader() ?? true) }).catch(async (err) => {
+    await elector?.stop({ release: true });
+    throw err;
+  });
   try {
     const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });
     if (options.output === 'json') printJson(passSummary(result));
@@ -42,7 +52,27 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
     return 0;
   } finally {
     await runtime.close();
+    await elector?.stop({ release: true });
   }
+}
+
+/**
+ * Safety invariant 7 for a one-shot pass: `reconcile --once` is a writer like `serve`, so it takes
+ * part in the same leader election (the PostgreSQL advisory lock or the Kubernetes Lease `serve`
+ * replicas contend for) under an identity of its own, and runs only if it wins. Beside a leading
+ * `serve` it refuses: two writers on one store would act on each other's half-recorded work (one
+ * deleted the access key the other had just created and not yet recorded).
+ */
+export async function oneShotLeadership(config: Config, logger: Logger): Promise<LeaderElector> {
+  const settings = { ...config.leaderElection, identity: `${config.leaderElection.identity}-once-${process.pid}` };
+  const elector = createLeaderElector(settings, { databaseUrl: config.databaseUrl, logger });
+  await elector.start();
+  if (elector.isLeader()) return elector;
+  await elector.stop({ release: false });
+  const where = settings.mode === 'kubernetes' ? `Lease ${settings.leaseName}` : `PostgreSQL advisory lock ${settings.leaseName}`;
+  throw new UserError(
+    `another process (a running \`serve\`) leads this deployment (${where}), so \`reconcile --once\` would be a second writer beside it and does nothing. That process already reconciles on RESYNC_SCHEDULE: run \`plan\` to see what its next pass will change, or stop it first`,
+  );
 }
 
 /** 128 + the signal's number, as a shell reports it: 130 for SIGINT, 143 for SIGTERM. */

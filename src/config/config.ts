@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { LeaderElectionSettings } from '../leader/create-leader-elector.js';
 import { validateLeaderTimings } from '../leader/leader-election.js';
 import { DEFAULT_PROFILES, type ProfileTable } from '../reconciler/profiles.js';
+import { DEFAULT_MIN_DELETIONS_FOR_RATIO } from '../reconciler/plan-gc.js';
 import { parseDatabaseUrl } from '../store/db.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { parseDuration } from '../util/duration.js';
@@ -56,8 +57,17 @@ export interface Config {
   addonConfigVarsPrefix: string;
   /** Add-on service names that mean "a bucket for this app". */
   addonServices: string[];
-  /** Goes into every ownership tag: a resource without it is never touched. */
+  /**
+   * Goes into every ownership tag: a resource without it is never touched. Until the store is
+   * opened (`openStore`), INSTANCE_ID or `default`; then the id the store holds (see
+   * `instanceIdConfigured`).
+   */
   instanceId: string;
+  /**
+   * INSTANCE_ID was set. If not, the store chooses the id once and keeps it, so two deployments
+   * left at the default, each with its own store, never take each other's resources for theirs.
+   */
+  instanceIdConfigured: boolean;
   resyncSchedule: string;
   port: number;
   bucketPrefix: string;
@@ -74,6 +84,8 @@ export interface Config {
     graceOrphanedMs: number;
     maxDeletions: number;
     maxDeletionRatio: number;
+    /** The ratio rule applies from this many deletions in one pass on (GC_BREAKER_MIN_DELETIONS). */
+    minDeletionsForRatio: number;
     /** Object versions deleted per bucket per pass, so one huge bucket never blocks the loop. */
     emptyKeysPerPass: number;
   };
@@ -237,6 +249,9 @@ const envSchema = z.object({
   GC_MAX_DELETION_RATIO: optionalText.refine((value) => value === undefined || (/^(0(\.\d+)?|1(\.0+)?)$/.test(value)), {
     message: 'must be a ratio between 0 and 1 such as 0.5',
   }),
+  GC_BREAKER_MIN_DELETIONS: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
+    message: 'must be a whole number of deletions, at least 1 (e.g. 5)',
+  }),
   GC_EMPTY_KEYS_PER_PASS: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
     message: 'must be a whole number of object versions, at least 1 (e.g. 10000)',
   }),
@@ -347,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     addonConfigVarsPrefix: e.ADDON_CONFIG_VARS_PREFIX ?? (list(e.ADDON_SERVICES)[0] ?? 's3-bucket').toUpperCase().replace(/[^A-Z0-9]+/g, '_'),
     addonServices: list(e.ADDON_SERVICES),
     instanceId,
+    instanceIdConfigured: e.INSTANCE_ID !== undefined,
     leaderElection,
     resyncSchedule: e.RESYNC_SCHEDULE ?? '* * * * *',
     port: Number(e.PORT ?? 8080),
@@ -368,6 +384,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDeletions: Number(e.GC_MAX_DELETIONS ?? 10),
       maxDeletionRatio: Number(e.GC_MAX_DELETION_RATIO ?? 0.5),
       emptyKeysPerPass: Number(e.GC_EMPTY_KEYS_PER_PASS ?? 10_000),
+      minDeletionsForRatio: Number(e.GC_BREAKER_MIN_DELETIONS ?? DEFAULT_MIN_DELETIONS_FOR_RATIO),
     },
     flapBreaker: { maxRepairs: Number(e.FLAP_MAX_REPAIRS ?? 3), windowMs: parseDuration(e.FLAP_WINDOW ?? '1h')! },
     logLevel: e.LOG_LEVEL ?? 'info',

@@ -3,9 +3,9 @@
  * account it belongs to and the reason it exists; none carries a secret value.
  */
 import type { ResourceInput } from '../store/resource-store.js';
-import type { OrphanMark } from '../store/types.js';
+import type { OrphanMark, ResourceRecord } from '../store/types.js';
 import type { CorsRuleSpec } from './profiles.js';
-import type { BlockedReason, DriftKind, GcReason } from './reasons.js';
+import type { BlockedReason, DriftKind, GcReason, RecordReason } from './reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
 export interface DriftDetail {
@@ -17,7 +17,7 @@ export interface DriftDetail {
 interface Base {
   addonId: string;
   accountId: string;
-  reason: DriftKind | BlockedReason | GcReason;
+  reason: DriftKind | BlockedReason | GcReason | RecordReason;
   detail?: DriftDetail;
 }
 
@@ -25,6 +25,12 @@ interface Base {
 export interface RecordResource extends Base {
   kind: 'record-resource';
   record: ResourceInput;
+}
+
+/** Makes the stored record follow what Heroku says of the add-on now (a store write, no cloud call). */
+export interface UpdateRecord extends Base {
+  kind: 'update-record';
+  changes: Partial<Pick<ResourceRecord, 'addonName' | 'teamId' | 'appId' | 'plan'>>;
 }
 
 export interface CreateBucket extends Base {
@@ -61,7 +67,11 @@ export interface PutBucketCors extends BucketSetting {
 
 export interface PutBucketTags extends BucketSetting {
   kind: 'put-bucket-tags';
-  /** The complete tag set to write: ours merged over whatever else is on the bucket. */
+  /**
+   * Our ownership tags. They are merged over the bucket's tags as read right before the write
+   * (never over an older observation, which would erase newer tags), and only onto a bucket that
+   * carries no ownership tag or ours.
+   */
   tags: Record<string, string>;
 }
 
@@ -102,10 +112,25 @@ export interface CreateAccessKey extends Base {
   userName: string;
 }
 
+/** Deletes a key of the add-on's user; planned only once no attached app needs it (see planKeys). */
 export interface DeleteAccessKey extends Base {
   kind: 'delete-access-key';
   userName: string;
   accessKeyId: string;
+}
+
+/**
+ * Takes a key the store does not know back into the record, with the secret an attached app
+ * already holds (after a store loss or a restore from an older backup): no new key, no restart.
+ * The secret is read from that app's config vars when applied and checked with STS first.
+ */
+export interface AdoptAccessKey extends Base {
+  kind: 'adopt-access-key';
+  userName: string;
+  accessKeyId: string;
+  appId: string;
+  appName: string;
+  attachmentName: string;
 }
 
 /** Sets the credentials on one attachment's app; values are read from the store when applied. */
@@ -115,6 +140,11 @@ export interface DeliverConfigVars extends Base {
   attachmentName: string;
   appId: string;
   appName: string;
+  /**
+   * The app already holds exactly these values (read this pass): only the delivery is recorded,
+   * without a PATCH that would restart the app for nothing.
+   */
+  alreadyOnApp?: boolean;
 }
 
 /** Starts (or, with null, ends) an orphan's grace period, in the store and on the resources. */
@@ -127,12 +157,20 @@ export interface MarkOrphan extends Base {
   tagUser: boolean;
 }
 
-/** Removes the config vars delivered to one app, and only those. */
+/**
+ * Removes the config vars delivered to one app, and only those that still hold what this add-on
+ * delivered there (checked on the app right before the PATCH): a name another add-on's attachment
+ * has taken over since is never removed.
+ */
 export interface RemoveConfigVars extends Base {
   kind: 'remove-config-vars';
   attachmentId: string;
   appId: string;
   varNames: string[];
+  /** The bucket this add-on delivered: its `*_BUCKET_NAME` on the app says whether the vars are still ours. */
+  bucket: string;
+  /** sha256 of each delivered value, by name (null for deliveries recorded before they were kept). */
+  valueHashes: Record<string, string> | null;
 }
 
 /** Teardown steps of an orphan's IAM user, in this order: keys, inline policies, user. */
@@ -173,6 +211,7 @@ export interface Blocked extends Base {
 
 export type Action =
   | RecordResource
+  | UpdateRecord
   | CreateBucket
   | PutBucketTags
   | PutBucketLifecycle
@@ -187,6 +226,7 @@ export type Action =
   | DeleteUserPolicy
   | CreateAccessKey
   | DeleteAccessKey
+  | AdoptAccessKey
   | DeliverConfigVars
   | MarkOrphan
   | RemoveConfigVars
@@ -196,9 +236,13 @@ export type Action =
   | GcBreakerAction
   | Blocked;
 
-/** Actions that destroy something: never run in GC_MODE=dry-run, counted by the breaker. */
+/**
+ * Actions that destroy something: never run in GC_MODE=dry-run, and counted by the mass-deletion
+ * breaker. Deleting an access key is one (safety invariant 10).
+ */
 export const DESTRUCTIVE_KINDS: ReadonlySet<ActionKind> = new Set([
   'remove-config-vars',
+  'delete-access-key',
   'delete-user-keys',
   'delete-user-policies',
   'delete-user',
@@ -215,6 +259,8 @@ export function actionResource(action: Action): string {
   switch (action.kind) {
     case 'record-resource':
       return action.record.bucketName;
+    case 'update-record':
+      return action.addonId;
     case 'create-bucket':
     case 'put-bucket-tags':
     case 'put-bucket-lifecycle':
@@ -247,6 +293,7 @@ export function actionResource(action: Action): string {
     case 'create-access-key':
       return action.userName;
     case 'delete-access-key':
+    case 'adopt-access-key':
       return action.accessKeyId;
     case 'deliver-config-vars':
       return action.appName;

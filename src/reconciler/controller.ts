@@ -6,7 +6,7 @@
 import type { Config } from '../config/config.js';
 import type { HerokuApi } from '../sources/heroku/heroku-api.js';
 import { readAppConfigVars } from '../sources/heroku/app-config-vars.js';
-import { readDesiredAddon, readDesiredState } from '../sources/heroku/desired-state.js';
+import { readAddonWhereabouts, readDesiredAddon, readDesiredState } from '../sources/heroku/desired-state.js';
 import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';
 import { observeAccount, observeAddonResources, type ExpectedResources } from '../sinks/aws/observe-account.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
@@ -19,9 +19,11 @@ import { DESTRUCTIVE_KINDS, type Action } from './actions.js';
 import type { DriftReport } from './drift.js';
 import { buildDriftReport } from './drift-report.js';
 import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './executor.js';
-import type { ObservedAccount, TeamDesiredState } from './model.js';
+import type { AddonWhereabouts, DesiredAddon, ObservedAccount, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
+import { orphanCandidates } from './plan-gc.js';
 import { GcReason } from './reasons.js';
+import { callerArn } from '../sinks/aws/iam-user.js';
 import { isDeepCheckDue } from './deep-checks.js';
 import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
@@ -109,7 +111,8 @@ export class Controller {
       logger.warn({ reason: 'heroku-read-incomplete', teamId: team.teamId, team: team.teamName }, `desired state of team ${team.teamName} is incomplete: ${team.error}`);
     }
     const records = new Map((await store.resources.listAll()).map((r) => [r.addonId, r]));
-    applyToldDeprovisioned(teams, records, (await this.deps.toldDeprovisioned?.all()) ?? new Set());
+    const told = (await this.deps.toldDeprovisioned?.all()) ?? new Set<string>();
+    applyToldDeprovisioned(teams, records, told);
     const deliveries = await store.deliveries.listAll();
     const targets = accountTargets(links);
     const deepChecked: string[] = [];
@@ -131,10 +134,18 @@ export class Controller {
       logger.error({ reason: 'observe-failed', accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
     }
     const deepSet = new Set(deepChecked);
-    const appsToCheck = teams.flatMap((t) => t.addons).filter((a) => deepSet.has(a.addonId)).flatMap((a) => a.attachments.map((att) => att.appId));
+    const observedById = new Map(accounts.map((a) => [a.accountId, a]));
+    const linkByTeam = new Map(links.map((l) => [l.teamId, l]));
+    // Apps whose config vars are read: those of add-ons due for their deep check, and those of
+    // add-ons whose user holds a key the store does not know (an app may hold it: invariant 10).
+    const appsToCheck = teams
+      .flatMap((t) => t.addons)
+      .filter((a) => deepSet.has(a.addonId) || this.holdsUnrecordedKey(a, records.get(a.addonId), observedById.get(linkByTeam.get(a.teamId)?.accountId ?? '')))
+      .flatMap((a) => a.attachments.map((att) => att.appId));
     const configVars = await readAppConfigVars(this.deps.heroku, appsToCheck, (appId, err) =>
       logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
     );
+    const whereabouts = await this.whereabouts(orphanCandidates({ links, desired: teams, records, now: startedAt }, this.deps.config.gc), told);
     const actions = plan(
       {
         links,
@@ -146,6 +157,7 @@ export class Controller {
         recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
         breakers: new Map((await store.gcBreakers.list()).map((b) => [b.accountId, b])),
         ...(this.deps.addonConfig ? { addonConfigDelivered: await this.deps.addonConfig.addonIds() } : {}),
+        whereabouts,
         now: startedAt,
       },
       this.naming,
@@ -239,6 +251,12 @@ export class Controller {
     const accountIds = [...new Set([link?.accountId ?? null, record?.accountId ?? null])].filter((id): id is string => id !== null && targets.has(id));
     const deep = !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan) ||
       isDeepCheckDue(addonId, record.deepCheckedAt, startedAt, this.deps.config.deepCheckWindowMs);
+    // What Heroku said of the add-on, for garbage collection (invariant 10): a record no desired
+    // team holds is an orphan only once Heroku says the add-on is gone.
+    const whereabouts = new Map<string, AddonWhereabouts>();
+    if (record && !desired) {
+      whereabouts.set(addonId, toldGone ? { status: 'deprovisioned' } : read.status === 'gone' ? { status: 'gone' } : read.whereabouts);
+    }
     const accounts = await mapLimit(accountIds, 2, (accountId) => {
       const bucket = record?.bucketName ?? bucketNameFor(this.naming, accountId, addonId);
       return observeAddonResources(
@@ -252,8 +270,10 @@ export class Controller {
     }
     const complete = accounts.every((a) => a.complete);
     if (!options.dryRun && deep && record && complete) await store.resources.setDeepChecked([addonId], startedAt);
-    // As in the full pass: an add-on without a record has delivered nothing yet to compare with.
-    const configVars = desired && deep && record
+    // As in the full pass: an add-on without a record has delivered nothing yet to compare with,
+    // unless its user holds a key the store does not know, which an app may hold.
+    const readVars = desired && ((deep && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId)));
+    const configVars = readVars
       ? await readAppConfigVars(this.deps.heroku, desired.attachments.map((a) => a.appId), (appId, err) =>
           logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
         )
@@ -274,6 +294,7 @@ export class Controller {
         recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
         breakers,
         ...(this.deps.addonConfig && (await this.deps.addonConfig.handles(addonId)) ? { addonConfigDelivered: new Set([addonId]) } : {}),
+        whereabouts,
         now: startedAt,
       },
       this.naming,
@@ -307,6 +328,14 @@ export class Controller {
       emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
       heroku: this.deps.heroku,
       clientsFor: (accountId) => this.clientsFor(targets.get(accountId)!),
+      keyIdentity: async (accountId, key) => {
+        const sts = this.deps.connector.stsFor({ kind: 'keys', ...key }, accountId);
+        try {
+          return await callerArn(sts);
+        } finally {
+          sts.destroy();
+        }
+      },
       instanceId: this.deps.config.instanceId,
       logger,
       ...(this.deps.clock ? { now: this.deps.clock } : {}),
@@ -325,6 +354,30 @@ export class Controller {
         await this.deps.store.resources.setState(addon.addonId, 'ready', null);
       }
     }
+  }
+
+  /** The user of this add-on, as observed this pass, holds an access key the store does not know. */
+  private holdsUnrecordedKey(addon: DesiredAddon, record: ResourceRecord | undefined, account: ObservedAccount | undefined): boolean {
+    const keys = account?.users.get(record?.userName ?? userNameFor(this.naming, addon.addonId))?.accessKeys;
+    if (!keys) return false;
+    const recorded = record?.secretAccessKey ? record.accessKeyId : null;
+    return keys.some((key) => key.accessKeyId !== recorded);
+  }
+
+  /**
+   * Asks Heroku where each orphan candidate is (one or two requests each): an add-on the Partner
+   * API was told is deprovisioned is taken at its word; an unknown answer decides nothing.
+   */
+  private async whereabouts(candidates: string[], told: ReadonlySet<string>): Promise<Map<string, AddonWhereabouts>> {
+    const out = new Map<string, AddonWhereabouts>();
+    await mapLimit(candidates, 4, async (addonId) => {
+      const word: AddonWhereabouts = told.has(addonId) ? { status: 'deprovisioned' } : await readAddonWhereabouts(this.deps.heroku, addonId);
+      if (word.status === 'unknown') {
+        this.deps.logger.warn({ reason: 'heroku-read-incomplete', addonId }, `cannot ask Heroku about add-on ${addonId}, which no linked team lists: nothing of it is collected until Heroku answers (${word.error})`);
+      }
+      out.set(addonId, word);
+    });
+    return out;
   }
 
   private clientsFor(link: Link): AccountClients {
@@ -354,7 +407,8 @@ export class Controller {
           bucket: record?.bucketName ?? bucketNameFor(this.naming, accountId, addon.addonId),
           region: record?.bucketRegion ?? addon.region,
           user: record?.userName ?? userNameFor(this.naming, addon.addonId),
-          deep: deepFor(addon.addonId, record),
+          // A new plan may ask for other settings: read them now, not when the window comes round.
+          deep: deepFor(addon.addonId, record) || record?.plan !== addon.plan,
         });
       }
     }
@@ -394,8 +448,11 @@ function accountTargets(links: Link[]): Map<string, Link> {
 function keyedActions(actions: Action[], addonId: string, record: ResourceRecord | null, breakers: Map<string, GcBreaker>): Action[] {
   const ours = actions.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker');
   const breaker = record ? breakers.get(record.accountId) : undefined;
-  const admitted = !!record?.teardownStartedAt || (!!breaker?.approvedAt && breaker.planned.includes(addonId));
-  return admitted ? ours : ours.filter((a) => a.reason !== GcReason.GraceExpired);
+  const approved = !!breaker?.approvedAt && breaker.planned.includes(addonId);
+  const admitted = !!record?.teardownStartedAt || approved;
+  // While the account's breaker holds deletions, a key is deleted only with the operator's approval.
+  const keysHeld = !!breaker && !approved;
+  return ours.filter((a) => (admitted || a.reason !== GcReason.GraceExpired) && !(keysHeld && a.kind === 'delete-access-key'));
 }
 
 /**

@@ -21,7 +21,17 @@ const MISSING_ROOTS: Partial<Record<DriftKind, Action['kind']>> = {
  */
 function isFollowOn(action: Action): boolean {
   if (action.kind === 'remove-config-vars') return action.reason !== DriftKind.DetachedConfigVars;
-  return action.kind === 'record-resource' || action.kind === 'trip-gc-breaker' || action.kind === 'reset-gc-breaker' || DESTRUCTIVE_KINDS.has(action.kind);
+  // A key nobody recorded is drift of its own; retiring a replaced key follows from the new one.
+  if (action.kind === 'delete-access-key') return action.reason !== DriftKind.UnrecordedKey;
+  // Only the record of a delivery was missing: the app holds what it should.
+  if (action.kind === 'deliver-config-vars') return action.alreadyOnApp === true;
+  return (
+    action.kind === 'record-resource' ||
+    action.kind === 'update-record' ||
+    action.kind === 'trip-gc-breaker' ||
+    action.kind === 'reset-gc-breaker' ||
+    DESTRUCTIVE_KINDS.has(action.kind)
+  );
 }
 
 export function driftItems(actions: Action[]): DriftItem[] {
@@ -31,7 +41,6 @@ export function driftItems(actions: Action[]): DriftItem[] {
   for (const action of actions) {
     if (isFollowOn(action)) continue;
     if (action.kind === 'deliver-config-vars' && newKey.has(action.addonId)) continue;
-    if (action.kind === 'delete-access-key' && action.reason === DriftKind.MissingKey) continue;
     if (action.kind === 'mark-orphan' && action.orphan === null) continue;
     const root = MISSING_ROOTS[action.reason as DriftKind];
     if (root && action.kind !== root) continue;

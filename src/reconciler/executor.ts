@@ -8,7 +8,7 @@ import type { HerokuApi } from '../sources/heroku/heroku-api.js';
 import type { AccountClients } from '../sinks/aws/connect.js';
 import * as s3 from '../sinks/aws/s3-bucket.js';
 import * as iam from '../sinks/aws/iam-user.js';
-import { patchConfigVars, removeConfigVars } from '../sinks/heroku/config-vars.js';
+import { patchConfigVars, readConfigVars, removeConfigVars } from '../sinks/heroku/config-vars.js';
 import { hasCode } from '../sinks/aws/aws-errors.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { DeliveryStore } from '../store/delivery-store.js';
@@ -21,8 +21,19 @@ import { TerminalError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
-import { GcReason } from './reasons.js';
-import { LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, configVarsFingerprint, configVarsFor } from './spec.js';
+import { BlockedReason, GcReason } from './reasons.js';
+import {
+  LIFECYCLE_RULE_ID,
+  TAG,
+  TEARDOWN_RULE_IDS,
+  configVarNames,
+  configVarValueHashes,
+  configVarsFingerprint,
+  configVarsFor,
+  hasNoOwnershipTags,
+  isOwnedBy,
+  isRetained,
+} from './spec.js';
 
 /**
  * Add-ons worked on at once. AWS is paced per account by the connector's token buckets (IAM and
@@ -59,6 +70,8 @@ export interface ExecutorDeps {
   gcBreakers: GcBreakerStore;
   heroku: HerokuApi;
   clientsFor: (accountId: string) => AccountClients;
+  /** The ARN an access key acts as in that account (STS GetCallerIdentity with the key itself). */
+  keyIdentity?: (accountId: string, key: { accessKeyId: string; secretAccessKey: string }) => Promise<string>;
   instanceId: string;
   logger: Logger;
   now?: () => Date;
@@ -150,8 +163,8 @@ export class Executor {
     const finished = actions.some((a) => a.kind === 'forget-resource') && problem === null && stopped === null;
     if (!finished && (await this.deps.resources.get(addonId))) {
       await this.deps.resources.setState(addonId, problem === null ? 'ready' : 'error', problem);
-      // What we changed is read back in full on the next pass.
-      if (outcomes.some((o) => o.result === 'applied' && o.action.kind !== 'record-resource')) {
+      // What we changed is read back in full on the next pass (the store's own records need not be).
+      if (outcomes.some((o) => o.result === 'applied' && o.action.kind !== 'record-resource' && o.action.kind !== 'update-record')) {
         await this.deps.resources.setDeepChecked([addonId], null);
       }
     }
@@ -162,6 +175,11 @@ export class Executor {
     if (action.kind === 'record-resource') {
       await this.deps.resources.upsert(action.record);
       await this.journal(action, 'ok');
+      return;
+    }
+    if (action.kind === 'update-record') {
+      await this.deps.resources.follow(action.addonId, action.changes);
+      await this.journal(action, 'ok', { changes: action.changes });
       return;
     }
     await this.journal(action, 'intent');
@@ -187,6 +205,7 @@ export class Executor {
     const clients = this.deps.clientsFor(action.accountId);
     switch (action.kind) {
       case 'record-resource':
+      case 'update-record':
       case 'blocked':
         throw new Error(`${action.kind} is not a cloud mutation`);
       case 'create-bucket': {
@@ -199,7 +218,9 @@ export class Executor {
         return { region: action.region };
       }
       case 'put-bucket-tags':
-        await s3.putBucketTags(clients.s3(action.region), action.bucket, action.tags);
+        // Onto a bucket with no ownership tag at all (a create of ours interrupted before tagging)
+        // or ours; never onto one another owner has tagged since it was observed.
+        await s3.tagBucket(clients.s3(action.region), action.bucket, action.tags, (tags) => this.owns(tags, action.addonId) || hasNoOwnershipTags(tags));
         return { tags: Object.keys(action.tags) };
       case 'put-public-access-block':
         await s3.putPublicAccessBlock(clients.s3(action.region), action.bucket);
@@ -223,7 +244,7 @@ export class Executor {
         await s3.putCors(clients.s3(action.region), action.bucket, action.rules);
         return { origins: action.rules?.flatMap((r) => r.allowedOrigins) ?? [] };
       case 'create-user':
-        await iam.createUser(clients.iam, action.userName, action.path, action.tags);
+        await iam.createUser(clients.iam, action.userName, action.path, action.tags, (tags) => this.owns(tags, action.addonId));
         return { path: action.path };
       case 'tag-user':
         await iam.tagUser(clients.iam, action.userName, action.tags);
@@ -239,9 +260,18 @@ export class Executor {
         await this.deps.resources.setKey(action.addonId, key.accessKeyId, key.secretAccessKey);
         return { accessKeyId: key.accessKeyId };
       }
-      case 'delete-access-key':
+      case 'delete-access-key': {
+        await this.confirmUserOwned(clients, action.userName, action.addonId);
+        const record = await this.deps.resources.get(action.addonId);
+        if (record?.accessKeyId === action.accessKeyId && record.secretAccessKey) {
+          // Recorded since the plan was made (a second writer): it is in use, not to be deleted.
+          throw new TerminalError(`access key ${action.accessKeyId} is now the recorded key of add-on ${action.addonId}; it is not deleted`, 'recorded-key');
+        }
         await iam.deleteAccessKey(clients.iam, action.userName, action.accessKeyId);
         return { accessKeyId: action.accessKeyId };
+      }
+      case 'adopt-access-key':
+        return this.adoptKey(action, clients);
       case 'mark-orphan': {
         await this.deps.resources.setOrphan(action.addonId, action.orphan);
         const record = await this.requireRecord(action.addonId);
@@ -259,28 +289,35 @@ export class Executor {
       }
       case 'remove-config-vars': {
         if (action.reason === GcReason.GraceExpired) await this.teardownStarted(action);
-        await removeConfigVars(this.deps.heroku, action.appId, action.varNames);
+        const onApp = await readConfigVars(this.deps.heroku, action.appId);
+        const ours = onApp ? stillDelivered(action, onApp) : [];
+        await removeConfigVars(this.deps.heroku, action.appId, ours);
         await this.deps.deliveries.remove(action.addonId, action.attachmentId);
-        return { appId: action.appId, varNames: action.varNames };
+        return { appId: action.appId, varNames: ours, kept: action.varNames.filter((name) => !ours.includes(name)) };
       }
       case 'delete-user-keys': {
+        await this.confirmUserOwned(clients, action.userName, action.addonId);
         await this.teardownStarted(action);
         return { accessKeyIds: await userTeardown.deleteAllAccessKeys(clients.iam, action.userName) };
       }
       case 'delete-user-policies': {
+        await this.confirmUserOwned(clients, action.userName, action.addonId);
         const inline = await userTeardown.deleteInlinePolicies(clients.iam, action.userName);
         const attached = await userTeardown.detachManagedPolicies(clients.iam, action.userName);
         return { inlinePolicies: inline, detachedPolicies: attached };
       }
       case 'delete-user':
+        await this.confirmUserOwned(clients, action.userName, action.addonId);
         await userTeardown.deleteUser(clients.iam, action.userName);
         return { user: action.userName };
       case 'delete-bucket-policy':
+        await this.confirmBucketDisposable(clients.s3(action.region), action.bucket, action.addonId);
         await this.teardownStarted(action);
         await bucketTeardown.deleteBucketPolicy(clients.s3(action.region), action.bucket);
         return undefined;
       case 'empty-bucket': {
         const client = clients.s3(action.region);
+        await this.confirmBucketDisposable(client, action.bucket, action.addonId);
         const step = await bucketTeardown.emptyBucketStep(client, action.bucket, { maxKeys: this.deps.emptyKeysPerPass ?? 10_000 });
         const detail = { deletedObjects: step.deletedObjects, deleteMarkers: step.deleteMarkers, deletedBytes: step.deletedBytes };
         if (!step.done) {
@@ -293,6 +330,7 @@ export class Executor {
         return detail;
       }
       case 'delete-bucket':
+        await this.confirmBucketDisposable(clients.s3(action.region), action.bucket, action.addonId);
         await bucketTeardown.deleteBucket(clients.s3(action.region), action.bucket);
         return { bucket: action.bucket };
       case 'forget-resource':
@@ -334,7 +372,9 @@ export class Executor {
         // What lands on this attachment's app, and is recorded and checked for drift, either way.
         const vars = configVarsFor({ name: action.attachmentName }, credentials);
         const addonConfig = this.deps.addonConfig;
-        if (addonConfig && (await addonConfig.handles(action.addonId))) {
+        if (action.alreadyOnApp) {
+          // The app holds exactly these values (read this pass): recorded, not patched again.
+        } else if (addonConfig && (await addonConfig.handles(action.addonId))) {
           if (!this.addonConfigSent.has(action.addonId)) {
             await addonConfig.deliver(action.addonId, configVarsFor({ name: addonConfig.prefix }, credentials));
             this.addonConfigSent.add(action.addonId);
@@ -348,11 +388,70 @@ export class Executor {
           appId: action.appId,
           varNames: Object.keys(vars),
           fingerprint: configVarsFingerprint(vars),
+          valueHashes: configVarValueHashes(vars),
           deliveredAt: this.now(),
         });
-        return { appId: action.appId, varNames: Object.keys(vars), accessKeyId: record.accessKeyId };
+        return { appId: action.appId, varNames: Object.keys(vars), accessKeyId: record.accessKeyId, ...(action.alreadyOnApp ? { alreadyOnApp: true } : {}) };
       }
     }
+  }
+
+  /** Safety invariant 1 on the resource itself: our instance's tags and this add-on's id. */
+  private owns(tags: Record<string, string>, addonId: string): boolean {
+    return isOwnedBy(tags, { instanceId: this.deps.instanceId }, addonId);
+  }
+
+  /**
+   * Ownership read from IAM right before a destructive step (safety invariant 10): the plan's view
+   * may be older than a change made since. A user that is gone is fine (the steps treat it as done).
+   */
+  private async confirmUserOwned(clients: AccountClients, userName: string, addonId: string): Promise<void> {
+    const user = await iam.readUserTags(clients.iam, userName);
+    if (user && !this.owns(user.tags, addonId)) {
+      throw new TerminalError(`IAM user ${userName} no longer carries this controller's ownership tags for add-on ${addonId}; nothing of it is deleted`, BlockedReason.NotOwned);
+    }
+  }
+
+  /**
+   * Ownership and retain read from the bucket's own tags right before emptying or deleting it
+   * (safety invariant 10): the bulk tagging read the plan used may lag behind a change.
+   */
+  private async confirmBucketDisposable(client: ReturnType<AccountClients['s3']>, bucket: string, addonId: string): Promise<void> {
+    let tags: Record<string, string>;
+    try {
+      tags = await s3.getBucketTags(client, bucket);
+    } catch (err) {
+      if (hasCode(err, 'NoSuchBucket')) return;
+      throw err;
+    }
+    if (!this.owns(tags, addonId)) {
+      throw new TerminalError(`bucket ${bucket} no longer carries this controller's ownership tags for add-on ${addonId}; it is not emptied or deleted`, BlockedReason.NotOwned);
+    }
+    if (isRetained(tags)) {
+      throw new TerminalError(`bucket ${bucket} carries ${TAG.retain}=true now: it is kept, with its data, and only its user goes`, 'retained');
+    }
+  }
+
+  /**
+   * Takes back into the record a key an attached app holds (store lost or restored from an older
+   * backup): its secret is read from that app and proven with STS to belong to the add-on's own
+   * user before it is stored. Nothing is created and no app is patched.
+   */
+  private async adoptKey(action: Action & { kind: 'adopt-access-key' }, clients: AccountClients): Promise<Record<string, unknown>> {
+    await this.confirmUserOwned(clients, action.userName, action.addonId);
+    const vars = await readConfigVars(this.deps.heroku, action.appId);
+    const names = configVarNames(action.attachmentName);
+    const secretAccessKey = vars?.[names.accessKeyId] === action.accessKeyId ? vars[names.secretAccessKey] : undefined;
+    if (!secretAccessKey) throw new Error(`app ${action.appName} no longer holds access key ${action.accessKeyId} with its secret; nothing adopted`);
+    if (!this.deps.keyIdentity) throw new Error('no way to check an access key with STS is configured; nothing adopted');
+    const arn = await this.deps.keyIdentity(action.accountId, { accessKeyId: action.accessKeyId, secretAccessKey });
+    if (!arn.startsWith(`arn:aws:iam::${action.accountId}:user/`) || !arn.endsWith(`/${action.userName}`)) {
+      throw new TerminalError(`the secret app ${action.appName} holds for access key ${action.accessKeyId} acts as ${arn}, not as IAM user ${action.userName}; nothing adopted`, 'key-mismatch');
+    }
+    if (!(await this.deps.resources.setKey(action.addonId, action.accessKeyId, secretAccessKey))) {
+      throw new Error(`no stored record for add-on ${action.addonId}`);
+    }
+    return { accessKeyId: action.accessKeyId, adoptedFrom: action.appName };
   }
 
   private async teardownStarted(action: Action): Promise<void> {
@@ -381,6 +480,23 @@ export class Executor {
   private now(): Date {
     return this.deps.now?.() ?? new Date();
   }
+}
+
+/**
+ * Of the vars one delivery set, those the app still holds as delivered (invariant 10). They are
+ * this add-on's only while the app's `*_BUCKET_NAME` still names its bucket (a bucket name is
+ * unique to its add-on; the region var alone could be anybody's), and each only while its value
+ * hashes to what was delivered. Vars from before value hashes were kept go on the bucket alone.
+ */
+function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: Record<string, string>): string[] {
+  const bucketVar = action.varNames.find((name) => name.endsWith('_BUCKET_NAME'));
+  if (!bucketVar || onApp[bucketVar] !== action.bucket) return [];
+  return action.varNames.filter((name) => {
+    const value = onApp[name];
+    if (value === undefined) return false;
+    const expected = action.valueHashes?.[name];
+    return action.valueHashes ? expected === configVarValueHashes({ [name]: value })[name] : true;
+  });
 }
 
 function ignoreMissingUser(err: unknown): void {

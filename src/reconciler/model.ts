@@ -106,6 +106,21 @@ export interface ObservedAccount {
   iamUsersInAccount: number;
 }
 
+/**
+ * What Heroku said about one add-on asked for by id this pass. Garbage collection asks before it
+ * marks an orphan and before it starts a teardown (safety invariants 2 and 10): an add-on missing
+ * from its old team's listing may have moved to another team, whose read may have failed.
+ */
+export type AddonWhereabouts =
+  /** Heroku's own 404 `not_found` for the add-on. */
+  | { status: 'gone' }
+  /** Heroku lists it as deprovisioned, or told the Partner API so: the short grace applies. */
+  | { status: 'deprovisioned' }
+  /** It exists, on an app of this team (null: an app outside any team). */
+  | { status: 'alive'; teamId: string | null; appId: string; plan: string; addonName: string }
+  /** The read failed: nothing is decided about it this pass. */
+  | { status: 'unknown'; error: string };
+
 export interface PlanInput {
   links: Link[];
   desired: TeamDesiredState[];
@@ -123,5 +138,10 @@ export interface PlanInput {
    * provisioned through the Partner API): the config vars Heroku lists as the add-on's are ours.
    */
   addonConfigDelivered?: ReadonlySet<string>;
+  /**
+   * Orphan candidates confirmed with Heroku this pass (see {@link AddonWhereabouts}); a candidate
+   * that is not here, or is `unknown`, is neither marked nor torn down.
+   */
+  whereabouts?: ReadonlyMap<string, AddonWhereabouts>;
   now: Date;
 }

@@ -1,16 +1,18 @@
 /**
- * Garbage collection, planned as purely as the rest (safety invariants 1-5). An orphan is a
- * record of ours whose add-on no desired state wants any more. It is marked, waits out its grace
- * period, and is then torn down in the safe order: config vars, access keys, inline policies,
- * user; bucket policy, contents (bounded per pass), bucket. Nothing is collected for a team whose
- * read was incomplete, a team that is not linked, or an account that could not be observed; a
- * resource without our ownership tags is never deleted; a pass that would delete too much of an
- * account trips its breaker instead.
+ * Garbage collection, planned as purely as the rest (safety invariants 1-5 and 10). An orphan is
+ * a record of ours whose add-on no desired state wants any more and Heroku, asked about that
+ * add-on by id, says is gone. It is marked, waits out its grace period, and is then torn down in
+ * the safe order: config vars, access keys, inline policies, user; bucket policy, contents
+ * (bounded per pass), bucket. Nothing is collected for a team whose read was incomplete, a team
+ * that is not linked, an add-on Heroku could not be asked about or says still lives (in another
+ * team, linked or not), or an account that could not be observed; a resource without our
+ * ownership tags is never deleted; a pass that would delete too much of an account trips its
+ * breaker instead.
  */
 import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import type { Action } from './actions.js';
-import type { DesiredAddon, ObservedAccount, PlanInput } from './model.js';
-import { BlockedReason, DriftKind, GcReason } from './reasons.js';
+import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
+import { BlockedReason, DriftKind, GcReason, RecordReason } from './reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
 import { configVarNames, isOwnedBy, isRetained, type NamingPolicy } from './spec.js';
@@ -19,15 +21,55 @@ export interface GcPolicy {
   mode: 'enabled' | 'dry-run' | 'off';
   graceDeprovisionedMs: number;
   graceOrphanedMs: number;
-  /** The breaker trips when one pass would start more teardowns than this in one account… */
+  /** The breaker trips when one pass would start more deletions than this in one account… */
   maxDeletions: number;
-  /** …or (two or more teardowns) more than this share of the account's managed add-ons. */
+  /** …or more than this share of the account's managed add-ons… */
   maxDeletionRatio: number;
+  /**
+   * …once it starts at least this many (GC_BREAKER_MIN_DELETIONS, default 5): review apps come and
+   * go all day, and two closed pull requests of a team of three are churn, not a mass deletion.
+   */
+  minDeletionsForRatio?: number;
+}
+
+export const DEFAULT_MIN_DELETIONS_FOR_RATIO = 5;
+
+export interface GcPlan {
+  actions: Action[];
+  /** Add-ons whose deletions this pass the mass-deletion breaker holds back (teardowns and keys). */
+  held: ReadonlySet<string>;
+}
+
+/**
+ * Records that this pass would mark as orphans or start tearing down, if Heroku confirms their
+ * add-on is gone: the caller asks Heroku about each (`GET /addons/{id}`) and passes the answers
+ * as `whereabouts`. Two reads per orphan in its whole life, not one per pass.
+ */
+export function orphanCandidates(input: Pick<PlanInput, 'links' | 'desired' | 'records' | 'now'>, gc: GcPolicy): string[] {
+  const { wanted, teams, linked } = index(input);
+  const out: string[] = [];
+  for (const record of input.records.values()) {
+    if (wanted.has(record.addonId) || !linked.has(record.teamId) || !teams.get(record.teamId)?.complete) continue;
+    if (!record.orphan || (gc.mode !== 'off' && input.now >= record.orphan.deleteAfter && !record.teardownStartedAt)) out.push(record.addonId);
+  }
+  return out;
+}
+
+function index(input: Pick<PlanInput, 'links' | 'desired'>) {
+  const linked = new Map<string, Link>(input.links.map((l) => [l.teamId, l]));
+  const teams = new Map<string, TeamDesiredState>(input.desired.map((t) => [t.teamId, t]));
+  // As `new Map(entries)`: a repeated add-on id keeps its first place and its last value.
+  const wanted = new Map<string, DesiredAddon>();
+  for (const team of input.desired) {
+    for (const addon of team.addons) wanted.set(addon.addonId, addon);
+  }
+  return { linked, teams, wanted };
 }
 
 /**
  * `deliveriesByAddon`: `input.deliveries` grouped by add-on, when the caller has it already
- * (plan() does); it is only read.
+ * (plan() does); it is only read. `keyDeletions`: add-ons that delete an access key this pass, by
+ * account, for the breaker to count.
  */
 export function planGarbageCollection(
   input: PlanInput,
@@ -35,15 +77,11 @@ export function planGarbageCollection(
   gc: GcPolicy,
   profiles: ProfileTable = {},
   deliveriesByAddon?: Map<string, DeliveryRecord[]>,
-): Action[] {
-  const linked = new Map<string, Link>(input.links.map((l) => [l.teamId, l]));
-  const teams = new Map(input.desired.map((t) => [t.teamId, t]));
-  // As `new Map(entries)`: a repeated add-on id keeps its first place and its last value.
-  const wanted = new Map<string, DesiredAddon>();
-  for (const team of input.desired) {
-    for (const addon of team.addons) wanted.set(addon.addonId, addon);
-  }
+  keyDeletions: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+): GcPlan {
+  const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
+  const kept = namesWantedOnApps(wanted);
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
@@ -51,14 +89,11 @@ export function planGarbageCollection(
   for (const addon of wanted.values()) {
     if (gc.mode === 'off') break;
     const delivered = deliveries.get(addon.addonId);
-    if (delivered === undefined) continue;
+    const record = input.records.get(addon.addonId);
+    if (delivered === undefined || !record) continue;
     for (const d of delivered) {
       if (isAttached(addon, d.attachmentId)) continue;
-      // Names a current attachment on the same app delivers (detached and re-attached under the
-      // same name) stay: removing them would undo this pass's delivery.
-      const current = new Set(addon.attachments.filter((a) => a.appId === d.appId).flatMap((a) => Object.values(configVarNames(a.name))));
-      const record = input.records.get(addon.addonId);
-      actions.push(removeVars({ ...d, varNames: d.varNames.filter((n) => !current.has(n)) }, record?.accountId ?? '', DriftKind.DetachedConfigVars));
+      actions.push(removeVars(d, record, DriftKind.DetachedConfigVars, kept));
     }
   }
 
@@ -80,7 +115,8 @@ export function planGarbageCollection(
   // Records per account, counted once (only when some account has orphans or a breaker).
   let managed: Map<string, number> | null = null;
 
-  for (const accountId of new Set([...byAccount.keys(), ...input.breakers.keys()])) {
+  const held = new Set<string>();
+  for (const accountId of new Set([...byAccount.keys(), ...input.breakers.keys(), ...keyDeletions.keys()])) {
     const orphans = byAccount.get(accountId) ?? [];
     const account = input.observed.get(accountId);
     if (!account?.complete) continue; // nothing is torn down blind
@@ -91,18 +127,117 @@ export function planGarbageCollection(
     const managedInAccount = managed.get(accountId) ?? 0;
     const due: ResourceRecord[] = [];
     for (const record of orphans) {
+      const due_ = !!record.orphan && input.now >= record.orphan.deleteAfter && gc.mode !== 'off';
+      let deprovisioned = teams.get(record.teamId)?.deprovisioned.includes(record.addonId) ?? false;
+      if (!record.orphan || (due_ && !record.teardownStartedAt)) {
+        // Invariant 10: an add-on missing from its team's listing is an orphan only once Heroku,
+        // asked about that add-on, says it is gone. It may have moved to another team (whose read
+        // may have failed), or out of every linked team: then it lives, and nothing of it goes.
+        const word = input.whereabouts?.get(record.addonId);
+        if (!word || word.status === 'unknown') continue;
+        if (word.status === 'alive') {
+          actions.push(...stillAlive(record, word, linked, input.observed.get(record.accountId), naming));
+          continue;
+        }
+        deprovisioned ||= word.status === 'deprovisioned';
+      }
       if (!record.orphan) {
-        const deprovisioned = teams.get(record.teamId)?.deprovisioned.includes(record.addonId) ?? false;
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
         const orphan = { since: input.now, reason: deprovisioned ? ('deprovisioned' as const) : ('orphaned' as const), deleteAfter: new Date(input.now.getTime() + grace) };
         actions.push(mark(record, orphan, DriftKind.OrphanedBucket, account, naming));
-      } else if (input.now >= record.orphan.deleteAfter && gc.mode !== 'off') {
+      } else if (due_) {
         due.push(record);
       }
     }
-    actions.push(...planBreakerAndTeardowns(accountId, due, managedInAccount, account, input, naming, gc, deliveries, profiles));
+    const breaker = planBreaker(accountId, due, keyDeletions.get(accountId) ?? new Set(), managedInAccount, input.breakers.get(accountId), gc);
+    actions.push(...breaker.actions);
+    for (const id of breaker.held) held.add(id);
+    for (const record of due) {
+      if (breaker.held.has(record.addonId)) {
+        actions.push({
+          accountId,
+          addonId: record.addonId,
+          kind: 'blocked',
+          reason: BlockedReason.GcBreakerTripped,
+          resource: record.bucketName,
+          message: `garbage collection in account ${accountId} is held: this pass would delete the resources of ${breaker.held.size} of ${managedInAccount} managed add-ons. Check why so many add-ons went away, then run \`heroku-s3-controller gc approve --account ${accountId}\``,
+        });
+        continue;
+      }
+      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], profileFor(profiles, record.plan).retain, kept));
+    }
+  }
+  return { actions, held };
+}
+
+/**
+ * Heroku says the add-on lives, yet no complete listing of a linked team shows it: unmarked if it
+ * was marked, and its record follows it to the team that holds it now. In a linked team whose
+ * read failed, the next complete read takes it up; outside every linked team it is kept and
+ * reported like the add-ons of an unlinked team.
+ */
+function stillAlive(
+  record: ResourceRecord,
+  word: { teamId: string | null; appId: string; plan: string; addonName: string },
+  linked: Map<string, Link>,
+  account: ObservedAccount | undefined,
+  naming: NamingPolicy,
+): Action[] {
+  const actions: Action[] = [];
+  if (record.orphan) actions.push(mark(record, null, GcReason.WantedAgain, account, naming));
+  const teamId = word.teamId ?? '';
+  if (teamId !== record.teamId || word.appId !== record.appId || word.plan !== record.plan || word.addonName !== record.addonName) {
+    const movedOut = !linked.has(teamId);
+    actions.push({
+      accountId: record.accountId,
+      addonId: record.addonId,
+      kind: 'update-record',
+      reason: movedOut ? RecordReason.MovedOut : RecordReason.DesiredChanged,
+      changes: { teamId, appId: word.appId, plan: word.plan, addonName: word.addonName },
+      detail: {
+        field: 'add-on',
+        expected: 'wanted by an add-on of a linked team',
+        actual: movedOut ? `lives on in ${word.teamId ? `team ${word.teamId}` : 'no team'}, which is not linked: kept until an operator decides` : `lives on in team ${teamId}`,
+      },
+    });
   }
   return actions;
+}
+
+/**
+ * The mass-deletion breaker of one account (safety invariant 4). It counts the add-ons whose
+ * deletions would START this pass: teardowns not yet begun, and access-key deletions. It trips
+ * when they are more than `maxDeletions`, or, from `minDeletionsForRatio` of them on, more than
+ * `maxDeletionRatio` of the account's managed add-ons; then all of them wait for `gc approve`.
+ */
+function planBreaker(
+  accountId: string,
+  due: ResourceRecord[],
+  keyDeletions: ReadonlySet<string>,
+  managedInAccount: number,
+  breaker: GcBreaker | undefined,
+  gc: GcPolicy,
+): { actions: Action[]; held: ReadonlySet<string> } {
+  const approved = new Set(breaker?.approvedAt ? breaker.planned : []);
+  const starting = new Set([...due.filter((r) => !r.teardownStartedAt).map((r) => r.addonId), ...keyDeletions].filter((id) => !approved.has(id)));
+  const minForRatio = gc.minDeletionsForRatio ?? DEFAULT_MIN_DELETIONS_FOR_RATIO;
+  const trips =
+    starting.size > gc.maxDeletions || (starting.size >= minForRatio && starting.size / Math.max(1, managedInAccount) > gc.maxDeletionRatio);
+  const actions: Action[] = [];
+  const base = { accountId, addonId: '', reason: GcReason.Breaker };
+  if (trips) {
+    const planned = [...starting].sort();
+    if (!breaker || breaker.approvedAt || breaker.planned.join() !== planned.join()) {
+      actions.push({ ...base, addonId: planned[0]!, kind: 'trip-gc-breaker', planned });
+    }
+    return { actions, held: starting };
+  }
+  const approvedStillRunning = due.some((r) => approved.has(r.addonId)) || [...keyDeletions].some((id) => approved.has(id));
+  if (breaker && (!breaker.approvedAt || !approvedStillRunning)) {
+    // Nothing holds it any more: add-ons came back, or the approved deletions are done.
+    actions.push({ ...base, addonId: breaker.planned[0] ?? accountId, kind: 'reset-gc-breaker', planned: [] });
+  }
+  return { actions, held: new Set() };
 }
 
 /** Whether one of the add-on's attachments has this id. */
@@ -113,55 +248,33 @@ function isAttached(addon: DesiredAddon, attachmentId: string): boolean {
   return false;
 }
 
-function planBreakerAndTeardowns(
-  accountId: string,
-  due: ResourceRecord[],
-  managedInAccount: number,
-  account: ObservedAccount,
-  input: PlanInput,
-  naming: NamingPolicy,
-  gc: GcPolicy,
-  deliveries: Map<string, DeliveryRecord[]>,
-  profiles: ProfileTable,
-): Action[] {
-  const breaker: GcBreaker | undefined = input.breakers.get(accountId);
-  const approved = new Set(breaker?.approvedAt ? breaker.planned : []);
-  const starting = due.filter((r) => !r.teardownStartedAt && !approved.has(r.addonId));
-  const trips =
-    starting.length > gc.maxDeletions || (starting.length >= 2 && starting.length / Math.max(1, managedInAccount) > gc.maxDeletionRatio);
-  const actions: Action[] = [];
-  const base = { accountId, addonId: '', reason: GcReason.Breaker };
-  if (trips) {
-    const planned = starting.map((r) => r.addonId).sort();
-    if (!breaker || breaker.approvedAt || breaker.planned.join() !== planned.join()) {
-      actions.push({ ...base, addonId: planned[0]!, kind: 'trip-gc-breaker', planned });
+/**
+ * Config var names that a wanted attachment delivers, by app: whatever add-on delivered them
+ * before, they are that attachment's now (an attachment name reused on the app), never removed.
+ */
+function namesWantedOnApps(wanted: Map<string, DesiredAddon>): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const addon of wanted.values()) {
+    for (const attachment of addon.attachments) {
+      let names = out.get(attachment.appId);
+      if (!names) out.set(attachment.appId, (names = new Set()));
+      for (const name of Object.values(configVarNames(attachment.name))) names.add(name);
     }
-  } else if (breaker && (!breaker.approvedAt || !due.some((r) => approved.has(r.addonId)))) {
-    // Nothing holds it any more: add-ons came back, or the approved deletions are done.
-    actions.push({ ...base, addonId: breaker.planned[0] ?? accountId, kind: 'reset-gc-breaker', planned: [] });
   }
-  const held = new Set(trips ? starting.map((r) => r.addonId) : []);
-  for (const record of due) {
-    if (held.has(record.addonId)) {
-      actions.push({
-        accountId,
-        addonId: record.addonId,
-        kind: 'blocked',
-        reason: BlockedReason.GcBreakerTripped,
-        resource: record.bucketName,
-        message: `garbage collection in account ${accountId} is held: this pass would delete ${starting.length} of ${managedInAccount} managed add-ons. Check why so many add-ons went away, then run \`heroku-s3-controller gc approve --account ${accountId}\``,
-      });
-      continue;
-    }
-    actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], profileFor(profiles, record.plan).retain));
-  }
-  return actions;
+  return out;
 }
 
 /** The next steps of one orphan's teardown, from what exists now; resumes wherever it stopped. */
-function teardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, deliveries: DeliveryRecord[], retainedByPlan: boolean): Action[] {
+function teardown(
+  record: ResourceRecord,
+  account: ObservedAccount,
+  naming: NamingPolicy,
+  deliveries: DeliveryRecord[],
+  retainedByPlan: boolean,
+  kept: Map<string, Set<string>>,
+): Action[] {
   const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
-  const actions: Action[] = deliveries.map((d) => removeVars(d, record.accountId, GcReason.GraceExpired));
+  const actions: Action[] = deliveries.map((d) => removeVars(d, record, GcReason.GraceExpired, kept));
   const user = account.users.get(record.userName);
   if (user) {
     if (!isOwnedBy(user.tags, naming, record.addonId)) {
@@ -221,15 +334,23 @@ function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: 
   };
 }
 
-function removeVars(delivery: DeliveryRecord, accountId: string, reason: DriftKind | GcReason): Action {
+/**
+ * Removes what one delivery set on one app, but never a name a wanted attachment on that app
+ * delivers now; the executor also checks the values on the app before removing anything.
+ */
+function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: DriftKind | GcReason, kept: Map<string, Set<string>>): Action {
+  const taken = kept.get(delivery.appId);
+  const varNames = taken ? delivery.varNames.filter((name) => !taken.has(name)) : delivery.varNames;
   return {
-    accountId,
+    accountId: record.accountId,
     addonId: delivery.addonId,
     kind: 'remove-config-vars',
     reason,
     attachmentId: delivery.attachmentId,
     appId: delivery.appId,
-    varNames: delivery.varNames,
-    detail: { field: `config vars ${delivery.varNames.join(', ')}`, expected: 'absent', actual: `on app ${delivery.appId}` },
+    varNames,
+    bucket: record.bucketName,
+    valueHashes: delivery.valueHashes ?? null,
+    detail: { field: `config vars ${varNames.join(', ') || '(none: their names are another attachment’s now)'}`, expected: 'absent', actual: `on app ${delivery.appId}` },
   };
 }

@@ -5,11 +5,11 @@
  */
 import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
-import type { BucketSettings, DesiredAddon, LifecycleRule, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
+import type { BucketSettings, DesiredAddon, DesiredAttachment, LifecycleRule, ObservedAccessKey, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
 import { groupBy } from '../util/group-by.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { canonicalCors, desiredCors, profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
-import { BlockedReason, DriftKind } from './reasons.js';
+import { BlockedReason, DriftKind, RecordReason } from './reasons.js';
 import {
   ABORT_INCOMPLETE_MULTIPART_DAYS,
   DESIRED_ENCRYPTION,
@@ -84,8 +84,35 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
       holdBackFlapping(planned, input.recentRepairs, breaker, actions);
     }
   }
-  if (limits.gc) actions.push(...planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon));
-  return actions;
+  if (!limits.gc) return actions;
+  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, keyDeletionsByAccount(actions));
+  // A key deletion the mass-deletion breaker holds waits, reported, like a held teardown.
+  const out = gc.held.size === 0 ? actions : actions.map((a) => (a.kind === 'delete-access-key' && gc.held.has(a.addonId) ? heldByBreaker(a) : a));
+  out.push(...gc.actions);
+  return out;
+}
+
+/** Add-ons that delete a key this pass, by account: the breaker counts them as deletions. */
+function keyDeletionsByAccount(actions: Action[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const a of actions) {
+    if (a.kind !== 'delete-access-key') continue;
+    let ids = out.get(a.accountId);
+    if (!ids) out.set(a.accountId, (ids = new Set()));
+    ids.add(a.addonId);
+  }
+  return out;
+}
+
+function heldByBreaker(action: Action & { kind: 'delete-access-key' }): Action {
+  return {
+    addonId: action.addonId,
+    accountId: action.accountId,
+    kind: 'blocked',
+    reason: BlockedReason.GcBreakerTripped,
+    resource: action.accessKeyId,
+    message: `access key ${action.accessKeyId} of ${action.userName} is not deleted: the mass-deletion breaker of account ${action.accountId} holds this pass's deletions. Check why, then run \`heroku-s3-controller gc approve --account ${action.accountId}\``,
+  };
 }
 
 /**
@@ -98,7 +125,7 @@ function holdBackFlapping(actions: Action[], recent: Map<string, number>, breake
 }
 
 function heldBack(action: Action, recent: Map<string, number>, breaker: { maxRepairs: number }): Action {
-  if (action.kind === 'blocked' || action.kind === 'record-resource') return action;
+  if (action.kind === 'blocked' || action.kind === 'record-resource' || action.kind === 'update-record') return action;
   // With no repair in the window every count is 0 (the key below would find nothing).
   if (recent.size === 0 && 0 < breaker.maxRepairs) return action;
   const resource = actionResource(action);
@@ -137,11 +164,6 @@ function tagsOf(ctx: AddonContext): Record<string, string> {
   return (ctx.tags ??= ownershipTags(ctx.policy, ctx.addon));
 }
 
-/** A replaced key is retired only after the new one has been delivered to every app. */
-function isRetirement(a: Action): boolean {
-  return a.kind === 'delete-access-key' && a.reason === DriftKind.MissingKey;
-}
-
 function planAddon(ctx: AddonContext): Action[] {
   const { addon, link, account, policy } = ctx;
   const accountId = link.accountId;
@@ -150,8 +172,11 @@ function planAddon(ctx: AddonContext): Action[] {
   const region = ctx.record?.bucketRegion ?? addon.region;
   const userName = ctx.record?.userName ?? userNameFor(policy, addon.addonId);
 
+  // The record follows the add-on (plan, team, app, name) whatever else this pass can do.
+  const follow = ctx.record ? followDesired(ctx.record, addon, base) : null;
   if (!account || !account.complete) {
     return [
+      ...(follow ? [follow] : []),
       {
         ...base,
         kind: 'blocked',
@@ -163,6 +188,7 @@ function planAddon(ctx: AddonContext): Action[] {
   }
   if (ctx.record && ctx.record.accountId !== accountId) {
     return [
+      ...(follow ? [follow] : []),
       {
         ...base,
         kind: 'blocked',
@@ -173,7 +199,7 @@ function planAddon(ctx: AddonContext): Action[] {
     ];
   }
 
-  const actions: Action[] = [];
+  const actions: Action[] = follow ? [follow] : [];
   if (!ctx.record) {
     actions.push({
       ...base,
@@ -204,19 +230,35 @@ function planAddon(ctx: AddonContext): Action[] {
   }
   // A user whose policy names a bucket that is not ours would grant access to someone else's data.
   if (blocked) return actions;
-  const userActions = planUser(ctx, userName, bucket, account.users.get(userName));
-  // A replaced key is retired only after the new one has been delivered to every app.
-  let retirements: Action[] | null = null;
-  let newKey = false;
-  for (const action of userActions) {
-    if (isRetirement(action)) (retirements ??= []).push(action);
-    else actions.push(action);
+  const user = planUser(ctx, userName, bucket, account.users.get(userName));
+  for (const action of user.actions) {
+    actions.push(action);
     if (action.kind === 'blocked') blocked = true;
-    if (action.kind === 'create-access-key') newKey = true;
   }
-  if (!blocked) planDeliveries(ctx, bucket, region, newKey, actions);
-  if (retirements) actions.push(...retirements);
+  // An adopted key becomes the record's when applied; what the apps hold is compared next pass.
+  if (!blocked && !user.keys.adopting) planDeliveries(ctx, bucket, region, user.keys.newKey, actions);
+  // Keys are retired only after every delivery before them in this list has landed (the executor
+  // stops an add-on's actions at its first failure): no app is left holding a deleted key.
+  if (!blocked) actions.push(...user.keys.retirements);
   return actions;
+}
+
+/** The record's view of the add-on, brought up to what Heroku says now; null when it already is. */
+function followDesired(record: ResourceRecord, addon: DesiredAddon, base: { addonId: string; accountId: string }): Action | null {
+  const changes: Partial<Pick<ResourceRecord, 'addonName' | 'teamId' | 'appId' | 'plan'>> = {};
+  if (record.plan !== addon.plan) changes.plan = addon.plan;
+  if (record.teamId !== addon.teamId) changes.teamId = addon.teamId;
+  if (record.appId !== addon.appId) changes.appId = addon.appId;
+  if (record.addonName !== addon.addonName) changes.addonName = addon.addonName;
+  const fields = Object.keys(changes);
+  if (fields.length === 0) return null;
+  return {
+    ...base,
+    kind: 'update-record',
+    reason: RecordReason.DesiredChanged,
+    changes,
+    detail: { field: `record ${fields.join(', ')}`, expected: fields.map((f) => `${f}=${changes[f as keyof typeof changes]}`).join(', '), actual: fields.map((f) => `${f}=${record[f as keyof typeof changes]}`).join(', ') },
+  };
 }
 
 function planBucket(
@@ -244,7 +286,7 @@ function planBucket(
           ...base,
           kind: 'put-bucket-tags',
           reason: DriftKind.TagsChanged,
-          tags: { ...observed.tags, ...tags },
+          tags,
           detail: { field: 'tags', expected: describeTags(tags), actual: 'none (create interrupted before tagging)' },
         },
         ...settingsRepairs(base, observed.settings, DriftKind.MissingBucket, ctx.profile),
@@ -268,7 +310,7 @@ function planBucket(
       ...base,
       kind: 'put-bucket-tags',
       reason: DriftKind.TagsChanged,
-      tags: { ...observed.tags, ...tags },
+      tags,
       detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(pick(observed.tags, Object.keys(tags))) },
     });
   }
@@ -382,28 +424,35 @@ function planUser(
   userName: string,
   bucket: string,
   observed: ObservedUser | undefined,
-): Action[] {
+): { actions: Action[]; keys: KeyPlan } {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
   const document = userPolicyDocument(bucket, ctx.profile.access);
   if (!observed) {
-    return [
-      { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags: tagsOf(ctx), detail: { field: 'user', expected: 'exists', actual: 'missing' } },
-      putUserPolicy(base, document, DriftKind.MissingUser, null),
-      { ...base, kind: 'create-access-key', reason: DriftKind.MissingUser },
-    ];
+    return {
+      actions: [
+        { ...base, kind: 'create-user', reason: DriftKind.MissingUser, path: ctx.policy.iamPath, tags: tagsOf(ctx), detail: { field: 'user', expected: 'exists', actual: 'missing' } },
+        putUserPolicy(base, document, DriftKind.MissingUser, null),
+        { ...base, kind: 'create-access-key', reason: DriftKind.MissingUser },
+      ],
+      keys: { newKey: true, adopting: false, retirements: [] },
+    };
   }
   if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
     const tags = tagsOf(ctx);
-    return [
-      {
-        ...base,
-        kind: 'blocked',
-        reason: BlockedReason.NotOwned,
-        resource: userName,
-        message: `IAM user ${userName} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete it, or set INSTANCE_ID to the instance that owns it`,
-        detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(observed.tags) },
-      },
-    ];
+    const where = observed.path.startsWith(ctx.policy.iamPath) ? '' : ` (under ${observed.path}, outside IAM_PATH ${ctx.policy.iamPath})`;
+    return {
+      actions: [
+        {
+          ...base,
+          kind: 'blocked',
+          reason: BlockedReason.NotOwned,
+          resource: userName,
+          message: `IAM user ${userName}${where} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete it, or set INSTANCE_ID to the instance that owns it`,
+          detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(observed.tags) },
+        },
+      ],
+      keys: NO_KEY_CHANGE,
+    };
   }
   const actions: Action[] = [];
   if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon)) {
@@ -431,8 +480,8 @@ function planUser(
       });
     }
   }
-  actions.push(...planKeys(ctx, base, observed));
-  return actions;
+  const keys = planKeys(ctx, base, observed, actions);
+  return { actions, keys };
 }
 
 function putUserPolicy(base: { addonId: string; accountId: string; userName: string }, document: string, reason: DriftKind, actual: string | null): Action {
@@ -446,39 +495,113 @@ function putUserPolicy(base: { addonId: string; accountId: string; userName: str
   };
 }
 
+/** What planKeys decided beyond the actions it appended. */
+interface KeyPlan {
+  /** A new key is created this pass: every attachment gets it. */
+  newKey: boolean;
+  /** A key an app holds is being adopted: deliveries wait for the next pass. */
+  adopting: boolean;
+  /** Keys to delete once every delivery planned before them has landed. */
+  retirements: Action[];
+}
+
+const NO_KEY_CHANGE: KeyPlan = { newKey: false, adopting: false, retirements: [] };
+
 /**
- * The user holds exactly the one key the store remembers. A key the store does not know (left by
- * a crash between CreateAccessKey and saving its secret) is deleted first, keeping the user under
- * the AWS limit of two; a missing or deactivated key is replaced by a new one.
+ * The user ends up with one key the store knows and every attached app holds (safety invariant
+ * 10). The recorded key is kept while it is active. Otherwise an active key an attached app
+ * already holds is adopted (after a store loss or a restore from an older backup), and only when
+ * there is none is a new key made. Every other key is deleted after the deliveries planned before
+ * it (the apps holding it get the kept key first; the executor stops at a failed delivery). A key
+ * is deleted ahead of a new one only to free one of the two slots AWS allows, and only a key no
+ * app can be using: an inactive one, or one seen on no attached app.
  */
-function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string; userName: string }, observed: ObservedUser): Action[] {
-  if (observed.accessKeys === null) return [];
+function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string; userName: string }, observed: ObservedUser, out: Action[]): KeyPlan {
+  const keys = observed.accessKeys;
+  if (keys === null) return NO_KEY_CHANGE;
   const recordedId = ctx.record?.secretAccessKey ? ctx.record.accessKeyId : null;
-  const actions: Action[] = [];
-  for (const key of observed.accessKeys) {
-    if (key.accessKeyId !== recordedId) {
-      actions.push({
+  const recorded = keys.find((key) => key.accessKeyId === recordedId);
+  const held = heldKeys(ctx);
+  const others = keys.filter((key) => key !== recorded);
+  const retire = (key: ObservedAccessKey, replaced: boolean): Action[] => {
+    return [
+      {
         ...base,
         kind: 'delete-access-key',
-        reason: DriftKind.UnrecordedKey,
+        reason: replaced ? DriftKind.MissingKey : DriftKind.UnrecordedKey,
         accessKeyId: key.accessKeyId,
-        detail: { field: 'accessKeys', expected: recordedId ? `only ${recordedId}` : 'none but the delivered one', actual: `also ${key.accessKeyId}` },
-      });
-    }
+        detail: replaced
+          ? { field: 'accessKey', expected: 'replaced, then deleted', actual: `${key.accessKeyId} ${key.status.toLowerCase()}` }
+          : { field: 'accessKeys', expected: recordedId ? `only ${recordedId}` : 'only the delivered one', actual: `also ${key.accessKeyId}` },
+      },
+    ];
+  };
+
+  if (recorded?.status === 'Active') {
+    return { newKey: false, adopting: false, retirements: others.flatMap((key) => retire(key, false)) };
   }
-  const recorded = observed.accessKeys.find((key) => key.accessKeyId === recordedId);
-  if (!recorded || recorded.status !== 'Active') {
-    actions.push({
+  const adoptable = others.find((key) => key.status === 'Active' && held?.has(key.accessKeyId));
+  if (adoptable) {
+    const attachment = held!.get(adoptable.accessKeyId)!;
+    out.push({
       ...base,
-      kind: 'create-access-key',
-      reason: DriftKind.MissingKey,
-      detail: { field: 'accessKey', expected: recordedId ? `${recordedId} active` : 'an active key', actual: recorded ? `${recorded.accessKeyId} ${recorded.status.toLowerCase()}` : 'missing' },
+      kind: 'adopt-access-key',
+      reason: DriftKind.UnrecordedKey,
+      accessKeyId: adoptable.accessKeyId,
+      appId: attachment.appId,
+      appName: attachment.appName,
+      attachmentName: attachment.name,
+      detail: { field: 'accessKey', expected: 'a key the store knows', actual: `${adoptable.accessKeyId}, held by app ${attachment.appName}: adopted` },
     });
-    if (recorded) {
-      actions.push({ ...base, kind: 'delete-access-key', reason: DriftKind.MissingKey, accessKeyId: recorded.accessKeyId });
-    }
+    return { newKey: false, adopting: true, retirements: [] };
   }
-  return actions;
+  let remaining = keys;
+  if (keys.length >= 2) {
+    // Both slots are taken: free one, with a key no app can be using.
+    const slot = [recorded, ...others].find((key) => key && key.status !== 'Active') ?? (held ? others.find((key) => !held.has(key.accessKeyId)) : undefined);
+    if (!slot) {
+      out.push({
+        ...base,
+        kind: 'blocked',
+        reason: BlockedReason.KeySlotsInUse,
+        resource: base.userName,
+        message: `IAM user ${base.userName} already has two active access keys the store does not know, and ${held ? 'attached apps hold both' : "the attached apps' config vars could not be read"}; none is deleted blind. The next pass tries again; delete the one no app uses to go on at once`,
+        detail: { field: 'accessKeys', expected: 'a free slot for a new key', actual: keys.map((k) => k.accessKeyId).join(', ') },
+      });
+      return NO_KEY_CHANGE;
+    }
+    out.push({
+      ...base,
+      kind: 'delete-access-key',
+      reason: slot === recorded ? DriftKind.MissingKey : DriftKind.UnrecordedKey,
+      accessKeyId: slot.accessKeyId,
+      detail: { field: 'accessKeys', expected: 'a free slot for a new key', actual: `${slot.accessKeyId} ${slot.status.toLowerCase()}` },
+    });
+    remaining = keys.filter((key) => key !== slot);
+  }
+  out.push({
+    ...base,
+    kind: 'create-access-key',
+    reason: DriftKind.MissingKey,
+    detail: { field: 'accessKey', expected: recordedId ? `${recordedId} active` : 'an active key', actual: recorded ? `${recorded.accessKeyId} ${recorded.status.toLowerCase()}` : 'missing' },
+  });
+  return { newKey: true, adopting: false, retirements: remaining.flatMap((key) => retire(key, key === recorded)) };
+}
+
+/**
+ * The access keys the attached apps hold, by key id, as read this pass (the attachment holding it,
+ * with its secret var set); null when some attached app's config vars were not read this pass.
+ */
+function heldKeys(ctx: AddonContext): Map<string, DesiredAttachment> | null {
+  const held = new Map<string, DesiredAttachment>();
+  for (const attachment of ctx.addon.attachments) {
+    const vars = ctx.configVars.get(attachment.appId);
+    if (vars === undefined) return null;
+    const names = configVarNames(attachment.name);
+    const keyId = vars[names.accessKeyId];
+    if (keyId && vars[names.secretAccessKey] && !held.has(keyId)) held.set(keyId, attachment);
+  }
+  return held;
 }
 
 /**
@@ -514,6 +637,9 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
     const delivery = delivered ? delivered.get(attachment.id) : lastDelivery(ctx.deliveries, attachment.id);
     const stale = credentials === null || !deliveredMatches(delivery?.fingerprint, attachment.name, credentials);
     if (stale || wrong.length > 0) {
+      // Only the record of the delivery is missing (a store restored or rebuilt): the app is not
+      // patched, so it does not restart for values it already has.
+      const alreadyOnApp = credentials !== null && onApp !== undefined && wrong.length === 0;
       (deliverActions ??= []).push({
         ...base,
         kind: 'deliver-config-vars',
@@ -522,6 +648,7 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
         attachmentName: attachment.name,
         appId: attachment.appId,
         appName: attachment.appName,
+        ...(alreadyOnApp ? { alreadyOnApp } : {}),
         detail: {
           field: wrong.length > 0 ? `config vars ${wrong.map((w) => w.name).join(', ')}` : `config vars ${attachment.name}_*`,
           expected: wrong.length > 0 ? 'as delivered' : 'delivered with the current key',

@@ -40,6 +40,8 @@ export const BlockedReason = {
   Flapping: 'flapping',
   /** One pass would delete too much of an account: nothing is deleted until `gc approve`. */
   GcBreakerTripped: 'gc-breaker-tripped',
+  /** Both access-key slots hold keys that may be in use: no new key until one is known to be free. */
+  KeySlotsInUse: 'key-slots-in-use',
 } as const;
 export type BlockedReason = (typeof BlockedReason)[keyof typeof BlockedReason];
 
@@ -54,4 +56,19 @@ export const GcReason = {
 } as const;
 export type GcReason = (typeof GcReason)[keyof typeof GcReason];
 
-export type Reason = DriftKind | BlockedReason | GcReason;
+/** Why the store's record of an add-on changes without any cloud call (safety invariant 10). */
+export const RecordReason = {
+  /**
+   * The add-on's plan, team, app or name is not what the record says: the record follows, so
+   * retention is judged by the plan it has now and collection by the team that holds it now.
+   */
+  DesiredChanged: 'desired-changed',
+  /**
+   * Heroku says the add-on lives on outside every linked team (its app moved to another team or
+   * account): not an orphan. Its resources stay, reported as the resources of an unlinked team.
+   */
+  MovedOut: 'moved-out',
+} as const;
+export type RecordReason = (typeof RecordReason)[keyof typeof RecordReason];
+
+export type Reason = DriftKind | BlockedReason | GcReason | RecordReason;

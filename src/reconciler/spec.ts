@@ -95,7 +95,7 @@ export function hasOwnershipTags(tags: Record<string, string>, policy: NamingPol
 }
 
 /** Safety invariant 1: only a resource tagged with this instance and this add-on is ours. */
-export function isOwnedBy(tags: Record<string, string>, policy: NamingPolicy, addonId: string): boolean {
+export function isOwnedBy(tags: Record<string, string>, policy: Pick<NamingPolicy, 'instanceId'>, addonId: string): boolean {
   return tags[TAG.instance] === policy.instanceId && tags[TAG.addonId] === addonId;
 }
 
@@ -259,6 +259,15 @@ export function configVarsFingerprint(vars: Record<string, string>): string {
     json += `${json.length > 1 ? ',' : ''}[${JSON.stringify(key)},${JSON.stringify(vars[key])}]`;
   }
   return hash('sha256', `${json}]`);
+}
+
+/**
+ * sha256 of each config var's value, by name: stored with a delivery so that a var is removed only
+ * while it still holds what was delivered. A value among them is a 40-character random secret, so
+ * its hash reveals nothing usable; the others are names and ids.
+ */
+export function configVarValueHashes(vars: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, hash('sha256', value)]));
 }
 
 const COLLATOR = new Intl.Collator();

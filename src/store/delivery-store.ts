@@ -10,10 +10,11 @@ interface DeliveryRow {
   app_id: string;
   var_names: string[];
   fingerprint: string;
+  value_hashes: Record<string, string> | null;
   delivered_at: Date;
 }
 
-const COLUMNS = 'addon_id, attachment_id, app_id, var_names, fingerprint, delivered_at';
+const COLUMNS = 'addon_id, attachment_id, app_id, var_names, fingerprint, value_hashes, delivered_at';
 
 export class DeliveryStore {
   readonly #db: Db;
@@ -43,11 +44,12 @@ export class DeliveryStore {
   /** Creates or replaces the delivery of (addonId, attachmentId). */
   async record(delivery: DeliveryInput): Promise<DeliveryRecord> {
     const rows = await this.#db.query<DeliveryRow>(
-      `INSERT INTO deliveries (addon_id, attachment_id, app_id, var_names, fingerprint, delivered_at)
-       VALUES ($1, $2, $3, $4::text[], $5, COALESCE($6::timestamptz, now()))
+      `INSERT INTO deliveries (addon_id, attachment_id, app_id, var_names, fingerprint, value_hashes, delivered_at)
+       VALUES ($1, $2, $3, $4::text[], $5, $6::jsonb, COALESCE($7::timestamptz, now()))
        ON CONFLICT (addon_id, attachment_id) DO UPDATE SET
          app_id = EXCLUDED.app_id, var_names = EXCLUDED.var_names,
-         fingerprint = EXCLUDED.fingerprint, delivered_at = EXCLUDED.delivered_at
+         fingerprint = EXCLUDED.fingerprint, value_hashes = EXCLUDED.value_hashes,
+         delivered_at = EXCLUDED.delivered_at
        RETURNING ${COLUMNS}`,
       [
         delivery.addonId,
@@ -55,6 +57,7 @@ export class DeliveryStore {
         delivery.appId,
         [...delivery.varNames],
         delivery.fingerprint,
+        delivery.valueHashes ? JSON.stringify(delivery.valueHashes) : null,
         delivery.deliveredAt ?? null,
       ],
     );
@@ -89,6 +92,7 @@ function toRecord(row: DeliveryRow): DeliveryRecord {
     appId: row.app_id,
     varNames: row.var_names,
     fingerprint: row.fingerprint,
+    valueHashes: row.value_hashes,
     deliveredAt: row.delivered_at,
   };
 }

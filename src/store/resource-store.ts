@@ -112,6 +112,21 @@ export class ResourceStore {
   }
 
   /**
+   * Makes the record follow what Heroku says of the add-on now: its name, team, app and plan
+   * (safety invariant 10: retention is judged by the plan it has now, collection by the team that
+   * holds it now). Fields left out stay. Returns false if there is no record.
+   */
+  async follow(addonId: string, changes: Partial<Pick<ResourceRecord, 'addonName' | 'teamId' | 'appId' | 'plan'>>): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE managed_resources SET addon_name = COALESCE($2, addon_name), team_id = COALESCE($3, team_id),
+         app_id = COALESCE($4, app_id), plan = COALESCE($5, plan), updated_at = now()
+       WHERE addon_id = $1 RETURNING addon_id`,
+      [addonId, changes.addonName ?? null, changes.teamId ?? null, changes.appId ?? null, changes.plan ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  /**
    * Records the access key (id and secret) delivered for `addonId`; pass nulls to forget it.
    * Returns false if there is no record.
    */

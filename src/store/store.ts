@@ -15,6 +15,7 @@ import { LinkStore } from './link-store.js';
 import { migrate } from './migrate.js';
 import { PartnerAddonStore } from './partner-addon-store.js';
 import { ResourceStore } from './resource-store.js';
+import { SettingsStore } from './settings-store.js';
 import type { Db } from './types.js';
 
 export interface StoreOpenOptions extends Omit<OpenDbOptions, 'databaseUrl'> {
@@ -34,6 +35,7 @@ export class StoreRepositories {
   readonly journal: Journal;
   readonly gcBreakers: GcBreakerStore;
   readonly partnerAddons: PartnerAddonStore;
+  readonly settings: SettingsStore;
 
   constructor(db: Db, box: SecretBox) {
     this.db = db;
@@ -43,6 +45,7 @@ export class StoreRepositories {
     this.journal = new Journal(db);
     this.gcBreakers = new GcBreakerStore(db);
     this.partnerAddons = new PartnerAddonStore(db, box);
+    this.settings = new SettingsStore(db);
   }
 }
 

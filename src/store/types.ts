@@ -94,6 +94,11 @@ export interface DeliveryRecord {
   varNames: string[];
   /** Hash of names and values as delivered; a change means "deliver again". */
   fingerprint: string;
+  /**
+   * sha256 of each delivered value, by var name (never a value): before removing a var, the
+   * controller checks it still holds what it delivered. Absent for deliveries recorded earlier.
+   */
+  valueHashes?: Record<string, string> | null;
   deliveredAt: Date;
 }
 

@@ -171,7 +171,10 @@ describe('default render', () => {
     expect(env.get('LOG_LEVEL')?.value).toBe('info');
     expect(env.get('RESYNC_SCHEDULE')?.value).toBe('* * * * *');
     expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('10000');
+    expect(env.get('GC_BREAKER_MIN_DELETIONS')?.value).toBe('5');
     expect(env.get('PORT')?.value).toBe('8080');
+    // No INSTANCE_ID by default: the database chooses one and keeps it (issue 13, defect 8).
+    expect(env.has('INSTANCE_ID')).toBe(false);
     // No secret value is ever written into the Deployment.
     for (const e of env.values()) if (/(_TOKEN|_KEYS?|_KEY_ID|^DATABASE_URL)$/.test(e.name)) expect(e.value).toBeUndefined();
   });
@@ -239,6 +242,8 @@ describe('every option', () => {
     expect(missing, 'variables of src/config/config.ts the chart does not set').toEqual([]);
     expect(env.get('ADDON_SERVICES')?.value).toBe('s3-bucket,bucketeer');
     expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('1000000');
+    expect(env.get('GC_BREAKER_MIN_DELETIONS')?.value).toBe('3');
+    expect(env.get('INSTANCE_ID')?.value).toBe('prod');
     expect(JSON.parse(env.get('PLAN_PROFILES')?.value as string)).toEqual({
       's3-bucket:versioned': { versioning: true },
       'read-only': { access: 'read-only', corsOrigins: ['https://app.example.com'] },

@@ -1,6 +1,6 @@
 /**
  * Issue 4, the mass-deletion breaker end to end (safety invariant 4): removing 3 of an account's 5
- * add-ons at once (60 % > GC_MAX_DELETION_RATIO 0.5) trips it. Nothing is deleted, `plan` and the
+ * add-ons at once (60 % > GC_MAX_DELETION_RATIO 0.5, here from GC_BREAKER_MIN_DELETIONS=3 on) trips it. Nothing is deleted, `plan` and the
  * metrics show the held deletions, until `heroku-s3-controller gc approve --account <id>`; the
  * next pass then deletes exactly those three and nothing else, and the breaker resets.
  *
@@ -33,6 +33,9 @@ const heldIds = () => removed.map((a) => a.id).sort();
 
 beforeAll(async () => {
   world = await createWorld();
+  // The ratio rule from 3 deletions on (default 5, so that review-app churn passes: see
+  // test/lifecycle/regressions.test.ts, defect 9), so that 5 add-ons are enough to show it.
+  world.env.GC_BREAKER_MIN_DELETIONS = '3';
   world.fake.addTeam({ name: 'acme' });
   for (const app of APPS) {
     world.fake.addApp({ name: app, team: 'acme', region: 'us' });

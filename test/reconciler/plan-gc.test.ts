@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
-import type { PlanInput } from '../../src/reconciler/model.js';
+import type { AddonWhereabouts, PlanInput } from '../../src/reconciler/model.js';
 import { plan } from '../../src/reconciler/plan.js';
-import type { GcPolicy } from '../../src/reconciler/plan-gc.js';
+import { orphanCandidates, type GcPolicy } from '../../src/reconciler/plan-gc.js';
 import { TAG, ownershipTags } from '../../src/reconciler/spec.js';
 import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedUser } from './fixtures.js';
 
@@ -12,11 +12,15 @@ const kinds = (actions: Action[]) => actions.map((a) => a.kind);
 const DELETES = ['remove-config-vars', 'delete-user-keys', 'delete-user-policies', 'delete-user', 'delete-bucket-policy', 'empty-bucket', 'delete-bucket', 'forget-resource'];
 const deletes = (actions: Action[]) => actions.filter((a) => DELETES.includes(a.kind));
 
-/** The fixture world with the add-on removed from Heroku (its team read otherwise complete). */
-function removed(overrides: Partial<ReturnType<typeof record>> = {}): PlanInput {
+/**
+ * The fixture world with the add-on removed from Heroku (its team read otherwise complete), and
+ * Heroku's answer when asked about it by id: 404 unless told otherwise.
+ */
+function removed(overrides: Partial<ReturnType<typeof record>> = {}, word: AddonWhereabouts = { status: 'gone' }): PlanInput {
   const input = inSync();
   input.desired[0]!.addons = [];
   input.records = new Map([[ADDON, record(overrides)]]);
+  input.whereabouts = new Map([[ADDON, word]]);
   return input;
 }
 
@@ -33,6 +37,54 @@ describe('garbage collection plan', () => {
     input.desired[0]!.deprovisioned = [ADDON];
     const [action] = plan(input, POLICY, { gc: GC });
     expect(action).toMatchObject({ kind: 'mark-orphan', orphan: { reason: 'deprovisioned', deleteAfter: new Date(NOW.getTime() + 5 * 60_000) } });
+  });
+
+  it('gives the short grace period to an add-on Heroku answers is deprovisioned when asked by id', () => {
+    const [action] = plan(removed({}, { status: 'deprovisioned' }), POLICY, { gc: GC });
+    expect(action).toMatchObject({ kind: 'mark-orphan', orphan: { reason: 'deprovisioned' } });
+  });
+
+  describe('asks Heroku about every orphan before marking it or starting its teardown (invariant 10)', () => {
+    it('names the records to ask about: unmarked ones, and marked ones whose teardown would start', () => {
+      const input = removed();
+      expect(orphanCandidates(input, GC)).toEqual([ADDON]);
+      input.records = new Map([[ADDON, record({ orphan: { since: NOW, reason: 'orphaned', deleteAfter: new Date(NOW.getTime() + HOUR) } })]]);
+      expect(orphanCandidates(input, GC)).toEqual([]);
+      input.records = new Map([[ADDON, record(expired())]]);
+      expect(orphanCandidates(input, GC)).toEqual([ADDON]);
+      input.records = new Map([[ADDON, record({ ...expired(), teardownStartedAt: NOW })]]);
+      expect(orphanCandidates(input, GC)).toEqual([]);
+      expect(orphanCandidates(removed(), { ...GC, mode: 'off' })).toEqual([ADDON]);
+      expect(orphanCandidates(removed(expired()), { ...GC, mode: 'off' })).toEqual([]);
+    });
+
+    it.each([
+      ['not asked', undefined],
+      ['the read failed', { status: 'unknown', error: '503' } as const],
+    ])('%s: neither marked nor torn down', (_why, word) => {
+      for (const overrides of [{}, expired()]) {
+        const input = removed(overrides);
+        input.whereabouts = word ? new Map([[ADDON, word]]) : new Map();
+        expect(plan(input, POLICY, { gc: GC })).toEqual([]);
+      }
+    });
+
+    it('an add-on that moved to a linked team whose read failed is not an orphan: unmarked, its record follows it', () => {
+      const input = removed(expired(), { status: 'alive', teamId: 'team-2', appId: 'app-9', plan: 's3-bucket:standard', addonName: 'bucket-1' });
+      input.links.push({ ...input.links[0]!, teamId: 'team-2', teamName: 'two' });
+      input.desired.push({ teamId: 'team-2', teamName: 'two', complete: false, error: '429', addons: [], deprovisioned: [] });
+      const actions = plan(input, POLICY, { gc: GC });
+      expect(deletes(actions)).toEqual([]);
+      expect(actions).toEqual([
+        expect.objectContaining({ kind: 'mark-orphan', orphan: null, reason: 'wanted-again' }),
+        expect.objectContaining({ kind: 'update-record', reason: 'desired-changed', changes: expect.objectContaining({ teamId: 'team-2', appId: 'app-9' }) }),
+      ]);
+    });
+
+    it('an add-on that lives on outside every linked team is kept: never marked, its record moves out', () => {
+      const actions = plan(removed({}, { status: 'alive', teamId: 'unlinked-team', appId: 'app-9', plan: 's3-bucket:standard', addonName: 'bucket-1' }), POLICY, { gc: GC });
+      expect(actions).toEqual([expect.objectContaining({ kind: 'update-record', reason: 'moved-out', changes: expect.objectContaining({ teamId: 'unlinked-team' }) })]);
+    });
   });
 
   it('waits out the grace period', () => {
@@ -118,23 +170,57 @@ describe('garbage collection plan', () => {
   describe('mass-deletion breaker', () => {
     /** Five add-ons in the account; `gone` of them removed and past their grace period. */
     function fleet(gone: number): PlanInput {
+      return fleetOf(5, gone);
+    }
+
+    function fleetOf(size: number, gone: number): PlanInput {
       const input = inSync();
-      const ids = Array.from({ length: 5 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`);
+      const ids = Array.from({ length: size }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
       input.desired[0]!.addons = ids.slice(gone).map((id) => addon({ addonId: id }));
       input.records = new Map(ids.map((id, i) => [id, record({ addonId: id, bucketName: `b-${id}`, userName: `u-${id}`, ...(i < gone ? expired() : {}) })]));
+      input.whereabouts = new Map(ids.slice(0, gone).map((id) => [id, { status: 'gone' as const }]));
       input.deliveries = [];
       input.observed = new Map([[ACCOUNT, account([], [])]]);
       return input;
     }
 
+    // Defect 9 of issue 13: review apps come and go all day; small teams must not need an operator.
+    it('lets a team of three close two review apps in one pass: the ratio rule needs GC_BREAKER_MIN_DELETIONS (5) first', () => {
+      const actions = plan(fleetOf(3, 2), POLICY, { gc: GC });
+      expect(actions.filter((a) => a.kind === 'forget-resource')).toHaveLength(2);
+      expect(kinds(actions)).not.toContain('trip-gc-breaker');
+    });
+
+    it('still trips on a real mass deletion: 5 of 8 at once', () => {
+      const actions = plan(fleetOf(8, 5), POLICY, { gc: GC });
+      expect(deletes(actions)).toEqual([]);
+      expect(kinds(actions)).toContain('trip-gc-breaker');
+    });
+
+    it('counts key deletions as deletions: held while tripped, reported', () => {
+      const input = fleetOf(8, 5);
+      // A sixth add-on holds a key nobody recorded, old enough to go.
+      const id = [...input.records.keys()][7]!;
+      const user = syncedUser({ userName: `u-${id}`, tags: ownershipTags(POLICY, addon({ addonId: id })) });
+      user.accessKeys = [...user.accessKeys!, { accessKeyId: 'AKIASTRAY', status: 'Active' }];
+      input.observed = new Map([[ACCOUNT, account([], [user])]]);
+      const actions = plan(input, POLICY, { gc: GC });
+      expect(actions.filter((a) => a.kind === 'delete-access-key')).toEqual([]);
+      expect(actions).toContainEqual(expect.objectContaining({ kind: 'blocked', reason: 'gc-breaker-tripped', resource: 'AKIASTRAY' }));
+      expect(actions).toContainEqual(expect.objectContaining({ kind: 'trip-gc-breaker', planned: expect.arrayContaining([id]) }));
+    });
+
+    /** The ratio rule from the second deletion on, as it was before GC_BREAKER_MIN_DELETIONS. */
+    const RATIO_FROM_2: GcPolicy = { ...GC, minDeletionsForRatio: 2 };
+
     it('lets 2 of 5 (40 %) go', () => {
-      const actions = plan(fleet(2), POLICY, { gc: GC });
+      const actions = plan(fleet(2), POLICY, { gc: RATIO_FROM_2 });
       expect(actions.filter((a) => a.kind === 'forget-resource')).toHaveLength(2);
       expect(kinds(actions)).not.toContain('trip-gc-breaker');
     });
 
     it('trips at 3 of 5 (60 %): nothing is deleted, every held add-on is reported', () => {
-      const actions = plan(fleet(3), POLICY, { gc: GC });
+      const actions = plan(fleet(3), POLICY, { gc: RATIO_FROM_2 });
       expect(deletes(actions)).toEqual([]);
       expect(actions.filter((a) => a.kind === 'blocked' && a.reason === 'gc-breaker-tripped')).toHaveLength(3);
       expect(actions).toContainEqual(expect.objectContaining({ kind: 'trip-gc-breaker', accountId: ACCOUNT }));
@@ -149,7 +235,7 @@ describe('garbage collection plan', () => {
       const input = fleet(3);
       const planned = [...input.records.keys()].slice(0, 3);
       input.breakers = new Map([[ACCOUNT, { accountId: ACCOUNT, trippedAt: NOW, planned, approvedAt: NOW }]]);
-      const actions = plan(input, POLICY, { gc: GC });
+      const actions = plan(input, POLICY, { gc: RATIO_FROM_2 });
       expect(actions.filter((a) => a.kind === 'forget-resource').map((a) => a.addonId).sort()).toEqual(planned.sort());
       expect(kinds(actions)).not.toContain('trip-gc-breaker');
     });
@@ -158,7 +244,7 @@ describe('garbage collection plan', () => {
       const input = fleet(3);
       const planned = [...input.records.keys()].slice(0, 3);
       input.breakers = new Map([[ACCOUNT, { accountId: ACCOUNT, trippedAt: NOW, planned, approvedAt: null }]]);
-      const actions = plan(input, POLICY, { gc: GC });
+      const actions = plan(input, POLICY, { gc: RATIO_FROM_2 });
       expect(deletes(actions)).toEqual([]);
       expect(kinds(actions)).not.toContain('trip-gc-breaker');
     });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { CLOCK_SKEW_MS, plan } from '../../src/reconciler/plan.js';
-import { TAG, USER_POLICY_NAME, canonicalPolicy, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
+import { TAG, USER_POLICY_NAME, canonicalPolicy, configVarsFor, ownershipTags, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
 import type { PlanInput } from '../../src/reconciler/model.js';
-import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, USER, account, addon, inSync, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
+import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
 
 const kinds = (actions: Action[]) => actions.map((a) => a.kind);
 const MUTATIONS_ON_FOREIGN = ['create-bucket', 'put-bucket-tags', 'put-bucket-policy', 'create-user', 'put-user-policy', 'create-access-key', 'delete-access-key', 'deliver-config-vars'];
@@ -83,12 +83,32 @@ describe('plan', () => {
     expect(action).toMatchObject({ kind: 'put-bucket-lifecycle', otherRules: [{ ID: 'expire-logs' }] });
   });
 
-  it('re-tags a bucket whose ownership tags changed, keeping foreign tags', () => {
+  it('re-tags a bucket whose ownership tags changed with ours only: the write merges them over the tags the bucket has then', () => {
     const bucket = syncedBucket();
     bucket.tags = { ...bucket.tags, [TAG.appId]: 'wrong', 'cost-center': '42' };
     const [action] = plan(withObserved(inSync(), [bucket], [syncedUser()]), POLICY);
     expect(action).toMatchObject({ kind: 'put-bucket-tags', reason: 'tags-changed' });
-    expect((action as { tags: Record<string, string> }).tags).toMatchObject({ [TAG.appId]: 'app-0001', 'cost-center': '42' });
+    // Defect 6 of issue 13: a full tag set built from this (possibly stale) read would erase newer tags.
+    expect((action as { tags: Record<string, string> }).tags).toEqual(ownershipTags(POLICY, addon()));
+  });
+
+  describe('the record follows the add-on (invariant 10)', () => {
+    it('a plan change is recorded first, so a retaining plan is known at teardown', () => {
+      const input = inSync();
+      input.desired[0]!.addons[0] = addon({ plan: 's3-bucket:archive' });
+      const actions = plan(input, POLICY, { profiles: { archive: { retain: true } } });
+      expect(actions).toEqual([expect.objectContaining({ kind: 'update-record', reason: 'desired-changed', changes: { plan: 's3-bucket:archive' } })]);
+    });
+
+    it('a move to another team and app is recorded, even while the account cannot be read', () => {
+      const input = inSync();
+      input.desired[0]!.addons[0] = addon({ appId: 'app-0009', teamId: TEAM });
+      input.records = new Map([[ADDON, record({ teamId: 'team-old', appId: 'app-0001' })]]);
+      input.observed.set(ACCOUNT, { ...input.observed.get(ACCOUNT)!, complete: false, error: 'Throttling' });
+      const actions = plan(input, POLICY);
+      expect(actions[0]).toMatchObject({ kind: 'update-record', changes: { teamId: TEAM, appId: 'app-0009' } });
+      expect(actions[1]).toMatchObject({ kind: 'blocked', reason: 'observe-failed' });
+    });
   });
 
   describe('ownership (safety invariant 1)', () => {
@@ -175,6 +195,79 @@ describe('plan', () => {
 
     it('does not judge keys it did not list this pass', () => {
       expect(plan(withObserved(inSync(), [syncedBucket()], [syncedUser({ accessKeys: null })]), POLICY)).toEqual([]);
+    });
+  });
+
+  describe('access keys across histories (defect 5 of issue 13, invariant 10)', () => {
+    /** The store lost its record (store wiped, or a restore from before the add-on existed). */
+    const storeLost = (keys: { accessKeyId: string; status: 'Active' | 'Inactive' }[]) => {
+      const input = withObserved(inSync(), [syncedBucket()], [syncedUser({ accessKeys: keys })]);
+      input.records = new Map();
+      input.deliveries = [];
+      return input;
+    };
+    /** What the attached apps hold, as read this pass. */
+    const appsHold = (input: PlanInput, keyId: string) => {
+      for (const att of addon().attachments) {
+        input.configVars.set(att.appId, configVarsFor(att, { bucketName: BUCKET, bucketRegion: 'us-east-1', accessKeyId: keyId, secretAccessKey: 'secret-the-app-holds' }));
+      }
+      return input;
+    };
+
+    it('after a store loss, adopts the key the apps hold: nothing deleted, nothing created, no delivery yet', () => {
+      const actions = plan(appsHold(storeLost([{ accessKeyId: 'AKIALIVE', status: 'Active' }]), 'AKIALIVE'), POLICY);
+      expect(kinds(actions)).toEqual(['record-resource', 'adopt-access-key']);
+      expect(actions[1]).toMatchObject({ accessKeyId: 'AKIALIVE', appId: 'app-0001', attachmentName: 'BUCKET' });
+      expect(JSON.stringify(actions)).not.toContain('secret-the-app-holds');
+    });
+
+    it('after a restore from an older backup (recorded key gone), adopts the key the apps hold', () => {
+      const input = appsHold(withObserved(inSync(), [syncedBucket()], [syncedUser({ accessKeys: [{ accessKeyId: 'AKIANEWER', status: 'Active' }] })]), 'AKIANEWER');
+      expect(kinds(plan(input, POLICY))).toEqual(['adopt-access-key']);
+    });
+
+    it('with nothing to adopt, the unknown key goes only after the new one is delivered to every app', () => {
+      const input = storeLost([{ accessKeyId: 'AKIAUNKNOWN', status: 'Active' }]);
+      expect(kinds(plan(input, POLICY))).toEqual(['record-resource', 'create-access-key', 'deliver-config-vars', 'deliver-config-vars', 'delete-access-key']);
+    });
+
+    it('deletes a key apps are seen holding only after they got the recorded one: deliveries first', () => {
+      const user = syncedUser({ accessKeys: [{ accessKeyId: KEY_ID, status: 'Active' }, { accessKeyId: 'AKIAONAPP', status: 'Active' }] });
+      const input = appsHold(withObserved(inSync(), [syncedBucket()], [user]), 'AKIAONAPP');
+      const actions = plan(input, POLICY);
+      expect(kinds(actions)).toEqual(['deliver-config-vars', 'deliver-config-vars', 'delete-access-key']);
+      expect(actions[2]).toMatchObject({ accessKeyId: 'AKIAONAPP' });
+    });
+
+    it('with both slots taken, frees one with the inactive key before creating, and retires the other after delivery', () => {
+      const user = syncedUser({ accessKeys: [{ accessKeyId: KEY_ID, status: 'Inactive' }, { accessKeyId: 'AKIAOTHER', status: 'Active' }] });
+      const actions = plan(withObserved(inSync(), [syncedBucket()], [user]), POLICY);
+      expect(actions.map((a) => [a.kind, 'accessKeyId' in a ? a.accessKeyId : undefined])).toEqual([
+        ['delete-access-key', KEY_ID],
+        ['create-access-key', undefined],
+        ['deliver-config-vars', undefined],
+        ['deliver-config-vars', undefined],
+        ['delete-access-key', 'AKIAOTHER'],
+      ]);
+    });
+
+    it('with two active unknown keys and the apps unread, deletes nothing and says why', () => {
+      const actions = plan(storeLost([{ accessKeyId: 'AKIAONE', status: 'Active' }, { accessKeyId: 'AKIATWO', status: 'Active' }]), POLICY);
+      expect(kinds(actions)).toEqual(['record-resource', 'blocked']);
+      expect(actions[1]).toMatchObject({ reason: 'key-slots-in-use' });
+    });
+
+    it('records a delivery the app already holds without patching it again (no restart)', () => {
+      const input = inSync();
+      input.deliveries = [];
+      for (const att of addon().attachments) {
+        input.configVars.set(att.appId, configVarsFor(att, { bucketName: BUCKET, bucketRegion: record().bucketRegion, accessKeyId: KEY_ID, secretAccessKey: record().secretAccessKey! }));
+      }
+      const actions = plan(input, POLICY);
+      expect(actions).toEqual([
+        expect.objectContaining({ kind: 'deliver-config-vars', alreadyOnApp: true }),
+        expect.objectContaining({ kind: 'deliver-config-vars', alreadyOnApp: true }),
+      ]);
     });
   });
 
@@ -308,6 +401,7 @@ describe('plan profiles', () => {
   const withPlan = (plan: string, settings = syncedSettings()) => {
     const input = withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]);
     input.desired[0]!.addons[0] = addon({ plan });
+    input.records = new Map([[ADDON, record({ plan })]]);
     return input;
   };
 

@@ -13,7 +13,7 @@ import {
 import type { Db } from '../../src/store/types.js';
 import { backends, type BackendTarget } from './backends.js';
 
-const TABLES = ['deliveries', 'gc_breakers', 'journal', 'links', 'managed_resources', 'partner_addons', 'schema_migrations'];
+const TABLES = ['controller_settings', 'deliveries', 'gc_breakers', 'journal', 'links', 'managed_resources', 'partner_addons', 'schema_migrations'];
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {

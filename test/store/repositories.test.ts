@@ -235,12 +235,13 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(d1.deliveredAt).toBeInstanceOf(Date);
       const when = new Date('2025-03-04T05:06:07.000Z');
       await store.deliveries.record({ addonId, attachmentId: 'att-a', appId: 'app-2', varNames: [], fingerprint: 'f', deliveredAt: when });
-      const replaced = await store.deliveries.record({ ...d1, varNames: ['X_URL'], fingerprint: 'sha256:bbb' });
-      expect(replaced).toMatchObject({ varNames: ['X_URL'], fingerprint: 'sha256:bbb' });
+      const hashes = { X_URL: 'e'.repeat(64) };
+      const replaced = await store.deliveries.record({ ...d1, varNames: ['X_URL'], fingerprint: 'sha256:bbb', valueHashes: hashes });
+      expect(replaced).toMatchObject({ varNames: ['X_URL'], fingerprint: 'sha256:bbb', valueHashes: hashes });
 
       const listed = await store.deliveries.listForAddon(addonId);
       expect(listed).toEqual([
-        { addonId, attachmentId: 'att-a', appId: 'app-2', varNames: [], fingerprint: 'f', deliveredAt: when },
+        { addonId, attachmentId: 'att-a', appId: 'app-2', varNames: [], fingerprint: 'f', valueHashes: null, deliveredAt: when },
         replaced,
       ]);
       expect((await store.deliveries.listAll()).filter((d) => d.addonId === addonId)).toHaveLength(2);

@@ -9,6 +9,7 @@ import {
   DeleteAccessKeyCommand,
   DeleteUserPolicyCommand,
   GetAccountAuthorizationDetailsCommand,
+  GetUserCommand,
   ListAccessKeysCommand,
   PutUserPolicyCommand,
   TagUserCommand,
@@ -16,13 +17,22 @@ import {
   type IAMClient,
 } from '@aws-sdk/client-iam';
 import type { ObservedAccessKey, ObservedUser } from '../../reconciler/model.js';
+import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
+import { TerminalError } from '../../util/errors.js';
 import { hasCode, retryWhilePropagating, type Sleep } from './aws-errors.js';
 
 /**
- * Users under `path`, with tags and inline policy documents, in O(users / 1000) calls. `tally`
- * receives the number of users in the whole account (the 5,000-user quota counts them all).
+ * Users under `path`, and users named in `alsoNamed` wherever they are (a user at one of our
+ * deterministic names outside the path is someone else's, or ours from another IAM_PATH: either
+ * way plan() must see it), with tags and inline policy documents, in O(users / 1000) calls.
+ * `tally` receives the number of users in the whole account (the 5,000-user quota counts them all).
  */
-export async function listUsers(iam: IAMClient, path: string, tally?: { accountUsers: number }): Promise<Map<string, ObservedUser>> {
+export async function listUsers(
+  iam: IAMClient,
+  path: string,
+  tally?: { accountUsers: number },
+  alsoNamed: ReadonlySet<string> = new Set(),
+): Promise<Map<string, ObservedUser>> {
   const users = new Map<string, ObservedUser>();
   let marker: string | undefined;
   do {
@@ -31,10 +41,10 @@ export async function listUsers(iam: IAMClient, path: string, tally?: { accountU
     );
     if (tally) tally.accountUsers += page.UserDetailList?.length ?? 0;
     for (const user of page.UserDetailList ?? []) {
-      if (!user.UserName || !user.Path?.startsWith(path)) continue;
+      if (!user.UserName || !(user.Path?.startsWith(path) || alsoNamed.has(user.UserName))) continue;
       users.set(user.UserName, {
         userName: user.UserName,
-        path: user.Path,
+        path: user.Path ?? '/',
         tags: Object.fromEntries((user.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])),
         inlinePolicies: Object.fromEntries(
           (user.UserPolicyList ?? []).map((p) => [p.PolicyName ?? '', decodePolicy(p.PolicyDocument ?? '')]),
@@ -65,15 +75,48 @@ export async function listAccessKeys(iam: IAMClient, userName: string): Promise<
   }));
 }
 
-/** Creates the user with its ownership tags in one call; "already exists" is left to observe. */
-export async function createUser(iam: IAMClient, userName: string, path: string, tags: Record<string, string>): Promise<void> {
+/** The user's path and tags as IAM has them now; null when there is no such user. */
+export async function readUserTags(iam: IAMClient, userName: string): Promise<{ path: string; tags: Record<string, string> } | null> {
+  try {
+    const { User: user } = await iam.send(new GetUserCommand({ UserName: userName }));
+    return { path: user?.Path ?? '/', tags: Object.fromEntries((user?.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])) };
+  } catch (err) {
+    if (hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) return null;
+    throw err;
+  }
+}
+
+/**
+ * Creates the user with its ownership tags in one call. "Already exists" is success only for a
+ * user `isOurs` accepts by its tags as IAM has them now (default: it carries every tag of `tags`;
+ * safety invariant 10): any other user at this name (another deployment's, one outside IAM_PATH,
+ * anybody's) is a terminal `not-owned` error, and nothing is written to it.
+ */
+export async function createUser(
+  iam: IAMClient,
+  userName: string,
+  path: string,
+  tags: Record<string, string>,
+  isOurs: (tags: Record<string, string>) => boolean = (current) => Object.entries(tags).every(([key, value]) => current[key] === value),
+): Promise<void> {
   try {
     await iam.send(new CreateUserCommand({ UserName: userName, Path: path, Tags: toTags(tags) }));
   } catch (err) {
-    // Exists already: the next observation decides whether it is ours. Creating it again would
-    // not help, and adopting it here would skip the ownership check.
     if (!hasCode(err, 'EntityAlreadyExists')) throw err;
+    const existing = await readUserTags(iam, userName);
+    if (existing && isOurs(existing.tags)) return;
+    throw new TerminalError(
+      `IAM user ${userName} already exists${existing ? ` (under ${existing.path})` : ''} without this controller's ownership tags; no policy or key is put on it. Delete or rename that user, or set INSTANCE_ID to the instance that owns it`,
+      'not-owned',
+    );
   }
+}
+
+/** The ARN a key acts as (STS GetCallerIdentity with that key): proof a secret belongs to a key. */
+export async function callerArn(sts: STSClient): Promise<string> {
+  const out = await sts.send(new GetCallerIdentityCommand({}));
+  if (!out.Arn) throw new Error('STS GetCallerIdentity answered without an ARN');
+  return out.Arn;
 }
 
 export async function tagUser(iam: IAMClient, userName: string, tags: Record<string, string>): Promise<void> {

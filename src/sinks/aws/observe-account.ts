@@ -50,7 +50,7 @@ export async function observeAccount(
   try {
     const [listing, users] = await Promise.all([
       listBuckets(clients.s3(options.listRegion), options.bucketPrefix),
-      listUsers(clients.iam, options.iamPath, tally),
+      listUsers(clients.iam, options.iamPath, tally, new Set(expected.users.map((user) => user.name))),
     ]);
     observed.iamUsersInAccount = tally.accountUsers;
     const listed = new Map(listing.map((bucket) => [bucket.name, bucket]));
@@ -123,7 +123,8 @@ export interface ExpectedAddonResources {
  * `GetUserPolicy` for the inline policies `GetAccountAuthorizationDetails` would have returned,
  * and the same access-key read. The answer has the shape of {@link observeAccount}'s, holding
  * only these two resources, so `plan()` decides from it exactly as it does in a full pass.
- * A user outside `iamPath` is left out, as the full inventory (listed by path) leaves it out.
+ * The user is observed wherever its path is, as the full inventory does for the names it expects:
+ * a user at our name outside `iamPath` is someone else's until its tags say otherwise.
  */
 export async function observeAddonResources(
   clients: AccountClients,
@@ -146,7 +147,7 @@ export async function observeAddonResources(
     ]);
     const bucket = listing ? await readBucket(clients, expected.bucket, listing, undefined) : null;
     if (bucket) observed.buckets.set(bucket.name, bucket);
-    if (user && user.path.startsWith(options.iamPath)) {
+    if (user) {
       observed.users.set(user.userName, user);
       if (expected.user.deep) await readKeys(clients, observed.users, user.userName);
     }

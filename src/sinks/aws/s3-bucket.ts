@@ -174,6 +174,25 @@ export async function putBucketTags(s3: S3Client, bucket: string, tags: Record<s
 }
 
 /**
+ * Merges `ours` over the bucket's tags as S3 has them right now (PutBucketTagging replaces the
+ * whole set: writing over an older read would erase tags set since). `mayTag` judges the tags
+ * read: a bucket it refuses (one that carries another owner's tags) gets a terminal `not-owned`
+ * error and no write.
+ */
+export async function tagBucket(
+  s3: S3Client,
+  bucket: string,
+  ours: Record<string, string>,
+  mayTag: (current: Record<string, string>) => boolean,
+): Promise<void> {
+  const current = await getBucketTags(s3, bucket);
+  if (!mayTag(current)) {
+    throw new TerminalError(`bucket ${bucket} carries another owner's ownership tags; it is left untouched. Delete or rename it, or set INSTANCE_ID to the instance that owns it`, 'not-owned');
+  }
+  await putBucketTags(s3, bucket, { ...current, ...ours });
+}
+
+/**
  * Sets and removes some tags, keeping the others (PutBucketTagging replaces the whole set). A
  * bucket that is gone is left gone.
  */

@@ -9,6 +9,16 @@ export async function patchConfigVars(api: HerokuApi, appId: string, vars: Recor
   await api.patch<Record<string, string>>(`/apps/${seg(appId)}/config-vars`, vars);
 }
 
+/** The app's config vars as they are now; null when the app no longer exists. */
+export async function readConfigVars(api: HerokuApi, appId: string): Promise<Record<string, string> | null> {
+  try {
+    return await api.get<Record<string, string>>(`/apps/${seg(appId)}/config-vars`);
+  } catch (err) {
+    if (err instanceof HerokuApiError && err.statusCode === 404) return null;
+    throw err;
+  }
+}
+
 /**
  * Removes exactly the named config vars from an app. An app that no longer exists has none to
  * remove: that is success.

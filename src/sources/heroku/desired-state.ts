@@ -5,7 +5,7 @@
  * A team whose read failed in any page is marked incomplete: nothing is ever deleted on its behalf.
  */
 import type { AddOn, AddOnAttachment, App, TeamApp } from '@heroku-cli/schema';
-import type { DesiredAddon, TeamDesiredState } from '../../reconciler/model.js';
+import type { AddonWhereabouts, DesiredAddon, TeamDesiredState } from '../../reconciler/model.js';
 import type { Link } from '../../store/types.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
@@ -168,6 +168,8 @@ export type AddonReadResult =
       link: Link | null;
       /** Why it is not ours (another service, an app outside every linked team), for logs. */
       notOurs: string | null;
+      /** Where it is, as garbage collection needs it ({@link AddonWhereabouts}). */
+      whereabouts: AddonWhereabouts;
     }
   | { status: 'gone' }
   | { status: 'unknown'; error: string };
@@ -190,7 +192,8 @@ export async function readDesiredAddon(api: HerokuApi, addonId: string, links: L
     const addon = slimAddon(raw);
     if (addon.id.toLowerCase() !== addonId.toLowerCase()) throw new Error(`Heroku answered the read of add-on ${addonId} with add-on ${addon.id}`);
     if (!options.addonServices.includes(addon.service)) {
-      return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `add-on service ${addon.service} is not in ADDON_SERVICES` };
+      const notOurs = `add-on service ${addon.service} is not in ADDON_SERVICES`;
+      return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs, whereabouts: { status: 'unknown', error: notOurs } };
     }
     const [rawApp, attachments] = await Promise.all([
       api.get<App>(`/apps/${seg(addon.appId)}`),
@@ -199,10 +202,34 @@ export async function readDesiredAddon(api: HerokuApi, addonId: string, links: L
     const app = slimApp(rawApp);
     const teamId = rawApp.team?.id ?? null;
     const link = links.find((l) => l.teamId === teamId) ?? null;
-    if (!link) return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `app ${rawApp.name ?? app.id} is not in a linked team` };
-    if (addon.state === 'deprovisioned') return { status: 'found', addon: null, deprovisioned: true, link, notOurs: null };
+    const whereabouts: AddonWhereabouts =
+      addon.state === 'deprovisioned' ? { status: 'deprovisioned' } : { status: 'alive', teamId, appId: addon.appId, plan: addon.plan, addonName: addon.name };
+    if (!link) return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `app ${rawApp.name ?? app.id} is not in a linked team`, whereabouts };
+    if (addon.state === 'deprovisioned') return { status: 'found', addon: null, deprovisioned: true, link, notOurs: null, whereabouts };
     const own = attachments.filter((a) => a.addonId === addon.id);
-    return { status: 'found', addon: toDesired(addon, own, new Map([[app.id, app.region]]), link, options), deprovisioned: false, link, notOurs: null };
+    return { status: 'found', addon: toDesired(addon, own, new Map([[app.id, app.region]]), link, options), deprovisioned: false, link, notOurs: null, whereabouts };
+  } catch (err) {
+    return { status: 'unknown', error: errorMessage(err) };
+  }
+}
+
+/**
+ * Where one add-on is, asked by id (`GET /addons/{id}`, then its app for the team: at most two
+ * requests): what garbage collection needs before it marks an orphan or starts a teardown. Only
+ * Heroku's own 404 `not_found` for the add-on says `gone`; any failure is `unknown`.
+ */
+export async function readAddonWhereabouts(api: HerokuApi, addonId: string): Promise<AddonWhereabouts> {
+  let addon: SlimAddon;
+  try {
+    addon = slimAddon(await api.get<AddOn>(`/addons/${seg(addonId)}`));
+  } catch (err) {
+    if (err instanceof HerokuApiError && err.statusCode === 404 && err.id === 'not_found') return { status: 'gone' };
+    return { status: 'unknown', error: errorMessage(err) };
+  }
+  if (addon.state === 'deprovisioned') return { status: 'deprovisioned' };
+  try {
+    const app = await api.get<App>(`/apps/${seg(addon.appId)}`);
+    return { status: 'alive', teamId: app.team?.id ?? null, appId: addon.appId, plan: addon.plan, addonName: addon.name };
   } catch (err) {
     return { status: 'unknown', error: errorMessage(err) };
   }

@@ -188,7 +188,7 @@ describe('ApiCallRecorder', () => {
     await getBucketTags(s3, bucket);
     await listBuckets(s3, bucket);
     await createUser(iam, 'rec-user', '/rec/', { a: '1' });
-    await createUser(iam, 'rec-user', '/rec/', { a: '1' }); // EntityAlreadyExists: an error outcome, swallowed
+    await createUser(iam, 'rec-user', '/rec/', { a: '1' }); // EntityAlreadyExists: an error outcome; GetUser shows it is ours
     await tagUser(iam, 'rec-user', { b: '2' });
     await putUserPolicy(iam, 'rec-user', USER_POLICY_NAME, userPolicyDocument(bucket));
     const key = await createAccessKey(iam, 'rec-user');
@@ -201,6 +201,7 @@ describe('ApiCallRecorder', () => {
       { service: 's3', operation: 'ListBuckets', outcome: 'ok' },
       { service: 'iam', operation: 'CreateUser', outcome: 'ok' },
       { service: 'iam', operation: 'CreateUser', outcome: 'error' },
+      { service: 'iam', operation: 'GetUser', outcome: 'ok' },
       { service: 'iam', operation: 'TagUser', outcome: 'ok' },
       { service: 'iam', operation: 'PutUserPolicy', outcome: 'ok' },
       { service: 'iam', operation: 'CreateAccessKey', outcome: 'ok' },
@@ -218,7 +219,7 @@ describe('ApiCallRecorder', () => {
       'DeleteAccessKey',
     ]);
     // Listeners hear every call, resets included.
-    expect(heard.filter((c) => c.service !== 'sts')).toHaveLength(1 + 7 + 11);
+    expect(heard.filter((c) => c.service !== 'sts')).toHaveLength(1 + 7 + 12);
 
     // The STS client of AccountClients is instrumented too.
     recorder.reset();

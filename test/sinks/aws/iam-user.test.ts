@@ -123,15 +123,24 @@ describe('users', () => {
   it('createUser twice does not throw, and does not change the existing user', async () => {
     const name = userName();
     await createUser(iam, name, PATH, tagsFor('first'));
-    await expect(createUser(iam, name, PATH, tagsFor('second'))).resolves.toBeUndefined();
+    await expect(createUser(iam, name, PATH, tagsFor('first'))).resolves.toBeUndefined();
     expect((await listUsers(iam, PATH)).get(name)?.tags).toEqual(tagsFor('first'));
-    // Even a same-named user that is not ours: no error, no adoption (observe decides).
+  });
+
+  it('"already exists" is success only for a user with our tags: any other is refused, untouched (issue 13, defect 4)', async () => {
+    const name = userName();
+    await createUser(iam, name, PATH, tagsFor('first'));
+    await expect(createUser(iam, name, PATH, tagsFor('second'))).rejects.toMatchObject({ name: 'TerminalError', code: 'not-owned' });
+    expect((await listUsers(iam, PATH)).get(name)?.tags).toEqual(tagsFor('first'));
+    // A same-named user elsewhere, with no tags: refused with where it is, never adopted.
     const foreign = userName();
     await raw.iam.send(new CreateUserCommand({ UserName: foreign, Path: '/' }));
-    await expect(createUser(iam, foreign, PATH, tagsFor('x'))).resolves.toBeUndefined();
+    await expect(createUser(iam, foreign, PATH, tagsFor('x'))).rejects.toThrow(`IAM user ${foreign} already exists (under /) without this controller's ownership tags`);
     const got = await raw.iam.send(new GetUserCommand({ UserName: foreign }));
     expect(got.User?.Path).toBe('/');
     expect((await raw.iam.send(new ListUserTagsCommand({ UserName: foreign }))).Tags ?? []).toEqual([]);
+    // The caller decides what "ours" means (the executor: this instance and this add-on).
+    await expect(createUser(iam, name, PATH, tagsFor('second'), () => true)).resolves.toBeUndefined();
   });
 
   it('other createUser errors pass through (AccessDenied on the authenticating server)', async () => {
