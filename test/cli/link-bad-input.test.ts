@@ -193,5 +193,5 @@ describe('embedded database', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 300_000); // three CLI runs that each start the embedded database: about 18 s on a loaded 2-core machine
 });

@@ -52,9 +52,16 @@ afterAll(async () => {
   await db.drop();
 });
 
+/**
+ * How long the fake holds the answer the pass is waiting on when the signal is sent: the signal
+ * has to be handled by the command before that answer arrives, so this is the margin a slow
+ * machine gets (the test itself takes about this long). Answers after the signal are not held.
+ */
+const HOLD_MS = 10_000;
+
 /** Runs `args`, sends `signal` while the pass waits on a slow Heroku, and returns how it ended. */
 async function interrupt(args: string[], signal: NodeJS.Signals) {
-  fake.delayResponses(2_000);
+  fake.delayResponses(HOLD_MS);
   const held = fake.heldRequests;
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
     env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', ...env },
@@ -66,8 +73,10 @@ async function interrupt(args: string[], signal: NodeJS.Signals) {
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    await until('the pass to wait on Heroku', () => (fake.heldRequests > held ? true : undefined));
+    await until('the pass to wait on Heroku', () => (fake.heldRequests > held ? true : undefined), 60_000);
     child.kill(signal);
+    // The answer already held still comes only after HOLD_MS; later reads need not wait.
+    fake.delayResponses(0);
     return { code: await exited, stdout, stderr };
   } finally {
     fake.delayResponses(0);
@@ -92,17 +101,17 @@ it('reconcile --once interrupted by SIGINT: no action starts, one line says so, 
   expect(result.stdout).toMatch(/0 applied, 0 failed, 0 blocked, [1-9]\d* skipped/);
   expect(fake.mutatingRequests()).toBe(0);
   expect(await bucketsInAccount()).toBe(0);
-}, 60_000);
+}, 120_000);
 
 it('plan interrupted by SIGTERM: exit 143, nothing changed', async () => {
   const result = await interrupt(['plan'], 'SIGTERM');
   expect(result.code).toBe(143);
   expect(result.stderr.trim().split('\n').at(-1)).toBe('heroku-s3-controller: the pass was interrupted by SIGTERM; nothing was changed.');
   expect(fake.mutatingRequests()).toBe(0);
-}, 60_000);
+}, 120_000);
 
 it('afterwards an uninterrupted pass applies what was left', async () => {
   const child = spawn(process.execPath, [CLI_PATH, 'reconcile', '--once'], { env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', ...env }, stdio: 'ignore' });
   expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
   expect(await bucketsInAccount()).toBe(1);
-}, 60_000);
+}, 120_000);

@@ -1,9 +1,13 @@
 /**
- * The Lease elector against the stand's real kube-apiserver (etcd-backed), with short real
- * timings: lease 3 s, renew deadline 2 s, retry 0.5 s. Each test uses a Lease of its own.
+ * The Lease elector against the stand's real kube-apiserver (etcd-backed), on a hand-moved clock
+ * (SteppedTime): lease durations, renew deadlines and retry periods pass only when the test moves
+ * time, and each move waits for the electors' real API calls to finish, so no assertion depends on
+ * how fast the machine is. The timings are client-go's defaults; the renew deadline is also the
+ * real bound on each round's calls, and a frozen leader's round hangs that long in real time.
+ * Each test uses a Lease of its own.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CoordinationV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AuthorizationV1Api, CoordinationV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import {
   KubernetesLeaseElector,
   LeaseConflictError,
@@ -13,21 +17,38 @@ import {
 } from '../../src/leader/kubernetes-lease.js';
 import type { LeaseRecord } from '../../src/leader/lease-decision.js';
 import { KUBE_WAIT_MS, kubeConfig, kubeStand, randomName } from '../support/stand.js';
+import { SteppedTime } from './stepped-time.js';
 
 const NAMESPACE = 'default';
-const TIMINGS = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+const TIMINGS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 /** A candidate retries after retry × (1 + random × 1.2). */
 const MAX_CANDIDATE_WAIT_MS = TIMINGS.retryPeriodMs * 2.2;
+/** Sampling step on the stepped clock: several samples per retry period. */
+const STEP_MS = TIMINGS.retryPeriodMs / 4;
+/** Real time allowed for what the API server does by itself (RBAC informers) or a real timer. */
+const REAL_WAIT_MS = 60_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A LeaseClient that can be frozen: its calls then hang until aborted (a stalled process or a partition). */
+/**
+ * A LeaseClient that can be frozen: its calls then hang until aborted (a stalled process or a
+ * partition), and the stepped clock moves on meanwhile.
+ */
 class FreezableClient implements LeaseClient {
   frozen = false;
-  constructor(private readonly inner: LeaseClient) {}
+  constructor(
+    private readonly inner: LeaseClient,
+    private readonly time: SteppedTime,
+  ) {}
   private async gate(signal: AbortSignal): Promise<void> {
     if (!this.frozen) return;
-    await new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(new Error('frozen')), { once: true }));
+    const unstall = this.time.stall();
+    try {
+      await new Promise<void>((_, reject) => {
+        if (signal.aborted) return reject(new Error('frozen'));
+        signal.addEventListener('abort', () => reject(new Error('frozen')), { once: true });
+      });
+    } finally {
+      unstall();
+    }
   }
   async get(signal: AbortSignal) {
     await this.gate(signal);
@@ -45,17 +66,22 @@ class FreezableClient implements LeaseClient {
 
 beforeAll(kubeStand, KUBE_WAIT_MS);
 
+let time: SteppedTime;
 let electors: KubernetesLeaseElector[] = [];
+beforeEach(() => {
+  time = new SteppedTime();
+});
 afterEach(async () => {
   await Promise.all(electors.map((e) => e.stop()));
   electors = [];
 });
 
 function contender(lease: string, identity: string, as: 'admin' | 'user' = 'admin') {
-  const client = new FreezableClient(kubernetesLeaseClient({ kubeConfig: kubeConfig(as), namespace: NAMESPACE, name: lease }));
-  const elector = new KubernetesLeaseElector({ client, identity, leaseRef: `Lease ${NAMESPACE}/${lease}`, ...TIMINGS });
+  const client = new FreezableClient(kubernetesLeaseClient({ kubeConfig: kubeConfig(as), namespace: NAMESPACE, name: lease }), time);
+  const elector = new KubernetesLeaseElector({ client, identity, leaseRef: `Lease ${NAMESPACE}/${lease}`, clock: time.clock, sleep: time.sleep, ...TIMINGS });
+  /** Leadership changes, stamped with the electors' clock. */
   const changes: { leader: boolean; at: number }[] = [];
-  elector.onChange((leader) => changes.push({ leader, at: Date.now() }));
+  elector.onChange((leader) => changes.push({ leader, at: time.now }));
   electors.push(elector);
   return { client, elector, changes, identity };
 }
@@ -63,21 +89,13 @@ function contender(lease: string, identity: string, as: 'admin' | 'user' = 'admi
 type Contender = ReturnType<typeof contender>;
 const leaders = (cs: Contender[]) => cs.filter((c) => c.elector.isLeader()).map((c) => c.identity);
 
-async function sample(ms: number, check: () => void, everyMs = 25): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    check();
-    await sleep(everyMs);
+/** Polls in real time for what no elector's clock drives. */
+async function realWait(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + REAL_WAIT_MS;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${REAL_WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!cond()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-  return Date.now() - started;
 }
 
 async function readLease(name: string) {
@@ -91,23 +109,24 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
     const b = contender(lease, 'b');
     await a.elector.start();
     await b.elector.start();
-    await sample(3 * TIMINGS.leaseDurationMs, () => expect(leaders([a, b])).toEqual(['a']));
+    await time.step(3 * TIMINGS.leaseDurationMs, STEP_MS, () => expect(leaders([a, b])).toEqual(['a']));
     expect(b.changes).toEqual([]);
 
     // What the API server stored, as written by client-node (MicroTime with microseconds).
     const stored = await readLease(lease);
     expect(stored.spec?.holderIdentity).toBe('a');
-    expect(stored.spec?.leaseDurationSeconds).toBe(3);
+    expect(stored.spec?.leaseDurationSeconds).toBe(TIMINGS.leaseDurationMs / 1000);
     expect(stored.spec?.leaseTransitions).toBe(0);
     expect(String(stored.spec?.renewTime)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-    expect(Date.now() - Date.parse(String(stored.spec?.renewTime))).toBeLessThan(TIMINGS.retryPeriodMs + 1_000);
+    // Renewed within the last retry period, on the electors' clock.
+    expect(time.now - Date.parse(String(stored.spec?.renewTime))).toBeLessThanOrEqual(TIMINGS.retryPeriodMs);
   });
 
   it('three contenders: exactly one leader at every sampled instant', async () => {
     const lease = randomName('lease');
     const cs = ['a', 'b', 'c'].map((id) => contender(lease, id));
     await Promise.all(cs.map((c) => c.elector.start()));
-    await sample(2 * TIMINGS.leaseDurationMs, () => expect(leaders(cs)).toHaveLength(1));
+    await time.step(2 * TIMINGS.leaseDurationMs, STEP_MS, () => expect(leaders(cs)).toHaveLength(1));
     const first = leaders(cs)[0];
     // Nobody else ever led.
     for (const c of cs.filter((c) => c.identity !== first)) expect(c.changes).toEqual([]);
@@ -125,11 +144,10 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
     const released = await readLease(lease);
     expect(released.spec?.holderIdentity ?? '').toBe('');
     expect(released.spec?.leaseDurationSeconds).toBe(1);
-    const stoppedAt = Date.now();
-    await waitFor('b leads', () => b.elector.isLeader(), MAX_CANDIDATE_WAIT_MS + 1_000);
-    expect(Date.now() - stoppedAt).toBeLessThanOrEqual(MAX_CANDIDATE_WAIT_MS + 300);
+    const took = await time.advanceUntil('b leads', () => b.elector.isLeader(), MAX_CANDIDATE_WAIT_MS + TIMINGS.retryPeriodMs);
+    expect(took).toBeLessThanOrEqual(MAX_CANDIDATE_WAIT_MS);
     const taken = await readLease(lease);
-    expect(taken.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1, leaseDurationSeconds: 3 });
+    expect(taken.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1, leaseDurationSeconds: TIMINGS.leaseDurationMs / 1000 });
   });
 
   it('a frozen leader (not released) stops mutating at its renew deadline; another leads after the lease duration', async () => {
@@ -138,51 +156,51 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
     const b = contender(lease, 'b');
     await a.elector.start();
     await b.elector.start();
-    // "Mutations": each contender mutates every 20 ms while isLeader() says so (the executor's mayMutate).
+    // "Mutations": at every step each contender mutates while isLeader() says so (the executor's mayMutate).
     const mutations: { who: string; at: number }[] = [];
-    let running = true;
-    const mutator = (async () => {
-      while (running) {
-        for (const c of [a, b]) if (c.elector.isLeader()) mutations.push({ who: c.identity, at: Date.now() });
-        await sleep(20);
-      }
-    })();
-    await sleep(1_000);
+    const mutate = () => {
+      for (const c of [a, b]) if (c.elector.isLeader()) mutations.push({ who: c.identity, at: time.now });
+    };
+    await time.step(2 * TIMINGS.retryPeriodMs, STEP_MS, mutate);
 
     a.client.frozen = true;
-    const frozenAt = Date.now();
-    await sample(TIMINGS.leaseDurationMs + MAX_CANDIDATE_WAIT_MS + 1_500, () => expect(leaders([a, b]).length).toBeLessThanOrEqual(1));
-    running = false;
-    await mutator;
+    const frozenAt = time.now;
+    await time.step(TIMINGS.leaseDurationMs + 2 * MAX_CANDIDATE_WAIT_MS, STEP_MS, () => {
+      expect(leaders([a, b]).length).toBeLessThanOrEqual(1);
+      mutate();
+    });
 
     expect(leaders([a, b])).toEqual(['b']);
-    const aStopped = a.changes.find((c) => !c.leader)!.at;
     const bStarted = b.changes.find((c) => c.leader)!.at;
-    // a was told it lost within the renew deadline of its freeze (its hanging renewal is cut off
-    // when its lease stops being valid; it had renewed at most one retry period before the freeze).
-    expect(aStopped - frozenAt).toBeLessThanOrEqual(TIMINGS.renewDeadlineMs + 200);
-    // b waited out the lease duration from the last change it saw (at or after a's last renewal).
+    // b waited out the lease duration from the last change it saw (at or after a's last renewal,
+    // at most one retry period before the freeze) ...
     expect(bStarted - frozenAt).toBeGreaterThanOrEqual(TIMINGS.leaseDurationMs - TIMINGS.retryPeriodMs);
-    // Upper bound: the lease duration plus one jittered retry, plus slack for API latency on a
-    // loaded 2-core machine (500 ms was exceeded by 82 ms once while other test runs shared it).
-    expect(bStarted - frozenAt).toBeLessThanOrEqual(TIMINGS.leaseDurationMs + MAX_CANDIDATE_WAIT_MS + 1_000);
-    // No mutation by a after it lost the lease; none by b before it won; never both.
+    // ... and took over at its first retry after that: it saw a's last renewal at most one
+    // jittered retry after it was made, and retries at most one jittered retry after expiry.
+    expect(bStarted - frozenAt).toBeLessThanOrEqual(TIMINGS.leaseDurationMs + 2 * MAX_CANDIDATE_WAIT_MS);
+    // No mutation by a after its renew deadline (its last renewal was at most one retry period
+    // before the freeze); none by b before it won; never both.
     const lastByA = Math.max(...mutations.filter((m) => m.who === 'a').map((m) => m.at));
     const firstByB = Math.min(...mutations.filter((m) => m.who === 'b').map((m) => m.at));
     expect(lastByA).toBeLessThan(firstByB);
-    expect(lastByA - frozenAt).toBeLessThanOrEqual(TIMINGS.renewDeadlineMs + 100);
+    expect(lastByA - frozenAt).toBeLessThan(TIMINGS.renewDeadlineMs);
+    expect(firstByB).toBeGreaterThanOrEqual(bStarted);
     expect(mutations.filter((m) => m.who === 'a').length).toBeGreaterThan(10);
 
+    // a is told it lost when its hanging renewal is cut off (a real timer of the remaining renew
+    // deadline); until then isLeader() already said no, by the clock.
+    await realWait('a to be told it lost', () => a.changes.some((c) => !c.leader));
     // a thaws: it sees b's valid lease and stays a follower.
     a.client.frozen = false;
-    await sample(TIMINGS.leaseDurationMs, () => expect(leaders([a, b])).toEqual(['b']));
+    await time.step(TIMINGS.leaseDurationMs, STEP_MS, () => expect(leaders([a, b])).toEqual(['b']));
+    expect(a.changes.map((c) => c.leader)).toEqual([true, false]);
   });
 
   it('a write with a stale resourceVersion loses with 409 (LeaseConflictError)', async () => {
     const lease = randomName('lease');
     const one = kubernetesLeaseClient({ kubeConfig: kubeConfig(), namespace: NAMESPACE, name: lease });
     const two = kubernetesLeaseClient({ kubeConfig: kubeConfig(), namespace: NAMESPACE, name: lease });
-    const signal = AbortSignal.timeout(10_000);
+    const signal = AbortSignal.timeout(REAL_WAIT_MS);
     const now = new Date().toISOString();
     const record = (holder: string, transitions: number): LeaseRecord => ({ holderIdentity: holder, leaseDurationSeconds: 3, acquireTime: now, renewTime: now, leaseTransitions: transitions });
 
@@ -209,12 +227,12 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
     for (let round = 0; round < 3; round++) {
       const lease = randomName('lease');
       const seed = kubernetesLeaseClient({ kubeConfig: kubeConfig(), namespace: NAMESPACE, name: lease });
-      const now = new Date().toISOString();
-      await seed.create({ holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: 5 }, AbortSignal.timeout(10_000));
+      const now = new Date(time.now).toISOString();
+      await seed.create({ holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: 5 }, AbortSignal.timeout(REAL_WAIT_MS));
       const cs = ['a', 'b', 'c'].map((id) => contender(lease, `${id}${round}`));
       await Promise.all(cs.map((c) => c.elector.start())); // all take over in their first round
       expect(leaders(cs)).toHaveLength(1);
-      await sample(1_000, () => expect(leaders(cs)).toHaveLength(1));
+      await time.step(2 * TIMINGS.retryPeriodMs, STEP_MS, () => expect(leaders(cs)).toHaveLength(1));
       expect((await readLease(lease)).spec?.leaseTransitions).toBe(6);
     }
   });
@@ -223,8 +241,7 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
     const lease = randomName('lease');
     const user = contender(lease, 'stand-user', 'user');
     await user.elector.start();
-    await sleep(TIMINGS.retryPeriodMs);
-    expect(user.elector.isLeader()).toBe(false);
+    await time.step(2 * TIMINGS.retryPeriodMs, STEP_MS, () => expect(user.elector.isLeader()).toBe(false));
     await user.elector.stop();
 
     const rbac = kubeConfig().makeApiClient(RbacAuthorizationV1Api);
@@ -242,10 +259,11 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
       },
     });
     try {
+      // The RBAC authorizer sees the new binding through its informers: wait until it does.
+      await realWait('the Role to be in force', () => allowed(['get', 'create', 'update']));
       const granted = contender(lease, 'stand-user-2', 'user');
       await granted.elector.start();
-      // The RBAC authorizer sees the new binding through its informers: allow it a moment.
-      await waitFor('leads with the Role', () => granted.elector.isLeader(), 5_000);
+      expect(granted.elector.isLeader()).toBe(true);
       await granted.elector.stop();
       expect((await readLease(lease)).spec?.holderIdentity ?? '').toBe('');
     } finally {
@@ -254,3 +272,15 @@ describe('KubernetesLeaseElector on a real kube-apiserver', () => {
     }
   });
 });
+
+/** True when the RBAC authorizer lets stand-user do each of `verbs` on leases in the namespace. */
+async function allowed(verbs: string[]): Promise<boolean> {
+  const authz = kubeConfig().makeApiClient(AuthorizationV1Api);
+  for (const verb of verbs) {
+    const review = await authz.createSubjectAccessReview({
+      body: { spec: { user: 'stand-user', resourceAttributes: { namespace: NAMESPACE, verb, group: 'coordination.k8s.io', resource: 'leases' } } },
+    });
+    if (!review.status?.allowed) return false;
+  }
+  return true;
+}

@@ -10,7 +10,12 @@ import { KubernetesLeaseElector, kubernetesLeaseClient } from '../../src/leader/
 import { EVENT_COMPONENT, LEADER_ELECTION_REASON, kubernetesLeaseEvents } from '../../src/leader/lease-events.js';
 import { KUBE_WAIT_MS, kubeConfig, kubeStand, randomName } from '../support/stand.js';
 
-const TIMINGS = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+// Long enough that no slow API call on a loaded machine cuts a round short (the renew deadline
+// bounds each round's calls, and isLeader() is judged from the last renewal): each start() must
+// take the Lease in its first round.
+const TIMINGS = { leaseDurationMs: 60_000, renewDeadlineMs: 40_000, retryPeriodMs: 2_000 };
+/** For the RBAC authorizer to see a new binding through its informers. */
+const RBAC_WAIT_MS = 60_000;
 
 beforeAll(kubeStand, KUBE_WAIT_MS);
 
@@ -48,13 +53,13 @@ async function leaseEvents(ns: string, lease: string): Promise<CoreV1Event[]> {
 /** Waits until the RBAC authorizer (which sees new bindings through informers) allows stand-user `verb`. */
 async function untilAllowed(ns: string, verb: string, group: string, resource: string, name?: string): Promise<void> {
   const authz = kubeConfig().makeApiClient(AuthorizationV1Api);
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + RBAC_WAIT_MS;
   for (;;) {
     const review = await authz.createSubjectAccessReview({
       body: { spec: { user: 'stand-user', resourceAttributes: { namespace: ns, verb, group, resource, ...(name ? { name } : {}) } } },
     });
     if (review.status?.allowed) return;
-    if (Date.now() > deadline) throw new Error(`stand-user was not allowed to ${verb} ${resource} within 10 s`);
+    if (Date.now() > deadline) throw new Error(`stand-user was not allowed to ${verb} ${resource} within ${RBAC_WAIT_MS / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

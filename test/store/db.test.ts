@@ -156,12 +156,16 @@ describe.each(backends)('Db on $name', (backend) => {
   it('isolates an open transaction from other work', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    let inserted!: () => void;
+    const insertDone = new Promise<void>((resolve) => (inserted = resolve));
     const tx = db.transaction(async (t) => {
       await t.query('INSERT INTO t (v) VALUES ($1)', ['isolated']);
+      inserted();
       await gate;
       throw new Error('undo');
     });
-    await new Promise((r) => setTimeout(r, 50));
+    // The row is written (uncommitted) before the outside read, however slow the machine.
+    await insertDone;
     const outside = db.query('SELECT count(*)::int AS c FROM t WHERE v = $1', ['isolated']);
     release();
     await rejection(tx);
