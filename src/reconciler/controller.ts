@@ -22,6 +22,7 @@ import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './exe
 import type { AddonWhereabouts, DesiredAddon, ObservedAccount, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
 import { orphanCandidates } from './plan-gc.js';
+import { profileFor } from './profiles.js';
 import { GcReason } from './reasons.js';
 import { callerArn } from '../sinks/aws/iam-user.js';
 import { isDeepCheckDue } from './deep-checks.js';
@@ -161,7 +162,7 @@ export class Controller {
         now: startedAt,
       },
       this.naming,
-      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc, profiles: this.deps.config.profiles },
+      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: { ...this.deps.config.gc, defaultRegion: this.deps.config.aws.region }, profiles: this.deps.config.profiles },
     );
     let execution: ExecutionSummary | null = null;
     if (!options.dryRun) execution = await this.executor(targets).apply(this.runnable(actions));
@@ -298,7 +299,7 @@ export class Controller {
         now: startedAt,
       },
       this.naming,
-      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: this.deps.config.gc, profiles: this.deps.config.profiles },
+      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: { ...this.deps.config.gc, defaultRegion: this.deps.config.aws.region }, profiles: this.deps.config.profiles },
     );
     const actions = keyedActions(planned, addonId, record, breakers);
     if (actions.length < planned.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker').length) {
@@ -328,6 +329,7 @@ export class Controller {
       emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
       heroku: this.deps.heroku,
       clientsFor: (accountId) => this.clientsFor(targets.get(accountId)!),
+      retainingPlan: (plan) => profileFor(this.deps.config.profiles, plan).retain,
       keyIdentity: async (accountId, key) => {
         const sts = this.deps.connector.stsFor({ kind: 'keys', ...key }, accountId);
         try {

@@ -70,6 +70,8 @@ export interface ExecutorDeps {
   gcBreakers: GcBreakerStore;
   heroku: HerokuApi;
   clientsFor: (accountId: string) => AccountClients;
+  /** Whether a plan keeps its bucket when the add-on goes away (PLAN_PROFILES `retain`). */
+  retainingPlan?: (plan: string) => boolean;
   /** The ARN an access key acts as in that account (STS GetCallerIdentity with the key itself). */
   keyIdentity?: (accountId: string, key: { accessKeyId: string; secretAccessKey: string }) => Promise<string>;
   instanceId: string;
@@ -429,6 +431,10 @@ export class Executor {
     }
     if (isRetained(tags)) {
       throw new TerminalError(`bucket ${bucket} carries ${TAG.retain}=true now: it is kept, with its data, and only its user goes`, 'retained');
+    }
+    const plan = tags[TAG.plan];
+    if (plan !== undefined && this.deps.retainingPlan?.(plan)) {
+      throw new TerminalError(`bucket ${bucket} is tagged with plan ${plan}, which keeps its bucket: it is kept, with its data, and only its user goes`, 'retained');
     }
   }
 

@@ -115,7 +115,7 @@ export type AddonWhereabouts =
   /** Heroku's own 404 `not_found` for the add-on. */
   | { status: 'gone' }
   /** Heroku lists it as deprovisioned, or told the Partner API so: the short grace applies. */
-  | { status: 'deprovisioned' }
+  | { status: 'deprovisioned'; plan?: string }
   /** It exists, on an app of this team (null: an app outside any team). */
   | { status: 'alive'; teamId: string | null; appId: string; plan: string; addonName: string }
   /** The read failed: nothing is decided about it this pass. */

@@ -15,7 +15,7 @@ import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from 
 import { BlockedReason, DriftKind, GcReason, RecordReason } from './reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
-import { configVarNames, isOwnedBy, isRetained, type NamingPolicy } from './spec.js';
+import { TAG, bucketNameFor, configVarNames, isOwnedBy, isRetained, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
   mode: 'enabled' | 'dry-run' | 'off';
@@ -30,7 +30,15 @@ export interface GcPolicy {
    * go all day, and two closed pull requests of a team of three are churn, not a mass deletion.
    */
   minDeletionsForRatio?: number;
+  /** Region of a rediscovered orphan's bucket when its link names none (AWS_REGION). */
+  defaultRegion?: string;
 }
+
+/**
+ * The plan of a record rebuilt from a resource's ownership tags after the store lost it: not
+ * known, so its bucket is kept (a retaining plan may have wanted it), until Heroku tells.
+ */
+export const UNKNOWN_PLAN = '';
 
 export const DEFAULT_MIN_DELETIONS_FOR_RATIO = 5;
 
@@ -97,6 +105,8 @@ export function planGarbageCollection(
     }
   }
 
+  actions.push(...rediscover(input, naming, gc, linked, wanted));
+
   const byAccount = new Map<string, ResourceRecord[]>();
   for (const record of input.records.values()) {
     if (wanted.has(record.addonId)) {
@@ -140,6 +150,9 @@ export function planGarbageCollection(
           continue;
         }
         deprovisioned ||= word.status === 'deprovisioned';
+        if (word.status === 'deprovisioned' && record.plan === UNKNOWN_PLAN && word.plan) {
+          actions.push({ accountId, addonId: record.addonId, kind: 'update-record', reason: RecordReason.DesiredChanged, changes: { plan: word.plan } });
+        }
       }
       if (!record.orphan) {
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
@@ -164,10 +177,59 @@ export function planGarbageCollection(
         });
         continue;
       }
-      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], profileFor(profiles, record.plan).retain, kept));
+      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], retainsData(record, account, profiles), kept));
     }
   }
   return { actions, held };
+}
+
+/**
+ * Resources of ours that the store has no record of and no add-on wants: left by add-ons that went
+ * away while the store was lost, or after the backup it was restored from. They are found by
+ * their IAM users (every pass lists all users under IAM_PATH with their tags): a user with this
+ * instance's tag and an add-on id nobody knows gets its record back, rebuilt from its tags, and
+ * from then on is garbage collected like any orphan: Heroku is asked about the add-on, the grace
+ * period runs, and the bucket is kept unless Heroku still knows its plan and that plan does not
+ * retain it.
+ */
+function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>): Action[] {
+  const actions: Action[] = [];
+  const links = new Map<string, Link>();
+  for (const link of linked.values()) if (!links.has(link.accountId)) links.set(link.accountId, link);
+  for (const account of input.observed.values()) {
+    if (!account.complete) continue;
+    for (const user of account.users.values()) {
+      const addonId = user.tags[TAG.addonId];
+      if (!addonId || !isOwnedBy(user.tags, naming, addonId) || input.records.has(addonId) || wanted.has(addonId)) continue;
+      // Only at the name we would have given it: tags naming another add-on make no user ours.
+      if (user.userName !== userNameFor(naming, addonId)) continue;
+      const bucket = bucketNameFor(naming, account.accountId, addonId);
+      actions.push({
+        accountId: account.accountId,
+        addonId,
+        kind: 'record-resource',
+        reason: DriftKind.OrphanedUser,
+        record: {
+          addonId,
+          addonName: addonId,
+          accountId: account.accountId,
+          teamId: user.tags[TAG.teamId] ?? '',
+          appId: user.tags[TAG.appId] ?? '',
+          plan: UNKNOWN_PLAN,
+          bucketName: bucket,
+          bucketRegion: links.get(account.accountId)?.region ?? gc.defaultRegion ?? 'us-east-1',
+          userName: user.userName,
+          accessKeyId: null,
+          secretAccessKey: null,
+          bucketCreateStartedAt: null,
+          state: 'pending',
+          lastError: null,
+        },
+        detail: { field: 'record', expected: 'a record for every resource of ours', actual: `IAM user ${user.userName} of add-on ${addonId}, unknown to the store: recorded again from its tags` },
+      });
+    }
+  }
+  return actions;
 }
 
 /**
@@ -238,6 +300,18 @@ function planBreaker(
     actions.push({ ...base, addonId: breaker.planned[0] ?? accountId, kind: 'reset-gc-breaker', planned: [] });
   }
   return { actions, held: new Set() };
+}
+
+/**
+ * Whether the add-on's plan keeps its bucket: the plan the record has now, or the one on the
+ * bucket's own plan tag (a store restored from an older backup may remember an older plan); a
+ * plan neither knows (the store was lost) keeps it too.
+ */
+function retainsData(record: ResourceRecord, account: ObservedAccount, profiles: ProfileTable): boolean {
+  const tagged = account.buckets.get(record.bucketName)?.tags[TAG.plan];
+  if (tagged !== undefined && profileFor(profiles, tagged).retain) return true;
+  if (record.plan === UNKNOWN_PLAN) return tagged === undefined;
+  return profileFor(profiles, record.plan).retain;
 }
 
 /** Whether one of the add-on's attachments has this id. */

@@ -16,9 +16,11 @@ import {
   DESIRED_OBJECT_OWNERSHIP,
   DESIRED_PUBLIC_ACCESS_BLOCK,
   LIFECYCLE_RULE_ID,
+  TAG,
   TEARDOWN_RULE_IDS,
   USER_POLICY_NAME,
   bucketNameFor,
+  bucketTagsFor,
   canonicalPolicy,
   configVarNames,
   configVarsFingerprint,
@@ -159,6 +161,11 @@ interface AddonContext {
   tags: Record<string, string> | null;
 }
 
+/** The bucket's tags: the ownership tags and the plan. */
+function bucketTagsOf(ctx: AddonContext): Record<string, string> {
+  return bucketTagsFor(ctx.policy, ctx.addon);
+}
+
 /** The add-on's ownership tags: one object per add-on, shared by its actions, as before. */
 function tagsOf(ctx: AddonContext): Record<string, string> {
   return (ctx.tags ??= ownershipTags(ctx.policy, ctx.addon));
@@ -269,7 +276,7 @@ function planBucket(
 ): Action[] {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, bucket, region };
   if (!observed) {
-    const tags = tagsOf(ctx);
+    const tags = bucketTagsOf(ctx);
     // Tags go with CreateBucket (atomic on AWS) and again with PutBucketTagging, for endpoints
     // that ignore tags on create; every setting follows, since a new bucket has none of ours.
     return [
@@ -279,7 +286,7 @@ function planBucket(
     ];
   }
   if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
-    const tags = tagsOf(ctx);
+    const tags = bucketTagsOf(ctx);
     if (wasCreatedByOurInterruptedCall(ctx.record, observed)) {
       return [
         {
@@ -304,8 +311,8 @@ function planBucket(
     ];
   }
   const actions: Action[] = [];
-  if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon)) {
-    const tags = tagsOf(ctx);
+  if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon) || observed.tags[TAG.plan] !== ctx.addon.plan) {
+    const tags = bucketTagsOf(ctx);
     actions.push({
       ...base,
       kind: 'put-bucket-tags',

@@ -21,6 +21,11 @@ export const TAG = {
   teamId: `${TAG_PREFIX}team-id`,
   /** `true` keeps the bucket and its data when its add-on goes away. */
   retain: `${TAG_PREFIX}retain`,
+  /**
+   * The add-on's plan, on its bucket: teardown reads retention from the bucket itself, so a plan
+   * the store forgot (lost, or restored from an older backup) still keeps a retaining plan's data.
+   */
+  plan: `${TAG_PREFIX}plan`,
   /** Set while the resource is an orphan: when it became one, and when it may be deleted. */
   orphanedAt: `${TAG_PREFIX}orphaned-at`,
   deleteAfter: `${TAG_PREFIX}delete-after`,
@@ -78,6 +83,11 @@ export function ownershipTags(policy: NamingPolicy, owner: OwnerIdentity): Recor
     [TAG.appId]: owner.appId,
     [TAG.teamId]: owner.teamId,
   };
+}
+
+/** A bucket's tags: its ownership tags and its add-on's plan ({@link TAG.plan}). */
+export function bucketTagsFor(policy: NamingPolicy, owner: OwnerIdentity & { plan: string }): Record<string, string> {
+  return { ...ownershipTags(policy, owner), [TAG.plan]: owner.plan };
 }
 
 /**

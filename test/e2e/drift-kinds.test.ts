@@ -599,19 +599,22 @@ describe('bucket settings', () => {
 describe('tags', () => {
   it('tags-changed (bucket): a wrong app-id tag is put right and a foreign tag kept', async () => {
     const m = managed.K;
-    const wrong = { ...m.tags, [TAG.appId]: 'not-the-app' };
+    // A bucket's tags: the ownership tags and its add-on's plan.
+    const tags = m.converged.bucket.tags as Record<string, string>;
+    expect(tags).toEqual({ ...m.tags, [TAG.plan]: 's3-bucket:standard' });
+    const wrong = { ...tags, [TAG.appId]: 'not-the-app' };
     await driftCase({
       async tamper() {
         const TagSet = Object.entries({ ...wrong, 'cost-center': 'cc-42' }).map(([Key, Value]) => ({ Key, Value }));
         await s3.send(new PutBucketTaggingCommand({ Bucket: m.bucket, Tagging: { TagSet } }));
       },
-      items: [{ kind: 'tags-changed', addonId: m.addonId, resource: m.bucket, field: 'tags', expected: describeTags(m.tags), actual: describeTags(wrong) }],
+      items: [{ kind: 'tags-changed', addonId: m.addonId, resource: m.bucket, field: 'tags', expected: describeTags(tags), actual: describeTags(wrong) }],
       async stillTampered() {
         expect(await bucketTags(s3, m.bucket)).toEqual({ ...wrong, 'cost-center': 'cc-42' });
       },
       repair: { via: 'in-process', mutations: ['PutBucketTagging'] },
       async repaired() {
-        expect(await bucketTags(s3, m.bucket)).toEqual({ ...m.tags, 'cost-center': 'cc-42' });
+        expect(await bucketTags(s3, m.bucket)).toEqual({ ...tags, 'cost-center': 'cc-42' });
         const { tags: _tags, ...rest } = await bucketSnapshot(s3, m.bucket);
         const { tags: _was, ...restBefore } = m.converged.bucket;
         expect(rest).toEqual(restBefore);

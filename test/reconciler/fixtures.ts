@@ -5,6 +5,7 @@ import {
   LIFECYCLE_RULE_ID,
   USER_POLICY_NAME,
   bucketNameFor,
+  bucketTagsFor,
   configVarsFingerprint,
   configVarsFor,
   ownershipTags,
@@ -100,7 +101,7 @@ export function syncedBucket(overrides: Partial<ObservedBucket> = {}): ObservedB
   return {
     name: BUCKET,
     creationDate: new Date(NOW.getTime() - 3_000_000),
-    tags: ownershipTags(POLICY, addon()),
+    tags: bucketTagsFor(POLICY, addon()),
     settings: syncedSettings(),
     ...overrides,
   };

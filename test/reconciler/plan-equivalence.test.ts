@@ -150,7 +150,8 @@ export function generatedWorld(n: number, seed: number): PlanInput {
         if (r.chance(0.03)) settings.cors = settings.cors?.map((c) => ({ ...c, allowedMethods: [...c.allowedMethods].reverse() })) ?? null;
         if (r.chance(0.06)) settings.policy = r.pick([null, reformatted(settings.policy!), tlsOnlyBucketPolicy('someone-else'), '{not json', reformatted(tlsOnlyBucketPolicy('x'))]);
       }
-      let bucketTags: Record<string, string> = { ...tags };
+      let bucketTags: Record<string, string> = { ...tags, [TAG.plan]: addon.plan };
+      if (r.chance(0.02)) bucketTags[TAG.plan] = r.pick(['s3-bucket:older', 's3-bucket:archive']);
       if (r.chance(0.03)) bucketTags[TAG.appId] = 'old-app';
       if (r.chance(0.02)) delete bucketTags[TAG.teamId];
       if (r.chance(0.02)) bucketTags['cost-center'] = 'x';
@@ -239,7 +240,8 @@ export function generatedWorld(n: number, seed: number): PlanInput {
     const team = teams.find((t) => t.teamId === teamId);
     if (team && r.chance(0.3)) team.deprovisioned.push(addonId);
     const ownerTags = ownershipTags(POLICY, { addonId, appId: rec.appId, teamId });
-    if (r.chance(0.8)) buckets.get(accountId)!.push({ name: bucket, creationDate: NOW, tags: r.chance(0.1) ? {} : r.chance(0.1) ? { ...ownerTags, [TAG.retain]: 'true' } : ownerTags, settings: null });
+    const planTag = r.chance(0.2) ? { [TAG.plan]: r.pick(['s3-bucket:archive', 's3-bucket:standard']) } : { [TAG.plan]: planName };
+    if (r.chance(0.8)) buckets.get(accountId)!.push({ name: bucket, creationDate: NOW, tags: r.chance(0.1) ? {} : r.chance(0.1) ? { ...ownerTags, ...planTag, [TAG.retain]: 'true' } : { ...ownerTags, ...planTag }, settings: null });
     if (r.chance(0.8)) users.get(accountId)!.push({ userName, path: POLICY.iamPath, tags: r.chance(0.1) ? {} : ownerTags, inlinePolicies: {}, accessKeys: null });
     if (r.chance(0.5)) deliveries.push({ addonId, attachmentId: r.uuid(), appId: r.uuid(), varNames: ['BUCKET_URL'], fingerprint: 'y', deliveredAt: NOW });
     // What Heroku answers when garbage collection asks about the add-on by id.
@@ -294,14 +296,14 @@ const digest = (actions: Action[]) => createHash('sha256').update(serialise(acti
  * and counted by the breaker, records that follow their add-on).
  */
 const EXPECTED: Record<string, string> = {
-  '1/bench': '46124e9cf8212dfc4e0ae09b6eef3af429076235bf261945c6bd677f0cf45b20',
-  '1/none': 'ced6b693268eee811f7d5174581bdae3480be3d30409fc9f13fc15f1f8ddee6c',
-  '1/dry-run, no repairs': '7019cb0eff07caf4bd4f0ed827f63e5269c5aa3977d9a064ead918f2a807e2a7',
-  '1/gc off': '9077f95490bbdcaef0da27894b4aea80dc08486f4f66583024e1e0496c533c84',
-  '2/bench': '9ad2f81a7e66c6337c576ba5b96646558569bba3696f5a563c08da6debaff3b1',
-  '2/none': '4c8daa1804a4e7abb2f2204208272944d25125cdd56bbfec4950d1da754389e2',
-  '2/dry-run, no repairs': '460a3c63953522dfa721cf46776cdcf00c3fcf22070225c177d4103f4c4ede03',
-  '2/gc off': 'c7d1c7967a5cb040a679687581a054b822ddc148f16394b68d0b5b7dd3753c82',
+  '1/bench': '58a14998b21b4e898603a66d77a734bd835f397f0a461ba0adb0cd2e0056ed12',
+  '1/none': 'a97d08932dd7b6c5f675150d11eef148920b3b486bb1dd64a0f3fc2240a1ee30',
+  '1/dry-run, no repairs': 'deecb822defeaf7206fadb682880ab97de9a0e7af4bd1795fc3defcd0220487a',
+  '1/gc off': 'e32eb2b17bf3f494c85ee9cd4a2af729c5cc6ec58ed9f4f01989beb1454684d6',
+  '2/bench': '1fdf159fae6858a923a24a5784528a6da2d1985cd5b31b2662aa79f7ef960a0d',
+  '2/none': 'd6baa4ee6128eb863d5a1f1e747bfdf3fca960d830d8b3ab89e05b8b254d0fa9',
+  '2/dry-run, no repairs': '9e4f24105d2b4e282f54b736ecd9b11251cee34f95211197edf7992def732383',
+  '2/gc off': '33b2259076f1a735db75666518cf4784068025f0c35c08749d3f32251ae30ef2',
 };
 
 describe('plan() on a large generated world', () => {

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import type { AddonWhereabouts, PlanInput } from '../../src/reconciler/model.js';
 import { plan } from '../../src/reconciler/plan.js';
-import { orphanCandidates, type GcPolicy } from '../../src/reconciler/plan-gc.js';
-import { TAG, ownershipTags } from '../../src/reconciler/spec.js';
+import { UNKNOWN_PLAN, orphanCandidates, type GcPolicy } from '../../src/reconciler/plan-gc.js';
+import { TAG, bucketTagsFor, ownershipTags } from '../../src/reconciler/spec.js';
 import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedUser } from './fixtures.js';
 
 const GC: GcPolicy = { mode: 'enabled', graceDeprovisionedMs: 5 * 60_000, graceOrphanedMs: 24 * 3_600_000, maxDeletions: 10, maxDeletionRatio: 0.5 };
@@ -261,6 +261,62 @@ describe('garbage collection plan', () => {
     input.records = new Map([[ADDON, record({ ...expired(), teamId: 'other-team' })]]);
     expect(deletes(plan(input, POLICY, { gc: GC }))).toEqual([]);
     expect(TEAM).not.toBe('other-team');
+  });
+});
+
+describe('resources the store lost (issue 13: a store wiped, or restored from an older backup)', () => {
+  const stray = (tags: Record<string, string>) => {
+    const input = inSync();
+    input.desired[0]!.addons = [];
+    input.records = new Map();
+    input.deliveries = [];
+    input.observed = new Map([[ACCOUNT, account([syncedBucket()], [syncedUser({ tags })])]]);
+    return input;
+  };
+
+  it('a user of ours no record and no add-on knows gets its record back from its tags, its plan unknown', () => {
+    const actions = plan(stray(ownershipTags(POLICY, addon())), POLICY, { gc: { ...GC, defaultRegion: 'eu-west-1' } });
+    expect(actions).toEqual([
+      expect.objectContaining({
+        kind: 'record-resource',
+        reason: 'orphaned-user',
+        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, appId: 'app-0001', plan: UNKNOWN_PLAN, bucketName: BUCKET, userName: USER, bucketRegion: 'eu-west-1', accessKeyId: null }),
+      }),
+    ]);
+  });
+
+  it('a user of another instance, or with no add-on id, is not ours to record', () => {
+    expect(plan(stray({ ...ownershipTags(POLICY, addon()), [TAG.instance]: 'another' }), POLICY, { gc: GC })).toEqual([]);
+    const { [TAG.addonId]: _gone, ...noAddon } = ownershipTags(POLICY, addon());
+    expect(plan(stray(noAddon), POLICY, { gc: GC })).toEqual([]);
+  });
+
+  it('keeps the bucket of a record whose plan is unknown and whose bucket names none: only its user, keys and config vars go', () => {
+    const input = removed({ ...expired(), plan: UNKNOWN_PLAN });
+    const { [TAG.plan]: _plan, ...untagged } = bucketTagsFor(POLICY, addon());
+    input.observed = new Map([[ACCOUNT, account([syncedBucket({ tags: untagged })], [syncedUser()])]]);
+    const actions = plan(input, POLICY, { gc: GC });
+    expect(kinds(actions)).toEqual(['remove-config-vars', 'remove-config-vars', 'delete-user-keys', 'delete-user-policies', 'delete-user', 'forget-resource']);
+    expect(actions.at(-1)).toMatchObject({ retained: true });
+  });
+
+  it('reads retention from the plan tag on the bucket too: an older or lost record plan does not delete a retaining plan’s data', () => {
+    const profiles = { archive: { retain: true } };
+    for (const recordPlan of [UNKNOWN_PLAN, 's3-bucket:standard']) {
+      const input = removed({ ...expired(), plan: recordPlan });
+      input.observed = new Map([[ACCOUNT, account([syncedBucket({ tags: bucketTagsFor(POLICY, addon({ plan: 's3-bucket:archive' })) })], [syncedUser()])]]);
+      const actions = plan(input, POLICY, { gc: GC, profiles });
+      expect(actions.filter((a) => ['delete-bucket-policy', 'empty-bucket', 'delete-bucket'].includes(a.kind))).toEqual([]);
+      expect(actions.at(-1)).toMatchObject({ kind: 'forget-resource', retained: true });
+    }
+    // A non-retaining plan on the bucket lets an unknown record plan go.
+    const known = plan(removed({ ...expired(), plan: UNKNOWN_PLAN }), POLICY, { gc: GC, profiles });
+    expect(kinds(known)).toContain('delete-bucket');
+  });
+
+  it('learns the plan from Heroku while the add-on is still listed as deprovisioned', () => {
+    const actions = plan(removed({ plan: UNKNOWN_PLAN }, { status: 'deprovisioned', plan: 's3-bucket:standard' }), POLICY, { gc: GC });
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'update-record', changes: { plan: 's3-bucket:standard' } }));
   });
 });
 

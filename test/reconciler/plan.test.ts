@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { CLOCK_SKEW_MS, plan } from '../../src/reconciler/plan.js';
-import { TAG, USER_POLICY_NAME, canonicalPolicy, configVarsFor, ownershipTags, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
+import { TAG, USER_POLICY_NAME, bucketTagsFor, canonicalPolicy, configVarsFor, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
 import type { PlanInput } from '../../src/reconciler/model.js';
 import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
 
@@ -89,15 +89,18 @@ describe('plan', () => {
     const [action] = plan(withObserved(inSync(), [bucket], [syncedUser()]), POLICY);
     expect(action).toMatchObject({ kind: 'put-bucket-tags', reason: 'tags-changed' });
     // Defect 6 of issue 13: a full tag set built from this (possibly stale) read would erase newer tags.
-    expect((action as { tags: Record<string, string> }).tags).toEqual(ownershipTags(POLICY, addon()));
+    expect((action as { tags: Record<string, string> }).tags).toEqual(bucketTagsFor(POLICY, addon()));
   });
 
   describe('the record follows the add-on (invariant 10)', () => {
-    it('a plan change is recorded first, so a retaining plan is known at teardown', () => {
+    it('a plan change is recorded first, and put on the bucket, so a retaining plan is known at teardown', () => {
       const input = inSync();
       input.desired[0]!.addons[0] = addon({ plan: 's3-bucket:archive' });
       const actions = plan(input, POLICY, { profiles: { archive: { retain: true } } });
-      expect(actions).toEqual([expect.objectContaining({ kind: 'update-record', reason: 'desired-changed', changes: { plan: 's3-bucket:archive' } })]);
+      expect(actions).toEqual([
+        expect.objectContaining({ kind: 'update-record', reason: 'desired-changed', changes: { plan: 's3-bucket:archive' } }),
+        expect.objectContaining({ kind: 'put-bucket-tags', reason: 'tags-changed', tags: expect.objectContaining({ [TAG.plan]: 's3-bucket:archive' }) }),
+      ]);
     });
 
     it('a move to another team and app is recorded, even while the account cannot be read', () => {
@@ -399,7 +402,7 @@ describe('drift-loop breaker', () => {
 describe('plan profiles', () => {
   const profiles = { versioned: { versioning: true }, 'read-only': { access: 'read-only' as const }, cors: { corsOrigins: ['https://app.example.com'] } };
   const withPlan = (plan: string, settings = syncedSettings()) => {
-    const input = withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]);
+    const input = withObserved(inSync(), [syncedBucket({ settings, tags: bucketTagsFor(POLICY, addon({ plan })) })], [syncedUser()]);
     input.desired[0]!.addons[0] = addon({ plan });
     input.records = new Map([[ADDON, record({ plan })]]);
     return input;

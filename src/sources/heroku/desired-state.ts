@@ -203,7 +203,7 @@ export async function readDesiredAddon(api: HerokuApi, addonId: string, links: L
     const teamId = rawApp.team?.id ?? null;
     const link = links.find((l) => l.teamId === teamId) ?? null;
     const whereabouts: AddonWhereabouts =
-      addon.state === 'deprovisioned' ? { status: 'deprovisioned' } : { status: 'alive', teamId, appId: addon.appId, plan: addon.plan, addonName: addon.name };
+      addon.state === 'deprovisioned' ? { status: 'deprovisioned', plan: addon.plan } : { status: 'alive', teamId, appId: addon.appId, plan: addon.plan, addonName: addon.name };
     if (!link) return { status: 'found', addon: null, deprovisioned: false, link: null, notOurs: `app ${rawApp.name ?? app.id} is not in a linked team`, whereabouts };
     if (addon.state === 'deprovisioned') return { status: 'found', addon: null, deprovisioned: true, link, notOurs: null, whereabouts };
     const own = attachments.filter((a) => a.addonId === addon.id);
@@ -226,7 +226,7 @@ export async function readAddonWhereabouts(api: HerokuApi, addonId: string): Pro
     if (err instanceof HerokuApiError && err.statusCode === 404 && err.id === 'not_found') return { status: 'gone' };
     return { status: 'unknown', error: errorMessage(err) };
   }
-  if (addon.state === 'deprovisioned') return { status: 'deprovisioned' };
+  if (addon.state === 'deprovisioned') return { status: 'deprovisioned', plan: addon.plan };
   try {
     const app = await api.get<App>(`/apps/${seg(addon.appId)}`);
     return { status: 'alive', teamId: app.team?.id ?? null, appId: addon.appId, plan: addon.plan, addonName: addon.name };
