@@ -81,7 +81,7 @@ export function heldCredentials(world: World, app: string, attachment: string) {
  * each GetResources request is answered with what the same request got back before, however the
  * buckets' tags have changed since. `thaw()` ends the lag.
  */
-export function laggingTagReads(): ClientHook & { freeze(): void; thaw(): void; replayed(): number } {
+export function laggingTagReads(): ClientHook & { freeze(): void; thaw(): void; frozen(): boolean; replayed(): number } {
   const seen = new Map<string, unknown>();
   let frozen = false;
   let replayed = 0;
@@ -110,6 +110,7 @@ export function laggingTagReads(): ClientHook & { freeze(): void; thaw(): void; 
       frozen = false;
       seen.clear();
     },
+    frozen: () => frozen,
     replayed: () => replayed,
   });
 }

@@ -1,0 +1,122 @@
+/**
+ * Issue 13, histories (DESIGN.md safety invariant 10): random sequences of what real teams, people
+ * with access to the AWS account, and faults do, generated with fast-check, replayed step by step
+ * on the real stand (moto, PostgreSQL, the schema-checked Heroku fake) with the controller running
+ * between steps as `serve` runs it, and the invariants checked after every step against the
+ * harness's own model (test/lifecycle/harness). A failure shrinks to a minimal history, printed as
+ * a readable script with the seed and path that replay it; each one found became a named case
+ * below.
+ *
+ * Budget: one fixed seed and one that changes every run (printed), FUZZ_RUNS histories each (CI
+ * default 4) of up to FUZZ_STEPS steps (default 16). `npm run fuzz -- --seed S --runs N` runs more.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HistoryWorld } from './harness/history-world.js';
+import { describeHistory, historyArbitrary, type History } from './harness/steps.js';
+
+const FIXED_SEED = 13;
+const RUNS = Number(process.env.FUZZ_RUNS ?? 4);
+const STEPS = Number(process.env.FUZZ_STEPS ?? 16);
+/** A seed of its own for every run, unless FUZZ_SEED replays one. */
+const ROTATING_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Date.now() % 2_147_483_647;
+/** Shrinking replays many histories: bounded, so a failure is reported within the CI budget. */
+const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 8 * 60_000);
+
+/** What the histories of one exploration did: steps that changed something, actions applied. */
+const totals = { histories: 0, steps: new Map<string, number>(), actions: new Map<string, number>() };
+
+function add(into: Map<string, number>, from: ReadonlyMap<string, number>): void {
+  for (const [key, n] of from) into.set(key, (into.get(key) ?? 0) + n);
+}
+
+/** Replays one history; throws the first broken invariant, with the step it broke at. */
+export async function runHistory(history: History): Promise<void> {
+  const world = await HistoryWorld.start(history);
+  try {
+    await world.replay();
+  } finally {
+    totals.histories += 1;
+    add(totals.steps, world.effective);
+    add(totals.actions, world.applied);
+    await world.stop();
+  }
+}
+
+const line = (m: Map<string, number>) => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ');
+
+async function explore(seed: number): Promise<void> {
+  const started = Date.now();
+  totals.histories = 0;
+  totals.steps.clear();
+  totals.actions.clear();
+  const outcome = await fc.check(fc.asyncProperty(historyArbitrary(STEPS), runHistory), {
+    seed,
+    numRuns: RUNS,
+    interruptAfterTimeLimit: TIME_LIMIT_MS,
+    ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
+  });
+  const steps = outcome.numRuns;
+  process.stdout.write(
+    `[histories] seed ${seed}: ${outcome.numRuns} histories generated, ${totals.histories} replayed (with shrinking), ${outcome.numShrinks} shrinks, ${Math.round((Date.now() - started) / 1000)} s${outcome.interrupted ? ' (time limit reached)' : ''}\n` +
+      `[histories]   steps that changed something: ${line(totals.steps)}\n` +
+      `[histories]   controller actions applied: ${line(totals.actions)}\n`,
+  );
+  if (outcome.failed) {
+    const history = outcome.counterexample?.[0] as History | undefined;
+    const cause = outcome.errorInstance instanceof Error ? outcome.errorInstance.message : String(outcome.errorInstance);
+    throw new Error(
+      [
+        `a history broke an invariant (seed ${seed}, path ${outcome.counterexamplePath}; replay: npm run fuzz -- --seed ${seed} --path ${outcome.counterexamplePath}):`,
+        history ? describeHistory(history) : '(no history)',
+        `-> ${cause}`,
+        `as data: ${JSON.stringify(history)}`,
+      ].join('\n'),
+    );
+  }
+  expect(steps).toBeGreaterThan(0);
+}
+
+/**
+ * Histories the exploration found breaking an invariant, shrunk, each kept as a named case (with
+ * what it found and what changed), so that it is replayed on every run.
+ */
+const FOUND: { name: string; history: History }[] = [
+  {
+    // Found with seed 779: the deprovisioned add-on's user and bucket stayed for ever, since only
+    // the lost store knew them. Fixed: users of ours nobody knows are recorded again and collected.
+    name: 'an add-on deprovisioned while the store is lost is still collected',
+    history: {
+      deepCheckMinutes: 0,
+      steps: [
+        { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'deprovision', addon: 'a1' },
+        { t: 'wipe-store' },
+      ],
+    },
+  },
+  {
+    // Found with seed 779, in the harness: a key someone deletes is seen in the user's deep check,
+    // so its replacement comes within DEEP_CHECK_WINDOW, not within three passes.
+    name: 'a key deleted by someone else is replaced, and delivered, within the deep-check window',
+    history: {
+      deepCheckMinutes: 20,
+      steps: [
+        { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'key', addon: 'a1', what: 'delete' },
+        { t: 'unlink', team: 'globex' },
+      ],
+    },
+  },
+];
+
+describe('histories found breaking an invariant, replayed', () => {
+  for (const { name, history } of FOUND) it(name, () => runHistory(history), 5 * 60_000);
+});
+
+describe('generated histories keep every safety invariant', () => {
+  // A history takes seconds; shrinking a failure, minutes: the time limit bounds both.
+  const timeout = TIME_LIMIT_MS + 10 * 60_000;
+  it(`fixed seed ${FIXED_SEED}`, () => explore(FIXED_SEED), timeout);
+  it(`rotating seed ${ROTATING_SEED}`, () => explore(ROTATING_SEED), timeout);
+});
