@@ -27,6 +27,7 @@ import {
   TAG,
   TEARDOWN_RULE_IDS,
   configVarNames,
+  configVarValueHash,
   configVarValueHashes,
   configVarsFingerprint,
   configVarsFor,
@@ -429,12 +430,11 @@ export class Executor {
     if (!this.owns(tags, addonId)) {
       throw new TerminalError(`bucket ${bucket} no longer carries this controller's ownership tags for add-on ${addonId}; it is not emptied or deleted`, BlockedReason.NotOwned);
     }
-    if (isRetained(tags)) {
-      throw new TerminalError(`bucket ${bucket} carries ${TAG.retain}=true now: it is kept, with its data, and only its user goes`, 'retained');
-    }
+    // Kept after all: not a failure. The next pass sees the tag and finishes the teardown without it.
     const plan = tags[TAG.plan];
+    if (isRetained(tags)) throw new Deferred(`bucket ${bucket} carries ${TAG.retain}=true: it is kept, with its data`, { retained: bucket });
     if (plan !== undefined && this.deps.retainingPlan?.(plan)) {
-      throw new TerminalError(`bucket ${bucket} is tagged with plan ${plan}, which keeps its bucket: it is kept, with its data, and only its user goes`, 'retained');
+      throw new Deferred(`bucket ${bucket} is tagged with plan ${plan}, which keeps its bucket: it is kept, with its data`, { retained: bucket, plan });
     }
   }
 
@@ -500,8 +500,7 @@ function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: 
   return action.varNames.filter((name) => {
     const value = onApp[name];
     if (value === undefined) return false;
-    const expected = action.valueHashes?.[name];
-    return action.valueHashes ? expected === configVarValueHashes({ [name]: value })[name] : true;
+    return action.valueHashes === null || action.valueHashes[name] === configVarValueHash(value);
   });
 }
 

@@ -277,7 +277,11 @@ export function configVarsFingerprint(vars: Record<string, string>): string {
  * its hash reveals nothing usable; the others are names and ids.
  */
 export function configVarValueHashes(vars: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, hash('sha256', value)]));
+  return Object.fromEntries(Object.entries(vars).map(([name, value]) => [name, configVarValueHash(value)]));
+}
+
+export function configVarValueHash(value: string): string {
+  return hash('sha256', value);
 }
 
 const COLLATOR = new Intl.Collator();

@@ -3,38 +3,20 @@
  * that every answer the fake served matched the official schema.
  */
 import Heroku from 'heroku-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { HerokuFake } from '../support/heroku-fake/index.js';
+import { fakePerTest, rawRequest } from './fake-per-test.js';
 import type { AddOn, AddOnAttachment, App, Team, TeamApp } from '../support/heroku-fake/index.js';
 
+const per = fakePerTest();
 let fake: HerokuFake;
-let heroku: Heroku;
-
-beforeEach(async () => {
-  fake = await HerokuFake.start();
-  heroku = new Heroku({ token: fake.token, host: fake.url });
-});
-
-afterEach(async () => {
-  const violations = [...fake.schemaViolations];
-  await fake.stop();
-  expect(violations).toEqual([]);
+let heroku: (typeof per)['heroku'];
+beforeEach(() => {
+  ({ fake, heroku } = per);
 });
 
 /** A raw request (to see statuses and headers heroku-client hides). */
-async function raw(path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
-  const res = await fetch(fake.url + path, {
-    method: init.method ?? 'GET',
-    headers: {
-      Accept: 'application/vnd.heroku+json; version=3',
-      Authorization: `Bearer ${fake.token}`,
-      ...(init.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...init.headers,
-    },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as unknown };
-}
+const raw = (path: string, init: Parameters<typeof rawRequest>[2] = {}) => rawRequest(fake, path, init);
 
 function seedBasic() {
   const team = fake.addTeam({ name: 'acme' });

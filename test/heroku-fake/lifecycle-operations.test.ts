@@ -2,38 +2,20 @@
  * The Heroku fake's lifecycle operations (moving an app to another team, a plan change, renaming
  * an attachment, attach/detach/destroy), seen through the HTTP API as the controller reads it.
  */
-import Heroku from 'heroku-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HerokuFake, validate } from '../support/heroku-fake/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { validate, type HerokuFake } from '../support/heroku-fake/index.js';
 import type { AddOn, AddOnAttachment, App, TeamApp } from '../support/heroku-fake/index.js';
+import { fakePerTest, rawRequest } from './fake-per-test.js';
 
+const per = fakePerTest();
 let fake: HerokuFake;
-let heroku: Heroku;
-
-beforeEach(async () => {
-  fake = await HerokuFake.start();
-  heroku = new Heroku({ token: fake.token, host: fake.url });
-});
-
-afterEach(async () => {
-  const violations = [...fake.schemaViolations];
-  await fake.stop();
-  expect(violations).toEqual([]);
+let heroku: (typeof per)['heroku'];
+beforeEach(() => {
+  ({ fake, heroku } = per);
 });
 
 /** A raw request (statuses and bodies, without heroku-client). */
-async function raw(method: string, path: string, body?: unknown) {
-  const res = await fetch(fake.url + path, {
-    method,
-    headers: {
-      Accept: 'application/vnd.heroku+json; version=3',
-      Authorization: `Bearer ${fake.token}`,
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as unknown };
-}
+const raw = (method: string, path: string, body?: unknown) => rawRequest(fake, path, { method, ...(body !== undefined ? { body } : {}) });
 
 const ADDON_ID = '0b6d3c6a-4f7e-4d8b-9a1c-2e3f4a5b6c7d';
 

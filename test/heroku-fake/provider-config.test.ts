@@ -4,23 +4,16 @@
  * attachment, the add-on's `config_vars` lists only those (as the owning app sees them), and an
  * app may not overwrite them through its own config-vars endpoint.
  */
-import Heroku from 'heroku-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HerokuFake } from '../support/heroku-fake/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { HerokuFake } from '../support/heroku-fake/index.js';
+import { fakePerTest } from './fake-per-test.js';
 import type { AddOn } from '../support/heroku-fake/index.js';
 
+const per = fakePerTest();
 let fake: HerokuFake;
-let heroku: Heroku;
-
-beforeEach(async () => {
-  fake = await HerokuFake.start();
-  heroku = new Heroku({ token: fake.token, host: fake.url });
-});
-
-afterEach(async () => {
-  const violations = [...fake.schemaViolations];
-  await fake.stop();
-  expect(violations).toEqual([]);
+let heroku: (typeof per)['heroku'];
+beforeEach(() => {
+  ({ fake, heroku } = per);
 });
 
 const VARS = { S3_BUCKET_URL: 's3://b-1', S3_BUCKET_BUCKET_NAME: 'b-1' };

@@ -8,7 +8,7 @@
  * below.
  *
  * Budget: one fixed seed and one that changes every run (printed), FUZZ_RUNS histories each (CI
- * default 4) of up to FUZZ_STEPS steps (default 16). `npm run fuzz -- --seed S --runs N` runs more.
+ * default 6) of up to FUZZ_STEPS steps (default 16). `npm run fuzz -- --seed S --runs N` runs more.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { HistoryWorld } from './harness/history-world.js';
 import { describeHistory, historyArbitrary, type History } from './harness/steps.js';
 
 const FIXED_SEED = 13;
-const RUNS = Number(process.env.FUZZ_RUNS ?? 4);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 6);
 const STEPS = Number(process.env.FUZZ_STEPS ?? 16);
 /** A seed of its own for every run, unless FUZZ_SEED replays one. */
 const ROTATING_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Date.now() % 2_147_483_647;
@@ -36,6 +36,7 @@ export async function runHistory(history: History): Promise<void> {
   try {
     await world.replay();
   } finally {
+    if (process.env.HISTORY_LOG) process.stdout.write(`${world.log.join('\n')}\n`);
     totals.histories += 1;
     add(totals.steps, world.effective);
     add(totals.actions, world.applied);
@@ -109,6 +110,54 @@ const FOUND: { name: string; history: History }[] = [
     },
   },
 ];
+
+/** One history with every kind of step, so that each is replayed on every run whatever the seeds draw. */
+const EVERY_STEP: History = {
+  deepCheckMinutes: 20,
+  steps: [
+    { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+    { t: 'create', addon: 'a2', app: 'api-1', plan: 'archive', as: 'ASSETS' },
+    { t: 'squat', addon: 'a3', what: 'user-outside-path' },
+    { t: 'create', addon: 'a3', app: 'web-2', plan: 'read-only', as: 'UPLOADS' },
+    { t: 'attach', addon: 'a1', app: 'web-2', as: 'BUCKET' },
+    { t: 'snapshot-store' },
+    { t: 'plan', addon: 'a1', plan: 'archive' },
+    { t: 'lookalike', what: 'bucket-other-instance' },
+    { t: 'bucket-drift', addon: 'a2', what: 'public-access-block-off' },
+    { t: 'user-drift', addon: 'a1', what: 'extra-policy' },
+    { t: 'key', addon: 'a1', what: 'deactivate' },
+    { t: 'tags', addon: 'a2', on: 'bucket', what: 'add-foreign' },
+    { t: 'var', app: 'web-1', what: 'set-foreign' },
+    { t: 'fail-team', team: 'acme', status: 429 },
+    { t: 'lag-tags', on: true },
+    { t: 'webhook', addon: 'a1' },
+    { t: 'rename', addon: 'a1', app: 'web-2', as: 'ASSETS' },
+    { t: 'move', app: 'web-1', team: 'initech' },
+    { t: 'crash', after: 3 },
+    { t: 'lag-tags', on: false },
+    { t: 'destroy', addon: 'a1' },
+    { t: 'create', addon: 'a4', app: 'web-1', plan: 'versioned', as: 'BUCKET' },
+    { t: 'partner-deprovision', addon: 'a2' },
+    { t: 'cli-beside-serve' },
+    { t: 'second-deployment' },
+    { t: 'restore-store' },
+    { t: 'var', app: 'web-1', what: 'delete-ours' },
+    { t: 'wipe-store' },
+    { t: 'unlink', team: 'globex' },
+    { t: 'link', team: 'umbrella' },
+    { t: 'move', app: 'far-1', team: 'acme' },
+    { t: 'time', minutes: 60 },
+    { t: 'key', addon: 'a4', what: 'add' },
+    { t: 'attach', addon: 'a3', app: 'api-1', as: 'UPLOADS' },
+    { t: 'detach', addon: 'a3', app: 'api-1' },
+    { t: 'deprovision', addon: 'a4' },
+    { t: 'fail-attachments' },
+  ],
+};
+
+describe('a scripted history with every kind of step', () => {
+  it('keeps every invariant', () => runHistory(EVERY_STEP), 10 * 60_000);
+});
 
 describe('histories found breaking an invariant, replayed', () => {
   for (const { name, history } of FOUND) it(name, () => runHistory(history), 5 * 60_000);

@@ -46,6 +46,22 @@ afterEach(async () => {
   await world.stop();
 });
 
+/**
+ * Team acme with app acme-web and one add-on of ours on it, attached as BUCKET; a deployment
+ * linked to the team (with `options`), after its first pass.
+ */
+async function oneAddon(options: Parameters<typeof Deployment.start>[1] = {}) {
+  const { fake } = world;
+  const team = fake.addTeam({ name: 'acme' });
+  fake.addApp({ name: 'acme-web', team: 'acme' });
+  fake.setConfigVar('acme-web', 'OTHER_SETTING', 'kept');
+  const addon = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+  const d = await deploy(options);
+  await d.link(world, team, world.accountA);
+  await d.pass();
+  return { d, addon, team, bucket: bucketNameFor(naming, world.accountA, addon.id), userName: userNameFor(naming, addon.id) };
+}
+
 /** Passes that run the clock past every grace period and deep-check window in between. */
 async function passes(d: Deployment, n: number, step = 2 * MINUTE) {
   for (let i = 0; i < n; i++) {
@@ -57,13 +73,7 @@ async function passes(d: Deployment, n: number, step = 2 * MINUTE) {
 describe('defect 1: a torn-down add-on removes only config vars that still hold what it delivered', () => {
   it('add-on B takes over attachment name BUCKET on the app of destroyed add-on A: B keeps its credentials through A’s teardown', async () => {
     const { fake } = world;
-    const team = fake.addTeam({ name: 'acme' });
-    fake.addApp({ name: 'acme-web', team: 'acme' });
-    fake.setConfigVar('acme-web', 'OTHER_SETTING', 'kept');
-    const a = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
-    const d = await deploy();
-    await d.link(world, team, world.accountA);
-    await d.pass();
+    const { d, addon: a } = await oneAddon();
     expect(heldCredentials(world, 'acme-web', 'BUCKET').bucketName).toBe(bucketNameFor(naming, world.accountA, a.id));
 
     fake.destroyAddon(a.id);
@@ -207,19 +217,8 @@ describe('defect 4: "already exists" is success only for a user with our ownersh
 });
 
 describe('defect 5: deleting a key is a deletion, and never comes before a working replacement', () => {
-  async function converged() {
-    const { fake } = world;
-    const team = fake.addTeam({ name: 'acme' });
-    fake.addApp({ name: 'acme-web', team: 'acme' });
-    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
-    const d = await deploy();
-    await d.link(world, team, world.accountA);
-    await d.pass();
-    return { d, addon, team, userName: userNameFor(naming, addon.id) };
-  }
-
   it('GC_MODE=dry-run deletes no key, not even one nobody recorded', async () => {
-    const { addon, userName } = await converged();
+    const { addon, userName } = await oneAddon();
     const stray = (await iam.send(new CreateAccessKeyCommand({ UserName: userName }))).AccessKey!.AccessKeyId!;
     const dry = await deploy({ env: { GC_MODE: 'dry-run' } });
     dry.clock.advance(HOUR);
@@ -230,7 +229,7 @@ describe('defect 5: deleting a key is a deletion, and never comes before a worki
   });
 
   it('after the store is wiped, the key every app holds is adopted: no key deleted or created, no app patched', async () => {
-    const { d, userName } = await converged();
+    const { d, userName } = await oneAddon();
     const held = heldCredentials(world, 'acme-web', 'BUCKET');
     await sql(world, 'TRUNCATE managed_resources, deliveries');
     const patches = () => world.fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/config-vars')).length;
@@ -244,7 +243,7 @@ describe('defect 5: deleting a key is a deletion, and never comes before a worki
   });
 
   it('after a restore from a backup older than the last key change, the key the app holds is adopted', async () => {
-    const { d, addon, userName } = await converged();
+    const { d, addon, userName } = await oneAddon();
     const backup = await sql<Record<string, unknown>>(world, 'SELECT * FROM managed_resources');
     // The key is replaced later (someone deleted it; the controller made and delivered another)…
     await iam.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: heldCredentials(world, 'acme-web', 'BUCKET').accessKeyId! }));
@@ -269,14 +268,8 @@ describe('defect 5: deleting a key is a deletion, and never comes before a worki
 describe('defect 6: ownership and retain are read from the resource itself before anything is destroyed', () => {
   it('a retain tag put on after the tagging API last answered keeps the bucket and its data', async () => {
     const { fake } = world;
-    const team = fake.addTeam({ name: 'acme' });
-    fake.addApp({ name: 'acme-web', team: 'acme' });
-    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
     const lag = laggingTagReads();
-    const d = await deploy({ hooks: [lag] });
-    await d.link(world, team, world.accountA);
-    await d.pass();
-    const bucket = bucketNameFor(naming, world.accountA, addon.id);
+    const { d, addon, bucket } = await oneAddon({ hooks: [lag] });
     await fillBucket(s3, bucket, { objects: 2, extraVersions: 0, deleteMarkers: 0 });
     await passes(d, 1); // the tagging API's last answer: the bucket without a retain tag
     lag.freeze();
@@ -290,14 +283,8 @@ describe('defect 6: ownership and retain are read from the resource itself befor
 
   it('re-tagging merges over the tags the bucket has now, not over a stale read', async () => {
     const { fake } = world;
-    const team = fake.addTeam({ name: 'acme' });
-    fake.addApp({ name: 'acme-web', team: 'acme' });
-    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
     const lag = laggingTagReads();
-    const d = await deploy({ hooks: [lag] });
-    await d.link(world, team, world.accountA);
-    await d.pass();
-    const bucket = bucketNameFor(naming, world.accountA, addon.id);
+    const { d, bucket } = await oneAddon({ hooks: [lag] });
     const tagged = (tags: Record<string, string>) => s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }));
     await tagged({ ...(await bucketTags(s3, bucket)), [TAG.appId]: 'someone-changed-it' });
     d.clock.advance(MINUTE);
@@ -312,13 +299,7 @@ describe('defect 6: ownership and retain are read from the resource itself befor
 
 describe('defect 7: `reconcile --once` does not run as a second writer beside a leading `serve`', () => {
   it('refuses, changes nothing, and leaves the key the leader has just made alone', async () => {
-    const { fake } = world;
-    const team = fake.addTeam({ name: 'acme' });
-    fake.addApp({ name: 'acme-web', team: 'acme' });
-    const addon = fake.addAddon({ app: 'acme-web', service: SERVICE });
-    const d = await deploy();
-    await d.link(world, team, world.accountA);
-    await d.pass();
+    const { d, addon } = await oneAddon();
     await d.close();
     deployments.length = 0;
     // `serve` leads (it holds the election's advisory lock) and has just created a key it has not

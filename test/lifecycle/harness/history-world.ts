@@ -189,6 +189,11 @@ export class HistoryWorld {
       LEASE_DURATION: '120s',
       LEASE_RENEW_DEADLINE: '90s',
       LEASE_RETRY_PERIOD: '1s',
+      // The Add-on Partner API: the controller is the add-on's provider and Heroku tells it of removals.
+      ADDON_MANIFEST_ID: 'hsc-history',
+      ADDON_MANIFEST_PASSWORD: randomBytes(12).toString('hex'),
+      ADDON_CLIENT_SECRET: world.fake.partner.clientSecret,
+      HEROKU_OAUTH_URL: world.fake.url,
     });
     this.s3 = { A: await world.s3(world.accountA), B: await world.s3(world.accountB) };
     this.iam = { A: await world.iam(world.accountA), B: await world.iam(world.accountB) };
@@ -444,6 +449,7 @@ export class HistoryWorld {
         return;
       }
       case 'destroy':
+      case 'partner-deprovision':
       case 'deprovision': {
         const m = this.target(step.addon);
         if (!m) return;
@@ -452,7 +458,14 @@ export class HistoryWorld {
         // What the controller last saw decides retention; a retain tag on the bucket does too.
         if (RETAINING_PLANS.has(m.seenPlan.slice(m.seenPlan.indexOf(':') + 1))) m.mustKeepData = true;
         m.teamAtEnd = this.teamOfApp(addon.app.name);
-        if (step.t === 'destroy') {
+        if (step.t === 'partner-deprovision') {
+          // What `DELETE /heroku/resources/:id` records (the HTTP route: test/partner), for an
+          // add-on this controller provisioned; Heroku then forgets the add-on.
+          const partner = this.serve.runtime.store.partnerAddons;
+          await partner.create({ uuid: m.id, name: addon.name, herokuId: null, plan: addon.plan.name, region: null, callbackUrl: null, options: {}, grantCode: null, grantExpiresAt: null });
+          await partner.markDeprovisioned(m.id, this.clock.now, new Date(this.clock.now.getTime() + 2 * MINUTE));
+        }
+        if (step.t !== 'deprovision') {
           fake.destroyAddon(m.id);
           m.exists = false;
         } else {

@@ -34,6 +34,7 @@ export type Step =
   | { t: 'create'; addon: AddonLabel; app: AppName; plan: PlanName; as: AttachmentName }
   | { t: 'destroy'; addon: AddonLabel }
   | { t: 'deprovision'; addon: AddonLabel }
+  | { t: 'partner-deprovision'; addon: AddonLabel }
   | { t: 'attach'; addon: AddonLabel; app: AppName; as: AttachmentName }
   | { t: 'detach'; addon: AddonLabel; app: AppName }
   | { t: 'rename'; addon: AddonLabel; app: AppName; as: AttachmentName }
@@ -79,6 +80,7 @@ const plan = fc.constantFrom(...PLANS);
 const heroku: fc.WeightedArbitrary<Step>[] = [
   { weight: 5, arbitrary: fc.record({ t: fc.constant('destroy' as const), addon }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('deprovision' as const), addon }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('partner-deprovision' as const), addon }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('attach' as const), addon, app, as }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('detach' as const), addon, app }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('rename' as const), addon, app, as }) },
@@ -134,7 +136,8 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
 export function historyArbitrary(maxSteps: number): fc.Arbitrary<History> {
   return fc.record({
     deepCheckMinutes: fc.constantFrom(0 as const, 20 as const),
-    steps: fc.array(stepArbitrary, { minLength: 1, maxLength: maxSteps }),
+    // Lengths spread up to the maximum (fast-check's default size keeps arrays short).
+    steps: fc.array(stepArbitrary, { minLength: Math.min(4, maxSteps), maxLength: maxSteps, size: 'max' }),
   });
 }
 
@@ -147,6 +150,8 @@ export function describeStep(step: Step): string {
       return `destroy add-on ${step.addon}`;
     case 'deprovision':
       return `Heroku lists add-on ${step.addon} as deprovisioned`;
+    case 'partner-deprovision':
+      return `add-on ${step.addon} is destroyed, and Heroku tells its provider (DELETE /heroku/resources/${step.addon})`;
     case 'attach':
       return `attach add-on ${step.addon} to app ${step.app} as ${step.as}`;
     case 'detach':
