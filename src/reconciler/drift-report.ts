@@ -69,6 +69,8 @@ function toItem(action: Action): DriftItem | null {
       return { ...base, kind: DriftKind.OrphanedBucket, status: 'blocked', field: 'add-on', expected: 'deleted', actual: 'held by the mass-deletion breaker' };
     case BlockedReason.Flapping:
       return { ...base, kind: action.flapping?.kind ?? DriftKind.PolicyChanged, status: 'flapping' };
+    case BlockedReason.KeySlotsInUse:
+      return { ...base, kind: DriftKind.MissingKey, status: 'blocked' };
     default:
       // An account that could not be read is not drift: it is reported as an incomplete read.
       return null;

@@ -37,6 +37,19 @@ describe('buildDriftReport', () => {
     expect(report.summary.flapping).toBe(1);
   });
 
+  it('reports a record that only followed its add-on as no drift, and two keys nobody can free as a blocked missing key', () => {
+    const moved = inSync();
+    moved.records = new Map([[ADDON, { ...moved.records.get(ADDON)!, teamId: 'team-old' }]]);
+    const actions = plan(moved, POLICY);
+    expect(actions.map((a) => a.kind)).toEqual(['update-record']);
+    expect(buildDriftReport(moved.desired, actions, NOW).items).toEqual([]);
+
+    const stuck = { ...inSync(), records: new Map(), deliveries: [] };
+    stuck.observed = new Map([[ACCOUNT, account([syncedBucket()], [syncedUser({ accessKeys: [{ accessKeyId: 'AKIAONE', status: 'Active' }, { accessKeyId: 'AKIATWO', status: 'Active' }] })])]]);
+    const items = buildDriftReport(stuck.desired, plan(stuck, POLICY), NOW).items;
+    expect(items).toContainEqual(expect.objectContaining({ kind: 'missing-key', status: 'blocked', field: 'accessKeys' }));
+  });
+
   it('never carries a secret value', () => {
     const input = inSync();
     input.deliveries = [];
