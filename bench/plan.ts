@@ -15,7 +15,7 @@ import { plan } from '../src/reconciler/plan.js';
 import { buildDriftReport } from '../src/reconciler/drift-report.js';
 import { DEFAULT_PROFILES } from '../src/reconciler/profiles.js';
 import type { ObservedBucket, ObservedUser, PlanInput } from '../src/reconciler/model.js';
-import { bucketNameFor, ownershipTags, userNameFor, userPolicyDocument, USER_POLICY_NAME } from '../src/reconciler/spec.js';
+import { bucketNameFor, bucketTagsFor, ownershipTags, userNameFor, userPolicyDocument, USER_POLICY_NAME } from '../src/reconciler/spec.js';
 import { ACCOUNT, NOW, POLICY, TEAM, account, addon as fixtureAddon, deliveriesFor, link, record, syncedSettings } from '../test/reconciler/fixtures.js';
 import { machine, rssMb, table, writeResult } from './support/report.js';
 
@@ -46,7 +46,7 @@ function world(n: number, deepEvery = 1): PlanInput {
     const settings = deep ? syncedSettings(bucket) : null;
     if (settings && i % 100 === 0) settings.encryption = null; // one in 100 drifted (of those read)
     addons.push(a);
-    buckets.push({ name: bucket, creationDate: NOW, tags: ownershipTags(POLICY, a), settings });
+    buckets.push({ name: bucket, creationDate: NOW, tags: bucketTagsFor(POLICY, a), settings });
     users.push({ userName: user, path: POLICY.iamPath, tags: ownershipTags(POLICY, a), inlinePolicies: { [USER_POLICY_NAME]: userPolicyDocument(bucket) }, accessKeys: deep ? [{ accessKeyId: r.accessKeyId!, status: 'Active' }] : null });
     records.set(addonId, r);
     deliveries.push(...deliveriesFor(a, r));

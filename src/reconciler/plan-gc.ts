@@ -322,20 +322,30 @@ function isAttached(addon: DesiredAddon, attachmentId: string): boolean {
   return false;
 }
 
+/** Config var names that a wanted attachment delivers on an app, looked up by app id. */
+type WantedNames = (appId: string) => ReadonlySet<string> | undefined;
+
 /**
  * Config var names that a wanted attachment delivers, by app: whatever add-on delivered them
  * before, they are that attachment's now (an attachment name reused on the app), never removed.
+ * Built on the first lookup: most passes remove nothing, and at 100k add-ons the names of every
+ * attachment cost more than the rest of garbage collection.
  */
-function namesWantedOnApps(wanted: Map<string, DesiredAddon>): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const addon of wanted.values()) {
-    for (const attachment of addon.attachments) {
-      let names = out.get(attachment.appId);
-      if (!names) out.set(attachment.appId, (names = new Set()));
-      for (const name of Object.values(configVarNames(attachment.name))) names.add(name);
+function namesWantedOnApps(wanted: Map<string, DesiredAddon>): WantedNames {
+  let byApp: Map<string, Set<string>> | null = null;
+  return (appId) => {
+    if (byApp === null) {
+      byApp = new Map();
+      for (const addon of wanted.values()) {
+        for (const attachment of addon.attachments) {
+          let names = byApp.get(attachment.appId);
+          if (!names) byApp.set(attachment.appId, (names = new Set()));
+          for (const name of Object.values(configVarNames(attachment.name))) names.add(name);
+        }
+      }
     }
-  }
-  return out;
+    return byApp.get(appId);
+  };
 }
 
 /** The next steps of one orphan's teardown, from what exists now; resumes wherever it stopped. */
@@ -345,7 +355,7 @@ function teardown(
   naming: NamingPolicy,
   deliveries: DeliveryRecord[],
   retainedByPlan: boolean,
-  kept: Map<string, Set<string>>,
+  kept: WantedNames,
 ): Action[] {
   const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
   const actions: Action[] = deliveries.map((d) => removeVars(d, record, GcReason.GraceExpired, kept));
@@ -412,8 +422,8 @@ function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: 
  * Removes what one delivery set on one app, but never a name a wanted attachment on that app
  * delivers now; the executor also checks the values on the app before removing anything.
  */
-function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: DriftKind | GcReason, kept: Map<string, Set<string>>): Action {
-  const taken = kept.get(delivery.appId);
+function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: DriftKind | GcReason, kept: WantedNames): Action {
+  const taken = kept(delivery.appId);
   const varNames = taken ? delivery.varNames.filter((name) => !taken.has(name)) : delivery.varNames;
   return {
     accountId: record.accountId,
