@@ -8,7 +8,7 @@ import type { HerokuApi } from '../sources/heroku/heroku-api.js';
 import { readAppConfigVars } from '../sources/heroku/app-config-vars.js';
 import { readAddonWhereabouts, readDesiredAddon, readDesiredState } from '../sources/heroku/desired-state.js';
 import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';
-import { observeAccount, observeAddonResources, type ExpectedResources } from '../sinks/aws/observe-account.js';
+import { observeAccount, observeAddonResources, observeUser, type ExpectedResources } from '../sinks/aws/observe-account.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { Store } from '../store/store.js';
 import type { GcBreaker, Link, ResourceRecord } from '../store/types.js';
@@ -266,6 +266,13 @@ export class Controller {
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
     });
+    // Without a record, its user is looked for in the other linked accounts too (one GetUser
+    // each): after a store loss, an add-on whose app moved to another account's team must not get
+    // a second, empty bucket (plan() blocks it, as it does with a record).
+    if (!record && desired) {
+      const others = [...targets.keys()].filter((id) => !accountIds.includes(id));
+      accounts.push(...(await mapLimit(others, 2, (accountId) => observeUser(this.clientsFor(targets.get(accountId)!), userNameFor(this.naming, addonId)))));
+    }
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: 'observe-failed', accountId: account.accountId, addonId }, `cannot read add-on ${addonId}'s resources in AWS account ${account.accountId}: ${account.error}`);
     }

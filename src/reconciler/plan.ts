@@ -71,6 +71,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
         profileByPlan.set(addon.plan, profile);
       }
       const planned = planAddon({
+          input,
           addon,
           link,
           account,
@@ -146,6 +147,8 @@ function heldBack(action: Action, recent: Map<string, number>, breaker: { maxRep
 }
 
 interface AddonContext {
+  /** The whole input, for the rare look beyond this add-on's own account. */
+  input: PlanInput;
   addon: DesiredAddon;
   link: Link;
   account: ObservedAccount | undefined;
@@ -164,6 +167,24 @@ interface AddonContext {
 /** The bucket's tags: the ownership tags and the plan. */
 function bucketTagsOf(ctx: AddonContext): Record<string, string> {
   return bucketTagsFor(ctx.policy, ctx.addon);
+}
+
+/**
+ * For an add-on the store has no record of (a store lost, or restored from an older backup): the
+ * other linked account its IAM user (with our tags for it) is in, when it is not in the account
+ * its team's link names now. Its app moved to a team of another account before the store forgot
+ * it; without this, a new bucket would be made here and the app's data left behind. Null
+ * otherwise, and without looking when only one account is observed.
+ */
+function accountElsewhere(input: PlanInput, addonId: string, accountId: string, policy: NamingPolicy): string | null {
+  if (input.observed.size < 2) return null;
+  const userName = userNameFor(policy, addonId);
+  for (const account of input.observed.values()) {
+    if (account.accountId === accountId || !account.complete) continue;
+    const user = account.users.get(userName);
+    if (user && isOwnedBy(user.tags, policy, addonId)) return account.accountId;
+  }
+  return null;
 }
 
 /** The add-on's ownership tags: one object per add-on, shared by its actions, as before. */
@@ -193,43 +214,24 @@ function planAddon(ctx: AddonContext): Action[] {
       },
     ];
   }
-  if (ctx.record && ctx.record.accountId !== accountId) {
+  const home = ctx.record?.accountId ?? accountElsewhere(ctx.input, addon.addonId, accountId, policy) ?? accountId;
+  if (home !== accountId) {
     return [
       ...(follow ? [follow] : []),
+      // Found in another account without a record: recorded there, so the block holds from now on.
+      ...(ctx.record ? [] : [newRecord(ctx, home, bucketNameFor(policy, home, addon.addonId), region, userName)]),
       {
         ...base,
         kind: 'blocked',
         reason: BlockedReason.NotOwned,
         resource: bucket,
-        message: `the add-on's resources live in AWS account ${ctx.record.accountId}, but its team is now linked to ${accountId}; the controller does not move buckets between accounts`,
+        message: `the add-on's resources live in AWS account ${home}, but its team is now linked to ${accountId}; the controller does not move buckets between accounts`,
       },
     ];
   }
 
   const actions: Action[] = follow ? [follow] : [];
-  if (!ctx.record) {
-    actions.push({
-      ...base,
-      kind: 'record-resource',
-      reason: DriftKind.MissingBucket,
-      record: {
-        addonId: addon.addonId,
-        addonName: addon.addonName,
-        accountId,
-        teamId: addon.teamId,
-        appId: addon.appId,
-        plan: addon.plan,
-        bucketName: bucket,
-        bucketRegion: region,
-        userName,
-        accessKeyId: null,
-        secretAccessKey: null,
-        bucketCreateStartedAt: null,
-        state: 'pending',
-        lastError: null,
-      },
-    });
-  }
+  if (!ctx.record) actions.push(newRecord(ctx, accountId, bucket, region, userName));
   let blocked = false;
   for (const action of planBucket(ctx, bucket, region, account.buckets.get(bucket))) {
     actions.push(action);
@@ -248,6 +250,33 @@ function planAddon(ctx: AddonContext): Action[] {
   // stops an add-on's actions at its first failure): no app is left holding a deleted key.
   if (!blocked) actions.push(...user.keys.retirements);
   return actions;
+}
+
+/** Writes the add-on's record, with its deterministic names, before anything is made. */
+function newRecord(ctx: AddonContext, accountId: string, bucket: string, region: string, userName: string): Action {
+  const { addon } = ctx;
+  return {
+    addonId: addon.addonId,
+    accountId,
+    kind: 'record-resource',
+    reason: DriftKind.MissingBucket,
+    record: {
+      addonId: addon.addonId,
+      addonName: addon.addonName,
+      accountId,
+      teamId: addon.teamId,
+      appId: addon.appId,
+      plan: addon.plan,
+      bucketName: bucket,
+      bucketRegion: region,
+      userName,
+      accessKeyId: null,
+      secretAccessKey: null,
+      bucketCreateStartedAt: null,
+      state: 'pending',
+      lastError: null,
+    },
+  };
 }
 
 /** The record's view of the add-on, brought up to what Heroku says now; null when it already is. */

@@ -109,6 +109,21 @@ const FOUND: { name: string; history: History }[] = [
       ],
     },
   },
+  {
+    // Found with seed 90210: after the store was lost, an add-on whose app had moved to a team of
+    // another account got a second, empty bucket there, and the app new credentials for it, its
+    // data left behind. Fixed: without a record, its user is looked for in the other linked
+    // accounts, and the add-on is blocked there as it is with a record.
+    name: 'an app moved to another account’s team keeps its bucket and credentials through a store loss',
+    history: {
+      deepCheckMinutes: 0,
+      steps: [
+        { t: 'create', addon: 'a1', app: 'api-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'move', app: 'api-1', team: 'acme' },
+        { t: 'wipe-store' },
+      ],
+    },
+  },
 ];
 
 /** One history with every kind of step, so that each is replayed on every run whatever the seeds draw. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { CLOCK_SKEW_MS, plan } from '../../src/reconciler/plan.js';
-import { TAG, USER_POLICY_NAME, bucketTagsFor, canonicalPolicy, configVarsFor, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
+import { TAG, USER_POLICY_NAME, bucketNameFor, bucketTagsFor, canonicalPolicy, configVarsFor, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
 import type { PlanInput } from '../../src/reconciler/model.js';
 import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
 
@@ -154,6 +154,18 @@ describe('plan', () => {
       expect(kinds(actions)).toEqual(['blocked']);
       expect(actions[0]).toMatchObject({ reason: 'not-owned', resource: USER });
       expect(actions.some((a) => MUTATIONS_ON_FOREIGN.includes(a.kind))).toBe(false);
+    });
+
+    it('without a record, finds the resources in another linked account and blocks there instead of making a second bucket (store lost after a move)', () => {
+      const input = inSync();
+      input.records = new Map();
+      input.deliveries = [];
+      input.observed.set(ACCOUNT, account([], []));
+      input.observed.set('999999999999', account([], [syncedUser()], { accountId: '999999999999' }));
+      const actions = plan(input, POLICY);
+      expect(kinds(actions)).toEqual(['record-resource', 'blocked']);
+      expect(actions[0]).toMatchObject({ accountId: '999999999999', record: { accountId: '999999999999', bucketName: bucketNameFor(POLICY, '999999999999', ADDON) } });
+      expect(actions[1]).toMatchObject({ reason: 'not-owned', message: expect.stringContaining('live in AWS account 999999999999') });
     });
 
     it('refuses to work when the team was relinked to another account', () => {

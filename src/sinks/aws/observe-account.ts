@@ -158,6 +158,22 @@ export async function observeAddonResources(
   return observed;
 }
 
+/**
+ * One IAM user of an account, alone (GetUser and its inline policies): the answer has the shape of
+ * {@link observeAccount}'s, holding that user if it exists and no bucket. Never mutates.
+ */
+export async function observeUser(clients: AccountClients, userName: string): Promise<ObservedAccount> {
+  const observed: ObservedAccount = { accountId: clients.accountId, complete: true, error: null, buckets: new Map(), users: new Map(), iamUsersInAccount: 0 };
+  try {
+    const user = await getUser(clients.iam, userName);
+    if (user) observed.users.set(user.userName, user);
+  } catch (err) {
+    observed.complete = false;
+    observed.error = `${errorCode(err)}: ${errorMessage(err)}`;
+  }
+  return observed;
+}
+
 /** One user with its tags and inline policies, as `GetAccountAuthorizationDetails` gives them; null when absent. */
 async function getUser(iam: AccountClients['iam'], userName: string): Promise<ObservedUser | null> {
   try {

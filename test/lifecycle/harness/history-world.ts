@@ -688,6 +688,8 @@ export class HistoryWorld {
   private async squat(label: AddonLabel, what: Step & { t: 'squat' } extends { what: infer W } ? W : never): Promise<void> {
     const m = this.addons.get(label)!;
     if (m.exists || m.teamAtEnd !== null) return; // only before it is created
+    const kind = what.startsWith('bucket') ? 'bucket' : 'user';
+    if (this.foreign.some((f) => f.kind === kind && f.what.startsWith('squat') && f.name === (kind === 'bucket' ? bucketNameFor(this.naming(), this.accountId('A'), m.id) : userNameFor(this.naming(), m.id)))) return; // taken already
     m.squatted = true;
     // Squat where it will most likely be made (acme's and initech's account): a squat in the other
     // account is a look-alike.
@@ -876,6 +878,11 @@ export class HistoryWorld {
         }
         if (live.has(name) && change === 'removed') throw new Violation(`config var ${name} on app ${app}, delivered for a live attachment, was removed`);
         if (!live.has(name) && change !== 'removed') throw new Violation(`config var ${name} on app ${app} was ${change}, though no live attachment of ours delivers it`);
+        // An add-on's bucket is one: its app is never moved to another (empty) bucket of it.
+        const owner = [...this.addons.values()].find((m) => was[name]?.startsWith(`${BUCKET_PREFIX}${m.id}-`));
+        if (name.endsWith('_BUCKET_NAME') && change === 'changed' && owner && now[name]!.startsWith(`${BUCKET_PREFIX}${owner.id}-`)) {
+          throw new Violation(`app ${app} was moved from bucket ${was[name]} of ${owner.label} to ${now[name]}, leaving its data behind`);
+        }
       }
     }
   }
@@ -893,7 +900,7 @@ export class HistoryWorld {
       for (const attachment of this.world.fake.addonAttachments(m.id)) {
         const held = this.world.fake.configVars(attachment.app.name)[configVarNames(attachment.name).accessKeyId];
         const key = held ? this.keys.get(held) : undefined;
-        if (held && key?.userName === this.userName(m) && !this.killedByHarness.has(held) && !keys?.some((k) => k.id === held && k.status === 'Active')) {
+        if (held && key?.userName === this.userName(m) && !this.killedByHarness.has(held) && !(await this.keyActiveAnywhere(m, held, keys))) {
           throw new Violation(`app ${attachment.app.name} holds access key ${held} of ${m.label} as ${attachment.name}, which the controller deleted or deactivated`);
         }
         const reachable = this.reachable(m, attachment.app.name, faultTeams) && !crashed;
@@ -912,6 +919,18 @@ export class HistoryWorld {
           throw new Violation(`app ${attachment.app.name} has had no working credentials of ${m.label} as ${attachment.name} for ${debt.passes} passes (${Math.round((now - debt.since) / MINUTE)} min)`);
         }
       }
+    }
+  }
+
+  /** Whether the key is active on the add-on's user, in the account its resources are in or the other. */
+  private async keyActiveAnywhere(m: ModelAddon, keyId: string, keys: { id: string; status: string }[] | null): Promise<boolean> {
+    if (keys?.some((k) => k.id === keyId && k.status === 'Active')) return true;
+    const other = m.account === 'A' ? 'B' : 'A';
+    try {
+      const out = await this.iam[other].send(new ListAccessKeysCommand({ UserName: this.userName(m) }));
+      return (out.AccessKeyMetadata ?? []).some((k) => k.AccessKeyId === keyId && k.Status === 'Active');
+    } catch {
+      return false;
     }
   }
 
