@@ -216,15 +216,16 @@ function planAddon(ctx: AddonContext): Action[] {
   }
   const home = ctx.record?.accountId ?? accountElsewhere(ctx.input, addon.addonId, accountId, policy) ?? accountId;
   if (home !== accountId) {
+    const homeBucket = ctx.record?.bucketName ?? bucketNameFor(policy, home, addon.addonId);
     return [
       ...(follow ? [follow] : []),
       // Found in another account without a record: recorded there, so the block holds from now on.
-      ...(ctx.record ? [] : [newRecord(ctx, home, bucketNameFor(policy, home, addon.addonId), region, userName)]),
+      ...(ctx.record ? [] : [newRecord(ctx, home, homeBucket, region, userName)]),
       {
         ...base,
         kind: 'blocked',
         reason: BlockedReason.NotOwned,
-        resource: bucket,
+        resource: homeBucket,
         message: `the add-on's resources live in AWS account ${home}, but its team is now linked to ${accountId}; the controller does not move buckets between accounts`,
       },
     ];
