@@ -162,7 +162,7 @@ export class Controller {
         now: startedAt,
       },
       this.naming,
-      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: { ...this.deps.config.gc, defaultRegion: this.deps.config.aws.region }, profiles: this.deps.config.profiles },
+      this.planLimits(),
     );
     let execution: ExecutionSummary | null = null;
     if (!options.dryRun) execution = await this.executor(targets).apply(this.runnable(actions));
@@ -306,7 +306,7 @@ export class Controller {
         now: startedAt,
       },
       this.naming,
-      { maxRepairs: this.deps.config.flapBreaker.maxRepairs, gc: { ...this.deps.config.gc, defaultRegion: this.deps.config.aws.region }, profiles: this.deps.config.profiles },
+      this.planLimits(),
     );
     const actions = keyedActions(planned, addonId, record, breakers);
     if (actions.length < planned.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker').length) {
@@ -363,6 +363,11 @@ export class Controller {
         await this.deps.store.resources.setState(addon.addonId, 'ready', null);
       }
     }
+  }
+
+  private planLimits() {
+    const { config } = this.deps;
+    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles };
   }
 
   /** The user of this add-on, as observed this pass, holds an access key the store does not know. */
