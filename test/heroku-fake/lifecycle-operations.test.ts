@@ -196,3 +196,23 @@ describe('seeding and reading helpers', () => {
     for (const path of ['/teams', '/teams/acme/apps', '/teams/acme/addons', '/addon-attachments', '/apps/acme-web']) await heroku.get(path);
   });
 });
+
+describe('onMutationApplied (a caller that dies right after its call)', () => {
+  it('applies the change, then answers 500 instead, while the hook says so; reads are never touched', async () => {
+    fake.addTeam({ name: 'acme' });
+    fake.addApp({ name: 'acme-web', team: 'acme' });
+    const seen: string[] = [];
+    fake.onMutationApplied((method, path) => {
+      seen.push(`${method} ${path}`);
+      return true;
+    });
+    const lost = await raw('PATCH', '/apps/acme-web/config-vars', { LOST_ANSWER: 'applied' });
+    expect(lost.status).toBe(500);
+    expect((await raw('GET', '/apps/acme-web/config-vars')).status).toBe(200);
+    expect(fake.configVars('acme-web')).toMatchObject({ LOST_ANSWER: 'applied' });
+    expect(seen).toEqual(['PATCH /apps/acme-web/config-vars']);
+    fake.onMutationApplied(undefined);
+    expect((await raw('PATCH', '/apps/acme-web/config-vars', { LOST_ANSWER: null })).status).toBe(200);
+    expect(fake.configVars('acme-web')).not.toHaveProperty('LOST_ANSWER');
+  });
+});

@@ -39,9 +39,10 @@ export class KeyRegistry {
 }
 
 /**
- * Arms at `after` mutating AWS calls: the call that reaches it is made, then the process is
- * "dead": the call's answer is lost and every later call fails before it is sent. `dead()` is what
- * the deployment's leader check reads, so no action starts afterwards either.
+ * Arms at `after` mutating calls, to AWS or to Heroku's Platform API: the call that reaches it is
+ * made, then the process is "dead": the call's answer is lost and every later AWS call fails before
+ * it is sent. `dead()` is what the deployment's leader check reads, so no action starts afterwards
+ * either; a Heroku change still in flight is applied and its answer lost too.
  */
 export class KillSwitch {
   private mutations = 0;
@@ -52,6 +53,12 @@ export class KillSwitch {
   dead(): boolean {
     return this.killed;
   }
+
+  /** For the Heroku fake's `onMutationApplied`: true (answer lost) from the fatal call on. */
+  readonly heroku = (): boolean => {
+    if (!this.killed && ++this.mutations >= this.after) this.killed = true;
+    return this.killed;
+  };
 
   readonly hook: ClientHook = ((client: Stack, service: string) => {
     client.middlewareStack.add(

@@ -382,7 +382,9 @@ export class HistoryWorld {
       this.serve = dying;
       await old.close();
       this.clock.advance(MINUTE);
+      this.world.fake.onMutationApplied(kill.heroku);
       await dying.pass().catch(() => undefined);
+      this.world.fake.onMutationApplied(undefined);
       // The process is gone; a new one starts on the same store.
       await dying.close();
       this.serve = await this.startServe();

@@ -113,7 +113,7 @@ const faults: fc.Arbitrary<Step>[] = [
   fc.record({ t: fc.constant('fail-team' as const), team, status: fc.constantFrom(429 as const, 503 as const) }),
   fc.record({ t: fc.constant('fail-attachments' as const) }),
   fc.record({ t: fc.constant('lag-tags' as const), on: fc.boolean() }),
-  fc.record({ t: fc.constant('crash' as const), after: fc.integer({ min: 1, max: 12 }) }),
+  fc.record({ t: fc.constant('crash' as const), after: fc.integer({ min: 1, max: 30 }) }),
   fc.record({ t: fc.constant('wipe-store' as const) }),
   fc.record({ t: fc.constant('snapshot-store' as const) }),
   fc.record({ t: fc.constant('restore-store' as const) }),
@@ -189,7 +189,7 @@ export function describeStep(step: Step): string {
     case 'lag-tags':
       return step.on ? 'the tagging API starts lagging' : 'the tagging API catches up';
     case 'crash':
-      return `the process dies after its ${step.after}th AWS mutation of the next pass`;
+      return `the process dies after its ${step.after}th AWS or Heroku mutation of the next pass`;
     case 'wipe-store':
       return 'the store is lost; an operator links the teams again';
     case 'snapshot-store':

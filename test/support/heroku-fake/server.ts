@@ -157,6 +157,7 @@ export class HerokuFake {
   private rateLimit = DEFAULT_RATE_LIMIT;
   private bucket: (Required<Omit<RateLimitEmulation, 'initial'>> & { refilledAt: number }) | null = null;
   private tamper: ResponseTamper | undefined;
+  private afterApply: ((method: string, path: string) => boolean) | undefined;
   private delayMs = 0;
   /** Requests whose answer {@link delayResponses} is holding back right now. */
   heldRequests = 0;
@@ -413,6 +414,15 @@ export class HerokuFake {
     this.tamper = fn;
   }
 
+  /**
+   * Called after every change the Platform API applied (not GET); when it returns true, the
+   * client gets `500` instead of the answer: the change happened, its answer was lost (a caller
+   * that died right after the call). `undefined` ends it.
+   */
+  onMutationApplied(fn: ((method: string, path: string) => boolean) | undefined): void {
+    this.afterApply = fn;
+  }
+
   /** Hold every answer back this long (a slow or hung Heroku); 0 answers at once again. */
   delayResponses(ms: number): void {
     this.delayMs = Math.max(0, ms);
@@ -503,6 +513,7 @@ export class HerokuFake {
       if (err instanceof HttpError) return fail(err.status, err.id, err.message);
       throw err;
     }
+    if (method !== 'GET' && this.afterApply?.(method, path)) return fail(500, 'internal_server_error', 'Internal server error.');
 
     if (answer.kind === 'one') {
       const out = this.tamper ? this.tamper(answer.body, { method, path, definition: answer.definition, list: false }) : answer.body;
