@@ -3,12 +3,15 @@ import type { Clock, Sleep } from '../../src/leader/leader-election.js';
 
 interface Waiter {
   at: number;
+  signal: AbortSignal | undefined;
   resolve: () => void;
 }
 
 export class FakeTime {
   now: number;
-  private waiters: Waiter[] = [];
+  protected waiters: Waiter[] = [];
+  /** Every signal a sleeper slept with: one per campaign loop (see SteppedTime). */
+  protected readonly loops = new Set<AbortSignal>();
 
   constructor(start = Date.parse('2026-01-01T00:00:00Z')) {
     this.now = start;
@@ -18,6 +21,7 @@ export class FakeTime {
 
   readonly sleep: Sleep = (ms, signal) =>
     new Promise<void>((resolve) => {
+      if (signal) this.loops.add(signal);
       if (signal?.aborted) return resolve();
       const onAbort = () => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
@@ -25,6 +29,7 @@ export class FakeTime {
       };
       const waiter: Waiter = {
         at: this.now + ms,
+        signal,
         resolve: () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
@@ -37,17 +42,22 @@ export class FakeTime {
   /** Moves time forward by `ms`, waking sleepers in order and letting their work run. */
   async advance(ms: number): Promise<void> {
     const end = this.now + ms;
-    await settle();
+    await this.quiesce();
     for (;;) {
       const next = this.waiters.filter((w) => w.at <= end).sort((a, b) => a.at - b.at)[0];
       if (!next) break;
       this.waiters = this.waiters.filter((w) => w !== next);
       this.now = Math.max(this.now, next.at);
       next.resolve();
-      await settle();
+      await this.quiesce();
     }
     this.now = end;
-    await settle();
+    await this.quiesce();
+  }
+
+  /** Waits until the work a wake-up started has run: here a few turns of the event loop. */
+  protected quiesce(): Promise<void> {
+    return settle();
   }
 
   /** Advances in steps, calling `check` after each (e.g. to sample who leads). */

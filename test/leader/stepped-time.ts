@@ -10,18 +10,9 @@
  * round that hangs on purpose (a frozen client) is declared with {@link stall}, so that time can
  * move on while it hangs, as it would for a stalled process.
  */
-import type { Clock, Sleep } from '../../src/leader/leader-election.js';
+import { FakeTime } from './fake-time.js';
 
-interface Waiter {
-  at: number;
-  signal: AbortSignal | undefined;
-  resolve: () => void;
-}
-
-export class SteppedTime {
-  now: number;
-  private waiters: Waiter[] = [];
-  private readonly loops = new Set<AbortSignal>();
+export class SteppedTime extends FakeTime {
   private stalled = 0;
 
   constructor(
@@ -29,30 +20,8 @@ export class SteppedTime {
     /** Real time one round may take before {@link idle} gives up (a hung call, not a slow one). */
     private readonly idleTimeoutMs = 60_000,
   ) {
-    this.now = start;
+    super(start);
   }
-
-  readonly clock: Clock = () => this.now;
-
-  readonly sleep: Sleep = (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal) this.loops.add(signal);
-      if (signal?.aborted) return resolve();
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve();
-      };
-      const waiter: Waiter = {
-        at: this.now + ms,
-        signal,
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      this.waiters.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
 
   /** True when every campaign loop not stopped is asleep, or in a round declared stalled. */
   isIdle(): boolean {
@@ -84,27 +53,9 @@ export class SteppedTime {
     }
   }
 
-  /** Moves time forward by `ms`, waking sleepers in order, each time until the woken round is over. */
-  async advance(ms: number): Promise<void> {
-    const end = this.now + ms;
-    await this.idle();
-    for (;;) {
-      const next = this.waiters.filter((w) => w.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.waiters = this.waiters.filter((w) => w !== next);
-      this.now = Math.max(this.now, next.at);
-      next.resolve();
-      await this.idle();
-    }
-    this.now = end;
-  }
-
-  /** Advances in steps, calling `check` after each (e.g. to sample who leads). */
-  async step(totalMs: number, stepMs: number, check: () => void): Promise<void> {
-    for (let t = 0; t < totalMs; t += stepMs) {
-      await this.advance(stepMs);
-      check();
-    }
+  /** Each wake-up waits until the round it started is over (real calls included). */
+  protected override quiesce(): Promise<void> {
+    return this.idle();
   }
 
   /** Advances in steps of `stepMs` until `cond` holds; fails after `maxMs` of this clock's time. */
