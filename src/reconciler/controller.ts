@@ -124,6 +124,7 @@ export class Controller {
         bucketPrefix: this.naming.bucketPrefix,
         iamPath: this.naming.iamPath,
         listRegion: this.deps.config.aws.region,
+        homeRegion: link.region ?? this.deps.config.aws.region,
       });
       if (account.complete) deepChecked.push(...deepAddons.filter((id) => records.has(id)));
       return account;

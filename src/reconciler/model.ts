@@ -104,6 +104,19 @@ export interface ObservedAccount {
   users: Map<string, ObservedUser>;
   /** Every IAM user in the account, ours or not: the quota is 5,000 per account. */
   iamUsersInAccount: number;
+  /**
+   * Buckets the tagging API lists with this instance's tag that no record or add-on names (a
+   * store lost mid-teardown, after its user was gone): found again by their tags. Absent when
+   * not looked for (a targeted read, or no tagging API).
+   */
+  unknownBuckets?: Map<string, UnknownBucket>;
+}
+
+export interface UnknownBucket {
+  name: string;
+  /** Where it lives (GetBucketLocation). */
+  region: string;
+  tags: Record<string, string>;
 }
 
 /**

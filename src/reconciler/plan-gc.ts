@@ -9,6 +9,7 @@
  * ownership tags is never deleted; a pass that would delete too much of an account trips its
  * breaker instead.
  */
+import type { ResourceInput } from '../store/resource-store.js';
 import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import type { Action } from './actions.js';
 import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
@@ -186,47 +187,65 @@ export function planGarbageCollection(
 /**
  * Resources of ours that the store has no record of and no add-on wants: left by add-ons that went
  * away while the store was lost, or after the backup it was restored from. They are found by
- * their IAM users (every pass lists all users under IAM_PATH with their tags): a user with this
- * instance's tag and an add-on id nobody knows gets its record back, rebuilt from its tags, and
- * from then on is garbage collected like any orphan: Heroku is asked about the add-on, the grace
- * period runs, and the bucket is kept unless Heroku still knows its plan and that plan does not
- * retain it.
+ * their IAM users (every pass lists all users under IAM_PATH with their tags) and, for a teardown
+ * the store lost after its user was gone, by their buckets (the tagging API lists every bucket
+ * with this instance's tag). A user or bucket with this instance's tag, at the name we would have
+ * given it, and an add-on id nobody knows gets its record back, rebuilt from its tags, and from
+ * then on is garbage collected like any orphan: Heroku is asked about the add-on, the grace period
+ * runs, and the bucket is kept unless its plan tag names a plan that does not retain it.
  */
 function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>): Action[] {
   const actions: Action[] = [];
   const links = new Map<string, Link>();
   for (const link of linked.values()) if (!links.has(link.accountId)) links.set(link.accountId, link);
+  const unknownOwner = (tags: Record<string, string>): string | null => {
+    const addonId = tags[TAG.addonId];
+    if (!addonId || !isOwnedBy(tags, naming, addonId) || input.records.has(addonId) || wanted.has(addonId)) return null;
+    return addonId;
+  };
   for (const account of input.observed.values()) {
     if (!account.complete) continue;
-    for (const user of account.users.values()) {
-      const addonId = user.tags[TAG.addonId];
-      if (!addonId || !isOwnedBy(user.tags, naming, addonId) || input.records.has(addonId) || wanted.has(addonId)) continue;
-      // Only at the name we would have given it: tags naming another add-on make no user ours.
-      if (user.userName !== userNameFor(naming, addonId)) continue;
-      const bucket = bucketNameFor(naming, account.accountId, addonId);
+    const found = new Set<string>();
+    const recordAgain = (addonId: string, tags: Record<string, string>, region: string, reason: DriftKind, what: string): void => {
+      found.add(addonId);
+      const record: ResourceInput = {
+        addonId,
+        addonName: addonId,
+        accountId: account.accountId,
+        teamId: tags[TAG.teamId] ?? '',
+        appId: tags[TAG.appId] ?? '',
+        plan: tags[TAG.plan] ?? UNKNOWN_PLAN,
+        bucketName: bucketNameFor(naming, account.accountId, addonId),
+        bucketRegion: region,
+        userName: userNameFor(naming, addonId),
+        accessKeyId: null,
+        secretAccessKey: null,
+        bucketCreateStartedAt: null,
+        state: 'pending',
+        lastError: null,
+      };
       actions.push({
         accountId: account.accountId,
         addonId,
         kind: 'record-resource',
-        reason: DriftKind.OrphanedUser,
-        record: {
-          addonId,
-          addonName: addonId,
-          accountId: account.accountId,
-          teamId: user.tags[TAG.teamId] ?? '',
-          appId: user.tags[TAG.appId] ?? '',
-          plan: UNKNOWN_PLAN,
-          bucketName: bucket,
-          bucketRegion: links.get(account.accountId)?.region ?? gc.defaultRegion ?? 'us-east-1',
-          userName: user.userName,
-          accessKeyId: null,
-          secretAccessKey: null,
-          bucketCreateStartedAt: null,
-          state: 'pending',
-          lastError: null,
-        },
-        detail: { field: 'record', expected: 'a record for every resource of ours', actual: `IAM user ${user.userName} of add-on ${addonId}, unknown to the store: recorded again from its tags` },
+        reason,
+        record,
+        detail: { field: 'record', expected: 'a record for every resource of ours', actual: `${what} of add-on ${addonId}, unknown to the store: recorded again from its tags` },
       });
+    };
+    const homeRegion = links.get(account.accountId)?.region ?? gc.defaultRegion ?? 'us-east-1';
+    for (const user of account.users.values()) {
+      const addonId = unknownOwner(user.tags);
+      // Only at the name we would have given it: tags naming another add-on make no user ours.
+      if (addonId === null || user.userName !== userNameFor(naming, addonId)) continue;
+      const bucket = account.unknownBuckets?.get(bucketNameFor(naming, account.accountId, addonId));
+      // The user's tags, which never carry the plan; the bucket's plan tag, when it is there.
+      recordAgain(addonId, { ...user.tags, ...(bucket?.tags[TAG.plan] ? { [TAG.plan]: bucket.tags[TAG.plan] } : {}) }, bucket?.region ?? homeRegion, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
+    }
+    for (const bucket of account.unknownBuckets?.values() ?? []) {
+      const addonId = unknownOwner(bucket.tags);
+      if (addonId === null || found.has(addonId) || bucket.name !== bucketNameFor(naming, account.accountId, addonId)) continue;
+      recordAgain(addonId, bucket.tags, bucket.region, DriftKind.OrphanedBucket, `bucket ${bucket.name}`);
     }
   }
   return actions;

@@ -291,6 +291,43 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
     expect(plan(stray(noAddon), POLICY, { gc: GC })).toEqual([]);
   });
 
+  /** The store lost mid-teardown, after the user was gone: only the bucket is left, listed by the tagging API. */
+  const strayBucket = (tags: Record<string, string>, name = BUCKET, users: ReturnType<typeof syncedUser>[] = []) => {
+    const input = stray({});
+    input.observed = new Map([[ACCOUNT, account([], users, { unknownBuckets: new Map([[name, { name, region: 'eu-central-1', tags }]]) })]]);
+    return input;
+  };
+
+  it('a bucket of ours whose user is gone gets its record back from its tags, with the plan and region they give', () => {
+    const actions = plan(strayBucket(bucketTagsFor(POLICY, addon({ plan: 's3-bucket:archive' }))), POLICY, { gc: GC });
+    expect(actions).toEqual([
+      expect.objectContaining({
+        kind: 'record-resource',
+        reason: 'orphaned-bucket',
+        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, plan: 's3-bucket:archive', bucketName: BUCKET, userName: USER, bucketRegion: 'eu-central-1' }),
+      }),
+    ]);
+  });
+
+  it('a user and a bucket of the same lost add-on make one record, with the bucket’s plan and region', () => {
+    const input = strayBucket(bucketTagsFor(POLICY, addon({ plan: 's3-bucket:archive' })), BUCKET, [syncedUser({ tags: ownershipTags(POLICY, addon()) })]);
+    const actions = plan(input, POLICY, { gc: GC });
+    expect(actions).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ plan: 's3-bucket:archive', bucketRegion: 'eu-central-1' }) })]);
+  });
+
+  it('a bucket of another instance, at a name not its add-on’s, or of an add-on the store or Heroku knows, is not recorded again', () => {
+    const tags = bucketTagsFor(POLICY, addon());
+    expect(plan(strayBucket({ ...tags, [TAG.instance]: 'another' }), POLICY, { gc: GC })).toEqual([]);
+    expect(plan(strayBucket(tags, `${BUCKET}-lookalike`), POLICY, { gc: GC })).toEqual([]);
+    const known = strayBucket(tags);
+    known.records = new Map([[ADDON, record()]]);
+    const recordedAgain = (actions: Action[]) => actions.filter((a) => a.reason === 'orphaned-bucket' || a.reason === 'orphaned-user');
+    expect(recordedAgain(plan(known, POLICY, { gc: GC }))).toEqual([]);
+    const wanted = strayBucket(tags);
+    wanted.desired[0]!.addons = [addon()];
+    expect(recordedAgain(plan(wanted, POLICY, { gc: GC }))).toEqual([]);
+  });
+
   it('keeps the bucket of a record whose plan is unknown and whose bucket names none: only its user, keys and config vars go', () => {
     const input = removed({ ...expired(), plan: UNKNOWN_PLAN });
     const { [TAG.plan]: _plan, ...untagged } = bucketTagsFor(POLICY, addon());

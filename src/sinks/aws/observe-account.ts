@@ -6,13 +6,13 @@
  * over a window (DESIGN.md "Efficiency").
  */
 import { GetUserCommand, GetUserPolicyCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
-import type { ObservedAccount, ObservedBucket, ObservedUser } from '../../reconciler/model.js';
+import type { ObservedAccount, ObservedBucket, ObservedUser, UnknownBucket } from '../../reconciler/model.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { errorCode, hasCode } from './aws-errors.js';
 import { listInstanceBucketTags } from './bucket-tags.js';
 import type { AccountClients } from './connect.js';
-import { getBucketSettings, getBucketTags, listBuckets, type BucketListing } from './s3-bucket.js';
+import { getBucketRegion, getBucketSettings, getBucketTags, listBuckets, type BucketListing } from './s3-bucket.js';
 import { decodePolicy, listAccessKeys, listUsers } from './iam-user.js';
 
 export interface ExpectedResources {
@@ -28,6 +28,12 @@ export interface ObserveOptions {
   iamPath: string;
   /** Region for ListBuckets, which lists the whole account from any region. */
   listRegion: string;
+  /**
+   * The region new buckets of this account go to: its tagging API is read every pass, even with no
+   * expected bucket there, so that buckets of this instance no record names are found after a
+   * store loss ({@link ObservedAccount.unknownBuckets}).
+   */
+  homeRegion?: string;
   /** Parallel per-resource reads in this account. */
   concurrency?: number;
 }
@@ -55,8 +61,10 @@ export async function observeAccount(
     observed.iamUsersInAccount = tally.accountUsers;
     const listed = new Map(listing.map((bucket) => [bucket.name, bucket]));
     const present = expected.buckets.filter((bucket) => listed.has(bucket.name));
-    const regions = [...new Set(present.map((bucket) => bucket.region))];
+    const regions = new Set(present.map((bucket) => bucket.region));
+    if (options.homeRegion) regions.add(options.homeRegion);
     const tagged = new Map<string, Record<string, string>>();
+    const expectedNames = new Set(expected.buckets.map((bucket) => bucket.name));
     for (const region of regions) {
       try {
         for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceId)) tagged.set(name, tags);
@@ -65,6 +73,7 @@ export async function observeAccount(
         // every bucket's tags are read one by one below instead. Slower, never less correct.
       }
     }
+    observed.unknownBuckets = await unknownBuckets(clients, options.listRegion, listed, tagged, new Set(expected.buckets.map((b) => b.name)));
     const buckets = await mapLimit(present, concurrency, (bucket) => readBucket(clients, bucket, listed.get(bucket.name)!, tagged.get(bucket.name)));
     for (const bucket of buckets) if (bucket) observed.buckets.set(bucket.name, bucket);
 
@@ -76,6 +85,28 @@ export async function observeAccount(
     observed.error = `${errorCode(err)}: ${errorMessage(err)}`;
   }
   return observed;
+}
+
+/**
+ * Listed buckets the tagging API says are this instance's and nothing expected names, each with
+ * its region (the tagging API is regional, but not every implementation filters S3 by region).
+ * Rare (a store lost mid-teardown), so one GetBucketLocation each; one whose region cannot be
+ * read now is looked for again next pass.
+ */
+async function unknownBuckets(
+  clients: AccountClients,
+  listRegion: string,
+  listed: Map<string, BucketListing>,
+  tagged: Map<string, Record<string, string>>,
+  expected: Set<string>,
+): Promise<Map<string, UnknownBucket>> {
+  const found = new Map<string, UnknownBucket>();
+  for (const [name, tags] of tagged) {
+    if (!listed.has(name) || expected.has(name)) continue;
+    const region = await getBucketRegion(clients.s3(listRegion), name).catch(() => null);
+    if (region) found.set(name, { name, region, tags });
+  }
+  return found;
 }
 
 /**

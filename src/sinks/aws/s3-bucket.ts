@@ -10,6 +10,7 @@ import {
   PutBucketCorsCommand,
   PutBucketVersioningCommand,
   GetBucketEncryptionCommand,
+  GetBucketLocationCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketOwnershipControlsCommand,
   GetBucketPolicyCommand,
@@ -59,6 +60,21 @@ export async function listBuckets(s3: S3Client, prefix: string): Promise<BucketL
     token = page.ContinuationToken;
   } while (token);
   return out;
+}
+
+/**
+ * The region a bucket lives in (GetBucketLocation, answered from any region). S3 answers no
+ * constraint for us-east-1 and the legacy `EU` for eu-west-1. Null when the bucket is gone.
+ */
+export async function getBucketRegion(s3: S3Client, bucket: string): Promise<string | null> {
+  try {
+    const { LocationConstraint: where } = await s3.send(new GetBucketLocationCommand({ Bucket: bucket }));
+    if (!where) return 'us-east-1';
+    return where === 'EU' ? 'eu-west-1' : where;
+  } catch (err) {
+    if (hasCode(err, 'NoSuchBucket')) return null;
+    throw err;
+  }
 }
 
 export async function getBucketTags(s3: S3Client, bucket: string): Promise<Record<string, string>> {

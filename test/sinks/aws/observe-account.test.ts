@@ -99,6 +99,7 @@ describe('a populated account', () => {
     unprefixed: '',
     missing: '',
     foreignTagged: '',
+    lost: '',
   };
   const keys: Record<string, string> = {};
 
@@ -124,6 +125,9 @@ describe('a populated account', () => {
     // Tagged by another controller instance: not in the bulk read, so its tags are read one by one.
     await createBucket(us, names.foreignTagged, 'us-east-1', {});
     await putBucketTags(us, names.foreignTagged, tagsFor('a9', 'another-instance'));
+    // Ours, but no record names it (a store lost mid-teardown): found by the tagging API.
+    await createBucket(eu, names.lost, 'eu-west-1', tagsFor('a7'));
+    await putBucketTags(eu, names.lost, tagsFor('a7'));
 
     await createUser(clients.iam, 'user-a1', PATH, tagsFor('a1'));
     await putUserPolicy(clients.iam, 'user-a1', USER_POLICY_NAME, userPolicyDocument(names.configured));
@@ -197,6 +201,19 @@ describe('a populated account', () => {
     expect(observed.users.get('user-shallow')!.accessKeys).toBeNull();
     expect(observed.users.get('user-shallow')!.tags).toEqual(tagsFor('a3'));
     expect(observed.users.get('user-unexpected')!.accessKeys).toBeNull();
+  });
+
+  it('lists the buckets with this instance’s tag that nothing expected names, with their region and tags', async () => {
+    const observed = await observeAccount(clients, expected, options);
+    expect([...observed.unknownBuckets!.values()]).toEqual([{ name: names.lost, region: 'eu-west-1', tags: tagsFor('a7') }]);
+    // With nothing expected (the store lost), the home region's tagging API is read all the same,
+    // and every bucket of ours is unknown (not the untagged one, nor another instance's).
+    recorder.reset();
+    const lost = await observeAccount(clients, { buckets: [], users: [] }, { ...options, homeRegion: 'us-east-1' });
+    expect(Object.fromEntries([...lost.unknownBuckets!.values()].map((b) => [b.name, b.region]))).toEqual({ [names.configured]: 'us-east-1', [names.lost]: 'eu-west-1' });
+    expect(recorder.calls.filter((c) => c.service === 'tagging').map((c) => c.operation)).toEqual(['GetResources']);
+    expect(recorder.calls.filter((c) => c.operation === 'GetBucketLocation')).toHaveLength(2);
+    expect(recorder.mutations()).toEqual([]);
   });
 
   it('mutates nothing, and reads in bulk plus one read per deep resource', async () => {
