@@ -14,15 +14,17 @@ import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { DeliveryStore } from '../store/delivery-store.js';
 import type { Journal } from '../store/journal.js';
 import type { GcBreakerStore } from '../store/gc-breaker-store.js';
-import type { ResourceStore } from '../store/resource-store.js';
+import type { ResourceInput, ResourceStore } from '../store/resource-store.js';
+import type { DeliveryRecord } from '../store/types.js';
 import * as bucketTeardown from '../sinks/aws/bucket-teardown.js';
 import * as userTeardown from '../sinks/aws/user-teardown.js';
 import { TerminalError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
-import { BlockedReason, GcReason } from './reasons.js';
+import { BlockedReason, DriftKind, GcReason } from './reasons.js';
 import {
+  BUCKET_NAME_SUFFIX,
   LIFECYCLE_RULE_ID,
   TAG,
   TEARDOWN_RULE_IDS,
@@ -176,8 +178,10 @@ export class Executor {
 
   private async applyOne(action: Action): Promise<void> {
     if (action.kind === 'record-resource') {
+      const found = action.reason === DriftKind.OrphanedUser || action.reason === DriftKind.OrphanedBucket ? await this.deliveriesOnOwningApp(action.record) : [];
       await this.deps.resources.upsert(action.record);
-      await this.journal(action, 'ok');
+      for (const delivery of found) await this.deps.deliveries.record(delivery);
+      await this.journal(action, 'ok', found.length > 0 ? { appId: action.record.appId, varNames: found.flatMap((d) => d.varNames) } : undefined);
       return;
     }
     if (action.kind === 'update-record') {
@@ -399,6 +403,43 @@ export class Executor {
     }
   }
 
+  /**
+   * A record rebuilt from its resources' tags after a store loss knows no delivery. The app that
+   * owns the add-on (its tags name it) is asked for what the controller would have delivered
+   * there: every attachment name whose vars name the add-on's bucket and hold an access key of
+   * the add-on's own user is recorded as delivered there, with the values it holds now, so that
+   * the teardown removes them as it removes any delivery (only while they still hold those
+   * values). Vars someone copied without our key are not ours; apps it was attached to besides
+   * its own are not known.
+   */
+  private async deliveriesOnOwningApp(record: ResourceInput): Promise<DeliveryRecord[]> {
+    if (!record.appId) return [];
+    const onApp = (await readConfigVars(this.deps.heroku, record.appId)) ?? {};
+    const named = Object.entries(onApp).filter(([name, value]) => name.endsWith(BUCKET_NAME_SUFFIX) && value === record.bucketName);
+    if (named.length === 0) return [];
+    const keys = await iam.listAccessKeys(this.deps.clientsFor(record.accountId).iam, record.userName).catch((err: unknown) => {
+      if (hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) return [];
+      throw err;
+    });
+    const found: DeliveryRecord[] = [];
+    for (const [name] of named) {
+      const prefix = name.slice(0, -BUCKET_NAME_SUFFIX.length);
+      const names = configVarNames(prefix);
+      if (!keys.some((key) => key.accessKeyId === onApp[names.accessKeyId])) continue;
+      const vars = Object.fromEntries(Object.values(names).flatMap((n) => (onApp[n] === undefined ? [] : [[n, onApp[n]!]])));
+      found.push({
+        addonId: record.addonId,
+        attachmentId: `found-on-app:${prefix}`,
+        appId: record.appId,
+        varNames: Object.keys(vars),
+        fingerprint: configVarsFingerprint(vars),
+        valueHashes: configVarValueHashes(vars),
+        deliveredAt: this.now(),
+      });
+    }
+    return found;
+  }
+
   /** Safety invariant 1 on the resource itself: our instance's tags and this add-on's id. */
   private owns(tags: Record<string, string>, addonId: string): boolean {
     return isOwnedBy(tags, { instanceId: this.deps.instanceId }, addonId);
@@ -495,7 +536,7 @@ export class Executor {
  * hashes to what was delivered. Vars from before value hashes were kept go on the bucket alone.
  */
 function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: Record<string, string>): string[] {
-  const bucketVar = action.varNames.find((name) => name.endsWith('_BUCKET_NAME'));
+  const bucketVar = action.varNames.find((name) => name.endsWith(BUCKET_NAME_SUFFIX));
   if (!bucketVar || onApp[bucketVar] !== action.bucket) return [];
   return action.varNames.filter((name) => {
     const value = onApp[name];

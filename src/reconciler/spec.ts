@@ -226,10 +226,13 @@ function canonicalValue(value: unknown, key: string): unknown {
   return value;
 }
 
+/** What names the bucket among an attachment's vars: the var that says whose they are. */
+export const BUCKET_NAME_SUFFIX = '_BUCKET_NAME';
+
 /** The names of the config vars delivered for one attachment (`BUCKET` → `BUCKET_BUCKET_NAME`, …). */
 export function configVarNames(attachmentName: string) {
   return {
-    bucketName: `${attachmentName}_BUCKET_NAME`,
+    bucketName: `${attachmentName}${BUCKET_NAME_SUFFIX}`,
     accessKeyId: `${attachmentName}_AWS_ACCESS_KEY_ID`,
     secretAccessKey: `${attachmentName}_AWS_SECRET_ACCESS_KEY`,
     region: `${attachmentName}_AWS_REGION`,

@@ -2,7 +2,8 @@
  * Issue 13, the nine defects found by reading the code end to end, each as a named history on the
  * test stand (moto, PostgreSQL, the schema-checked Heroku fake): the steps a real team takes, the
  * passes the controller runs between them, and what must hold afterwards (DESIGN.md safety
- * invariant 10). Each failed on the main branch before the fix.
+ * invariant 10). Each failed on the main branch before the fix; so did the cases found later by
+ * the histories (test/lifecycle/histories.test.ts), at the end.
  */
 import { CreateAccessKeyCommand, CreateUserCommand, DeleteAccessKeyCommand, PutUserPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { PutBucketTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -382,5 +383,22 @@ describe('defect 9: normal review-app churn does not trip the mass-deletion brea
     expect(await d.runtime.store.gcBreakers.get(world.accountA)).toBeNull();
     for (const id of ids.slice(0, 2)) expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, id))).toBe(false);
     expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, ids[2]!))).toBe(true);
+  });
+});
+
+describe('found by the histories: an add-on that went away while the store was lost', () => {
+  it('its vars on the app that owned it go with it; a copy made without its key, and vars of others, stay', async () => {
+    const { d, addon, bucket, userName } = await oneAddon();
+    // Someone shares the bucket's name under their own vars, with a key of their own.
+    const copy = { COPY_BUCKET_NAME: bucket, COPY_URL: `s3://${bucket}`, COPY_AWS_ACCESS_KEY_ID: 'AKIATHEIROWNKEY00001' };
+    for (const [name, value] of Object.entries(copy)) world.fake.setConfigVar('acme-web', name, value);
+    await sql(world, 'TRUNCATE managed_resources, deliveries');
+    world.fake.destroyAddon(addon.id);
+    await passes(d, 5);
+    expect(await userExists(iam, userName)).toBe(false);
+    expect(await bucketExists(s3, bucket)).toBe(false);
+    const vars = world.fake.configVars('acme-web');
+    expect(Object.keys(vars).filter((name) => name.startsWith('BUCKET_'))).toEqual([]);
+    expect(vars).toMatchObject({ ...copy, OTHER_SETTING: 'kept' });
   });
 });

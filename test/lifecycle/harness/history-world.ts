@@ -100,6 +100,13 @@ interface ModelAddon {
    */
   recordMayBeLost: boolean;
   /**
+   * The store was restored from a backup while the add-on existed: deliveries made after the
+   * backup are unknown to it (a wiped store has none, and finds them on the owning app).
+   */
+  storeRestored: boolean;
+  /** The app it was created on: its vars are found again after a store loss. */
+  ownerApp: AppName | null;
+  /**
    * By attachment id: since when (controller clock) and for how many passes in a row the app has
    * lacked working credentials while the controller could reach it.
    */
@@ -226,6 +233,8 @@ export class HistoryWorld {
         squatted: false,
         tampered: false,
         recordMayBeLost: false,
+        storeRestored: false,
+        ownerApp: null,
         debt: new Map(),
         damagedAt: null,
         teamAtEnd: null,
@@ -449,6 +458,7 @@ export class HistoryWorld {
         if (fake.appAttachments(step.app).some((a) => a.name === step.as)) return;
         fake.addAddon({ id: m.id, app: step.app, service: SERVICE, plan: step.plan, attachmentName: step.as });
         m.exists = true;
+        m.ownerApp = step.app;
         this.created.push(m);
         m.account = TEAMS[this.teamOfApp(step.app)];
         return;
@@ -579,6 +589,7 @@ export class HistoryWorld {
       }
       case 'restore-store': {
         if (!this.backup) return;
+        for (const m of this.created) m.storeRestored = true;
         await this.switchStore(this.backup.rows);
         this.linked = new Set(this.backup.linked);
         return;
@@ -1000,9 +1011,10 @@ export class HistoryWorld {
       if (!collectable || m.squatted || m.tampered) continue;
       if (userThere) throw new Violation(`the IAM user of ${m.label}, gone from Heroku, leaked`);
       if (bucketThere && !m.mustKeepData) throw new Violation(`the bucket of ${m.label}, gone from Heroku, leaked`);
-      // After a store loss the controller no longer knows what it delivered where.
-      if (m.recordMayBeLost) continue;
-      for (const app of Object.keys(APPS)) {
+      // After a store loss the controller no longer knows what it delivered where: it finds what
+      // is on the app that owns the add-on, unless a restored store thinks it knows.
+      const apps = !m.recordMayBeLost ? Object.keys(APPS) : !m.storeRestored && m.ownerApp ? [m.ownerApp] : [];
+      for (const app of apps) {
         const left = Object.entries(this.world.fake.configVars(app)).filter(([, value]) => value === this.bucketName(m));
         if (left.length > 0) throw new Violation(`config var ${left[0]![0]} on app ${app} still names the bucket of ${m.label}, gone from Heroku`);
       }
