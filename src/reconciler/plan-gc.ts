@@ -77,8 +77,9 @@ function index(input: Pick<PlanInput, 'links' | 'desired'>) {
 
 /**
  * `deliveriesByAddon`: `input.deliveries` grouped by add-on, when the caller has it already
- * (plan() does); it is only read. `keyDeletions`: add-ons that delete an access key this pass, by
- * account, for the breaker to count.
+ * (plan() does); it is only read. `addonActions`: what plan() does this pass for the wanted
+ * add-ons: the access keys they delete (the breaker counts them) and those blocked (they deliver
+ * nothing, so the names they would take on an app do not hold an old add-on's vars back).
  */
 export function planGarbageCollection(
   input: PlanInput,
@@ -86,11 +87,12 @@ export function planGarbageCollection(
   gc: GcPolicy,
   profiles: ProfileTable = {},
   deliveriesByAddon?: Map<string, DeliveryRecord[]>,
-  keyDeletions: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+  addonActions: readonly Action[] = [],
 ): GcPlan {
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
-  const kept = namesWantedOnApps(wanted);
+  const keyDeletions = keyDeletionsByAccount(addonActions);
+  const taken = namesWantedOnApps(wanted, new Set(addonActions.filter((a) => a.kind === 'blocked').map((a) => a.addonId)));
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
@@ -102,7 +104,7 @@ export function planGarbageCollection(
     if (delivered === undefined || !record) continue;
     for (const d of delivered) {
       if (isAttached(addon, d.attachmentId)) continue;
-      actions.push(removeVars(d, record, DriftKind.DetachedConfigVars, kept));
+      actions.push(removeVars(d, record, DriftKind.DetachedConfigVars, taken));
     }
   }
 
@@ -178,7 +180,7 @@ export function planGarbageCollection(
         });
         continue;
       }
-      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], retainsData(record, account, profiles), kept));
+      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], retainsData(record, account, profiles), taken));
     }
   }
   return { actions, held };
@@ -341,29 +343,41 @@ function isAttached(addon: DesiredAddon, attachmentId: string): boolean {
   return false;
 }
 
-/** Config var names that a wanted attachment delivers on an app, looked up by app id. */
-type WantedNames = (appId: string) => ReadonlySet<string> | undefined;
+/**
+ * Whether a wanted attachment on the app delivers this var name for an add-on other than a
+ * blocked one, or for `addonId` itself: then a delivery of `addonId` there must not remove it.
+ */
+type NameTaken = (appId: string, name: string, addonId: string) => boolean;
 
 /**
  * Config var names that a wanted attachment delivers, by app: whatever add-on delivered them
- * before, they are that attachment's now (an attachment name reused on the app), never removed.
- * Built on the first lookup: most passes remove nothing, and at 100k add-ons the names of every
- * attachment cost more than the rest of garbage collection.
+ * before, they are that attachment's now (an attachment name reused on the app), never removed,
+ * since its delivery may run beside the removal in this pass. A blocked add-on holds only its own
+ * names: it delivers nothing, and another, gone add-on's vars there (checked on the app before
+ * they go) would stay, dead, for as long as it is blocked; its own vars on the app stay. Built on
+ * the first lookup: most passes remove nothing, and at 100k add-ons the names of every attachment
+ * cost more than the rest of garbage collection.
  */
-function namesWantedOnApps(wanted: Map<string, DesiredAddon>): WantedNames {
-  let byApp: Map<string, Set<string>> | null = null;
-  return (appId) => {
+function namesWantedOnApps(wanted: Map<string, DesiredAddon>, blocked: ReadonlySet<string>): NameTaken {
+  /** app id → var name → the add-ons whose attachments there deliver it. */
+  let byApp: Map<string, Map<string, string[]>> | null = null;
+  return (appId, name, addonId) => {
     if (byApp === null) {
       byApp = new Map();
       for (const addon of wanted.values()) {
         for (const attachment of addon.attachments) {
           let names = byApp.get(attachment.appId);
-          if (!names) byApp.set(attachment.appId, (names = new Set()));
-          for (const name of Object.values(configVarNames(attachment.name))) names.add(name);
+          if (!names) byApp.set(attachment.appId, (names = new Map()));
+          for (const n of Object.values(configVarNames(attachment.name))) {
+            const owners = names.get(n);
+            if (owners) owners.push(addon.addonId);
+            else names.set(n, [addon.addonId]);
+          }
         }
       }
     }
-    return byApp.get(appId);
+    const owners = byApp.get(appId)?.get(name);
+    return !!owners && owners.some((owner) => owner === addonId || !blocked.has(owner));
   };
 }
 
@@ -374,10 +388,10 @@ function teardown(
   naming: NamingPolicy,
   deliveries: DeliveryRecord[],
   retainedByPlan: boolean,
-  kept: WantedNames,
+  taken: NameTaken,
 ): Action[] {
   const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
-  const actions: Action[] = deliveries.map((d) => removeVars(d, record, GcReason.GraceExpired, kept));
+  const actions: Action[] = deliveries.map((d) => removeVars(d, record, GcReason.GraceExpired, taken));
   const user = account.users.get(record.userName);
   if (user) {
     if (!isOwnedBy(user.tags, naming, record.addonId)) {
@@ -441,9 +455,8 @@ function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: 
  * Removes what one delivery set on one app, but never a name a wanted attachment on that app
  * delivers now; the executor also checks the values on the app before removing anything.
  */
-function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: DriftKind | GcReason, kept: WantedNames): Action {
-  const taken = kept(delivery.appId);
-  const varNames = taken ? delivery.varNames.filter((name) => !taken.has(name)) : delivery.varNames;
+function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: DriftKind | GcReason, taken: NameTaken): Action {
+  const varNames = delivery.varNames.filter((name) => !taken(delivery.appId, name, delivery.addonId));
   return {
     accountId: record.accountId,
     addonId: delivery.addonId,
@@ -456,4 +469,16 @@ function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: Dr
     valueHashes: delivery.valueHashes ?? null,
     detail: { field: `config vars ${varNames.join(', ') || '(none: their names are another attachment’s now)'}`, expected: 'absent', actual: `on app ${delivery.appId}` },
   };
+}
+
+/** Add-ons that delete a key this pass, by account: the breaker counts them as deletions. */
+function keyDeletionsByAccount(actions: readonly Action[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const a of actions) {
+    if (a.kind !== 'delete-access-key') continue;
+    let ids = out.get(a.accountId);
+    if (!ids) out.set(a.accountId, (ids = new Set()));
+    ids.add(a.addonId);
+  }
+  return out;
 }

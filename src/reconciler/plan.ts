@@ -88,22 +88,10 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
     }
   }
   if (!limits.gc) return actions;
-  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, keyDeletionsByAccount(actions));
+  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, actions);
   // A key deletion the mass-deletion breaker holds waits, reported, like a held teardown.
   const out = gc.held.size === 0 ? actions : actions.map((a) => (a.kind === 'delete-access-key' && gc.held.has(a.addonId) ? heldByBreaker(a) : a));
   out.push(...gc.actions);
-  return out;
-}
-
-/** Add-ons that delete a key this pass, by account: the breaker counts them as deletions. */
-function keyDeletionsByAccount(actions: Action[]): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const a of actions) {
-    if (a.kind !== 'delete-access-key') continue;
-    let ids = out.get(a.accountId);
-    if (!ids) out.set(a.accountId, (ids = new Set()));
-    ids.add(a.addonId);
-  }
   return out;
 }
 

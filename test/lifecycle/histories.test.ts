@@ -141,6 +141,23 @@ const FOUND: { name: string; history: History }[] = [
       ],
     },
   },
+  {
+    // Found with seed 2468: a gone add-on's vars stayed, dead, on an app where another add-on took
+    // the attachment name over while it was blocked (its bucket name squatted): the name counted
+    // as the new add-on's, though it delivered nothing. Fixed: a blocked add-on holds no names.
+    name: 'an attachment name taken over by a blocked add-on does not keep a gone add-on’s dead vars on the app',
+    history: {
+      deepCheckMinutes: 0,
+      steps: [
+        { t: 'squat', addon: 'a3', what: 'bucket-untagged' },
+        { t: 'create', addon: 'a1', app: 'ops-1', plan: 'standard', as: 'UPLOADS' },
+        { t: 'snapshot-store' },
+        { t: 'partner-deprovision', addon: 'a1' },
+        { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'create', addon: 'a3', app: 'ops-1', plan: 'standard', as: 'UPLOADS' },
+      ],
+    },
+  },
 ];
 
 /** One history with every kind of step, so that each is replayed on every run whatever the seeds draw. */

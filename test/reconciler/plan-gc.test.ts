@@ -3,8 +3,8 @@ import type { Action } from '../../src/reconciler/actions.js';
 import type { AddonWhereabouts, PlanInput } from '../../src/reconciler/model.js';
 import { plan } from '../../src/reconciler/plan.js';
 import { UNKNOWN_PLAN, orphanCandidates, type GcPolicy } from '../../src/reconciler/plan-gc.js';
-import { TAG, bucketTagsFor, ownershipTags } from '../../src/reconciler/spec.js';
-import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedUser } from './fixtures.js';
+import { TAG, bucketNameFor, bucketTagsFor, configVarNames, ownershipTags } from '../../src/reconciler/spec.js';
+import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, TEAM, USER, account, addon, deliveriesFor, inSync, record, syncedBucket, syncedUser } from './fixtures.js';
 
 const GC: GcPolicy = { mode: 'enabled', graceDeprovisionedMs: 5 * 60_000, graceOrphanedMs: 24 * 3_600_000, maxDeletions: 10, maxDeletionRatio: 0.5 };
 const HOUR = 3_600_000;
@@ -354,6 +354,48 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
   it('learns the plan from Heroku while the add-on is still listed as deprovisioned', () => {
     const actions = plan(removed({ plan: UNKNOWN_PLAN }, { status: 'deprovisioned', plan: 's3-bucket:standard' }), POLICY, { gc: GC });
     expect(actions).toContainEqual(expect.objectContaining({ kind: 'update-record', changes: { plan: 's3-bucket:standard' } }));
+  });
+});
+
+describe('an attachment name another add-on takes over on the app (issue 13, defect 1 and seed 2468)', () => {
+  const OTHER = 'addon-other';
+  /** The orphan's teardown, with add-on OTHER attached as BUCKET on the orphan's first app; its bucket name taken by someone else when `squatted`. */
+  const takenOver = (squatted: boolean) => {
+    const input = removed(expired());
+    const other = addon({ addonId: OTHER, addonName: 's3-bucket-other', attachments: [{ id: 'att-9', name: 'BUCKET', appId: 'app-0001', appName: 'acme-web' }] });
+    input.desired[0]!.addons = [other];
+    const squat = { name: bucketNameFor(POLICY, ACCOUNT, OTHER), creationDate: NOW, tags: { owner: 'someone-else' }, settings: null };
+    input.observed = new Map([[ACCOUNT, account([syncedBucket(), ...(squatted ? [squat] : [])], [syncedUser()])]]);
+    return plan(input, POLICY, { gc: GC });
+  };
+  const removedOnFirstApp = (actions: Action[]) => actions.find((a) => a.kind === 'remove-config-vars' && a.appId === 'app-0001') as (Action & { kind: 'remove-config-vars' }) | undefined;
+
+  it('keeps the names the new add-on delivers in this pass: its delivery may run beside the removal', () => {
+    const actions = takenOver(false);
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'deliver-config-vars', addonId: OTHER }));
+    expect(removedOnFirstApp(actions)!.varNames).toEqual([]);
+  });
+
+  it('removes them when the new add-on is blocked: it delivers nothing, and the old vars (checked on the app) would stay dead', () => {
+    const actions = takenOver(true);
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'blocked', addonId: OTHER }));
+    expect(actions).not.toContainEqual(expect.objectContaining({ kind: 'deliver-config-vars', addonId: OTHER }));
+    expect(removedOnFirstApp(actions)!.varNames).toEqual(Object.values(configVarNames('BUCKET')));
+  });
+});
+
+describe('a blocked add-on keeps its own names on an app', () => {
+  it('an old delivery of its own, under the name its live attachment has now, removes none of them', () => {
+    const input = inSync();
+    // Attached as BUCKET again (a new attachment id) after an older BUCKET attachment was detached.
+    const a = addon({ attachments: [{ id: 'att-new', name: 'BUCKET', appId: 'app-0001', appName: 'acme-web' }] });
+    input.desired[0]!.addons = [a];
+    input.deliveries = [...deliveriesFor(a, record()), ...deliveriesFor(addon({ attachments: [{ id: 'att-old', name: 'BUCKET', appId: 'app-0001', appName: 'acme-web' }] }), record())];
+    // Blocked: another instance's tags on its bucket.
+    input.observed = new Map([[ACCOUNT, account([syncedBucket({ tags: { ...bucketTagsFor(POLICY, addon()), [TAG.instance]: 'another' } })], [syncedUser()])]]);
+    const actions = plan(input, POLICY, { gc: GC });
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'blocked', addonId: ADDON }));
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'remove-config-vars', attachmentId: 'att-old', varNames: [] }));
   });
 });
 

@@ -873,26 +873,32 @@ export class HistoryWorld {
 
   /**
    * No config var that is not ours, or no longer ours, changed or removed by the passes; ours only
-   * where a live attachment of ours delivers them, and never removed there.
+   * where a live attachment of ours delivers them, and never removed there while they name that
+   * add-on's bucket (another, gone add-on's vars under a name a live one took over may go).
    */
   private async checkVars(before: Map<string, Record<string, string>>): Promise<void> {
     const after = this.allVars();
     const ourSuffix = /_(BUCKET_NAME|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_REGION|URL)$/;
     for (const [app, was] of before) {
       const now = after.get(app)!;
-      const live = new Set(
-        this.world.fake
-          .appAttachments(app)
-          .filter((a) => [...this.addons.values()].some((m) => m.id === a.addon.id && m.exists && !m.deprovisioned))
-          .flatMap((a) => Object.values(configVarNames(a.name))),
-      );
+      /** Each name a live attachment delivers, with the var naming the bucket and that add-on's bucket. */
+      const live = new Map<string, { bucketVar: string; bucket: string }>();
+      for (const a of this.world.fake.appAttachments(app)) {
+        const m = [...this.addons.values()].find((x) => x.id === a.addon.id && x.exists && !x.deprovisioned);
+        if (!m) continue;
+        const names = configVarNames(a.name);
+        for (const name of Object.values(names)) live.set(name, { bucketVar: names.bucketName, bucket: this.bucketName(m) });
+      }
       for (const name of new Set([...Object.keys(was), ...Object.keys(now)])) {
         if (was[name] === now[name]) continue;
         const change = now[name] === undefined ? 'removed' : was[name] === undefined ? 'added' : 'changed';
         if (this.foreignVars.get(app)?.has(name) || !ourSuffix.test(name) || name.startsWith('BUCKETEER_')) {
           throw new Violation(`config var ${name} on app ${app}, not ours, was ${change}`);
         }
-        if (live.has(name) && change === 'removed') throw new Violation(`config var ${name} on app ${app}, delivered for a live attachment, was removed`);
+        const deliveredFor = live.get(name);
+        if (deliveredFor && change === 'removed' && was[deliveredFor.bucketVar] === deliveredFor.bucket) {
+          throw new Violation(`config var ${name} on app ${app}, delivered for a live attachment, was removed`);
+        }
         if (!live.has(name) && change !== 'removed') throw new Violation(`config var ${name} on app ${app} was ${change}, though no live attachment of ours delivers it`);
         // An add-on's bucket is one: its app is never moved to another (empty) bucket of it.
         const owner = [...this.addons.values()].find((m) => was[name]?.startsWith(`${BUCKET_PREFIX}${m.id}-`));
