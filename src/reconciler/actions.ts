@@ -128,6 +128,8 @@ export interface AdoptAccessKey extends Base {
   kind: 'adopt-access-key';
   userName: string;
   accessKeyId: string;
+  /** The attachment whose vars hold the key: what it holds as delivered is recorded with it. */
+  attachmentId: string;
   appId: string;
   appName: string;
   attachmentName: string;

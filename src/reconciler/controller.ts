@@ -135,6 +135,9 @@ export class Controller {
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: 'observe-failed', accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
     }
+    for (const account of accounts) {
+      for (const warning of account.warnings ?? []) logger.warn({ reason: 'observe-partial', accountId: account.accountId }, `AWS account ${account.accountId}: ${warning}`);
+    }
     const deepSet = new Set(deepChecked);
     const observedById = new Map(accounts.map((a) => [a.accountId, a]));
     const linkByTeam = new Map(links.map((l) => [l.teamId, l]));

@@ -34,6 +34,7 @@ import {
   configVarsFingerprint,
   configVarsFor,
   hasNoOwnershipTags,
+  type Credentials,
   isOwnedBy,
   isRetained,
 } from './spec.js';
@@ -178,10 +179,9 @@ export class Executor {
 
   private async applyOne(action: Action): Promise<void> {
     if (action.kind === 'record-resource') {
-      const found = action.reason === DriftKind.OrphanedUser || action.reason === DriftKind.OrphanedBucket ? await this.deliveriesOnOwningApp(action.record) : [];
       await this.deps.resources.upsert(action.record);
-      for (const delivery of found) await this.deps.deliveries.record(delivery);
-      await this.journal(action, 'ok', found.length > 0 ? { appId: action.record.appId, varNames: found.flatMap((d) => d.varNames) } : undefined);
+      const rebuilt = action.reason === DriftKind.OrphanedUser || action.reason === DriftKind.OrphanedBucket;
+      await this.journal(action, 'ok', rebuilt ? await this.findDeliveries(action.record) : undefined);
       return;
     }
     if (action.kind === 'update-record') {
@@ -407,11 +407,25 @@ export class Executor {
    * A record rebuilt from its resources' tags after a store loss knows no delivery. The app that
    * owns the add-on (its tags name it) is asked for what the controller would have delivered
    * there: every attachment name whose vars name the add-on's bucket and hold an access key of
-   * the add-on's own user is recorded as delivered there, with the values it holds now, so that
-   * the teardown removes them as it removes any delivery (only while they still hold those
-   * values). Vars someone copied without our key are not ours; apps it was attached to besides
-   * its own are not known.
+   * the add-on's own user is recorded as delivered there, each var only where it holds what the
+   * controller delivers, so that the teardown removes them as it removes any delivery (only while
+   * they still hold those values). Vars someone copied without our key, or set to values of their
+   * own, are not ours; apps it was attached to besides its own are not known. A failed read
+   * leaves the vars where they are: the record, and the collection, do not wait for it.
    */
+  private async findDeliveries(record: ResourceInput): Promise<Record<string, unknown>> {
+    try {
+      const found = await this.deliveriesOnOwningApp(record);
+      for (const delivery of found) await this.deps.deliveries.record(delivery);
+      return { appId: record.appId, varNames: found.flatMap((d) => d.varNames) };
+    } catch (err) {
+      // The record stands (its resources are collected all the same); only these vars stay.
+      const message = `config vars of add-on ${record.addonId} on app ${record.appId} not looked for: ${errorMessage(err)}`;
+      this.deps.logger.warn({ reason: 'deliveries-not-found', accountId: record.accountId, addonId: record.addonId }, message);
+      return { appId: record.appId, varsNotLookedFor: errorMessage(err) };
+    }
+  }
+
   private async deliveriesOnOwningApp(record: ResourceInput): Promise<DeliveryRecord[]> {
     if (!record.appId) return [];
     const onApp = (await readConfigVars(this.deps.heroku, record.appId)) ?? {};
@@ -425,19 +439,40 @@ export class Executor {
     for (const [name] of named) {
       const prefix = name.slice(0, -BUCKET_NAME_SUFFIX.length);
       const names = configVarNames(prefix);
-      if (!keys.some((key) => key.accessKeyId === onApp[names.accessKeyId])) continue;
-      const vars = Object.fromEntries(Object.values(names).flatMap((n) => (onApp[n] === undefined ? [] : [[n, onApp[n]!]])));
-      found.push({
-        addonId: record.addonId,
-        attachmentId: `found-on-app:${prefix}`,
-        appId: record.appId,
-        varNames: Object.keys(vars),
-        fingerprint: configVarsFingerprint(vars),
-        valueHashes: configVarValueHashes(vars),
-        deliveredAt: this.now(),
-      });
+      const accessKeyId = onApp[names.accessKeyId];
+      if (!accessKeyId || !keys.some((key) => key.accessKeyId === accessKeyId)) continue;
+      const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId, secretAccessKey: onApp[names.secretAccessKey] ?? '' };
+      const held = this.heldDelivery(record, `found-on-app:${prefix}`, record.appId, prefix, onApp, credentials);
+      if (held) found.push(held);
     }
     return found;
+  }
+
+  /**
+   * What an app holds of one attachment's vars, as the controller delivers them with these
+   * credentials, as a delivery record; only vars that hold exactly that value (one someone set to
+   * a value of their own is not ours). Null when none does.
+   */
+  private heldDelivery(
+    record: Pick<ResourceInput, 'addonId'>,
+    attachmentId: string,
+    appId: string,
+    attachmentName: string,
+    onApp: Record<string, string>,
+    credentials: Credentials,
+  ): DeliveryRecord | null {
+    const ours = configVarsFor({ name: attachmentName }, credentials);
+    const vars = Object.fromEntries(Object.entries(ours).filter(([name, value]) => onApp[name] === value));
+    if (Object.keys(vars).length === 0) return null;
+    return {
+      addonId: record.addonId,
+      attachmentId,
+      appId,
+      varNames: Object.keys(vars),
+      fingerprint: configVarsFingerprint(vars),
+      valueHashes: configVarValueHashes(vars),
+      deliveredAt: this.now(),
+    };
   }
 
   /** Safety invariant 1 on the resource itself: our instance's tags and this add-on's id. */
@@ -498,7 +533,13 @@ export class Executor {
     if (!(await this.deps.resources.setKey(action.addonId, action.accessKeyId, secretAccessKey))) {
       throw new Error(`no stored record for add-on ${action.addonId}`);
     }
-    return { accessKeyId: action.accessKeyId, adoptedFrom: action.appName };
+    // What the app holds is what a lost store had delivered: recorded, so that a teardown before
+    // the next delivery check still knows to remove it.
+    const record = await this.requireRecord(action.addonId);
+    const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId: action.accessKeyId, secretAccessKey };
+    const held = this.heldDelivery(record, action.attachmentId, action.appId, action.attachmentName, vars!, credentials);
+    if (held) await this.deps.deliveries.record(held);
+    return { accessKeyId: action.accessKeyId, adoptedFrom: action.appName, varNames: held?.varNames ?? [] };
   }
 
   private async teardownStarted(action: Action): Promise<void> {

@@ -106,10 +106,12 @@ export interface ObservedAccount {
   iamUsersInAccount: number;
   /**
    * Buckets the tagging API lists with this instance's tag that no record or add-on names (a
-   * store lost mid-teardown, after its user was gone): found again by their tags. Absent when
-   * not looked for (a targeted read, or no tagging API).
+   * store lost mid-teardown, after its user was gone): found again by their tags. Absent in a
+   * targeted read; empty where there is no tagging API.
    */
   unknownBuckets?: Map<string, UnknownBucket>;
+  /** What the read could not tell, without making it incomplete (logged by the caller). */
+  warnings?: string[];
 }
 
 export interface UnknownBucket {

@@ -37,7 +37,8 @@ export interface GcPolicy {
 
 /**
  * The plan of a record rebuilt from a resource's ownership tags after the store lost it: not
- * known, so its bucket is kept (a retaining plan may have wanted it), until Heroku tells.
+ * known, so its bucket is kept (a retaining plan may have wanted it) unless the plan tag on the
+ * bucket names a plan that does not retain, or Heroku tells the plan.
  */
 export const UNKNOWN_PLAN = '';
 
@@ -92,7 +93,7 @@ export function planGarbageCollection(
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
   const keyDeletions = keyDeletionsByAccount(addonActions);
-  const taken = namesWantedOnApps(wanted, new Set(addonActions.filter((a) => a.kind === 'blocked').map((a) => a.addonId)));
+  const taken = namesWantedOnApps(wanted, deliversNothing(addonActions));
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
@@ -216,7 +217,9 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
         accountId: account.accountId,
         teamId: tags[TAG.teamId] ?? '',
         appId: tags[TAG.appId] ?? '',
-        plan: tags[TAG.plan] ?? UNKNOWN_PLAN,
+        // Unknown even with a plan tag on the bucket: Heroku, while it still lists the add-on as
+        // deprovisioned, says which plan it had (the tag may lag a change); retention reads both.
+        plan: UNKNOWN_PLAN,
         bucketName: bucketNameFor(naming, account.accountId, addonId),
         bucketRegion: region,
         userName: userNameFor(naming, addonId),
@@ -241,8 +244,8 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
       // Only at the name we would have given it: tags naming another add-on make no user ours.
       if (addonId === null || user.userName !== userNameFor(naming, addonId)) continue;
       const bucket = account.unknownBuckets?.get(bucketNameFor(naming, account.accountId, addonId));
-      // The user's tags, which never carry the plan; the bucket's plan tag, when it is there.
-      recordAgain(addonId, { ...user.tags, ...(bucket?.tags[TAG.plan] ? { [TAG.plan]: bucket.tags[TAG.plan] } : {}) }, bucket?.region ?? homeRegion, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
+      const region = bucket && isOwnedBy(bucket.tags, naming, addonId) ? bucket.region : homeRegion;
+      recordAgain(addonId, user.tags, region, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
     }
     for (const bucket of account.unknownBuckets?.values() ?? []) {
       const addonId = unknownOwner(bucket.tags);
@@ -344,21 +347,22 @@ function isAttached(addon: DesiredAddon, attachmentId: string): boolean {
 }
 
 /**
- * Whether a wanted attachment on the app delivers this var name for an add-on other than a
- * blocked one, or for `addonId` itself: then a delivery of `addonId` there must not remove it.
+ * Whether a wanted attachment on the app delivers this var name for an add-on that is not blocked
+ * without delivering anything this pass, or for `addonId` itself: then a delivery of `addonId`
+ * there must not remove it.
  */
 type NameTaken = (appId: string, name: string, addonId: string) => boolean;
 
 /**
  * Config var names that a wanted attachment delivers, by app: whatever add-on delivered them
  * before, they are that attachment's now (an attachment name reused on the app), never removed,
- * since its delivery may run beside the removal in this pass. A blocked add-on holds only its own
- * names: it delivers nothing, and another, gone add-on's vars there (checked on the app before
- * they go) would stay, dead, for as long as it is blocked; its own vars on the app stay. Built on
+ * since its delivery may run beside the removal in this pass. An add-on blocked without any
+ * delivery this pass holds only its own names: another, gone add-on's vars there (checked on the
+ * app before they go) would stay, dead, for as long as it is blocked; its own vars on the app stay. Built on
  * the first lookup: most passes remove nothing, and at 100k add-ons the names of every attachment
  * cost more than the rest of garbage collection.
  */
-function namesWantedOnApps(wanted: Map<string, DesiredAddon>, blocked: ReadonlySet<string>): NameTaken {
+function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<string>): NameTaken {
   /** app id → var name → the add-ons whose attachments there deliver it. */
   let byApp: Map<string, Map<string, string[]>> | null = null;
   return (appId, name, addonId) => {
@@ -377,7 +381,7 @@ function namesWantedOnApps(wanted: Map<string, DesiredAddon>, blocked: ReadonlyS
       }
     }
     const owners = byApp.get(appId)?.get(name);
-    return !!owners && owners.some((owner) => owner === addonId || !blocked.has(owner));
+    return !!owners && owners.some((owner) => owner === addonId || !idle.has(owner));
   };
 }
 
@@ -469,6 +473,21 @@ function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: Dr
     valueHashes: delivery.valueHashes ?? null,
     detail: { field: `config vars ${varNames.join(', ') || '(none: their names are another attachment’s now)'}`, expected: 'absent', actual: `on app ${delivery.appId}` },
   };
+}
+
+/**
+ * Add-ons blocked this pass that deliver nothing in it either (a block may concern one attachment
+ * only, or hold back one flapping repair while the rest goes on).
+ */
+function deliversNothing(actions: readonly Action[]): Set<string> {
+  const blocked = new Set<string>();
+  const delivering = new Set<string>();
+  for (const a of actions) {
+    if (a.kind === 'blocked') blocked.add(a.addonId);
+    else if (a.kind === 'deliver-config-vars' || a.kind === 'adopt-access-key') delivering.add(a.addonId);
+  }
+  for (const id of delivering) blocked.delete(id);
+  return blocked;
 }
 
 /** Add-ons that delete a key this pass, by account: the breaker counts them as deletions. */

@@ -573,6 +573,7 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
       kind: 'adopt-access-key',
       reason: DriftKind.UnrecordedKey,
       accessKeyId: adoptable.accessKeyId,
+      attachmentId: attachment.id,
       appId: attachment.appId,
       appName: attachment.appName,
       attachmentName: attachment.name,

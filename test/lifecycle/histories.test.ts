@@ -158,6 +158,21 @@ const FOUND: { name: string; history: History }[] = [
       ],
     },
   },
+  {
+    // Found with a rotating seed (1134983635) once the harness checked the owning app after a
+    // store loss too: the key the app held was adopted, and the add-on destroyed before the next
+    // delivery check recorded what the app held, so its teardown knew no vars to remove. Fixed:
+    // adopting a key records what the app holds of that attachment as delivered.
+    name: 'an add-on destroyed right after its key was adopted from the app leaves no vars there',
+    history: {
+      deepCheckMinutes: 0,
+      steps: [
+        { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'wipe-store' },
+        { t: 'destroy', addon: 'a1' },
+      ],
+    },
+  },
 ];
 
 /** One history with every kind of step, so that each is replayed on every run whatever the seeds draw. */

@@ -387,10 +387,11 @@ describe('defect 9: normal review-app churn does not trip the mass-deletion brea
 });
 
 describe('found by the histories: an add-on that went away while the store was lost', () => {
-  it('its vars on the app that owned it go with it; a copy made without its key, and vars of others, stay', async () => {
+  it('its vars on the app that owned it go with it; one set to a value of someone’s own, a copy made without its key, and vars of others, stay', async () => {
     const { d, addon, bucket, userName } = await oneAddon();
-    // Someone shares the bucket's name under their own vars, with a key of their own.
-    const copy = { COPY_BUCKET_NAME: bucket, COPY_URL: `s3://${bucket}`, COPY_AWS_ACCESS_KEY_ID: 'AKIATHEIROWNKEY00001' };
+    // Someone shares the bucket's name under their own vars, with a key of their own, and points
+    // BUCKET_URL at their CDN.
+    const copy = { COPY_BUCKET_NAME: bucket, COPY_URL: `s3://${bucket}`, COPY_AWS_ACCESS_KEY_ID: 'AKIATHEIROWNKEY00001', BUCKET_URL: 'https://cdn.example.com' };
     for (const [name, value] of Object.entries(copy)) world.fake.setConfigVar('acme-web', name, value);
     await sql(world, 'TRUNCATE managed_resources, deliveries');
     world.fake.destroyAddon(addon.id);
@@ -398,7 +399,21 @@ describe('found by the histories: an add-on that went away while the store was l
     expect(await userExists(iam, userName)).toBe(false);
     expect(await bucketExists(s3, bucket)).toBe(false);
     const vars = world.fake.configVars('acme-web');
-    expect(Object.keys(vars).filter((name) => name.startsWith('BUCKET_'))).toEqual([]);
+    expect(Object.keys(vars).filter((name) => name.startsWith('BUCKET_'))).toEqual(['BUCKET_URL']);
     expect(vars).toMatchObject({ ...copy, OTHER_SETTING: 'kept' });
+  });
+
+  it('a failed read of that app does not hold its collection back: the user and bucket go, its vars stay, the journal says why', async () => {
+    const { d, addon, bucket, userName } = await oneAddon();
+    await sql(world, 'TRUNCATE managed_resources, deliveries');
+    world.fake.destroyAddon(addon.id);
+    world.fake.failNext({ method: 'GET', path: /\/config-vars$/, status: 403, times: 1_000 });
+    await passes(d, 5);
+    world.fake.clearFaults();
+    expect(await userExists(iam, userName)).toBe(false);
+    expect(await bucketExists(s3, bucket)).toBe(false);
+    expect(world.fake.configVars('acme-web').BUCKET_BUCKET_NAME).toBe(bucket);
+    const recorded = (await journalRows(world, "action = 'record-resource' AND addon_id = $1", [addon.id])).at(-1);
+    expect(recorded!.detail).toMatchObject({ varsNotLookedFor: expect.stringMatching(/403|forbidden/i) });
   });
 });

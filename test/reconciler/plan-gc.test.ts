@@ -298,21 +298,29 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
     return input;
   };
 
-  it('a bucket of ours whose user is gone gets its record back from its tags, with the plan and region they give', () => {
+  it('a bucket of ours whose user is gone gets its record back from its tags, in its region, its plan unknown (the tag is read at teardown)', () => {
     const actions = plan(strayBucket(bucketTagsFor(POLICY, addon({ plan: 's3-bucket:archive' }))), POLICY, { gc: GC });
     expect(actions).toEqual([
       expect.objectContaining({
         kind: 'record-resource',
         reason: 'orphaned-bucket',
-        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, plan: 's3-bucket:archive', bucketName: BUCKET, userName: USER, bucketRegion: 'eu-central-1' }),
+        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, plan: UNKNOWN_PLAN, bucketName: BUCKET, userName: USER, bucketRegion: 'eu-central-1' }),
       }),
     ]);
   });
 
-  it('a user and a bucket of the same lost add-on make one record, with the bucket’s plan and region', () => {
-    const input = strayBucket(bucketTagsFor(POLICY, addon({ plan: 's3-bucket:archive' })), BUCKET, [syncedUser({ tags: ownershipTags(POLICY, addon()) })]);
-    const actions = plan(input, POLICY, { gc: GC });
-    expect(actions).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ plan: 's3-bucket:archive', bucketRegion: 'eu-central-1' }) })]);
+  it('a user and a bucket of the same lost add-on make one record, in the bucket’s region; a bucket of another add-on at that name gives none', () => {
+    const user = [syncedUser({ tags: ownershipTags(POLICY, addon()) })];
+    const actions = plan(strayBucket(bucketTagsFor(POLICY, addon()), BUCKET, user), POLICY, { gc: { ...GC, defaultRegion: 'eu-west-1' } });
+    expect(actions).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ plan: UNKNOWN_PLAN, bucketRegion: 'eu-central-1' }) })]);
+    const other = plan(strayBucket(bucketTagsFor(POLICY, addon({ addonId: 'someone-else' })), BUCKET, user), POLICY, { gc: { ...GC, defaultRegion: 'eu-west-1' } });
+    expect(other).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ bucketRegion: 'eu-west-1' }) })]);
+  });
+
+  it('learns a rebuilt record’s plan from Heroku while it lists the add-on as deprovisioned, whatever the bucket’s tag says', () => {
+    const input = removed({ plan: UNKNOWN_PLAN }, { status: 'deprovisioned', plan: 's3-bucket:archive' });
+    input.observed = new Map([[ACCOUNT, account([syncedBucket({ tags: bucketTagsFor(POLICY, addon({ plan: 's3-bucket:standard' })) })], [syncedUser()])]]);
+    expect(plan(input, POLICY, { gc: GC })).toContainEqual(expect.objectContaining({ kind: 'update-record', changes: { plan: 's3-bucket:archive' } }));
   });
 
   it('a bucket of another instance, at a name not its add-on’s, or of an add-on the store or Heroku knows, is not recorded again', () => {
@@ -381,6 +389,27 @@ describe('an attachment name another add-on takes over on the app (issue 13, def
     expect(actions).toContainEqual(expect.objectContaining({ kind: 'blocked', addonId: OTHER }));
     expect(actions).not.toContainEqual(expect.objectContaining({ kind: 'deliver-config-vars', addonId: OTHER }));
     expect(removedOnFirstApp(actions)!.varNames).toEqual(Object.values(configVarNames('BUCKET')));
+  });
+});
+
+describe('an add-on blocked on one attachment still delivers on the others', () => {
+  it('keeps its names there: a gone add-on’s removal would race its delivery', () => {
+    const input = removed(expired());
+    const OTHER = 'addon-other';
+    const other = addon({
+      addonId: OTHER,
+      attachments: [
+        { id: 'att-9', name: 'BUCKET', appId: 'app-0001', appName: 'acme-web' },
+        { id: 'att-10', name: 'CLASH', appId: 'app-0003', appName: 'acme-ops' },
+      ],
+      // CLASH_URL is a var the add-on itself owns: that attachment is blocked, the other is not.
+      ownedConfigVars: ['CLASH_URL'],
+    });
+    input.desired[0]!.addons = [other];
+    const actions = plan(input, POLICY, { gc: GC });
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'blocked', addonId: OTHER, reason: 'config-var-conflict' }));
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'deliver-config-vars', addonId: OTHER, appId: 'app-0001' }));
+    expect(actions).toContainEqual(expect.objectContaining({ kind: 'remove-config-vars', addonId: ADDON, appId: 'app-0001', varNames: [] }));
   });
 });
 

@@ -29,9 +29,9 @@ export interface ObserveOptions {
   /** Region for ListBuckets, which lists the whole account from any region. */
   listRegion: string;
   /**
-   * The region new buckets of this account go to: its tagging API is read every pass, even with no
-   * expected bucket there, so that buckets of this instance no record names are found after a
-   * store loss ({@link ObservedAccount.unknownBuckets}).
+   * The link's region (or AWS_REGION): its tagging API is read every pass, even with no expected
+   * bucket there, so that buckets of this instance no record names are found after a store loss
+   * ({@link ObservedAccount.unknownBuckets}). Other regions are read where expected buckets are.
    */
   homeRegion?: string;
   /** Parallel per-resource reads in this account. */
@@ -64,7 +64,6 @@ export async function observeAccount(
     const regions = new Set(present.map((bucket) => bucket.region));
     if (options.homeRegion) regions.add(options.homeRegion);
     const tagged = new Map<string, Record<string, string>>();
-    const expectedNames = new Set(expected.buckets.map((bucket) => bucket.name));
     for (const region of regions) {
       try {
         for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceId)) tagged.set(name, tags);
@@ -73,7 +72,7 @@ export async function observeAccount(
         // every bucket's tags are read one by one below instead. Slower, never less correct.
       }
     }
-    observed.unknownBuckets = await unknownBuckets(clients, options.listRegion, listed, tagged, new Set(expected.buckets.map((b) => b.name)));
+    observed.unknownBuckets = await unknownBuckets(clients, options.listRegion, listed, tagged, new Set(expected.buckets.map((b) => b.name)), observed);
     const buckets = await mapLimit(present, concurrency, (bucket) => readBucket(clients, bucket, listed.get(bucket.name)!, tagged.get(bucket.name)));
     for (const bucket of buckets) if (bucket) observed.buckets.set(bucket.name, bucket);
 
@@ -90,8 +89,8 @@ export async function observeAccount(
 /**
  * Listed buckets the tagging API says are this instance's and nothing expected names, each with
  * its region (the tagging API is regional, but not every implementation filters S3 by region).
- * Rare (a store lost mid-teardown), so one GetBucketLocation each; one whose region cannot be
- * read now is looked for again next pass.
+ * Rare (a store lost mid-teardown), so one GetBucketLocation each. One whose region cannot be
+ * read is left out this pass, with a warning: the rest of the account's read stands.
  */
 async function unknownBuckets(
   clients: AccountClients,
@@ -99,12 +98,19 @@ async function unknownBuckets(
   listed: Map<string, BucketListing>,
   tagged: Map<string, Record<string, string>>,
   expected: Set<string>,
+  observed: ObservedAccount,
 ): Promise<Map<string, UnknownBucket>> {
   const found = new Map<string, UnknownBucket>();
   for (const [name, tags] of tagged) {
     if (!listed.has(name) || expected.has(name)) continue;
-    const region = await getBucketRegion(clients.s3(listRegion), name).catch(() => null);
-    if (region) found.set(name, { name, region, tags });
+    try {
+      const region = await getBucketRegion(clients.s3(listRegion), name);
+      if (region) found.set(name, { name, region, tags });
+    } catch (err) {
+      (observed.warnings ??= []).push(
+        `bucket ${name} carries this instance's tag but no record names it, and its region could not be read (${errorCode(err)}: ${errorMessage(err)}); it is looked for again next pass (does the policy allow s3:GetBucketLocation?)`,
+      );
+    }
   }
   return found;
 }

@@ -873,21 +873,22 @@ export class HistoryWorld {
 
   /**
    * No config var that is not ours, or no longer ours, changed or removed by the passes; ours only
-   * where a live attachment of ours delivers them, and never removed there while they name that
-   * add-on's bucket (another, gone add-on's vars under a name a live one took over may go).
+   * where a live attachment of ours delivers them, and never removed there. One exception: under
+   * a name a live add-on took over that cannot deliver (its bucket or user name squatted, its tags
+   * stripped), another, gone add-on's vars may go.
    */
   private async checkVars(before: Map<string, Record<string, string>>): Promise<void> {
     const after = this.allVars();
     const ourSuffix = /_(BUCKET_NAME|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_REGION|URL)$/;
     for (const [app, was] of before) {
       const now = after.get(app)!;
-      /** Each name a live attachment delivers, with the var naming the bucket and that add-on's bucket. */
-      const live = new Map<string, { bucketVar: string; bucket: string }>();
+      /** Each name a live attachment delivers, with the var naming the bucket and that add-on (when it cannot deliver). */
+      const live = new Map<string, { bucketVar: string; bucket: string; stuck: boolean }>();
       for (const a of this.world.fake.appAttachments(app)) {
         const m = [...this.addons.values()].find((x) => x.id === a.addon.id && x.exists && !x.deprovisioned);
         if (!m) continue;
         const names = configVarNames(a.name);
-        for (const name of Object.values(names)) live.set(name, { bucketVar: names.bucketName, bucket: this.bucketName(m) });
+        for (const name of Object.values(names)) live.set(name, { bucketVar: names.bucketName, bucket: this.bucketName(m), stuck: m.squatted || m.tampered });
       }
       for (const name of new Set([...Object.keys(was), ...Object.keys(now)])) {
         if (was[name] === now[name]) continue;
@@ -896,7 +897,7 @@ export class HistoryWorld {
           throw new Violation(`config var ${name} on app ${app}, not ours, was ${change}`);
         }
         const deliveredFor = live.get(name);
-        if (deliveredFor && change === 'removed' && was[deliveredFor.bucketVar] === deliveredFor.bucket) {
+        if (deliveredFor && change === 'removed' && (!deliveredFor.stuck || was[deliveredFor.bucketVar] === deliveredFor.bucket)) {
           throw new Violation(`config var ${name} on app ${app}, delivered for a live attachment, was removed`);
         }
         if (!live.has(name) && change !== 'removed') throw new Violation(`config var ${name} on app ${app} was ${change}, though no live attachment of ours delivers it`);

@@ -348,6 +348,21 @@ describe('races and failures', () => {
     expect(observed.accountId).toBe(accountId);
   });
 
+  it('a bucket of ours whose region cannot be read (no s3:GetBucketLocation) is left out with a warning; the read stays complete', async () => {
+    const accountId = randomAccountId();
+    const prefix = `hsc-${accountId}-`;
+    const raw = await rawClients(accountId);
+    const bucket = bucketName(prefix);
+    await raw.s3().send(new CreateBucketCommand({ Bucket: bucket }));
+    await putBucketTags(raw.s3(), bucket, tagsFor('lost'));
+    const clients = track(newConnector({ onClient: failOperation('GetBucketLocation', 'AccessDenied', 403) })).connect(roleTarget(accountId));
+    const observed = await observeAccount(clients, { buckets: [], users: [] }, opts(prefix, { homeRegion: 'us-east-1' }));
+    expect(observed).toMatchObject({ complete: true, error: null });
+    expect(observed.unknownBuckets!.size).toBe(0);
+    expect(observed.warnings).toEqual([expect.stringContaining(`bucket ${bucket} carries this instance's tag`)]);
+    expect(observed.warnings![0]).toMatch(/AccessDenied.*s3:GetBucketLocation/);
+  });
+
   it('without the tagging API (S3-compatible stores, no tag:GetResources), reads each bucket\'s tags instead', async () => {
     const accountId = randomAccountId();
     const prefix = `hsc-${accountId}-`;
