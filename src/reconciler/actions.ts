@@ -128,11 +128,15 @@ export interface AdoptAccessKey extends Base {
   kind: 'adopt-access-key';
   userName: string;
   accessKeyId: string;
-  /** The attachment whose vars hold the key: what it holds as delivered is recorded with it. */
-  attachmentId: string;
+  /** The app and attachment the secret is read from. */
   appId: string;
   appName: string;
   attachmentName: string;
+  /**
+   * Every attachment whose app holds the key (this one first): what each holds is recorded as
+   * delivered, so that a teardown before the next delivery check still removes it.
+   */
+  heldBy: { attachmentId: string; attachmentName: string; appId: string }[];
 }
 
 /** Sets the credentials on one attachment's app; values are read from the store when applied. */

@@ -15,6 +15,7 @@ import type { GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { DESTRUCTIVE_KINDS, type Action } from './actions.js';
 import type { DriftReport } from './drift.js';
 import { buildDriftReport } from './drift-report.js';
@@ -82,6 +83,8 @@ export interface AddonPassResult {
 export class Controller {
   private readonly naming: NamingPolicy;
   private readonly lock = new PassLock();
+  /** Config-var writes per app, one at a time across the passes that run at once. */
+  private readonly appLocks = new KeyedMutex();
 
   constructor(private readonly deps: ControllerDeps) {
     this.naming = {
@@ -355,6 +358,7 @@ export class Controller {
       ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
       ...(this.deps.mayMutate ? { mayMutate: this.deps.mayMutate } : {}),
       ...(this.deps.addonConfig ? { addonConfig: this.deps.addonConfig } : {}),
+      appLocks: this.appLocks,
     });
   }
 

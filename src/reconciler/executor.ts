@@ -9,7 +9,7 @@ import type { AccountClients } from '../sinks/aws/connect.js';
 import * as s3 from '../sinks/aws/s3-bucket.js';
 import * as iam from '../sinks/aws/iam-user.js';
 import { patchConfigVars, readConfigVars, removeConfigVars } from '../sinks/heroku/config-vars.js';
-import { hasCode } from '../sinks/aws/aws-errors.js';
+import { hasCode, httpStatus } from '../sinks/aws/aws-errors.js';
 import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { DeliveryStore } from '../store/delivery-store.js';
 import type { Journal } from '../store/journal.js';
@@ -20,6 +20,7 @@ import * as bucketTeardown from '../sinks/aws/bucket-teardown.js';
 import * as userTeardown from '../sinks/aws/user-teardown.js';
 import { TerminalError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import type { KeyedMutex } from '../util/keyed-mutex.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
 import { BlockedReason, DriftKind, GcReason } from './reasons.js';
@@ -89,6 +90,12 @@ export interface ExecutorDeps {
   /** Object versions deleted per bucket per pass (GC_EMPTY_KEYS_PER_PASS). */
   emptyKeysPerPass?: number;
   addonConfig?: AddonConfigDelivery;
+  /**
+   * One config-var write at a time per app, across the passes running at once (keyed passes of
+   * different add-ons do): a removal reads the app, then writes, and a delivery by another
+   * add-on under the same names must not land in between, or the removal takes it.
+   */
+  appLocks?: KeyedMutex;
 }
 
 export interface ActionOutcome {
@@ -179,9 +186,13 @@ export class Executor {
 
   private async applyOne(action: Action): Promise<void> {
     if (action.kind === 'record-resource') {
-      await this.deps.resources.upsert(action.record);
+      // A rebuilt record's vars are looked for first: a read that may answer next time leaves
+      // the record unwritten, so the next pass rebuilds it and looks again.
       const rebuilt = action.reason === DriftKind.OrphanedUser || action.reason === DriftKind.OrphanedBucket;
-      await this.journal(action, 'ok', rebuilt ? await this.findDeliveries(action.record) : undefined);
+      const found = rebuilt ? await this.findDeliveries(action.record) : null;
+      await this.deps.resources.upsert(action.record);
+      for (const delivery of found?.deliveries ?? []) await this.deps.deliveries.record(delivery);
+      await this.journal(action, 'ok', found?.detail);
       return;
     }
     if (action.kind === 'update-record') {
@@ -296,9 +307,12 @@ export class Executor {
       }
       case 'remove-config-vars': {
         if (action.reason === GcReason.GraceExpired) await this.teardownStarted(action);
-        const onApp = await readConfigVars(this.deps.heroku, action.appId);
-        const ours = onApp ? stillDelivered(action, onApp) : [];
-        await removeConfigVars(this.deps.heroku, action.appId, ours);
+        const ours = await this.onApp(action.appId, async () => {
+          const onApp = await readConfigVars(this.deps.heroku, action.appId);
+          const still = onApp ? stillDelivered(action, onApp) : [];
+          await removeConfigVars(this.deps.heroku, action.appId, still);
+          return still;
+        });
         await this.deps.deliveries.remove(action.addonId, action.attachmentId);
         return { appId: action.appId, varNames: ours, kept: action.varNames.filter((name) => !ours.includes(name)) };
       }
@@ -387,7 +401,7 @@ export class Executor {
             this.addonConfigSent.add(action.addonId);
           }
         } else {
-          await patchConfigVars(this.deps.heroku, action.appId, vars);
+          await this.onApp(action.appId, () => patchConfigVars(this.deps.heroku, action.appId, vars));
         }
         await this.deps.deliveries.record({
           addonId: action.addonId,
@@ -407,22 +421,24 @@ export class Executor {
    * A record rebuilt from its resources' tags after a store loss knows no delivery. The app that
    * owns the add-on (its tags name it) is asked for what the controller would have delivered
    * there: every attachment name whose vars name the add-on's bucket and hold an access key of
-   * the add-on's own user is recorded as delivered there, each var only where it holds what the
-   * controller delivers, so that the teardown removes them as it removes any delivery (only while
-   * they still hold those values). Vars someone copied without our key, or set to values of their
-   * own, are not ours; apps it was attached to besides its own are not known. A failed read
-   * leaves the vars where they are: the record, and the collection, do not wait for it.
+   * the add-on's own user is recorded as delivered there, each var only where it holds the value
+   * the controller delivers with that key (the secret is the one the app holds), so that the
+   * teardown removes them as it removes any delivery (only while they still hold those values).
+   * Vars someone copied without our key, or set to values of their own, are not ours; apps it was
+   * attached to besides its own are not known. A read that may answer next time throws (the
+   * record waits for it); a refusal leaves the vars where they are, and the collection goes on.
    */
-  private async findDeliveries(record: ResourceInput): Promise<Record<string, unknown>> {
+  private async findDeliveries(record: ResourceInput): Promise<{ deliveries: DeliveryRecord[]; detail: Record<string, unknown> }> {
     try {
-      const found = await this.deliveriesOnOwningApp(record);
-      for (const delivery of found) await this.deps.deliveries.record(delivery);
-      return { appId: record.appId, varNames: found.flatMap((d) => d.varNames) };
+      const deliveries = await this.deliveriesOnOwningApp(record);
+      return { deliveries, detail: { appId: record.appId, varNames: deliveries.flatMap((d) => d.varNames) } };
     } catch (err) {
-      // The record stands (its resources are collected all the same); only these vars stay.
+      if (!isRefusal(err)) throw err;
+      // Refused (no access to the app, say): asking again will not help, and the resources are
+      // collected all the same; only these vars stay.
       const message = `config vars of add-on ${record.addonId} on app ${record.appId} not looked for: ${errorMessage(err)}`;
       this.deps.logger.warn({ reason: 'deliveries-not-found', accountId: record.accountId, addonId: record.addonId }, message);
-      return { appId: record.appId, varsNotLookedFor: errorMessage(err) };
+      return { deliveries: [], detail: { appId: record.appId, varsNotLookedFor: errorMessage(err) } };
     }
   }
 
@@ -473,6 +489,11 @@ export class Executor {
       valueHashes: configVarValueHashes(vars),
       deliveredAt: this.now(),
     };
+  }
+
+  /** Runs a config-var read-and-write on one app alone (see {@link ExecutorDeps.appLocks}). */
+  private onApp<T>(appId: string, task: () => Promise<T>): Promise<T> {
+    return this.deps.appLocks ? this.deps.appLocks.run(appId, task) : task();
   }
 
   /** Safety invariant 1 on the resource itself: our instance's tags and this add-on's id. */
@@ -533,13 +554,21 @@ export class Executor {
     if (!(await this.deps.resources.setKey(action.addonId, action.accessKeyId, secretAccessKey))) {
       throw new Error(`no stored record for add-on ${action.addonId}`);
     }
-    // What the app holds is what a lost store had delivered: recorded, so that a teardown before
-    // the next delivery check still knows to remove it.
+    // What the apps hold is what a lost store had delivered: recorded, so that a teardown before
+    // the next delivery check still knows to remove it. An app that cannot be read now is left
+    // to that check.
     const record = await this.requireRecord(action.addonId);
     const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId: action.accessKeyId, secretAccessKey };
-    const held = this.heldDelivery(record, action.attachmentId, action.appId, action.attachmentName, vars!, credentials);
-    if (held) await this.deps.deliveries.record(held);
-    return { accessKeyId: action.accessKeyId, adoptedFrom: action.appName, varNames: held?.varNames ?? [] };
+    const onApps = new Map([[action.appId, vars!]]);
+    const recorded: string[] = [];
+    for (const holder of action.heldBy) {
+      if (!onApps.has(holder.appId)) onApps.set(holder.appId, (await readConfigVars(this.deps.heroku, holder.appId).catch(() => null)) ?? {});
+      const held = this.heldDelivery(record, holder.attachmentId, holder.appId, holder.attachmentName, onApps.get(holder.appId)!, credentials);
+      if (!held) continue;
+      await this.deps.deliveries.record(held);
+      recorded.push(...held.varNames.map((name) => `${holder.appId}:${name}`));
+    }
+    return { accessKeyId: action.accessKeyId, adoptedFrom: action.appName, recordedAsDelivered: recorded };
   }
 
   private async teardownStarted(action: Action): Promise<void> {
@@ -584,6 +613,12 @@ function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: 
     if (value === undefined) return false;
     return action.valueHashes === null || action.valueHashes[name] === configVarValueHash(value);
   });
+}
+
+/** An answer asking again will not change: a 4xx from Heroku or AWS other than 429 (throttling). */
+function isRefusal(err: unknown): boolean {
+  const status = (err as { statusCode?: number | null } | null)?.statusCode ?? httpStatus(err);
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 429;
 }
 
 function ignoreMissingUser(err: unknown): void {

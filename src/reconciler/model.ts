@@ -116,8 +116,8 @@ export interface ObservedAccount {
 
 export interface UnknownBucket {
   name: string;
-  /** Where it lives (GetBucketLocation). */
-  region: string;
+  /** Where it lives (GetBucketLocation); null when that could not be read this pass. */
+  region: string | null;
   tags: Record<string, string>;
 }
 

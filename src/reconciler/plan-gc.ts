@@ -79,8 +79,8 @@ function index(input: Pick<PlanInput, 'links' | 'desired'>) {
 /**
  * `deliveriesByAddon`: `input.deliveries` grouped by add-on, when the caller has it already
  * (plan() does); it is only read. `addonActions`: what plan() does this pass for the wanted
- * add-ons: the access keys they delete (the breaker counts them) and those blocked (they deliver
- * nothing, so the names they would take on an app do not hold an old add-on's vars back).
+ * add-ons: the access keys they delete (the breaker counts them), and those blocked without any
+ * delivery (the names they would take on an app do not hold a gone add-on's vars back).
  */
 export function planGarbageCollection(
   input: PlanInput,
@@ -195,7 +195,8 @@ export function planGarbageCollection(
  * with this instance's tag). A user or bucket with this instance's tag, at the name we would have
  * given it, and an add-on id nobody knows gets its record back, rebuilt from its tags, and from
  * then on is garbage collected like any orphan: Heroku is asked about the add-on, the grace period
- * runs, and the bucket is kept unless its plan tag names a plan that does not retain it.
+ * runs, and the bucket is kept if a plan that retains it is named by its plan tag or by Heroku
+ * (while it lists the add-on as deprovisioned), or if neither names any plan.
  */
 function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>): Action[] {
   const actions: Action[] = [];
@@ -244,12 +245,14 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
       // Only at the name we would have given it: tags naming another add-on make no user ours.
       if (addonId === null || user.userName !== userNameFor(naming, addonId)) continue;
       const bucket = account.unknownBuckets?.get(bucketNameFor(naming, account.accountId, addonId));
-      const region = bucket && isOwnedBy(bucket.tags, naming, addonId) ? bucket.region : homeRegion;
-      recordAgain(addonId, user.tags, region, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
+      const ownBucket = bucket && isOwnedBy(bucket.tags, naming, addonId) ? bucket : null;
+      // Its bucket's region could not be read: the record waits for it rather than guess.
+      if (ownBucket && ownBucket.region === null) continue;
+      recordAgain(addonId, user.tags, ownBucket?.region ?? homeRegion, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
     }
     for (const bucket of account.unknownBuckets?.values() ?? []) {
       const addonId = unknownOwner(bucket.tags);
-      if (addonId === null || found.has(addonId) || bucket.name !== bucketNameFor(naming, account.accountId, addonId)) continue;
+      if (addonId === null || found.has(addonId) || bucket.region === null || bucket.name !== bucketNameFor(naming, account.accountId, addonId)) continue;
       recordAgain(addonId, bucket.tags, bucket.region, DriftKind.OrphanedBucket, `bucket ${bucket.name}`);
     }
   }

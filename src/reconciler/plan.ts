@@ -573,10 +573,10 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
       kind: 'adopt-access-key',
       reason: DriftKind.UnrecordedKey,
       accessKeyId: adoptable.accessKeyId,
-      attachmentId: attachment.id,
       appId: attachment.appId,
       appName: attachment.appName,
       attachmentName: attachment.name,
+      heldBy: holdersOf(ctx, adoptable.accessKeyId).map((a) => ({ attachmentId: a.id, attachmentName: a.name, appId: a.appId })),
       detail: { field: 'accessKey', expected: 'a key the store knows', actual: `${adoptable.accessKeyId}, held by app ${attachment.appName}: adopted` },
     });
     return { newKey: false, adopting: true, retirements: [] };
@@ -618,6 +618,15 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
  * The access keys the attached apps hold, by key id, as read this pass (the attachment holding it,
  * with its secret var set); null when some attached app's config vars were not read this pass.
  */
+/** The attachments whose apps hold this access key id (with a secret), in the add-on's order. */
+function holdersOf(ctx: AddonContext, accessKeyId: string): DesiredAttachment[] {
+  return ctx.addon.attachments.filter((attachment) => {
+    const names = configVarNames(attachment.name);
+    const vars = ctx.configVars.get(attachment.appId);
+    return vars?.[names.accessKeyId] === accessKeyId && !!vars[names.secretAccessKey];
+  });
+}
+
 function heldKeys(ctx: AddonContext): Map<string, DesiredAttachment> | null {
   const held = new Map<string, DesiredAttachment>();
   for (const attachment of ctx.addon.attachments) {

@@ -416,4 +416,65 @@ describe('found by the histories: an add-on that went away while the store was l
     const recorded = (await journalRows(world, "action = 'record-resource' AND addon_id = $1", [addon.id])).at(-1);
     expect(recorded!.detail).toMatchObject({ varsNotLookedFor: expect.stringMatching(/403|forbidden/i) });
   });
+
+  it('a read of that app that may answer next time holds the record back until it does: then the vars go too', async () => {
+    const { d, addon, bucket, userName } = await oneAddon();
+    await sql(world, 'TRUNCATE managed_resources, deliveries');
+    world.fake.destroyAddon(addon.id);
+    world.fake.failNext({ method: 'GET', path: /\/config-vars$/, status: 503, times: 1_000 });
+    await passes(d, 2);
+    expect(await d.runtime.store.resources.get(addon.id)).toBeNull();
+    world.fake.clearFaults();
+    await passes(d, 5);
+    expect(await userExists(iam, userName)).toBe(false);
+    expect(await bucketExists(s3, bucket)).toBe(false);
+    expect(Object.keys(world.fake.configVars('acme-web')).filter((name) => name.startsWith('BUCKET_'))).toEqual([]);
+  });
+
+  it('destroyed right after its key was adopted, it leaves no vars on any app that held the key', async () => {
+    const { d, addon, bucket } = await oneAddon();
+    world.fake.addApp({ name: 'acme-worker', team: 'acme' });
+    world.fake.attach({ addon: addon.id, app: 'acme-worker', name: 'ASSETS' });
+    await passes(d, 1);
+    expect(world.fake.configVars('acme-worker').ASSETS_BUCKET_NAME).toBe(bucket);
+    await sql(world, 'TRUNCATE managed_resources, deliveries');
+    const { mutations } = await d.pass(); // the key both apps hold is adopted
+    expect(mutations).not.toContain('CreateAccessKey');
+    world.fake.destroyAddon(addon.id);
+    await passes(d, 5);
+    for (const app of ['acme-web', 'acme-worker']) {
+      expect(Object.values(world.fake.configVars(app))).not.toContain(bucket);
+    }
+  });
+});
+
+describe('found by review: two keyed reconciles at once on one app', () => {
+  it('a removal of the detached add-on’s vars never takes the vars another add-on delivers under the same name meanwhile', async () => {
+    const { d, addon: a, team } = await oneAddon();
+    const { fake } = world;
+    fake.addApp({ name: 'acme-worker', team: team.name });
+    fake.attach({ addon: a.id, app: 'acme-worker', name: 'ASSETS' });
+    await passes(d, 1);
+    // A leaves acme-web (it stays on acme-worker); B arrives there under the same name.
+    fake.detach(fake.appAttachments('acme-web').find((x) => x.addon.id === a.id)!.id);
+    const b = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
+    // The worst order: A's removal writes only after B's delivery has landed (or after 3 s, if
+    // B cannot deliver meanwhile, as when it waits for A to finish with the app).
+    const webPath = `/apps/${fake.app('acme-web').id}/config-vars`;
+    let delivered!: () => void;
+    const bDelivered = new Promise<void>((resolve) => (delivered = resolve));
+    fake.gateRequests((method, path, body) => {
+      if (method !== 'PATCH' || (path !== webPath && path !== '/apps/acme-web/config-vars')) return undefined;
+      const values = Object.values(JSON.parse(body) as Record<string, string | null>);
+      if (values.every((v) => v !== null)) {
+        setImmediate(delivered);
+        return undefined;
+      }
+      return Promise.race([bDelivered, new Promise<void>((resolve) => setTimeout(resolve, 3_000))]);
+    });
+    d.clock.advance(MINUTE);
+    await Promise.all([d.runtime.controller.reconcileAddon(a.id), d.runtime.controller.reconcileAddon(b.id)]);
+    fake.gateRequests(undefined);
+    expect(heldCredentials(world, 'acme-web', 'BUCKET').bucketName).toBe(bucketNameFor(naming, world.accountA, b.id));
+  });
 });

@@ -315,6 +315,10 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
     expect(actions).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ plan: UNKNOWN_PLAN, bucketRegion: 'eu-central-1' }) })]);
     const other = plan(strayBucket(bucketTagsFor(POLICY, addon({ addonId: 'someone-else' })), BUCKET, user), POLICY, { gc: { ...GC, defaultRegion: 'eu-west-1' } });
     expect(other).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ bucketRegion: 'eu-west-1' }) })]);
+    // Its bucket's region could not be read this pass: no record yet, rather than a guessed region.
+    const unread = strayBucket(bucketTagsFor(POLICY, addon()), BUCKET, user);
+    unread.observed.get(ACCOUNT)!.unknownBuckets!.get(BUCKET)!.region = null;
+    expect(plan(unread, POLICY, { gc: GC })).toEqual([]);
   });
 
   it('learns a rebuilt record’s plan from Heroku while it lists the add-on as deprovisioned, whatever the bucket’s tag says', () => {

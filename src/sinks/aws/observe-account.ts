@@ -90,7 +90,7 @@ export async function observeAccount(
  * Listed buckets the tagging API says are this instance's and nothing expected names, each with
  * its region (the tagging API is regional, but not every implementation filters S3 by region).
  * Rare (a store lost mid-teardown), so one GetBucketLocation each. One whose region cannot be
- * read is left out this pass, with a warning: the rest of the account's read stands.
+ * read comes with none, and a warning: the rest of the account's read stands.
  */
 async function unknownBuckets(
   clients: AccountClients,
@@ -107,8 +107,9 @@ async function unknownBuckets(
       const region = await getBucketRegion(clients.s3(listRegion), name);
       if (region) found.set(name, { name, region, tags });
     } catch (err) {
+      found.set(name, { name, region: null, tags });
       (observed.warnings ??= []).push(
-        `bucket ${name} carries this instance's tag but no record names it, and its region could not be read (${errorCode(err)}: ${errorMessage(err)}); it is looked for again next pass (does the policy allow s3:GetBucketLocation?)`,
+        `bucket ${name} carries this instance's tag but no record names it, and its region could not be read (${errorCode(err)}: ${errorMessage(err)}); its add-on is recorded again once it can be (does the policy allow s3:GetBucketLocation?)`,
       );
     }
   }

@@ -159,6 +159,7 @@ export class HerokuFake {
   private tamper: ResponseTamper | undefined;
   private afterApply: ((method: string, path: string) => boolean) | undefined;
   private delayMs = 0;
+  private gate: ((method: string, path: string, body: string) => Promise<void> | undefined) | undefined;
   /** Requests whose answer {@link delayResponses} is holding back right now. */
   heldRequests = 0;
   private readonly routes: Route[];
@@ -423,6 +424,14 @@ export class HerokuFake {
     this.afterApply = fn;
   }
 
+  /**
+   * Holds a request back until the promise `gate` returns for it settles (undefined: answered at
+   * once): to make two clients' requests interleave in a chosen order.
+   */
+  gateRequests(gate: ((method: string, path: string, body: string) => Promise<void> | undefined) | undefined): void {
+    this.gate = gate;
+  }
+
   /** Hold every answer back this long (a slow or hung Heroku); 0 answers at once again. */
   delayResponses(ms: number): void {
     this.delayMs = Math.max(0, ms);
@@ -434,6 +443,13 @@ export class HerokuFake {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const held = this.gate?.((req.method ?? 'GET').toUpperCase(), (req.url ?? '/').split('?')[0]!, Buffer.concat(chunks).toString('utf8'));
+      if (held) {
+        void held.then(() => {
+          if (!res.destroyed) this.answer(req, res, chunks);
+        });
+        return;
+      }
       if (this.delayMs > 0) {
         this.heldRequests += 1;
         setTimeout(() => {
