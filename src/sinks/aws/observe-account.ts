@@ -29,9 +29,10 @@ export interface ObserveOptions {
   /** Region for ListBuckets, which lists the whole account from any region. */
   listRegion: string;
   /**
-   * The link's region (or AWS_REGION): its tagging API is read every pass, even with no expected
-   * bucket there, so that buckets of this instance no record names are found after a store loss
-   * ({@link ObservedAccount.unknownBuckets}). Other regions are read where expected buckets are.
+   * The link's region (or AWS_REGION): where the tagging API is read when no expected bucket
+   * exists in any region (a store lost with everything in it), so that buckets of this instance
+   * no record names are still found ({@link ObservedAccount.unknownBuckets}). Otherwise the
+   * regions of the expected buckets are read, as every pass reads them anyway.
    */
   homeRegion?: string;
   /** Parallel per-resource reads in this account. */
@@ -62,7 +63,8 @@ export async function observeAccount(
     const listed = new Map(listing.map((bucket) => [bucket.name, bucket]));
     const present = expected.buckets.filter((bucket) => listed.has(bucket.name));
     const regions = new Set(present.map((bucket) => bucket.region));
-    if (options.homeRegion) regions.add(options.homeRegion);
+    // Not on top of those: a region with none of our buckets would cost a call every pass.
+    if (regions.size === 0 && options.homeRegion) regions.add(options.homeRegion);
     const tagged = new Map<string, Record<string, string>>();
     for (const region of regions) {
       try {

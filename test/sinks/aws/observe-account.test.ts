@@ -214,6 +214,10 @@ describe('a populated account', () => {
     expect(recorder.calls.filter((c) => c.service === 'tagging').map((c) => c.operation)).toEqual(['GetResources']);
     expect(recorder.calls.filter((c) => c.operation === 'GetBucketLocation')).toHaveLength(2);
     expect(recorder.mutations()).toEqual([]);
+    // With buckets of ours present, only their regions are read: the home region adds no call.
+    recorder.reset();
+    await observeAccount(clients, expected, { ...options, homeRegion: 'us-west-2' });
+    expect(recorder.calls.filter((c) => c.service === 'tagging')).toHaveLength(2);
   });
 
   it('mutates nothing, and reads in bulk plus one read per deep resource', async () => {
