@@ -92,8 +92,8 @@ export function planGarbageCollection(
 ): GcPlan {
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
-  const keyDeletions = keyDeletionsByAccount(addonActions);
-  const taken = namesWantedOnApps(wanted, deliversNothing(addonActions));
+  const { keyDeletions, idle } = readAddonActions(addonActions);
+  const taken = namesWantedOnApps(wanted, idle);
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
@@ -361,9 +361,9 @@ type NameTaken = (appId: string, name: string, addonId: string) => boolean;
  * before, they are that attachment's now (an attachment name reused on the app), never removed,
  * since its delivery may run beside the removal in this pass. An add-on blocked without any
  * delivery this pass holds only its own names: another, gone add-on's vars there (checked on the
- * app before they go) would stay, dead, for as long as it is blocked; its own vars on the app stay. Built on
- * the first lookup: most passes remove nothing, and at 100k add-ons the names of every attachment
- * cost more than the rest of garbage collection.
+ * app before they go) would stay, dead, for as long as it is blocked; its own vars there stay.
+ * Built on the first lookup: most passes remove nothing, and at 100k add-ons the names of every
+ * attachment cost more than the rest of garbage collection.
  */
 function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<string>): NameTaken {
   /** app id → var name → the add-ons whose attachments there deliver it. */
@@ -479,28 +479,24 @@ function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: Dr
 }
 
 /**
- * Add-ons blocked this pass that deliver nothing in it either (a block may concern one attachment
- * only, or hold back one flapping repair while the rest goes on).
+ * From the wanted add-ons' actions, in one scan: the add-ons that delete a key this pass, by
+ * account (the breaker counts them as deletions), and those blocked that deliver nothing either
+ * (`idle`; a block may concern one attachment only, or hold back one flapping repair while the
+ * rest goes on).
  */
-function deliversNothing(actions: readonly Action[]): Set<string> {
-  const blocked = new Set<string>();
+function readAddonActions(actions: readonly Action[]): { keyDeletions: Map<string, Set<string>>; idle: Set<string> } {
+  const keyDeletions = new Map<string, Set<string>>();
+  const idle = new Set<string>();
   const delivering = new Set<string>();
   for (const a of actions) {
-    if (a.kind === 'blocked') blocked.add(a.addonId);
+    if (a.kind === 'blocked') idle.add(a.addonId);
     else if (a.kind === 'deliver-config-vars' || a.kind === 'adopt-access-key') delivering.add(a.addonId);
+    else if (a.kind === 'delete-access-key') {
+      let ids = keyDeletions.get(a.accountId);
+      if (!ids) keyDeletions.set(a.accountId, (ids = new Set()));
+      ids.add(a.addonId);
+    }
   }
-  for (const id of delivering) blocked.delete(id);
-  return blocked;
-}
-
-/** Add-ons that delete a key this pass, by account: the breaker counts them as deletions. */
-function keyDeletionsByAccount(actions: readonly Action[]): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const a of actions) {
-    if (a.kind !== 'delete-access-key') continue;
-    let ids = out.get(a.accountId);
-    if (!ids) out.set(a.accountId, (ids = new Set()));
-    ids.add(a.addonId);
-  }
-  return out;
+  for (const id of delivering) idle.delete(id);
+  return { keyDeletions, idle };
 }

@@ -567,7 +567,8 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
   }
   const adoptable = others.find((key) => key.status === 'Active' && held?.has(key.accessKeyId));
   if (adoptable) {
-    const attachment = held!.get(adoptable.accessKeyId)!;
+    const holders = held!.get(adoptable.accessKeyId)!;
+    const attachment = holders[0]!;
     out.push({
       ...base,
       kind: 'adopt-access-key',
@@ -576,7 +577,7 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
       appId: attachment.appId,
       appName: attachment.appName,
       attachmentName: attachment.name,
-      heldBy: holdersOf(ctx, adoptable.accessKeyId).map((a) => ({ attachmentId: a.id, attachmentName: a.name, appId: a.appId })),
+      heldBy: holders.map((a) => ({ attachmentId: a.id, attachmentName: a.name, appId: a.appId })),
       detail: { field: 'accessKey', expected: 'a key the store knows', actual: `${adoptable.accessKeyId}, held by app ${attachment.appName}: adopted` },
     });
     return { newKey: false, adopting: true, retirements: [] };
@@ -615,26 +616,21 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
 }
 
 /**
- * The access keys the attached apps hold, by key id, as read this pass (the attachment holding it,
- * with its secret var set); null when some attached app's config vars were not read this pass.
+ * The access keys the attached apps hold, by key id, as read this pass (the attachments holding
+ * it with its secret var set, in the add-on's order); null when some attached app's config vars
+ * were not read this pass.
  */
-/** The attachments whose apps hold this access key id (with a secret), in the add-on's order. */
-function holdersOf(ctx: AddonContext, accessKeyId: string): DesiredAttachment[] {
-  return ctx.addon.attachments.filter((attachment) => {
-    const names = configVarNames(attachment.name);
-    const vars = ctx.configVars.get(attachment.appId);
-    return vars?.[names.accessKeyId] === accessKeyId && !!vars[names.secretAccessKey];
-  });
-}
-
-function heldKeys(ctx: AddonContext): Map<string, DesiredAttachment> | null {
-  const held = new Map<string, DesiredAttachment>();
+function heldKeys(ctx: AddonContext): Map<string, DesiredAttachment[]> | null {
+  const held = new Map<string, DesiredAttachment[]>();
   for (const attachment of ctx.addon.attachments) {
     const vars = ctx.configVars.get(attachment.appId);
     if (vars === undefined) return null;
     const names = configVarNames(attachment.name);
     const keyId = vars[names.accessKeyId];
-    if (keyId && vars[names.secretAccessKey] && !held.has(keyId)) held.set(keyId, attachment);
+    if (!keyId || !vars[names.secretAccessKey]) continue;
+    const holders = held.get(keyId);
+    if (holders) holders.push(attachment);
+    else held.set(keyId, [attachment]);
   }
   return held;
 }

@@ -5,14 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PassLock } from '../../src/reconciler/controller.js';
+import { gate, tick } from '../support/gate.js';
 
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { open, opened };
-}
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('PassLock', () => {
   it('keyed reconciles run side by side; a full pass waits for them and runs alone', async () => {

@@ -1,23 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { KeyedMutex } from '../../src/util/keyed-mutex.js';
-
-/** A promise with its resolve, to decide in the test when a task ends. */
-function deferred() {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-const turns = () => new Promise((r) => setImmediate(r));
+import { gate, tick } from '../support/gate.js';
 
 describe('KeyedMutex', () => {
   it('runs the tasks of one key one at a time, in the order they asked', async () => {
     const mutex = new KeyedMutex();
     const log: string[] = [];
-    const first = deferred();
+    const first = gate();
     const a = mutex.run('app-1', async () => {
       log.push('a starts');
-      await first.promise;
+      await first.opened;
       log.push('a ends');
       return 'a';
     });
@@ -25,9 +17,9 @@ describe('KeyedMutex', () => {
       log.push('b runs');
       return 'b';
     });
-    await turns();
+    await tick();
     expect(log).toEqual(['a starts']);
-    first.resolve();
+    first.open();
     expect(await Promise.all([a, b])).toEqual(['a', 'b']);
     expect(log).toEqual(['a starts', 'a ends', 'b runs']);
     expect(mutex.busyKeys).toBe(0);
@@ -35,10 +27,10 @@ describe('KeyedMutex', () => {
 
   it('lets other keys run meanwhile', async () => {
     const mutex = new KeyedMutex();
-    const held = deferred();
-    const slow = mutex.run('app-1', () => held.promise);
+    const held = gate();
+    const slow = mutex.run('app-1', () => held.opened);
     expect(await mutex.run('app-2', async () => 'other')).toBe('other');
-    held.resolve();
+    held.open();
     await slow;
   });
 

@@ -11,6 +11,7 @@ import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { errorCode, hasCode } from './aws-errors.js';
 import { listInstanceBucketTags } from './bucket-tags.js';
+import { TAG } from '../../reconciler/spec.js';
 import type { AccountClients } from './connect.js';
 import { getBucketRegion, getBucketSettings, getBucketTags, listBuckets, type BucketListing } from './s3-bucket.js';
 import { decodePolicy, listAccessKeys, listUsers } from './iam-user.js';
@@ -104,7 +105,8 @@ async function unknownBuckets(
 ): Promise<Map<string, UnknownBucket>> {
   const found = new Map<string, UnknownBucket>();
   for (const [name, tags] of tagged) {
-    if (!listed.has(name) || expected.has(name)) continue;
+    // Without an add-on id it could never be recorded again: not worth a call every pass.
+    if (!listed.has(name) || expected.has(name) || !tags[TAG.addonId]) continue;
     try {
       const region = await getBucketRegion(clients.s3(listRegion), name);
       if (region) found.set(name, { name, region, tags });
