@@ -23,9 +23,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createFastLane } from '../src/fast-lane.js';
+import { createFastLane } from '../src/fast-lane/fast-lane.js';
 import { startHttpServer } from '../src/http/server.js';
-import { WEBHOOK_PATH } from '../src/reconciler/fast-path.js';
+import { WEBHOOK_PATH } from '../src/fast-lane/keyed-queue.js';
 import { SIGNATURE_HEADER, signHerokuWebhook } from '../src/webhooks/heroku-webhooks.js';
 import type { PartnerTarget } from '../test/support/heroku-fake/index.js';
 import { ROOT, startMoto } from './support/moto.js';

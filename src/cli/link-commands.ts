@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, need } from '../config/config.js';
 import { verifyCredentials } from '../links/verify-credentials.js';
 import { herokuApi, openStore } from '../runtime.js';
-import { resolveTeam } from '../sources/heroku/teams.js';
+import { resolveTeam } from '../heroku/teams.js';
 import type { Link, LinkAuth } from '../store/types.js';
 import { UserError } from '../util/errors.js';
 import { printJson, printTable, type OutputFormat } from './output.js';

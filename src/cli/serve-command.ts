@@ -2,7 +2,7 @@
 import cron from 'node-cron';
 import { loadConfig, need } from '../config/config.js';
 import { startHttpServer } from '../http/server.js';
-import { createFastLane } from '../fast-lane.js';
+import { createFastLane } from '../fast-lane/fast-lane.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outcome.js';
 import { createRuntime } from '../runtime.js';

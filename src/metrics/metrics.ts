@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { DriftReport } from '../reconciler/drift.js';
 import { DriftKind } from '../reconciler/reasons.js';
 import type { ApiCall } from '../sinks/aws/api-calls.js';
-import type { HerokuRequest } from '../sources/heroku/heroku-api.js';
+import type { HerokuRequest } from '../heroku/heroku-api.js';
 import { herokuOperation } from './heroku-operation.js';
 
 export { herokuOperation } from './heroku-operation.js';

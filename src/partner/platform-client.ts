@@ -6,7 +6,7 @@
  *
  * Errors carry the method, path, status and Heroku's error id; never the token or a config value.
  */
-import { seg } from '../sources/heroku/heroku-api.js';
+import { seg } from '../heroku/heroku-api.js';
 import type { FetchLike } from './oauth-client.js';
 
 /** Heroku's versioned media type for the Platform API. */

@@ -4,7 +4,7 @@
  * from what it reads now.
  */
 import type { Config } from '../config/config.js';
-import type { HerokuApi } from '../sources/heroku/heroku-api.js';
+import type { HerokuApi } from '../heroku/heroku-api.js';
 import { readAppConfigVars } from '../sources/heroku/app-config-vars.js';
 import { readAddonWhereabouts, readDesiredAddon, readDesiredState } from '../sources/heroku/desired-state.js';
 import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';

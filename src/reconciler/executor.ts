@@ -4,7 +4,7 @@
  * intent before the call and an outcome after it (safety invariant 6), and the only secret an
  * action ever handles, a new access key's, goes straight into the store, encrypted.
  */
-import type { HerokuApi } from '../sources/heroku/heroku-api.js';
+import type { HerokuApi } from '../heroku/heroku-api.js';
 import type { AccountClients } from '../sinks/aws/connect.js';
 import * as s3 from '../sinks/aws/s3-bucket.js';
 import * as iam from '../sinks/aws/iam-user.js';

@@ -9,7 +9,7 @@
  * rotating the secret, run with `rotateSecret` to write it into every subscription.
  */
 import type { TeamApp } from '@heroku-cli/schema';
-import { seg } from '../sources/heroku/heroku-api.js';
+import { seg } from '../heroku/heroku-api.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { mapLimit } from '../util/map-limit.js';
 import { ADDON_ENTITIES } from './heroku-webhooks.js';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../src/http/server.js';
 import type { AddonPassResult } from '../../src/reconciler/controller.js';
-import { FastPath, WEBHOOK_PATH, type FastPathOptions } from '../../src/reconciler/fast-path.js';
+import { FastPath, WEBHOOK_PATH, type FastPathOptions } from '../../src/fast-lane/keyed-queue.js';
 import { silentLogger } from '../../src/util/log.js';
 import { mapLimit } from '../../src/util/map-limit.js';
 import { SIGNATURE_HEADER, signHerokuWebhook } from '../../src/webhooks/heroku-webhooks.js';

@@ -5,7 +5,7 @@
  */
 import Heroku from 'heroku-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HerokuApi } from '../../src/sources/heroku/heroku-api.js';
+import { HerokuApi } from '../../src/heroku/heroku-api.js';
 import { UserError } from '../../src/util/errors.js';
 import {
   formatRegisterSummary,

@@ -1,5 +1,5 @@
 /** Credential delivery: config vars set on one app through the Platform API. */
-import { HerokuApiError, seg, type HerokuApi } from '../../sources/heroku/heroku-api.js';
+import { HerokuApiError, seg, type HerokuApi } from '../../heroku/heroku-api.js';
 
 /**
  * Sets (or, with `null`, removes) config vars on one app. Idempotent: Heroku answers with the

@@ -4,7 +4,7 @@
  * that cannot be read is left out: its vars are not judged this pass, rather than judged wrong.
  */
 import { mapLimit } from '../../util/map-limit.js';
-import { seg, type HerokuApi } from './heroku-api.js';
+import { seg, type HerokuApi } from '../../heroku/heroku-api.js';
 
 export async function readAppConfigVars(
   api: HerokuApi,

@@ -9,7 +9,7 @@ import type { AddonWhereabouts, DesiredAddon, TeamDesiredState } from '../../rec
 import type { Link } from '../../store/types.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
-import { HerokuApiError, seg, type HerokuApi } from './heroku-api.js';
+import { HerokuApiError, seg, type HerokuApi } from '../../heroku/heroku-api.js';
 import { awsRegionFor } from './regions.js';
 
 export interface DesiredStateOptions {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readDesiredState, type DesiredStateOptions } from '../../../src/sources/heroku/desired-state.js';
-import { HerokuApi, type HerokuRequest } from '../../../src/sources/heroku/heroku-api.js';
+import { HerokuApi, type HerokuRequest } from '../../../src/heroku/heroku-api.js';
 import { awsRegionFor } from '../../../src/sources/heroku/regions.js';
 import type { TeamDesiredState } from '../../../src/reconciler/model.js';
 import type { Link } from '../../../src/store/types.js';

@@ -1,6 +1,6 @@
 /** Resolving the team an administrator names on `link`. */
 import type { Team } from '@heroku-cli/schema';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { HerokuApiError, seg, type HerokuApi } from './heroku-api.js';
 
 export async function resolveTeam(api: HerokuApi, nameOrId: string): Promise<{ id: string; name: string }> {

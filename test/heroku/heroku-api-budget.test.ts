@@ -7,9 +7,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HerokuApi, HerokuApiError, backoffMs, retryAfterMs, type HerokuRequest, type HerokuRetryEvent } from '../../../src/sources/heroku/heroku-api.js';
-import { HerokuBudget } from '../../../src/sources/heroku/request-budget.js';
-import { HerokuFake } from '../../support/heroku-fake/index.js';
+import { HerokuApi, HerokuApiError, backoffMs, retryAfterMs, type HerokuRequest, type HerokuRetryEvent } from '../../src/heroku/heroku-api.js';
+import { HerokuBudget } from '../../src/heroku/request-budget.js';
+import { HerokuFake } from '../support/heroku-fake/index.js';
 
 let fake: HerokuFake;
 const seen: HerokuRequest[] = [];

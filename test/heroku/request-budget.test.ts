@@ -3,9 +3,9 @@
  * cap, waiting out an empty account bucket, the resync floor, and recovery. No I/O.
  */
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config/config.js';
-import { ConfigError } from '../../../src/util/errors.js';
-import { HerokuBudget, abortableSleep } from '../../../src/sources/heroku/request-budget.js';
+import { loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/util/errors.js';
+import { HerokuBudget, abortableSleep } from '../../src/heroku/request-budget.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -22,7 +22,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { createWebhookHandler } from '../webhooks/heroku-webhooks.js';
 import { MemoryReplayStore, type ReplayStore } from '../webhooks/replay-store.js';
-import type { AddonPassResult } from './controller.js';
+import type { AddonPassResult } from '../reconciler/controller.js';
 
 /** The path Heroku app webhooks are delivered to (`webhooks register --url https://host/webhooks/heroku`). */
 export const WEBHOOK_PATH = '/webhooks/heroku';

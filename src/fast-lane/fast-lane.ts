@@ -10,13 +10,13 @@
  * not re-enqueue every key; only add-ons whose actions failed in a full pass go to the queue, for
  * their per-key backoff.
  */
-import type { MountedRoute } from './http/server.js';
-import type { PartnerApi } from './partner/partner-api.js';
-import type { AddonPassResult, PassResult } from './reconciler/controller.js';
-import { FastPath } from './reconciler/fast-path.js';
-import { BlockedReason, DriftKind } from './reconciler/reasons.js';
-import type { Runtime } from './runtime.js';
-import { errorMessage } from './util/errors.js';
+import type { MountedRoute } from '../http/server.js';
+import type { PartnerApi } from '../partner/partner-api.js';
+import type { AddonPassResult, PassResult } from '../reconciler/controller.js';
+import { FastPath } from './keyed-queue.js';
+import { BlockedReason, DriftKind } from '../reconciler/reasons.js';
+import type { Runtime } from '../runtime.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface FastLane {
   readonly fastPath: FastPath;

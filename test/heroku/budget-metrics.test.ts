@@ -9,15 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config/config.js';
-import { Metrics } from '../../../src/metrics/metrics.js';
-import { createRuntime, herokuApi, type Runtime } from '../../../src/runtime.js';
-import { HerokuBudget } from '../../../src/sources/heroku/request-budget.js';
-import { silentLogger } from '../../../src/util/log.js';
-import { HerokuFake } from '../../support/heroku-fake/index.js';
-import { parseExposition, valueOf } from '../../metrics/exposition.js';
+import { loadConfig } from '../../src/config/config.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { createRuntime, herokuApi, type Runtime } from '../../src/runtime.js';
+import { HerokuBudget } from '../../src/heroku/request-budget.js';
+import { silentLogger } from '../../src/util/log.js';
+import { HerokuFake } from '../support/heroku-fake/index.js';
+import { parseExposition, valueOf } from '../metrics/exposition.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SPENT = 'heroku_s3_controller_heroku_budget_spent_last_hour';
 const CAP = 'heroku_s3_controller_heroku_budget_cap_per_hour';
 
