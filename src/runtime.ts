@@ -10,6 +10,10 @@ import { SecretBox } from './crypto/secret-box.js';
 import { Metrics } from './metrics/metrics.js';
 import { createPartnerApiFromConfig, type PartnerApi } from './partner/partner-api.js';
 import { Controller } from './reconciler/controller.js';
+import { AwsCloud } from './sinks/aws/aws-cloud.js';
+import type { Sleep } from './sinks/aws/aws-errors.js';
+import { herokuConfigVars } from './sinks/heroku/config-vars.js';
+import { herokuDesiredState } from './sources/heroku/desired-state.js';
 import type { AddonConfigDelivery } from './reconciler/executor.js';
 import type { DriftReport } from './reconciler/drift.js';
 import { ApiCallRecorder } from './sinks/aws/api-calls.js';
@@ -140,6 +144,15 @@ export interface RuntimeOptions {
   keepAwsCalls?: boolean;
 }
 
+/** The adapters behind the reconciler's ports: Heroku for desired state and config vars, AWS for the accounts. */
+export function controllerPorts(config: Pick<Config, 'addonServices' | 'aws'>, heroku: HerokuApi, connector: AwsConnector, options: { sleep?: Sleep } = {}) {
+  return {
+    desired: herokuDesiredState(heroku, { addonServices: config.addonServices, defaultRegion: config.aws.region }),
+    configVars: herokuConfigVars(heroku),
+    cloud: new AwsCloud(connector, options),
+  };
+}
+
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const store = await openStore(config, logger);
   const metrics = new Metrics();
@@ -173,8 +186,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
   const controller = new Controller({
     config,
     store,
-    heroku,
-    connector,
+    ...controllerPorts(config, heroku, connector),
     logger,
     ...(partner && config.credentialDelivery === 'addon-config' ? { addonConfig: addonConfigDelivery(partner, store, config.addonConfigVarsPrefix) } : {}),
     ...(partner ? { toldDeprovisioned: toldDeprovisioned(store) } : {}),

@@ -4,7 +4,7 @@
  */
 import type { ResourceInput } from '../store/resource-store.js';
 import type { OrphanMark, ResourceRecord } from '../store/types.js';
-import type { CorsRuleSpec } from './profiles.js';
+import type { BucketSettingKind, BucketSettingValues } from './bucket-attributes.js';
 import type { BlockedReason, DriftKind, GcReason, RecordReason } from './reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
@@ -40,45 +40,21 @@ export interface CreateBucket extends Base {
   tags: Record<string, string>;
 }
 
-export interface BucketSetting extends Base {
-  kind:
-    | 'put-bucket-tags'
-    | 'put-public-access-block'
-    | 'put-bucket-ownership-controls'
-    | 'put-bucket-encryption'
-    | 'put-bucket-lifecycle'
-    | 'put-bucket-policy'
-    | 'put-bucket-versioning'
-    | 'put-bucket-cors';
+/** Writes one managed setting of the bucket: the value, through its row of {@link BUCKET_ATTRIBUTES}. */
+export type BucketSettingAction = {
+  [K in BucketSettingKind]: Base & { kind: K; bucket: string; region: string; desired: BucketSettingValues[K] };
+}[BucketSettingKind];
+
+export interface PutBucketTags extends Base {
+  kind: 'put-bucket-tags';
   bucket: string;
   region: string;
-}
-
-export interface PutBucketVersioning extends BucketSetting {
-  kind: 'put-bucket-versioning';
-  enabled: boolean;
-}
-
-/** Writes exactly these CORS rules; null removes CORS. */
-export interface PutBucketCors extends BucketSetting {
-  kind: 'put-bucket-cors';
-  rules: CorsRuleSpec[] | null;
-}
-
-export interface PutBucketTags extends BucketSetting {
-  kind: 'put-bucket-tags';
   /**
    * Our ownership tags. They are merged over the bucket's tags as read right before the write
    * (never over an older observation, which would erase newer tags), and only onto a bucket that
    * carries no ownership tag or ours.
    */
   tags: Record<string, string>;
-}
-
-export interface PutBucketLifecycle extends BucketSetting {
-  kind: 'put-bucket-lifecycle';
-  /** Rules that are not ours, kept as they are. */
-  otherRules: unknown[];
 }
 
 export interface CreateUser extends Base {
@@ -220,12 +196,7 @@ export type Action =
   | UpdateRecord
   | CreateBucket
   | PutBucketTags
-  | PutBucketLifecycle
-  | PutBucketVersioning
-  | PutBucketCors
-  | (BucketSetting & {
-      kind: 'put-public-access-block' | 'put-bucket-ownership-controls' | 'put-bucket-encryption' | 'put-bucket-policy';
-    })
+  | BucketSettingAction
   | CreateUser
   | TagUser
   | PutUserPolicy

@@ -4,12 +4,6 @@
  * from what it reads now.
  */
 import type { Config } from '../config/config.js';
-import type { HerokuApi } from '../heroku/heroku-api.js';
-import { readAppConfigVars } from '../sources/heroku/app-config-vars.js';
-import { readAddonWhereabouts, readDesiredAddon, readDesiredState } from '../sources/heroku/desired-state.js';
-import type { AccountClients, AwsConnector } from '../sinks/aws/connect.js';
-import { observeAccount, observeAddonResources, observeUser, type ExpectedResources } from '../sinks/aws/observe-account.js';
-import type { Sleep } from '../sinks/aws/aws-errors.js';
 import type { Store } from '../store/store.js';
 import type { GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
@@ -20,23 +14,28 @@ import { DESTRUCTIVE_KINDS, type Action } from './actions.js';
 import type { DriftReport } from './drift.js';
 import { buildDriftReport } from './drift-report.js';
 import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './executor.js';
-import type { AddonWhereabouts, DesiredAddon, ObservedAccount, TeamDesiredState } from './model.js';
+import type { AddonWhereabouts, DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
+import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources } from './ports.js';
 import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { GcReason } from './reasons.js';
-import { callerArn } from '../sinks/aws/iam-user.js';
 import { isDeepCheckDue } from './deep-checks.js';
 import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
-  config: Pick<Config, 'addonServices' | 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'aws' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'>;
+  config: Pick<Config, 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'> & {
+    aws: Pick<Config['aws'], 'region'>;
+  };
   store: Store;
-  heroku: HerokuApi;
-  connector: AwsConnector;
+  /** What Heroku wants (the linked teams' add-ons). */
+  desired: DesiredStateSource;
+  /** The apps' config vars, read for deep checks and written to deliver credentials. */
+  configVars: AppConfigVars;
+  /** The linked AWS accounts. */
+  cloud: CloudAccounts;
   logger: Logger;
   clock?: () => Date;
-  sleep?: Sleep;
   mayMutate?: () => boolean;
   /** CREDENTIAL_DELIVERY=addon-config; absent: app config vars. */
   addonConfig?: AddonConfigDelivery;
@@ -107,10 +106,7 @@ export class Controller {
     const { store, logger } = this.deps;
     const startedAt = this.now();
     const links = await store.links.list();
-    const teams = await readDesiredState(this.deps.heroku, links, {
-      addonServices: this.deps.config.addonServices,
-      defaultRegion: this.deps.config.aws.region,
-    });
+    const teams = await this.deps.desired.teams(links);
     for (const team of teams.filter((t) => !t.complete)) {
       logger.warn({ reason: 'heroku-read-incomplete', teamId: team.teamId, team: team.teamName }, `desired state of team ${team.teamName} is incomplete: ${team.error}`);
     }
@@ -122,8 +118,9 @@ export class Controller {
     const deepChecked: string[] = [];
     const accounts = await mapLimit([...targets.values()], 4, async (link) => {
       const { expected, deepAddons } = this.expectedIn(link.accountId, links, teams, records, startedAt);
-      const account = await observeAccount(this.clientsFor(link), expected, {
-        instanceId: this.naming.instanceId,
+      const account = await this.account(link).observe(expected, {
+        instanceTag: { key: TAG.instance, value: this.naming.instanceId },
+        addonTagKey: TAG.addonId,
         bucketPrefix: this.naming.bucketPrefix,
         iamPath: this.naming.iamPath,
         listRegion: this.deps.config.aws.region,
@@ -150,9 +147,7 @@ export class Controller {
       .flatMap((t) => t.addons)
       .filter((a) => deepSet.has(a.addonId) || this.holdsUnrecordedKey(a, records.get(a.addonId), observedById.get(linkByTeam.get(a.teamId)?.accountId ?? '')))
       .flatMap((a) => a.attachments.map((att) => att.appId));
-    const configVars = await readAppConfigVars(this.deps.heroku, appsToCheck, (appId, err) =>
-      logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
-    );
+    const configVars = await this.readConfigVars(appsToCheck);
     const whereabouts = await this.whereabouts(orphanCandidates({ links, desired: teams, records, now: startedAt }, this.deps.config.gc), told);
     const actions = plan(
       {
@@ -227,10 +222,7 @@ export class Controller {
     });
     const links = await store.links.list();
     const record = await store.resources.get(addonId);
-    const read = await readDesiredAddon(this.deps.heroku, addonId, links, {
-      addonServices: this.deps.config.addonServices,
-      defaultRegion: this.deps.config.aws.region,
-    });
+    const read = await this.deps.desired.addon(addonId, links);
     if (read.status === 'unknown') {
       logger.warn({ reason: 'heroku-read-incomplete', addonId }, `cannot read add-on ${addonId} from Heroku; nothing is decided until a later try: ${read.error}`);
       return result({ heroku: 'unknown', complete: false, error: read.error });
@@ -267,8 +259,7 @@ export class Controller {
     }
     const accounts = await mapLimit(accountIds, 2, (accountId) => {
       const bucket = record?.bucketName ?? bucketNameFor(this.naming, accountId, addonId);
-      return observeAddonResources(
-        this.clientsFor(targets.get(accountId)!),
+      return this.account(targets.get(accountId)!).observeAddon(
         { bucket: { name: bucket, region: record?.bucketRegion ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
@@ -278,7 +269,7 @@ export class Controller {
     // a second, empty bucket (plan() blocks it, as it does with a record).
     if (!record && desired) {
       const others = [...targets.keys()].filter((id) => !accountIds.includes(id));
-      accounts.push(...(await mapLimit(others, 2, (accountId) => observeUser(this.clientsFor(targets.get(accountId)!), userNameFor(this.naming, addonId)))));
+      accounts.push(...(await mapLimit(others, 2, (accountId) => this.account(targets.get(accountId)!).observeUser(userNameFor(this.naming, addonId)))));
     }
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: 'observe-failed', accountId: account.accountId, addonId }, `cannot read add-on ${addonId}'s resources in AWS account ${account.accountId}: ${account.error}`);
@@ -288,11 +279,7 @@ export class Controller {
     // As in the full pass: an add-on without a record has delivered nothing yet to compare with,
     // unless its user holds a key the store does not know, which an app may hold.
     const readVars = desired && ((deep && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId)));
-    const configVars = readVars
-      ? await readAppConfigVars(this.deps.heroku, desired.attachments.map((a) => a.appId), (appId, err) =>
-          logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
-        )
-      : new Map<string, Record<string, string>>();
+    const configVars = readVars ? await this.readConfigVars(desired.attachments.map((a) => a.appId)) : new Map<string, Record<string, string>>();
     const breakers = new Map<string, GcBreaker>();
     for (const accountId of accountIds) {
       const breaker = await store.gcBreakers.get(accountId);
@@ -341,21 +328,13 @@ export class Controller {
       journal: store.journal,
       gcBreakers: store.gcBreakers,
       emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
-      heroku: this.deps.heroku,
-      clientsFor: (accountId) => this.clientsFor(targets.get(accountId)!),
+      configVars: this.deps.configVars,
+      account: (accountId) => this.account(targets.get(accountId)!),
       retainingPlan: (plan) => profileFor(this.deps.config.profiles, plan).retain,
-      keyIdentity: async (accountId, key) => {
-        const sts = this.deps.connector.stsFor({ kind: 'keys', ...key }, accountId);
-        try {
-          return await callerArn(sts);
-        } finally {
-          sts.destroy();
-        }
-      },
+      keyIdentity: (accountId, key) => this.deps.cloud.keyIdentity(accountId, key),
       instanceId: this.deps.config.instanceId,
       logger,
       ...(this.deps.clock ? { now: this.deps.clock } : {}),
-      ...(this.deps.sleep ? { sleep: this.deps.sleep } : {}),
       ...(this.deps.mayMutate ? { mayMutate: this.deps.mayMutate } : {}),
       ...(this.deps.addonConfig ? { addonConfig: this.deps.addonConfig } : {}),
       appLocks: this.appLocks,
@@ -393,7 +372,7 @@ export class Controller {
   private async whereabouts(candidates: string[], told: ReadonlySet<string>): Promise<Map<string, AddonWhereabouts>> {
     const out = new Map<string, AddonWhereabouts>();
     await mapLimit(candidates, 4, async (addonId) => {
-      const word: AddonWhereabouts = told.has(addonId) ? { status: 'deprovisioned' } : await readAddonWhereabouts(this.deps.heroku, addonId);
+      const word: AddonWhereabouts = told.has(addonId) ? { status: 'deprovisioned' } : await this.deps.desired.whereabouts(addonId);
       if (word.status === 'unknown') {
         this.deps.logger.warn({ reason: 'heroku-read-incomplete', addonId }, `cannot ask Heroku about add-on ${addonId}, which no linked team lists: nothing of it is collected until Heroku answers (${word.error})`);
       }
@@ -402,8 +381,15 @@ export class Controller {
     return out;
   }
 
-  private clientsFor(link: Link): AccountClients {
-    return this.deps.connector.connect({ accountId: link.accountId, auth: link.auth });
+  private account(link: Link): CloudAccount {
+    return this.deps.cloud.account({ accountId: link.accountId, auth: link.auth });
+  }
+
+  /** Config vars of these apps; one that cannot be read is left out (not judged this pass) and logged. */
+  private readConfigVars(appIds: string[]): Promise<Map<string, Record<string, string>>> {
+    return this.deps.configVars.readMany(appIds, (appId, err) =>
+      this.deps.logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
+    );
   }
 
   /**

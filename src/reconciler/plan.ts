@@ -5,23 +5,17 @@
  */
 import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
-import type { BucketSettings, DesiredAddon, DesiredAttachment, LifecycleRule, ObservedAccessKey, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
+import type { BucketSettings, DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
 import { groupBy } from '../util/group-by.js';
+import { BUCKET_ATTRIBUTES, samePolicy, type BucketAttribute, type BucketSettingKind } from './bucket-attributes.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
-import { canonicalCors, desiredCors, profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
+import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from './reasons.js';
 import {
-  ABORT_INCOMPLETE_MULTIPART_DAYS,
-  DESIRED_ENCRYPTION,
-  DESIRED_OBJECT_OWNERSHIP,
-  DESIRED_PUBLIC_ACCESS_BLOCK,
-  LIFECYCLE_RULE_ID,
   TAG,
-  TEARDOWN_RULE_IDS,
   USER_POLICY_NAME,
   bucketNameFor,
   bucketTagsFor,
-  canonicalPolicy,
   configVarNames,
   configVarsFingerprint,
   configVarsFor,
@@ -30,7 +24,6 @@ import {
   hasOwnershipTags,
   isOwnedBy,
   ownershipTags,
-  tlsOnlyBucketPolicy,
   userNameFor,
   userPolicyDocument,
   type NamingPolicy,
@@ -355,91 +348,13 @@ function wasCreatedByOurInterruptedCall(record: ResourceRecord | null, observed:
 
 type SettingBase = { addonId: string; accountId: string; bucket: string; region: string };
 
-/** One repair per setting that differs; with `settings` null (a new bucket), every setting. */
+/** One repair per setting that differs ({@link BUCKET_ATTRIBUTES}); with `settings` null (a new bucket), every setting. */
 function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null, profile: SettingsProfile): Action[] {
   const actions: Action[] = [];
-  const pab = settings?.publicAccessBlock ?? null;
-  if (!pab || differsFromDesiredPab(pab)) {
-    actions.push({
-      ...base,
-      kind: 'put-public-access-block',
-      reason: newBucket ?? DriftKind.PublicAccessBlockChanged,
-      detail: { field: 'publicAccessBlock', expected: JSON.stringify(DESIRED_PUBLIC_ACCESS_BLOCK), actual: pab ? JSON.stringify(pab) : null },
-    });
-  }
-  if (settings?.objectOwnership !== DESIRED_OBJECT_OWNERSHIP) {
-    actions.push({
-      ...base,
-      kind: 'put-bucket-ownership-controls',
-      reason: newBucket ?? DriftKind.OwnershipChanged,
-      detail: { field: 'objectOwnership', expected: DESIRED_OBJECT_OWNERSHIP, actual: settings?.objectOwnership ?? null },
-    });
-  }
-  if (settings?.encryption?.algorithm !== DESIRED_ENCRYPTION) {
-    actions.push({
-      ...base,
-      kind: 'put-bucket-encryption',
-      reason: newBucket ?? DriftKind.EncryptionChanged,
-      detail: { field: 'encryption', expected: DESIRED_ENCRYPTION, actual: settings?.encryption?.algorithm ?? null },
-    });
-  }
-  const rules = settings?.lifecycleRules ?? [];
-  // The first rule of ours (as rules.find), and whether a teardown rule is there, in one loop.
-  let ours: LifecycleRule | undefined;
-  let hasTeardownRule = false;
-  for (const rule of rules) {
-    if (ours === undefined && rule.id === LIFECYCLE_RULE_ID) ours = rule;
-    if (TEARDOWN_RULE_IDS.includes(rule.id)) hasTeardownRule = true;
-  }
-  // A teardown's expire-everything rules on a bucket that is wanted again would delete its data.
-  if (hasTeardownRule || !ours || !ours.enabled || ours.prefix !== '' || ours.abortIncompleteMultipartUploadDays !== ABORT_INCOMPLETE_MULTIPART_DAYS) {
-    const teardownRules = rules.filter((rule) => TEARDOWN_RULE_IDS.includes(rule.id));
-    actions.push({
-      ...base,
-      kind: 'put-bucket-lifecycle',
-      reason: newBucket ?? DriftKind.LifecycleChanged,
-      otherRules: rules.filter((rule) => rule.id !== LIFECYCLE_RULE_ID && !TEARDOWN_RULE_IDS.includes(rule.id)).map((rule) => rule.raw),
-      detail: {
-        field: `lifecycle rule ${LIFECYCLE_RULE_ID}`,
-        expected: `enabled, abort incomplete multipart uploads after ${ABORT_INCOMPLETE_MULTIPART_DAYS} days`,
-        actual:
-          teardownRules.length > 0
-            ? `a teardown's expire-everything rule (${teardownRules.map((r) => r.id).join(', ')})`
-            : ours
-              ? `${ours.enabled ? 'enabled' : 'disabled'}, prefix "${ours.prefix}", after ${ours.abortIncompleteMultipartUploadDays ?? '-'} days`
-              : null,
-      },
-    });
-  }
-  const versioning = settings?.versioning ?? null;
-  // A bucket that was never versioned stays so; one that was can only be suspended, not unversioned.
-  if (profile.versioning ? versioning !== 'Enabled' : versioning === 'Enabled') {
-    actions.push({
-      ...base,
-      kind: 'put-bucket-versioning',
-      reason: newBucket ?? DriftKind.VersioningChanged,
-      enabled: profile.versioning,
-      detail: { field: 'versioning', expected: profile.versioning ? 'Enabled' : 'Suspended or never enabled', actual: versioning ?? 'never enabled' },
-    });
-  }
-  const cors = desiredCors(profile);
-  if (canonicalCors(settings?.cors ?? null) !== canonicalCors(cors)) {
-    actions.push({
-      ...base,
-      kind: 'put-bucket-cors',
-      reason: newBucket ?? DriftKind.CorsChanged,
-      rules: cors,
-      detail: { field: 'cors', expected: canonicalCors(cors), actual: canonicalCors(settings?.cors ?? null) },
-    });
-  }
-  const policy = settings?.policy ?? null;
-  if (policy === null || !samePolicy(policy, tlsOnlyBucketPolicy(base.bucket))) {
-    actions.push({
-      ...base,
-      kind: 'put-bucket-policy',
-      reason: newBucket ?? DriftKind.TlsPolicyChanged,
-      detail: { field: 'bucketPolicy', expected: tlsOnlyBucketPolicy(base.bucket), actual: policy },
-    });
+  const ctx = { bucket: base.bucket, profile };
+  for (const row of BUCKET_ATTRIBUTES) {
+    const repair = (row as BucketAttribute<BucketSettingKind>).repair(settings, ctx);
+    if (repair) actions.push({ ...base, kind: row.action, reason: newBucket ?? row.drift, desired: repair.desired, detail: repair.detail } as Action);
   }
   return actions;
 }
@@ -710,16 +625,6 @@ function lastDelivery(deliveries: DeliveryRecord[], attachmentId: string): Deliv
 }
 
 
-const DESIRED_PAB_KEYS = Object.keys(DESIRED_PUBLIC_ACCESS_BLOCK) as (keyof typeof DESIRED_PUBLIC_ACCESS_BLOCK)[];
-
-/** Whether any of the four settings differs from DESIRED_PUBLIC_ACCESS_BLOCK. */
-function differsFromDesiredPab(pab: BucketSettings['publicAccessBlock'] & object): boolean {
-  for (const key of DESIRED_PAB_KEYS) {
-    if (pab[key] !== DESIRED_PUBLIC_ACCESS_BLOCK[key]) return true;
-  }
-  return false;
-}
-
 /** Tags as `key=value, …`: tag values are ids, never secrets. */
 function describeTags(tags: Record<string, string>): string {
   const entries = Object.entries(tags).sort(([a], [b]) => a.localeCompare(b));
@@ -735,16 +640,6 @@ function differingVars(expected: Record<string, string>, onApp: Record<string, s
   return Object.entries(expected)
     .filter(([name, value]) => onApp[name] !== value)
     .map(([name]) => ({ name, state: name in onApp ? 'differs' : 'missing' }));
-}
-
-/**
- * Whether two policy documents mean the same. The byte-equal case, which is every resource in
- * sync (AWS and moto give back the document as it was put), is decided without parsing: the
- * canonical form costs a parse, a sort and a serialisation, which at 100k resources was most of
- * plan()'s time.
- */
-function samePolicy(observed: string, desired: string): boolean {
-  return observed === desired || canonicalPolicy(observed) === canonicalPolicy(desired);
 }
 
 /**

@@ -9,7 +9,9 @@ import { GetBucketLifecycleConfigurationCommand, GetBucketPolicyCommand, PutBuck
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIFECYCLE_RULE_ID, TAG, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
-import { EXPIRE_DELETE_MARKERS_RULE_ID, EXPIRE_EVERYTHING_RULE_ID } from '../../src/sinks/aws/bucket-teardown.js';
+import { TEARDOWN_RULE_IDS } from '../../src/reconciler/spec.js';
+
+const [EXPIRE_EVERYTHING_RULE_ID, EXPIRE_DELETE_MARKERS_RULE_ID] = TEARDOWN_RULE_IDS;
 import type { ResourceRecord } from '../../src/store/types.js';
 import { runCli } from '../support/cli.js';
 import { accessKeys, bucketTags, reconcileJson, userSnapshot } from './drift-support.js';

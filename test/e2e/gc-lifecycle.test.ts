@@ -10,7 +10,9 @@
 import { GetBucketLifecycleConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPIRE_DELETE_MARKERS_RULE_ID, EXPIRE_EVERYTHING_RULE_ID } from '../../src/sinks/aws/bucket-teardown.js';
+import { TEARDOWN_RULE_IDS } from '../../src/reconciler/spec.js';
+
+const [EXPIRE_EVERYTHING_RULE_ID, EXPIRE_DELETE_MARKERS_RULE_ID] = TEARDOWN_RULE_IDS;
 import { TAG } from '../../src/reconciler/spec.js';
 import type { ResourceRecord } from '../../src/store/types.js';
 import { runCli } from '../support/cli.js';

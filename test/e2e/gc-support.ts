@@ -22,7 +22,8 @@ import { expect } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import type { ClientHook } from '../../src/sinks/aws/connect.js';
-import { putTlsPolicy } from '../../src/sinks/aws/s3-bucket.js';
+import { putBucketPolicy } from '../../src/sinks/aws/s3-bucket.js';
+import { tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
 import { mapLimit } from '../../src/util/map-limit.js';
 import { silentLogger } from '../../src/util/log.js';
 import { bucketSnapshot, sql, userSnapshot } from './drift-support.js';
@@ -153,7 +154,7 @@ export interface WrittenContents {
  * Fills a managed bucket: `objects` keys, `extraVersions` of them written a second time, and
  * `deleteMarkers` others deleted (a marker in a versioned bucket). The bucket's TLS-only policy
  * denies object operations over moto's plain HTTP, so it is deleted first and put back exactly
- * as the controller writes it (`putTlsPolicy`) afterwards; versioning is switched on so that
+ * as the controller writes it (`putBucketPolicy`) afterwards; versioning is switched on so that
  * versions and delete markers exist at all.
  */
 export async function fillBucket(
@@ -180,7 +181,7 @@ export async function fillBucket(
     );
     expect(out.Errors ?? []).toEqual([]);
   }
-  await putTlsPolicy(s3, bucket);
+  await putBucketPolicy(s3, bucket, tlsOnlyBucketPolicy(bucket));
   const written = { versions: spec.objects + spec.extraVersions, deleteMarkers: spec.deleteMarkers, bytes };
   expect(await countVersions(s3, bucket), 'the bucket holds what was written').toEqual(written);
   return written;
@@ -217,7 +218,7 @@ export async function leaveIncompleteUpload(s3: S3Client, bucket: string, key: s
   await s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
   await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: 'part one' }));
-  await putTlsPolicy(s3, bucket);
+  await putBucketPolicy(s3, bucket, tlsOnlyBucketPolicy(bucket));
   return UploadId!;
 }
 

@@ -10,7 +10,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, type PassResult } from '../../src/reconciler/controller.js';
-import type { Runtime } from '../../src/runtime.js';
+import { controllerPorts, type Runtime } from '../../src/runtime.js';
 import { HerokuApi } from '../../src/heroku/heroku-api.js';
 import { HerokuBudget } from '../../src/heroku/request-budget.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -30,7 +30,7 @@ const addons: Record<string, { id: string; app: string; bucket?: string }> = {};
 
 /** A controller on the runtime's store and AWS connector, with short 429 retries (test wall time). */
 function quickController(heroku: HerokuApi): Controller {
-  return new Controller({ config: runtime.config, store: runtime.store, heroku, connector: runtime.connector, logger: silentLogger(), clock: clock.read });
+  return new Controller({ config: runtime.config, store: runtime.store, ...controllerPorts(runtime.config, heroku, runtime.connector), logger: silentLogger(), clock: clock.read });
 }
 
 function quickApi(budget: HerokuBudget): HerokuApi {

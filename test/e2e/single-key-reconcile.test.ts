@@ -15,7 +15,7 @@ import { Controller } from '../../src/reconciler/controller.js';
 import { isMutation } from '../../src/sinks/aws/api-calls.js';
 import { HerokuApi } from '../../src/heroku/heroku-api.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { Runtime } from '../../src/runtime.js';
+import { controllerPorts, type Runtime } from '../../src/runtime.js';
 import type { ResourceRecord } from '../../src/store/types.js';
 import { readFileSync } from 'node:fs';
 import { startHttpServer } from '../../src/http/server.js';
@@ -199,8 +199,7 @@ describe('reconcileAddon', () => {
     const bare = new Controller({
       config: runtime.config,
       store: runtime.store,
-      heroku: new HerokuApi({ url: world.fake.url, token: world.fake.token }),
-      connector: runtime.connector,
+      ...controllerPorts(runtime.config, new HerokuApi({ url: world.fake.url, token: world.fake.token }), runtime.connector),
       logger: silentLogger(),
       clock: clock.read,
     });

@@ -80,7 +80,7 @@ describe('plan', () => {
     const theirs = { id: 'expire-logs', enabled: true, prefix: 'logs/', abortIncompleteMultipartUploadDays: null, raw: { ID: 'expire-logs' } };
     settings.lifecycleRules = [theirs];
     const [action] = plan(withObserved(inSync(), [syncedBucket({ settings })], [syncedUser()]), POLICY);
-    expect(action).toMatchObject({ kind: 'put-bucket-lifecycle', otherRules: [{ ID: 'expire-logs' }] });
+    expect(action).toMatchObject({ kind: 'put-bucket-lifecycle', desired: { otherRules: [{ ID: 'expire-logs' }] } });
   });
 
   it('re-tags a bucket whose ownership tags changed with ours only: the write merges them over the tags the bucket has then', () => {
@@ -422,12 +422,12 @@ describe('plan profiles', () => {
 
   it('turns versioning on for a versioned plan, and suspends versioning turned on by hand on a private one', () => {
     expect(plan(withPlan('s3-bucket:versioned'), POLICY, { profiles })).toEqual([
-      expect.objectContaining({ kind: 'put-bucket-versioning', enabled: true, reason: 'versioning-changed' }),
+      expect.objectContaining({ kind: 'put-bucket-versioning', desired: true, reason: 'versioning-changed' }),
     ]);
     const byHand = syncedSettings();
     byHand.versioning = 'Enabled';
     expect(plan(withPlan('s3-bucket:standard', byHand), POLICY, { profiles })).toEqual([
-      expect.objectContaining({ kind: 'put-bucket-versioning', enabled: false }),
+      expect.objectContaining({ kind: 'put-bucket-versioning', desired: false }),
     ]);
     const suspended = syncedSettings();
     suspended.versioning = 'Suspended';
@@ -436,10 +436,10 @@ describe('plan profiles', () => {
 
   it('puts the CORS rule of a cors plan, and removes CORS added by hand to a private bucket', () => {
     const [put] = plan(withPlan('s3-bucket:cors'), POLICY, { profiles });
-    expect(put).toMatchObject({ kind: 'put-bucket-cors', reason: 'cors-changed', rules: [{ allowedOrigins: ['https://app.example.com'] }] });
+    expect(put).toMatchObject({ kind: 'put-bucket-cors', reason: 'cors-changed', desired: [{ allowedOrigins: ['https://app.example.com'] }] });
     const byHand = syncedSettings();
     byHand.cors = [{ allowedOrigins: ['*'], allowedMethods: ['GET'], allowedHeaders: [], exposeHeaders: [], maxAgeSeconds: 0 }];
-    expect(plan(withPlan('s3-bucket:standard', byHand), POLICY, { profiles })).toEqual([expect.objectContaining({ kind: 'put-bucket-cors', rules: null })]);
+    expect(plan(withPlan('s3-bucket:standard', byHand), POLICY, { profiles })).toEqual([expect.objectContaining({ kind: 'put-bucket-cors', desired: null })]);
   });
 
   it('gives a read-only plan a policy that cannot write or delete', () => {

@@ -4,11 +4,10 @@
  * and may lag a fresh PutBucketTagging; a bucket it does not return is read one by one.
  */
 import { GetResourcesCommand, type ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
-import { TAG } from '../../reconciler/spec.js';
 
 export async function listInstanceBucketTags(
   tagging: ResourceGroupsTaggingAPIClient,
-  instanceId: string,
+  instanceTag: { key: string; value: string },
 ): Promise<Map<string, Record<string, string>>> {
   const out = new Map<string, Record<string, string>>();
   let token: string | undefined;
@@ -16,7 +15,7 @@ export async function listInstanceBucketTags(
     const page = await tagging.send(
       new GetResourcesCommand({
         ResourceTypeFilters: ['s3:bucket'],
-        TagFilters: [{ Key: TAG.instance, Values: [instanceId] }],
+        TagFilters: [{ Key: instanceTag.key, Values: [instanceTag.value] }],
         ResourcesPerPage: 100,
         // The tag limit applies too (its default is 100 tags a page): at 4-6 ownership tags a
         // bucket that made pages of 16-25 buckets, 4-6 times the calls. 500 is its maximum.

@@ -29,20 +29,9 @@ import {
   type ObjectIdentifier,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { TAG, TEARDOWN_RULE_IDS, isRetained } from '../../reconciler/spec.js';
+import type { ExpireEverythingSpec } from '../../reconciler/ports.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { hasCode } from './aws-errors.js';
-
-/** Tag that keeps a bucket when its add-on goes away (`true`); the same key as `TAG.retain`. */
-export const RETAIN_TAG = TAG.retain;
-
-/**
- * True when the bucket carries `heroku-s3-controller:retain=true`. The value is compared trimmed
- * and case-insensitively: when in doubt about a retain request, keeping the bucket is the safe side.
- */
-export function bucketIsRetained(tags: Record<string, string>): boolean {
-  return isRetained(tags);
-}
 
 /** S3's limit for one DeleteObjects call. */
 export const DELETE_OBJECTS_BATCH = 1000;
@@ -258,42 +247,43 @@ export async function countObjectVersionsUpTo(s3: S3Client, bucket: string, limi
   }
 }
 
-export const [EXPIRE_EVERYTHING_RULE_ID, EXPIRE_DELETE_MARKERS_RULE_ID] = TEARDOWN_RULE_IDS as [string, string];
+/**
+ * The teardown lifecycle configuration, under the rule ids the caller names. Two rules, because
+ * S3 refuses `ExpiredObjectDeleteMarker` beside `Days` or `Date` in one `Expiration`
+ * (MalformedXML): the first expires current versions (a delete marker in a versioned bucket),
+ * noncurrent versions and incomplete uploads after a day; the second removes the delete markers
+ * left with no versions behind them.
+ */
+export function expireEverythingRules([expireId, markersId]: ExpireEverythingSpec['ruleIds']): LifecycleRule[] {
+  return [
+    {
+      ID: expireId,
+      Status: 'Enabled',
+      Filter: { Prefix: '' },
+      Expiration: { Days: 1 },
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+    },
+    {
+      ID: markersId,
+      Status: 'Enabled',
+      Filter: { Prefix: '' },
+      Expiration: { ExpiredObjectDeleteMarker: true },
+    },
+  ];
+}
 
 /**
- * The teardown lifecycle configuration. Two rules, because S3 refuses `ExpiredObjectDeleteMarker`
- * beside `Days` or `Date` in one `Expiration` (MalformedXML): the first expires current versions
- * (a delete marker in a versioned bucket), noncurrent versions and incomplete uploads after a day;
- * the second removes the delete markers left with no versions behind them.
+ * Replaces the bucket's whole lifecycle configuration with {@link expireEverythingRules} (other
+ * rules, ours included, are dropped: the bucket is going away). S3 then empties it within a few
+ * days; `emptyBucketStep` and `deleteBucket` finish later. Idempotent; a missing bucket is success.
  */
-export const EXPIRE_EVERYTHING_RULES: readonly LifecycleRule[] = Object.freeze([
-  {
-    ID: EXPIRE_EVERYTHING_RULE_ID,
-    Status: 'Enabled',
-    Filter: { Prefix: '' },
-    Expiration: { Days: 1 },
-    NoncurrentVersionExpiration: { NoncurrentDays: 1 },
-    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-  },
-  {
-    ID: EXPIRE_DELETE_MARKERS_RULE_ID,
-    Status: 'Enabled',
-    Filter: { Prefix: '' },
-    Expiration: { ExpiredObjectDeleteMarker: true },
-  },
-]);
-
-/**
- * Replaces the bucket's whole lifecycle configuration with `EXPIRE_EVERYTHING_RULES` (other rules,
- * ours included, are dropped: the bucket is going away). S3 then empties it within a few days;
- * `emptyBucketStep` and `deleteBucket` finish later. Idempotent; a missing bucket is success.
- */
-export async function putExpireEverythingLifecycle(s3: S3Client, bucket: string): Promise<void> {
+export async function putExpireEverythingLifecycle(s3: S3Client, bucket: string, spec: ExpireEverythingSpec): Promise<void> {
   try {
     await s3.send(
       new PutBucketLifecycleConfigurationCommand({
         Bucket: bucket,
-        LifecycleConfiguration: { Rules: EXPIRE_EVERYTHING_RULES.map((rule) => structuredClone(rule)) },
+        LifecycleConfiguration: { Rules: expireEverythingRules(spec.ruleIds) },
       }),
     );
   } catch (err) {
@@ -302,7 +292,7 @@ export async function putExpireEverythingLifecycle(s3: S3Client, bucket: string)
 }
 
 /** True when both teardown rules are in place and enabled (so a pass need not put them again). */
-export async function hasExpireEverythingLifecycle(s3: S3Client, bucket: string): Promise<boolean> {
+export async function hasExpireEverythingLifecycle(s3: S3Client, bucket: string, spec: ExpireEverythingSpec): Promise<boolean> {
   let rules: LifecycleRule[];
   try {
     rules = (await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
@@ -311,8 +301,8 @@ export async function hasExpireEverythingLifecycle(s3: S3Client, bucket: string)
     throw err;
   }
   const byId = new Map(rules.map((r) => [r.ID, r]));
-  const expire = byId.get(EXPIRE_EVERYTHING_RULE_ID);
-  const markers = byId.get(EXPIRE_DELETE_MARKERS_RULE_ID);
+  const expire = byId.get(spec.ruleIds[0]);
+  const markers = byId.get(spec.ruleIds[1]);
   const everything = (r: LifecycleRule | undefined) =>
     r?.Status === 'Enabled' && (r.Filter?.Prefix ?? r.Prefix ?? '') === '' && !r.Filter?.Tag && !r.Filter?.And;
   return (

@@ -16,7 +16,7 @@ import {
   UntagUserCommand,
   type IAMClient,
 } from '@aws-sdk/client-iam';
-import type { ObservedAccessKey, ObservedUser } from '../../reconciler/model.js';
+import type { ObservedAccessKey, ObservedUser } from '../../reconciler/ports.js';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { TerminalError } from '../../util/errors.js';
 import { hasCode, retryWhilePropagating, type Sleep } from './aws-errors.js';

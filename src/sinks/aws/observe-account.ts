@@ -6,39 +6,14 @@
  * over a window (DESIGN.md "Efficiency").
  */
 import { GetUserCommand, GetUserPolicyCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
-import type { ObservedAccount, ObservedBucket, ObservedUser, UnknownBucket } from '../../reconciler/model.js';
+import type { ExpectedAddonResources, ExpectedResources, ObserveOptions, ObservedAccount, ObservedBucket, ObservedUser, UnknownBucket } from '../../reconciler/ports.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { errorCode, hasCode } from './aws-errors.js';
 import { listInstanceBucketTags } from './bucket-tags.js';
-import { TAG } from '../../reconciler/spec.js';
 import type { AccountClients } from './connect.js';
 import { getBucketRegion, getBucketSettings, getBucketTags, listBuckets, type BucketListing } from './s3-bucket.js';
 import { decodePolicy, listAccessKeys, listUsers } from './iam-user.js';
-
-export interface ExpectedResources {
-  /** `deep`: read every setting of this bucket this pass. */
-  buckets: { name: string; region: string; deep: boolean }[];
-  /** `deep`: list this user's access keys this pass. */
-  users: { name: string; deep: boolean }[];
-}
-
-export interface ObserveOptions {
-  instanceId: string;
-  bucketPrefix: string;
-  iamPath: string;
-  /** Region for ListBuckets, which lists the whole account from any region. */
-  listRegion: string;
-  /**
-   * The link's region (or AWS_REGION): where the tagging API is read when no expected bucket
-   * exists in any region (a store lost with everything in it), so that buckets of this instance
-   * no record names are still found ({@link ObservedAccount.unknownBuckets}). Otherwise the
-   * regions of the expected buckets are read, as every pass reads them anyway.
-   */
-  homeRegion?: string;
-  /** Parallel per-resource reads in this account. */
-  concurrency?: number;
-}
 
 export async function observeAccount(
   clients: AccountClients,
@@ -69,13 +44,13 @@ export async function observeAccount(
     const tagged = new Map<string, Record<string, string>>();
     for (const region of regions) {
       try {
-        for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceId)) tagged.set(name, tags);
+        for (const [name, tags] of await listInstanceBucketTags(clients.tagging(region), options.instanceTag)) tagged.set(name, tags);
       } catch {
         // No tagging API here (an S3-compatible endpoint, or no tag:GetResources permission):
         // every bucket's tags are read one by one below instead. Slower, never less correct.
       }
     }
-    observed.unknownBuckets = await unknownBuckets(clients, options.listRegion, listed, tagged, new Set(expected.buckets.map((b) => b.name)), observed);
+    observed.unknownBuckets = await unknownBuckets(clients, options.listRegion, options.addonTagKey, listed, tagged, new Set(expected.buckets.map((b) => b.name)), observed);
     const buckets = await mapLimit(present, concurrency, (bucket) => readBucket(clients, bucket, listed.get(bucket.name)!, tagged.get(bucket.name)));
     for (const bucket of buckets) if (bucket) observed.buckets.set(bucket.name, bucket);
 
@@ -98,6 +73,7 @@ export async function observeAccount(
 async function unknownBuckets(
   clients: AccountClients,
   listRegion: string,
+  addonTagKey: string,
   listed: Map<string, BucketListing>,
   tagged: Map<string, Record<string, string>>,
   expected: Set<string>,
@@ -106,7 +82,7 @@ async function unknownBuckets(
   const found = new Map<string, UnknownBucket>();
   for (const [name, tags] of tagged) {
     // Without an add-on id it could never be recorded again: not worth a call every pass.
-    if (!listed.has(name) || expected.has(name) || !tags[TAG.addonId]) continue;
+    if (!listed.has(name) || expected.has(name) || !tags[addonTagKey]) continue;
     try {
       const region = await getBucketRegion(clients.s3(listRegion), name);
       if (region) found.set(name, { name, region, tags });
@@ -151,11 +127,6 @@ async function readKeys(clients: AccountClients, users: Map<string, ObservedUser
   }
 }
 
-/** The bucket and user of one add-on, for a single-key reconcile. */
-export interface ExpectedAddonResources {
-  bucket: { name: string; region: string; deep: boolean };
-  user: { name: string; deep: boolean };
-}
 
 /**
  * Observes the resources of ONE add-on, never mutating, with targeted reads instead of the

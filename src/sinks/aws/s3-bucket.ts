@@ -25,19 +25,12 @@ import {
   PutPublicAccessBlockCommand,
   type BucketLocationConstraint,
   type LifecycleRule as S3LifecycleRule,
+  type ObjectOwnership,
+  type ServerSideEncryption,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { TerminalError } from '../../util/errors.js';
-import type { BucketSettings, LifecycleRule } from '../../reconciler/model.js';
-import type { CorsRuleSpec } from '../../reconciler/profiles.js';
-import {
-  ABORT_INCOMPLETE_MULTIPART_DAYS,
-  DESIRED_ENCRYPTION,
-  DESIRED_OBJECT_OWNERSHIP,
-  DESIRED_PUBLIC_ACCESS_BLOCK,
-  LIFECYCLE_RULE_ID,
-  tlsOnlyBucketPolicy,
-} from '../../reconciler/spec.js';
+import type { BucketSettings, CorsRuleSpec, LifecycleRule, LifecycleSpec, PublicAccessBlock } from '../../reconciler/ports.js';
 import { hasCode } from './aws-errors.js';
 
 export interface BucketListing {
@@ -161,12 +154,12 @@ async function orNull<T>(read: () => Promise<T>, notFoundCode: string): Promise<
  * Creates the bucket with its ownership tags. "Already owned by you" is success; a name owned by
  * another account is a terminal `name-taken` error: such a bucket is reported, never adopted.
  */
-export async function createBucket(s3: S3Client, bucket: string, region: string, tags: Record<string, string>): Promise<void> {
+export async function createBucket(s3: S3Client, bucket: string, region: string, tags: Record<string, string>, objectOwnership: string): Promise<void> {
   try {
     await s3.send(
       new CreateBucketCommand({
         Bucket: bucket,
-        ObjectOwnership: DESIRED_OBJECT_OWNERSHIP,
+        ObjectOwnership: objectOwnership as ObjectOwnership,
         CreateBucketConfiguration: {
           ...(region === 'us-east-1' ? {} : { LocationConstraint: region as BucketLocationConstraint }),
           Tags: toTagSet(tags),
@@ -222,8 +215,7 @@ export async function mergeBucketTags(s3: S3Client, bucket: string, set: Record<
   }
 }
 
-export async function putPublicAccessBlock(s3: S3Client, bucket: string): Promise<void> {
-  const b = DESIRED_PUBLIC_ACCESS_BLOCK;
+export async function putPublicAccessBlock(s3: S3Client, bucket: string, b: PublicAccessBlock): Promise<void> {
   await s3.send(
     new PutPublicAccessBlockCommand({
       Bucket: bucket,
@@ -237,38 +229,38 @@ export async function putPublicAccessBlock(s3: S3Client, bucket: string): Promis
   );
 }
 
-export async function putOwnershipControls(s3: S3Client, bucket: string): Promise<void> {
+export async function putOwnershipControls(s3: S3Client, bucket: string, ownership: string): Promise<void> {
   await s3.send(
     new PutBucketOwnershipControlsCommand({
       Bucket: bucket,
-      OwnershipControls: { Rules: [{ ObjectOwnership: DESIRED_OBJECT_OWNERSHIP }] },
+      OwnershipControls: { Rules: [{ ObjectOwnership: ownership as ObjectOwnership }] },
     }),
   );
 }
 
-export async function putEncryption(s3: S3Client, bucket: string): Promise<void> {
+export async function putEncryption(s3: S3Client, bucket: string, algorithm: string): Promise<void> {
   await s3.send(
     new PutBucketEncryptionCommand({
       Bucket: bucket,
       ServerSideEncryptionConfiguration: {
-        Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: DESIRED_ENCRYPTION } }],
+        Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: algorithm as ServerSideEncryption } }],
       },
     }),
   );
 }
 
 /** Writes our rule beside the bucket's other rules (the API replaces the whole configuration). */
-export async function putLifecycle(s3: S3Client, bucket: string, otherRules: unknown[]): Promise<void> {
+export async function putLifecycle(s3: S3Client, bucket: string, spec: LifecycleSpec): Promise<void> {
   const ours: S3LifecycleRule = {
-    ID: LIFECYCLE_RULE_ID,
+    ID: spec.ours.id,
     Status: 'Enabled',
     Filter: { Prefix: '' },
-    AbortIncompleteMultipartUpload: { DaysAfterInitiation: ABORT_INCOMPLETE_MULTIPART_DAYS },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: spec.ours.abortIncompleteMultipartUploadDays },
   };
   await s3.send(
     new PutBucketLifecycleConfigurationCommand({
       Bucket: bucket,
-      LifecycleConfiguration: { Rules: [...(otherRules as S3LifecycleRule[]), ours] },
+      LifecycleConfiguration: { Rules: [...(spec.otherRules as S3LifecycleRule[]), ours] },
     }),
   );
 }
@@ -300,8 +292,9 @@ export async function putCors(s3: S3Client, bucket: string, rules: CorsRuleSpec[
   );
 }
 
-export async function putTlsPolicy(s3: S3Client, bucket: string): Promise<void> {
-  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: tlsOnlyBucketPolicy(bucket) }));
+/** Writes the bucket policy, replacing whatever was there. */
+export async function putBucketPolicy(s3: S3Client, bucket: string, document: string): Promise<void> {
+  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: document }));
 }
 
 function toTagSet(tags: Record<string, string>) {

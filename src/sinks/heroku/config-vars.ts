@@ -1,4 +1,6 @@
 /** Credential delivery: config vars set on one app through the Platform API. */
+import type { AppConfigVars } from '../../reconciler/ports.js';
+import { readAppConfigVars } from '../../sources/heroku/app-config-vars.js';
 import { HerokuApiError, seg, type HerokuApi } from '../../heroku/heroku-api.js';
 
 /**
@@ -31,4 +33,14 @@ export async function removeConfigVars(api: HerokuApi, appId: string, names: rea
     if (err instanceof HerokuApiError && err.statusCode === 404) return;
     throw err;
   }
+}
+
+/** The apps' config vars through the Platform API, as the reconciler's port. */
+export function herokuConfigVars(api: HerokuApi): AppConfigVars {
+  return {
+    read: (appId) => readConfigVars(api, appId),
+    readMany: (appIds, onError) => readAppConfigVars(api, appIds, onError),
+    set: (appId, vars) => patchConfigVars(api, appId, vars),
+    remove: (appId, names) => removeConfigVars(api, appId, names),
+  };
 }

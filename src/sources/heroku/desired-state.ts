@@ -5,7 +5,7 @@
  * A team whose read failed in any page is marked incomplete: nothing is ever deleted on its behalf.
  */
 import type { AddOn, AddOnAttachment, App, TeamApp } from '@heroku-cli/schema';
-import type { AddonWhereabouts, DesiredAddon, TeamDesiredState } from '../../reconciler/model.js';
+import type { AddonRead, AddonWhereabouts, DesiredAddon, DesiredStateSource, TeamDesiredState } from '../../reconciler/ports.js';
 import type { Link } from '../../store/types.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
@@ -152,35 +152,12 @@ function unwrap<T>(settled: Settled<T>): T {
 }
 
 /**
- * What Heroku says about one add-on, for a single-key reconcile. Only an answer that settles the
- * question decides anything: `gone` is Heroku's own 404 `not_found` for the add-on; every other
- * failure (429, 5xx, a timeout, a malformed answer, a 404 on a later read) is `unknown`, and an
- * unknown read never leads to garbage collection (safety invariant 2).
- */
-export type AddonReadResult =
-  | {
-      status: 'found';
-      /** The add-on as the full pass would see it; null when it is not this controller's to act on. */
-      addon: DesiredAddon | null;
-      /** Heroku lists it as deprovisioned: the short grace applies, as in the full pass. */
-      deprovisioned: boolean;
-      /** The linked team owning the add-on's app, when there is one. */
-      link: Link | null;
-      /** Why it is not ours (another service, an app outside every linked team), for logs. */
-      notOurs: string | null;
-      /** Where it is, as garbage collection needs it ({@link AddonWhereabouts}). */
-      whereabouts: AddonWhereabouts;
-    }
-  | { status: 'gone' }
-  | { status: 'unknown'; error: string };
-
-/**
  * Reads one add-on: `GET /addons/{id}`, then its app (for the team and region) and its
  * attachments side by side: three requests, whatever the size of the team. An add-on of a service
  * not in `addonServices`, or whose app is not in a linked team, is reported as not ours after the
  * fewest reads that show it.
  */
-export async function readDesiredAddon(api: HerokuApi, addonId: string, links: Link[], options: DesiredStateOptions): Promise<AddonReadResult> {
+export async function readDesiredAddon(api: HerokuApi, addonId: string, links: Link[], options: DesiredStateOptions): Promise<AddonRead> {
   let raw: AddOn;
   try {
     raw = await api.get<AddOn>(`/addons/${seg(addonId)}`);
@@ -233,4 +210,13 @@ export async function readAddonWhereabouts(api: HerokuApi, addonId: string): Pro
   } catch (err) {
     return { status: 'unknown', error: errorMessage(err) };
   }
+}
+
+/** The Heroku Platform API as the reconciler's source of desired state. */
+export function herokuDesiredState(api: HerokuApi, options: DesiredStateOptions): DesiredStateSource {
+  return {
+    teams: (links) => readDesiredState(api, links, options),
+    addon: (addonId, links) => readDesiredAddon(api, addonId, links, options),
+    whereabouts: (addonId) => readAddonWhereabouts(api, addonId),
+  };
 }

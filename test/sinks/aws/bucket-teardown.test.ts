@@ -20,11 +20,7 @@ import {
 import type { AwsConnector } from '../../../src/sinks/aws/connect.js';
 import {
   BucketNotEmptyError,
-  EXPIRE_DELETE_MARKERS_RULE_ID,
-  EXPIRE_EVERYTHING_RULE_ID,
   EmptyBucketError,
-  RETAIN_TAG,
-  bucketIsRetained,
   countObjectVersionsUpTo,
   deleteBucket,
   deleteBucketPolicy,
@@ -33,9 +29,9 @@ import {
   putExpireEverythingLifecycle,
   type EmptyBucketProgress,
 } from '../../../src/sinks/aws/bucket-teardown.js';
-import { getBucketSettings, putLifecycle, putTlsPolicy } from '../../../src/sinks/aws/s3-bucket.js';
+import { getBucketSettings, putLifecycle, putBucketPolicy } from '../../../src/sinks/aws/s3-bucket.js';
 import { errorCode, httpStatus } from '../../../src/sinks/aws/aws-errors.js';
-import { LIFECYCLE_RULE_ID, TAG } from '../../../src/reconciler/spec.js';
+import { ABORT_INCOMPLETE_MULTIPART_DAYS, isRetained, LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, tlsOnlyBucketPolicy } from '../../../src/reconciler/spec.js';
 import { mapLimit } from '../../../src/util/map-limit.js';
 import { bucketName, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
 
@@ -298,7 +294,7 @@ describe('the TLS-only bucket policy', () => {
   it('blocks emptying over plain HTTP in moto: per-key AccessDenied in DeleteObjects → EmptyBucketError; deleteBucketPolicy first fixes it', async () => {
     const name = await newBucket(true);
     for (const key of ['p1', 'p2', 'p3']) await raw.send(new PutObjectCommand({ Bucket: name, Key: key, Body: 'data' }));
-    await putTlsPolicy(s3, name);
+    await putBucketPolicy(s3, name, tlsOnlyBucketPolicy(name));
 
     const err = await emptyBucketStep(s3, name, { maxKeys: 100 }).then(
       () => null,
@@ -327,7 +323,7 @@ describe('the TLS-only bucket policy', () => {
   it('also blocks aborting uploads in moto (HTTP 403 without a code); the SDK error passes through', async () => {
     const name = await newBucket(false);
     await startUpload(name, 'pending');
-    await putTlsPolicy(s3, name);
+    await putBucketPolicy(s3, name, tlsOnlyBucketPolicy(name));
     const err = await emptyBucketStep(s3, name, { maxKeys: 100 }).then(
       () => null,
       (e: unknown) => e,
@@ -343,30 +339,30 @@ describe('the TLS-only bucket policy', () => {
 describe('putExpireEverythingLifecycle', () => {
   it('replaces the lifecycle configuration with the two teardown rules, read back exactly; twice is the same', async () => {
     const name = await newBucket(true);
-    await putLifecycle(s3, name, []);
+    await putLifecycle(s3, name, { ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS }, otherRules: [] });
     expect((await getBucketSettings(s3, name)).lifecycleRules.map((r) => r.id)).toEqual([LIFECYCLE_RULE_ID]);
-    expect(await hasExpireEverythingLifecycle(s3, name)).toBe(false);
+    expect(await hasExpireEverythingLifecycle(s3, name, { ruleIds: TEARDOWN_RULE_IDS as [string, string] })).toBe(false);
 
-    await putExpireEverythingLifecycle(s3, name);
+    await putExpireEverythingLifecycle(s3, name, { ruleIds: TEARDOWN_RULE_IDS as [string, string] });
     const first = (await raw.send(new GetBucketLifecycleConfigurationCommand({ Bucket: name }))).Rules ?? [];
     expect(first).toHaveLength(2);
-    expect(first.find((r) => r.ID === EXPIRE_EVERYTHING_RULE_ID)).toEqual({
-      ID: EXPIRE_EVERYTHING_RULE_ID,
+    expect(first.find((r) => r.ID === TEARDOWN_RULE_IDS[0])).toEqual({
+      ID: TEARDOWN_RULE_IDS[0],
       Status: 'Enabled',
       Filter: { Prefix: '' },
       Expiration: { Days: 1 },
       NoncurrentVersionExpiration: { NoncurrentDays: 1 },
       AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
     });
-    expect(first.find((r) => r.ID === EXPIRE_DELETE_MARKERS_RULE_ID)).toEqual({
-      ID: EXPIRE_DELETE_MARKERS_RULE_ID,
+    expect(first.find((r) => r.ID === TEARDOWN_RULE_IDS[1])).toEqual({
+      ID: TEARDOWN_RULE_IDS[1],
       Status: 'Enabled',
       Filter: { Prefix: '' },
       Expiration: { ExpiredObjectDeleteMarker: true },
     });
-    expect(await hasExpireEverythingLifecycle(s3, name)).toBe(true);
+    expect(await hasExpireEverythingLifecycle(s3, name, { ruleIds: TEARDOWN_RULE_IDS as [string, string] })).toBe(true);
 
-    await putExpireEverythingLifecycle(s3, name);
+    await putExpireEverythingLifecycle(s3, name, { ruleIds: TEARDOWN_RULE_IDS as [string, string] });
     expect((await raw.send(new GetBucketLifecycleConfigurationCommand({ Bucket: name }))).Rules).toEqual(first);
   });
 
@@ -390,13 +386,13 @@ describe('putExpireEverythingLifecycle', () => {
 
   it('a missing bucket is success; hasExpireEverythingLifecycle is false without a configuration or a bucket', async () => {
     const missing = bucketName();
-    await putExpireEverythingLifecycle(s3, missing);
-    expect(await hasExpireEverythingLifecycle(s3, missing)).toBe(false);
-    expect(await hasExpireEverythingLifecycle(s3, await newBucket(false))).toBe(false);
+    await putExpireEverythingLifecycle(s3, missing, { ruleIds: TEARDOWN_RULE_IDS as [string, string] });
+    expect(await hasExpireEverythingLifecycle(s3, missing, { ruleIds: TEARDOWN_RULE_IDS as [string, string] })).toBe(false);
+    expect(await hasExpireEverythingLifecycle(s3, await newBucket(false), { ruleIds: TEARDOWN_RULE_IDS as [string, string] })).toBe(false);
   });
 });
 
-describe('bucketIsRetained', () => {
+describe('isRetained (the tag teardown reads)', () => {
   const owned = { [TAG.instance]: 'test', [TAG.addonId]: 'addon-1' };
   it.each([
     ['true', true],
@@ -406,12 +402,12 @@ describe('bucketIsRetained', () => {
     ['', false],
     ['yes', false],
   ])('retain=%j → %s', (value, want) => {
-    expect(bucketIsRetained({ ...owned, [RETAIN_TAG]: value })).toBe(want);
+    expect(isRetained({ ...owned, [TAG.retain]: value })).toBe(want);
   });
 
   it('no retain tag → false; the key is under the controller prefix', () => {
-    expect(bucketIsRetained(owned)).toBe(false);
-    expect(bucketIsRetained({})).toBe(false);
-    expect(RETAIN_TAG).toBe('heroku-s3-controller:retain');
+    expect(isRetained(owned)).toBe(false);
+    expect(isRetained({})).toBe(false);
+    expect(TAG.retain).toBe('heroku-s3-controller:retain');
   });
 });

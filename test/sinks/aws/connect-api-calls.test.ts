@@ -10,7 +10,7 @@ import { AwsConnector, type ClientHook } from '../../../src/sinks/aws/connect.js
 import { ApiCallRecorder, isMutation, type ApiCall } from '../../../src/sinks/aws/api-calls.js';
 import { createBucket, getBucketSettings, getBucketTags, listBuckets, putPublicAccessBlock } from '../../../src/sinks/aws/s3-bucket.js';
 import { createAccessKey, createUser, deleteAccessKey, listAccessKeys, listUsers, putUserPolicy, tagUser } from '../../../src/sinks/aws/iam-user.js';
-import { USER_POLICY_NAME, userPolicyDocument } from '../../../src/reconciler/spec.js';
+import { DESIRED_OBJECT_OWNERSHIP, DESIRED_PUBLIC_ACCESS_BLOCK, USER_POLICY_NAME, userPolicyDocument } from '../../../src/reconciler/spec.js';
 import { bucketName, connectorOptions, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
 
 const connectors: AwsConnector[] = [];
@@ -57,7 +57,7 @@ describe('AwsConnector', () => {
     expect(who.Arn).toBe(`arn:aws:sts::${accountId}:assumed-role/x/heroku-s3-controller-test`);
     // IAM and S3 act there too.
     const bucket = bucketName();
-    await createBucket(clients.s3('us-east-1'), bucket, 'us-east-1', {});
+    await createBucket(clients.s3('us-east-1'), bucket, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     expect((await listBuckets((await rawClients(accountId)).s3(), bucket)).map((b) => b.name)).toEqual([bucket]);
     await createUser(clients.iam, 'connect-user', '/p/', {});
     expect([...(await listUsers((await rawClients(accountId)).iam, '/p/')).keys()]).toEqual(['connect-user']);
@@ -162,7 +162,7 @@ describe('ApiCallRecorder', () => {
         });
 
     const bucket = bucketName();
-    await createBucket(s3, bucket, 'us-east-1', {});
+    await createBucket(s3, bucket, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     expect(ours()).toEqual([{ service: 's3', operation: 'CreateBucket', outcome: 'ok' }]);
 
     recorder.reset();
@@ -184,7 +184,7 @@ describe('ApiCallRecorder', () => {
     expect(recorder.mutations()).toEqual([]);
 
     recorder.reset();
-    await putPublicAccessBlock(s3, bucket);
+    await putPublicAccessBlock(s3, bucket, DESIRED_PUBLIC_ACCESS_BLOCK);
     await getBucketTags(s3, bucket);
     await listBuckets(s3, bucket);
     await createUser(iam, 'rec-user', '/rec/', { a: '1' });

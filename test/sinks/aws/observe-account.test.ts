@@ -9,7 +9,8 @@ import { CreateBucketCommand, DeleteBucketCommand, type S3Client } from '@aws-sd
 import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { AwsConnector, type AccountClients, type ClientHook } from '../../../src/sinks/aws/connect.js';
 import { ApiCallRecorder } from '../../../src/sinks/aws/api-calls.js';
-import { observeAccount, type ExpectedResources, type ObserveOptions } from '../../../src/sinks/aws/observe-account.js';
+import type { ExpectedResources, ObserveOptions } from '../../../src/reconciler/ports.js';
+import { observeAccount } from '../../../src/sinks/aws/observe-account.js';
 import { listInstanceBucketTags } from '../../../src/sinks/aws/bucket-tags.js';
 import { mapLimit } from '../../../src/util/map-limit.js';
 import {
@@ -19,25 +20,17 @@ import {
   putLifecycle,
   putOwnershipControls,
   putPublicAccessBlock,
-  putTlsPolicy,
+  putBucketPolicy,
 } from '../../../src/sinks/aws/s3-bucket.js';
 import { createAccessKey, createUser, putUserPolicy } from '../../../src/sinks/aws/iam-user.js';
-import {
-  ABORT_INCOMPLETE_MULTIPART_DAYS,
-  DESIRED_PUBLIC_ACCESS_BLOCK,
-  LIFECYCLE_RULE_ID,
-  TAG,
-  USER_POLICY_NAME,
-  canonicalPolicy,
-  tlsOnlyBucketPolicy,
-  userPolicyDocument,
-} from '../../../src/reconciler/spec.js';
+import { ABORT_INCOMPLETE_MULTIPART_DAYS, canonicalPolicy, DESIRED_ENCRYPTION, DESIRED_OBJECT_OWNERSHIP, DESIRED_PUBLIC_ACCESS_BLOCK, LIFECYCLE_RULE_ID, TAG, tlsOnlyBucketPolicy, USER_POLICY_NAME, userPolicyDocument } from '../../../src/reconciler/spec.js';
 import { INSTANCE_ID, bucketName, connectorOptions, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
 
 const PATH = '/heroku-s3-controller/';
 const tagsFor = (addonId: string, instance = INSTANCE_ID) => ({ [TAG.instance]: instance, [TAG.addonId]: addonId, [TAG.appId]: 'app', [TAG.teamId]: 'team' });
 const opts = (bucketPrefix: string, extra: Partial<ObserveOptions> = {}): ObserveOptions => ({
-  instanceId: INSTANCE_ID,
+  instanceTag: { key: TAG.instance, value: INSTANCE_ID },
+  addonTagKey: TAG.addonId,
   bucketPrefix,
   iamPath: PATH,
   listRegion: 'us-east-1',
@@ -112,21 +105,21 @@ describe('a populated account', () => {
     const eu = clients.s3('eu-west-1');
     for (const key of Object.keys(names) as (keyof typeof names)[]) names[key] = bucketName(key === 'unprefixed' ? `x-${accountId}-` : prefix);
 
-    await createBucket(us, names.configured, 'us-east-1', tagsFor('a1'));
+    await createBucket(us, names.configured, 'us-east-1', tagsFor('a1'), DESIRED_OBJECT_OWNERSHIP);
     await putBucketTags(us, names.configured, tagsFor('a1'));
-    await putPublicAccessBlock(us, names.configured);
-    await putEncryption(us, names.configured);
-    await putOwnershipControls(us, names.configured);
-    await putLifecycle(us, names.configured, []);
-    await putTlsPolicy(us, names.configured);
-    await createBucket(eu, names.bare, 'eu-west-1', {});
-    await createBucket(us, names.unexpected, 'us-east-1', {});
-    await createBucket(us, names.unprefixed, 'us-east-1', {});
+    await putPublicAccessBlock(us, names.configured, DESIRED_PUBLIC_ACCESS_BLOCK);
+    await putEncryption(us, names.configured, DESIRED_ENCRYPTION);
+    await putOwnershipControls(us, names.configured, DESIRED_OBJECT_OWNERSHIP);
+    await putLifecycle(us, names.configured, { ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS }, otherRules: [] });
+    await putBucketPolicy(us, names.configured, tlsOnlyBucketPolicy(names.configured));
+    await createBucket(eu, names.bare, 'eu-west-1', {}, DESIRED_OBJECT_OWNERSHIP);
+    await createBucket(us, names.unexpected, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
+    await createBucket(us, names.unprefixed, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     // Tagged by another controller instance: not in the bulk read, so its tags are read one by one.
-    await createBucket(us, names.foreignTagged, 'us-east-1', {});
+    await createBucket(us, names.foreignTagged, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     await putBucketTags(us, names.foreignTagged, tagsFor('a9', 'another-instance'));
     // Ours, but no record names it (a store lost mid-teardown): found by the tagging API.
-    await createBucket(eu, names.lost, 'eu-west-1', tagsFor('a7'));
+    await createBucket(eu, names.lost, 'eu-west-1', tagsFor('a7'), DESIRED_OBJECT_OWNERSHIP);
     await putBucketTags(eu, names.lost, tagsFor('a7'));
 
     await createUser(clients.iam, 'user-a1', PATH, tagsFor('a1'));
@@ -276,27 +269,27 @@ describe('listInstanceBucketTags', () => {
     // ending it sooner), so 110 buckets take 2 pages.
     const ours = Array.from({ length: 110 }, () => bucketName());
     await mapLimit(ours, 8, async (name, i) => {
-      await createBucket(us, name, 'us-east-1', {});
+      await createBucket(us, name, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
       await putBucketTags(us, name, tagsFor(`addon-${i}`));
     });
     const otherInstance = bucketName();
-    await createBucket(us, otherInstance, 'us-east-1', {});
+    await createBucket(us, otherInstance, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     await putBucketTags(us, otherInstance, tagsFor('x', 'another-instance'));
     const untagged = bucketName();
-    await createBucket(us, untagged, 'us-east-1', {});
+    await createBucket(us, untagged, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     const otherAccount = track(newConnector()).connect(roleTarget(randomAccountId()));
     const theirs = bucketName();
-    await createBucket(otherAccount.s3('us-east-1'), theirs, 'us-east-1', {});
+    await createBucket(otherAccount.s3('us-east-1'), theirs, 'us-east-1', {}, DESIRED_OBJECT_OWNERSHIP);
     await putBucketTags(otherAccount.s3('us-east-1'), theirs, tagsFor('y'));
 
     const recorder = new ApiCallRecorder({ keepCalls: true });
     const counted = track(newConnector({ recorder })).connect(roleTarget(accountId));
-    const got = await listInstanceBucketTags(counted.tagging('us-east-1'), INSTANCE_ID);
+    const got = await listInstanceBucketTags(counted.tagging('us-east-1'), { key: TAG.instance, value: INSTANCE_ID });
     expect([...got.keys()].sort()).toEqual([...ours].sort());
     expect(got.get(ours[7]!)).toEqual(tagsFor('addon-7'));
     expect(recorder.calls.length).toBeGreaterThanOrEqual(2);
     expect(new Set(recorder.calls.map((c) => `${c.service}:${c.operation}:${c.outcome}`))).toEqual(new Set(['tagging:GetResources:ok']));
-    expect(await listInstanceBucketTags(counted.tagging('us-east-1'), 'no-such-instance')).toEqual(new Map());
+    expect(await listInstanceBucketTags(counted.tagging('us-east-1'), { key: TAG.instance, value: 'no-such-instance' })).toEqual(new Map());
   });
 });
 

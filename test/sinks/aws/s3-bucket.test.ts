@@ -21,17 +21,10 @@ import {
   putLifecycle,
   putOwnershipControls,
   putPublicAccessBlock,
-  putTlsPolicy,
+  putBucketPolicy,
 } from '../../../src/sinks/aws/s3-bucket.js';
 import { errorCode } from '../../../src/sinks/aws/aws-errors.js';
-import {
-  ABORT_INCOMPLETE_MULTIPART_DAYS,
-  DESIRED_PUBLIC_ACCESS_BLOCK,
-  LIFECYCLE_RULE_ID,
-  TAG,
-  canonicalPolicy,
-  tlsOnlyBucketPolicy,
-} from '../../../src/reconciler/spec.js';
+import { ABORT_INCOMPLETE_MULTIPART_DAYS, canonicalPolicy, DESIRED_ENCRYPTION, DESIRED_OBJECT_OWNERSHIP, DESIRED_PUBLIC_ACCESS_BLOCK, LIFECYCLE_RULE_ID, TAG, tlsOnlyBucketPolicy } from '../../../src/reconciler/spec.js';
 import type { BucketSettings } from '../../../src/reconciler/model.js';
 import { TerminalError } from '../../../src/util/errors.js';
 import { bucketName, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
@@ -70,8 +63,8 @@ describe('createBucket', () => {
   it('creates the bucket, and a second call succeeds without a second bucket', async () => {
     const prefix = `hsc-${randomAccountId()}-`;
     const name = bucketName(prefix);
-    await createBucket(s3, name, 'us-east-1', TAGS);
-    await createBucket(s3, name, 'us-east-1', TAGS);
+    await createBucket(s3, name, 'us-east-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
+    await createBucket(s3, name, 'us-east-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
     const listed = await listBuckets(s3, prefix);
     expect(listed.map((b) => b.name)).toEqual([name]);
     expect(listed[0]!.creationDate).toBeInstanceOf(Date);
@@ -84,9 +77,9 @@ describe('createBucket', () => {
     const prefix = `hsc-${randomAccountId()}-`;
     const name = bucketName(prefix);
     const eu = clients.s3('eu-west-1');
-    await createBucket(eu, name, 'eu-west-1', TAGS);
+    await createBucket(eu, name, 'eu-west-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
     // A second call in eu-west-1 is answered BucketAlreadyOwnedByYou: success.
-    await createBucket(eu, name, 'eu-west-1', TAGS);
+    await createBucket(eu, name, 'eu-west-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
     const location = await raw.s3('eu-west-1').send(new GetBucketLocationCommand({ Bucket: name }));
     expect(location.LocationConstraint).toBe('eu-west-1');
     // ListBuckets lists the whole account from any region.
@@ -102,7 +95,7 @@ describe('createBucket', () => {
     await theirs.s3(region).send(
       new CreateBucketCommand({ Bucket: name, ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }) }),
     );
-    const err = await createBucket(clients.s3(region), name, region, TAGS).then(
+    const err = await createBucket(clients.s3(region), name, region, TAGS, DESIRED_OBJECT_OWNERSHIP).then(
       () => null,
       (e: unknown) => e,
     );
@@ -117,7 +110,7 @@ describe('createBucket', () => {
 
   it('other errors pass through unchanged (an invalid bucket name)', async () => {
     // moto checks only the length (3-63) of a bucket name.
-    const err = await createBucket(s3, `hsc-${'x'.repeat(70)}`, 'us-east-1', TAGS).then(
+    const err = await createBucket(s3, `hsc-${'x'.repeat(70)}`, 'us-east-1', TAGS, DESIRED_OBJECT_OWNERSHIP).then(
       () => null,
       (e: unknown) => e,
     );
@@ -140,19 +133,19 @@ describe('bucket settings', () => {
     await raw.s3().send(new CreateBucketCommand({ Bucket: name }));
     let want: BucketSettings = { ...EMPTY_SETTINGS };
 
-    await putPublicAccessBlock(s3, name);
+    await putPublicAccessBlock(s3, name, DESIRED_PUBLIC_ACCESS_BLOCK);
     want = { ...want, publicAccessBlock: { ...DESIRED_PUBLIC_ACCESS_BLOCK } };
     expect(await getBucketSettings(s3, name)).toEqual(want);
 
-    await putEncryption(s3, name);
+    await putEncryption(s3, name, DESIRED_ENCRYPTION);
     want = { ...want, encryption: { algorithm: 'AES256', kmsKeyId: null } };
     expect(await getBucketSettings(s3, name)).toEqual(want);
 
-    await putOwnershipControls(s3, name);
+    await putOwnershipControls(s3, name, DESIRED_OBJECT_OWNERSHIP);
     want = { ...want, objectOwnership: 'BucketOwnerEnforced' };
     expect(await getBucketSettings(s3, name)).toEqual(want);
 
-    await putLifecycle(s3, name, []);
+    await putLifecycle(s3, name, { ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS }, otherRules: [] });
     let got = await getBucketSettings(s3, name);
     expect(got.lifecycleRules).toHaveLength(1);
     expect(got.lifecycleRules[0]).toMatchObject({
@@ -164,24 +157,24 @@ describe('bucket settings', () => {
     want = { ...want, lifecycleRules: got.lifecycleRules };
     expect(got).toEqual(want);
 
-    await putTlsPolicy(s3, name);
+    await putBucketPolicy(s3, name, tlsOnlyBucketPolicy(name));
     got = await getBucketSettings(s3, name);
     expect(got.policy).not.toBeNull();
     expect(canonicalPolicy(got.policy!)).toBe(canonicalPolicy(tlsOnlyBucketPolicy(name)));
     expect({ ...got, policy: null }).toEqual(want);
 
     // Writing every setting again changes nothing (idempotent repairs).
-    await putPublicAccessBlock(s3, name);
-    await putEncryption(s3, name);
-    await putOwnershipControls(s3, name);
-    await putTlsPolicy(s3, name);
-    await putLifecycle(s3, name, got.lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID).map((r) => r.raw));
+    await putPublicAccessBlock(s3, name, DESIRED_PUBLIC_ACCESS_BLOCK);
+    await putEncryption(s3, name, DESIRED_ENCRYPTION);
+    await putOwnershipControls(s3, name, DESIRED_OBJECT_OWNERSHIP);
+    await putBucketPolicy(s3, name, tlsOnlyBucketPolicy(name));
+    await putLifecycle(s3, name, { ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS }, otherRules: got.lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID).map((r) => r.raw) });
     expect(await getBucketSettings(s3, name)).toEqual(got);
   });
 
   it('createBucket sets BucketOwnerEnforced ownership at creation', async () => {
     const name = bucketName();
-    await createBucket(s3, name, 'us-east-1', TAGS);
+    await createBucket(s3, name, 'us-east-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
     expect(await getBucketSettings(s3, name)).toMatchObject({ objectOwnership: 'BucketOwnerEnforced' });
   });
 
@@ -202,7 +195,7 @@ describe('bucket settings', () => {
     ]);
 
     const others = before.lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID).map((r) => r.raw);
-    await putLifecycle(s3, name, others);
+    await putLifecycle(s3, name, { ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS }, otherRules: others });
     const after = await getBucketSettings(s3, name);
     expect(after.lifecycleRules.map((r) => r.id).sort()).toEqual(['expire-tmp', LIFECYCLE_RULE_ID].sort());
     const kept = after.lifecycleRules.find((r) => r.id === 'expire-tmp')!;
@@ -215,7 +208,7 @@ describe('bucket settings', () => {
     });
 
     // A repair of a changed rule of ours (as plan() asks for it) keeps the other rule too.
-    await putLifecycle(s3, name, after.lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID).map((r) => r.raw));
+    await putLifecycle(s3, name, { ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS }, otherRules: after.lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID).map((r) => r.raw) });
     expect((await getBucketSettings(s3, name)).lifecycleRules).toEqual(after.lifecycleRules);
   });
 
@@ -242,9 +235,9 @@ describe('listBuckets', () => {
     const mine = newConnector().connect(roleTarget(acct)).s3('us-east-1');
     const prefix = `hsc-${acct}-`;
     const ours = [bucketName(prefix), bucketName(prefix), bucketName(prefix)];
-    for (const name of ours) await createBucket(mine, name, 'us-east-1', TAGS);
+    for (const name of ours) await createBucket(mine, name, 'us-east-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
     const notOurs = bucketName(`other-${acct}-`);
-    await createBucket(mine, notOurs, 'us-east-1', TAGS);
+    await createBucket(mine, notOurs, 'us-east-1', TAGS, DESIRED_OBJECT_OWNERSHIP);
     // Another account's bucket with our prefix is not listed.
     const other = await rawClients(randomAccountId());
     const foreign = bucketName(prefix);

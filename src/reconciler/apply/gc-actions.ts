@@ -1,0 +1,54 @@
+/** How garbage collection's own actions are applied: orphan marks, forgetting, the breaker. */
+import { ABORT_INCOMPLETE_MULTIPART_DAYS, LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, tlsOnlyBucketPolicy } from '../spec.js';
+import type { Handlers } from './context.js';
+
+export const gcHandlers: Handlers = {
+  'mark-orphan': async (action, ctx) => {
+    await ctx.deps.resources.setOrphan(action.addonId, action.orphan);
+    const record = await ctx.requireRecord(action.addonId);
+    const bucket = ctx.bucket(action, record.bucketName, record.bucketRegion);
+    const user = ctx.user(action, record.userName);
+    const markTags = [TAG.orphanedAt, TAG.deleteAfter];
+    if (action.orphan) {
+      const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
+      if (action.tagBucket) await bucket.mergeTags(tags);
+      if (action.tagUser) await user.tag(tags);
+      return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
+    }
+    if (action.tagBucket) await bucket.mergeTags({}, markTags);
+    if (action.tagUser) await user.untag(markTags);
+    return { orphan: null };
+  },
+  'forget-resource': async (action, ctx) => {
+    const { resources, deliveries } = ctx.deps;
+    if (action.retained) {
+      // Kept mid-teardown? Then the teardown's expiry rules must go, and the TLS policy return.
+      const bucket = ctx.bucket(action, action.bucket, (await ctx.requireRecord(action.addonId)).bucketRegion);
+      const { lifecycleRules } = await bucket.settings();
+      if (lifecycleRules.some((r) => TEARDOWN_RULE_IDS.includes(r.id))) {
+        await bucket.putLifecycle({
+          ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS },
+          otherRules: lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID && !TEARDOWN_RULE_IDS.includes(r.id)).map((r) => r.raw),
+        });
+      }
+      await bucket.putPolicy(tlsOnlyBucketPolicy(action.bucket));
+      await resources.setState(action.addonId, 'retained', null);
+      return { retainedBucket: action.bucket };
+    }
+    await deliveries.removeForAddon(action.addonId);
+    await resources.remove(action.addonId);
+    return { forgotten: action.addonId };
+  },
+  'trip-gc-breaker': async (action, ctx) => {
+    await ctx.deps.gcBreakers.trip(action.accountId, action.planned, ctx.now());
+    ctx.deps.logger.error(
+      { reason: 'gc-breaker-tripped', accountId: action.accountId, planned: action.planned.length },
+      `garbage collection held in account ${action.accountId}: ${action.planned.length} deletions wait for \`heroku-s3-controller gc approve --account ${action.accountId}\``,
+    );
+    return { planned: action.planned };
+  },
+  'reset-gc-breaker': async (action, ctx) => {
+    await ctx.deps.gcBreakers.reset(action.accountId);
+    return undefined;
+  },
+};

@@ -1,0 +1,199 @@
+/**
+ * The reconciler's ports: what it needs from the world, as small interfaces it owns. Adapters
+ * implement them (`sources/heroku` the desired state, `sinks/aws` the accounts, `sinks/heroku` the
+ * apps' config vars) and `runtime.ts` wires them in, so the reconciler imports no AWS or Heroku
+ * code and runs on in-memory fakes in its unit tests. Adapters import from the reconciler only
+ * this file: the types below are the whole contract between the two sides.
+ */
+import type { Link, LinkAuth } from '../store/types.js';
+import type { AddonWhereabouts, BucketSettings, DesiredAddon, ObservedAccessKey, ObservedAccount, PublicAccessBlock, TeamDesiredState } from './model.js';
+import type { CorsRuleSpec } from './profiles.js';
+
+export type {
+  AddonWhereabouts,
+  BucketSettings,
+  DesiredAddon,
+  DesiredAttachment,
+  LifecycleRule,
+  ObservedAccessKey,
+  ObservedAccount,
+  ObservedBucket,
+  ObservedUser,
+  PublicAccessBlock,
+  TeamDesiredState,
+  UnknownBucket,
+} from './model.js';
+export type { CorsRuleSpec } from './profiles.js';
+
+// ---- Desired state (Heroku) ----
+
+/**
+ * What one add-on asked for by id is, for a single-key reconcile. Only an answer that settles the
+ * question decides anything: `gone` is the platform's own "not found" for the add-on; every other
+ * failure is `unknown`, and an unknown read never leads to garbage collection (safety invariant 2).
+ */
+export type AddonRead =
+  | {
+      status: 'found';
+      /** The add-on as the full pass would see it; null when it is not this controller's to act on. */
+      addon: DesiredAddon | null;
+      /** Listed as deprovisioned: the short grace applies, as in the full pass. */
+      deprovisioned: boolean;
+      /** The linked team owning the add-on's app, when there is one. */
+      link: Link | null;
+      /** Why it is not ours (another service, an app outside every linked team), for logs. */
+      notOurs: string | null;
+      /** Where it is, as garbage collection needs it ({@link AddonWhereabouts}). */
+      whereabouts: AddonWhereabouts;
+    }
+  | { status: 'gone' }
+  | { status: 'unknown'; error: string };
+
+/** Where desired state comes from: the linked teams' add-ons, apps and attachments. */
+export interface DesiredStateSource {
+  /** Every linked team's add-ons; a team whose read failed comes back `complete: false`. */
+  teams(links: Link[]): Promise<TeamDesiredState[]>;
+  /** One add-on, asked for by id (a keyed reconcile). */
+  addon(addonId: string, links: Link[]): Promise<AddonRead>;
+  /** Where an add-on no linked team lists is now (garbage collection asks before it acts). */
+  whereabouts(addonId: string): Promise<AddonWhereabouts>;
+}
+
+/** The config vars of Heroku apps: read for deep checks, written to deliver credentials. */
+export interface AppConfigVars {
+  /** The app's vars as they are now; null when the app no longer exists. */
+  read(appId: string): Promise<Record<string, string> | null>;
+  /** Several apps at once; an app that cannot be read is left out and reported through `onError`. */
+  readMany(appIds: readonly string[], onError: (appId: string, err: unknown) => void): Promise<Map<string, Record<string, string>>>;
+  /** Sets these vars (idempotent). */
+  set(appId: string, vars: Record<string, string>): Promise<void>;
+  /** Removes exactly these vars; an app that no longer exists has none to remove. */
+  remove(appId: string, names: readonly string[]): Promise<void>;
+}
+
+// ---- Cloud accounts (AWS) ----
+
+/** The names one account should hold, each marked for a deep check (every setting read) or not. */
+export interface ExpectedResources {
+  buckets: { name: string; region: string; deep: boolean }[];
+  users: { name: string; deep: boolean }[];
+}
+
+export interface ObserveOptions {
+  /** Tag key and value that mark this instance's resources (found in bulk by the tagging API). */
+  instanceTag: { key: string; value: string };
+  /** Tag key naming a resource's add-on: a bucket of this instance without it is not rediscovered. */
+  addonTagKey: string;
+  bucketPrefix: string;
+  iamPath: string;
+  /** Region for listing buckets, which lists the whole account from any region. */
+  listRegion: string;
+  /** Where buckets of this instance no record names are looked for when no expected bucket exists. */
+  homeRegion?: string;
+  /** Parallel per-resource reads in the account. */
+  concurrency?: number;
+}
+
+/** One add-on's bucket and user, read alone (a keyed reconcile). */
+export interface ExpectedAddonResources {
+  bucket: { name: string; region: string; deep: boolean };
+  user: { name: string; deep: boolean };
+}
+
+/** Reaches linked accounts. Handles are cheap: the adapter keeps one set of clients per account. */
+export interface CloudAccounts {
+  account(target: { accountId: string; auth: LinkAuth }): CloudAccount;
+  /** The ARN an access key acts as in that account, asked with the key itself. */
+  keyIdentity(accountId: string, key: { accessKeyId: string; secretAccessKey: string }): Promise<string>;
+}
+
+/** One linked account: observation (never mutating) and handles to write through. */
+export interface CloudAccount {
+  readonly accountId: string;
+  /** The bulk read of a full pass: every resource with our prefix, deep reads where asked. */
+  observe(expected: ExpectedResources, options: ObserveOptions): Promise<ObservedAccount>;
+  /** Targeted reads of one add-on's bucket and user. */
+  observeAddon(expected: ExpectedAddonResources, options: Pick<ObserveOptions, 'iamPath' | 'listRegion'>): Promise<ObservedAccount>;
+  /** One IAM user alone (is an add-on's user in this account?). */
+  observeUser(userName: string): Promise<ObservedAccount>;
+  bucket(name: string, region: string): BucketHandle;
+  user(name: string): UserHandle;
+}
+
+/** One lifecycle configuration to write: our rule, beside the bucket's other rules as they were read. */
+export interface LifecycleSpec {
+  ours: { id: string; abortIncompleteMultipartUploadDays: number };
+  /** Rules that are not ours, exactly as S3 returned them. */
+  otherRules: unknown[];
+}
+
+/** What the teardown of a big bucket asks S3 to expire on its own. */
+export interface ExpireEverythingSpec {
+  /** Ids of the two rules (expire everything; remove lone delete markers). */
+  ruleIds: readonly [string, string];
+}
+
+/** Progress of one bounded step of emptying a bucket. */
+export interface EmptyStep {
+  done: boolean;
+  deletedObjects: number;
+  deleteMarkers: number;
+  deletedBytes: number;
+}
+
+/**
+ * One bucket. Every write is one call, idempotent, carrying the value to write (the reconciler
+ * decides values; the adapter only speaks the API). A write to a bucket that another account
+ * owns fails with a terminal error.
+ */
+export interface BucketHandle {
+  create(tags: Record<string, string>, objectOwnership: string): Promise<void>;
+  /** The bucket's tags as they are now; null when the bucket does not exist. */
+  tags(): Promise<Record<string, string> | null>;
+  /**
+   * Merges `ours` over the tags read right before the write, only when `mayTag` accepts them
+   * (otherwise a terminal `not-owned` error and no write).
+   */
+  tag(ours: Record<string, string>, mayTag: (current: Record<string, string>) => boolean): Promise<void>;
+  /** Sets and removes some tags, keeping the others; a bucket that is gone is left gone. */
+  mergeTags(set: Record<string, string>, remove?: readonly string[]): Promise<void>;
+  settings(): Promise<BucketSettings>;
+  putPublicAccessBlock(block: PublicAccessBlock): Promise<void>;
+  putObjectOwnership(ownership: string): Promise<void>;
+  putEncryption(algorithm: string): Promise<void>;
+  putLifecycle(spec: LifecycleSpec): Promise<void>;
+  putVersioning(enabled: boolean): Promise<void>;
+  /** Exactly these rules; null removes CORS. */
+  putCors(rules: CorsRuleSpec[] | null): Promise<void>;
+  putPolicy(document: string): Promise<void>;
+  // Teardown, in this order: policy, contents (bounded steps), the bucket.
+  deletePolicy(): Promise<void>;
+  emptyStep(maxKeys: number): Promise<EmptyStep>;
+  expiresEverything(spec: ExpireEverythingSpec): Promise<boolean>;
+  expireEverything(spec: ExpireEverythingSpec): Promise<void>;
+  /** Deletes the empty bucket; a missing one is success. */
+  delete(): Promise<void>;
+}
+
+/** One IAM user. Writes are idempotent; the user's tags are re-read where ownership matters. */
+export interface UserHandle {
+  /** Creates it with its tags; an existing user that `owns` accepts is success, any other is terminal. */
+  create(path: string, tags: Record<string, string>, owns: (tags: Record<string, string>) => boolean): Promise<void>;
+  /** Path and tags as they are now; null when the user does not exist. */
+  readTags(): Promise<{ path: string; tags: Record<string, string> } | null>;
+  /** Adds or overwrites these tags; a user that is gone is left gone (as untag). */
+  tag(tags: Record<string, string>): Promise<void>;
+  untag(keys: string[]): Promise<void>;
+  putPolicy(policyName: string, document: string): Promise<void>;
+  deletePolicy(policyName: string): Promise<void>;
+  /** The user's access keys; none when the user does not exist. */
+  accessKeys(): Promise<ObservedAccessKey[]>;
+  /** A new key; the secret goes straight to the store, never to a log. */
+  createAccessKey(): Promise<{ accessKeyId: string; secretAccessKey: string }>;
+  deleteAccessKey(accessKeyId: string): Promise<void>;
+  // Teardown, in this order: keys, policies, the user.
+  deleteAllAccessKeys(): Promise<string[]>;
+  deleteAllPolicies(): Promise<{ inline: string[]; detached: string[] }>;
+  /** Deletes the (emptied) user; a missing one is success. */
+  delete(): Promise<void>;
+}
