@@ -91,6 +91,7 @@ export function passSummary(result: PassResult) {
       error: a.error,
       buckets: a.buckets.size,
       users: a.users.size,
+      iamUserQuota: a.iamUserQuota,
     })),
     actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined }))).map(
       ({ action, result: outcome, error }) => ({
@@ -118,7 +119,7 @@ function printPass(result: PassResult): void {
   for (const account of result.accounts) {
     out.push(
       account.complete
-        ? `account ${account.accountId}: ${account.buckets.size} bucket(s), ${account.users.size} user(s) observed`
+        ? `account ${account.accountId}: ${account.buckets.size} bucket(s), ${account.users.size} user(s) observed${account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : ''}`
         : `account ${account.accountId}: NOT READ: ${account.error}`,
     );
   }

@@ -15,7 +15,7 @@ export { herokuOperation } from './heroku-operation.js';
 
 export const METRIC_PREFIX = 'heroku_s3_controller_';
 
-/** AWS's default quota of IAM users per account; the quota ratio is observed users / this. */
+/** AWS's default quota of IAM users per account: the quota ratio's divisor while an account's own is unknown. */
 export const IAM_USERS_QUOTA = 5000;
 
 /**
@@ -82,6 +82,7 @@ export class Metrics {
   private herokuBudgetSource: HerokuBudgetSource | null = null;
   private readonly lastSuccessfulSync: Gauge<'source'>;
   private readonly iamUsersQuota: Gauge<'account_id'>;
+  private readonly iamUserQuota: Gauge<'account_id'>;
   private readonly gcHeld: Gauge<'account_id'>;
   private readonly leader: Gauge;
   private leaderRegistered = false;
@@ -167,7 +168,13 @@ export class Metrics {
     });
     this.iamUsersQuota = new Gauge({
       name: `${METRIC_PREFIX}iam_users_quota_ratio`,
-      help: `IAM users in the AWS account divided by the default quota of ${IAM_USERS_QUOTA}.`,
+      help: `IAM users in the AWS account divided by its IAM user quota (iam_users_quota), or by the default quota of ${IAM_USERS_QUOTA} while that is unknown.`,
+      labelNames: ['account_id'],
+      registers,
+    });
+    this.iamUserQuota = new Gauge({
+      name: `${METRIC_PREFIX}iam_users_quota`,
+      help: 'IAM users the AWS account may hold (UsersQuota of IAM GetAccountSummary); absent while it cannot be read.',
       labelNames: ['account_id'],
       registers,
     });
@@ -227,20 +234,27 @@ export class Metrics {
     for (const type of RESOURCE_TYPES) this.managedResources.set({ account_id: accountId, type }, counts[type]);
   }
 
-  /** `count`: every IAM user in the account, ours or not (the quota is per account). */
   /** Teardowns the account's mass-deletion breaker holds back (0 when it is not tripped). */
   setGcHeld(accountId: string, count: number): void {
     this.gcHeld.set({ account_id: accountId }, count);
   }
 
-  setIamUsers(accountId: string, count: number): void {
-    this.iamUsersQuota.set({ account_id: accountId }, count / IAM_USERS_QUOTA);
+  /**
+   * `count`: every IAM user in the account, ours or not (the quota is per account). `quota`: the
+   * account's IAM user quota as read this pass; null when it was not (its series is then dropped,
+   * and the ratio is taken against the default quota).
+   */
+  setIamUsers(accountId: string, count: number, quota: number | null = null): void {
+    this.iamUsersQuota.set({ account_id: accountId }, count / (quota ?? IAM_USERS_QUOTA));
+    if (quota === null) this.iamUserQuota.remove({ account_id: accountId });
+    else this.iamUserQuota.set({ account_id: accountId }, quota);
   }
 
   /** Drops every per-account series of an account that is no longer linked. */
   forgetAccount(accountId: string): void {
     for (const type of RESOURCE_TYPES) this.managedResources.remove({ account_id: accountId, type });
     this.iamUsersQuota.remove({ account_id: accountId });
+    this.iamUserQuota.remove({ account_id: accountId });
     this.gcHeld.remove({ account_id: accountId });
   }
 
@@ -271,6 +285,7 @@ export class Metrics {
     this.managedResources.reset();
     this.gcHeld.reset();
     this.iamUsersQuota.reset();
+    this.iamUserQuota.reset();
     if (this.herokuRateLimitRegistered) {
       this.registry.removeSingleMetric(`${METRIC_PREFIX}heroku_rate_limit_remaining`);
       this.herokuRateLimitRegistered = false;

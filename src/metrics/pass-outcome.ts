@@ -31,7 +31,7 @@ export function publishPass(metrics: Metrics, reports: { latest: DriftReport | n
   reports.latest = pass.drift;
   metrics.setDriftReport(pass.drift, pass.accounts.map((a) => a.accountId));
   for (const [accountId, counts] of pass.managed) metrics.setManagedResources(accountId, counts);
-  for (const account of pass.accounts.filter((a) => a.complete)) metrics.setIamUsers(account.accountId, account.iamUsersInAccount);
+  for (const account of pass.accounts.filter((a) => a.complete)) metrics.setIamUsers(account.accountId, account.iamUsersInAccount, account.iamUserQuota?.quota ?? null);
   for (const account of pass.accounts) {
     const held = pass.actions.filter((a) => a.accountId === account.accountId && a.kind === 'blocked' && a.reason === BlockedReason.GcBreakerTripped);
     metrics.setGcHeld(account.accountId, held.length);

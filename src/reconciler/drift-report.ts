@@ -71,6 +71,8 @@ function toItem(action: Action): DriftItem | null {
       return { ...base, kind: action.flapping?.kind ?? DriftKind.PolicyChanged, status: 'flapping' };
     case BlockedReason.KeySlotsInUse:
       return { ...base, kind: DriftKind.MissingKey, status: 'blocked' };
+    case BlockedReason.IamUserQuota:
+      return { ...base, kind: DriftKind.MissingUser, status: 'blocked' };
     default:
       // An account that could not be read is not drift: it is reported as an incomplete read.
       return null;

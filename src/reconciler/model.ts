@@ -102,8 +102,14 @@ export interface ObservedAccount {
   error: string | null;
   buckets: Map<string, ObservedBucket>;
   users: Map<string, ObservedUser>;
-  /** Every IAM user in the account, ours or not: the quota is 5,000 per account. */
+  /** Every IAM user in the account, ours or not (counted while paging the inventory). */
   iamUsersInAccount: number;
+  /**
+   * The account's IAM users and its quota of them, as IAM `GetAccountSummary` says (`Users`,
+   * `UsersQuota`); null when that was not read: the call failed or was refused, or a targeted
+   * read that does not ask. `plan()` makes no IAM user that would go over it; null blocks nothing.
+   */
+  iamUserQuota: { used: number; quota: number } | null;
   /**
    * Buckets the tagging API lists with this instance's tag that no record or add-on names (a
    * store lost mid-teardown, after its user was gone): found again by their tags. Absent in a

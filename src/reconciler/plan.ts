@@ -52,6 +52,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
   // of the table and the name, and its result is only read).
   const profiles = limits.profiles ?? {};
   const profileByPlan = new Map<string, SettingsProfile>();
+  const usersPlanned = new Map<string, number>();
   const actions: Action[] = [];
   for (const team of input.desired) {
     const link = linksByTeam.get(team.teamId);
@@ -76,6 +77,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           policy,
           now: input.now,
           tags: null,
+          usersPlanned,
       });
       holdBackFlapping(planned, input.recentRepairs, breaker, actions);
     }
@@ -143,6 +145,8 @@ interface AddonContext {
   now: Date;
   /** ownershipTags(policy, addon), built by tagsOf() the first time an action needs it. */
   tags: Record<string, string> | null;
+  /** IAM users this call plans to create so far, by account: they count against its quota. */
+  usersPlanned: Map<string, number>;
 }
 
 /** The bucket's tags: the ownership tags and the plan. */
@@ -213,6 +217,11 @@ function planAddon(ctx: AddonContext): Action[] {
   }
 
   const actions: Action[] = follow ? [follow] : [];
+  const observedUser = account.users.get(userName);
+  const quotaFull = observedUser ? null : userQuotaReached(ctx, account, userName);
+  // An add-on that cannot get its user gets nothing new: no record, no bucket, nothing half-made.
+  // A bucket it already has is still kept in shape below.
+  if (quotaFull && !account.buckets.has(bucket)) return [...actions, quotaFull];
   if (!ctx.record) actions.push(newRecord(ctx, accountId, bucket, region, userName));
   let blocked = false;
   for (const action of planBucket(ctx, bucket, region, account.buckets.get(bucket))) {
@@ -221,7 +230,9 @@ function planAddon(ctx: AddonContext): Action[] {
   }
   // A user whose policy names a bucket that is not ours would grant access to someone else's data.
   if (blocked) return actions;
-  const user = planUser(ctx, userName, bucket, account.users.get(userName));
+  if (quotaFull) return [...actions, quotaFull];
+  if (!observedUser) ctx.usersPlanned.set(accountId, (ctx.usersPlanned.get(accountId) ?? 0) + 1);
+  const user = planUser(ctx, userName, bucket, observedUser);
   for (const action of user.actions) {
     actions.push(action);
     if (action.kind === 'blocked') blocked = true;
@@ -232,6 +243,30 @@ function planAddon(ctx: AddonContext): Action[] {
   // stops an add-on's actions at its first failure): no app is left holding a deleted key.
   if (!blocked) actions.push(...user.keys.retirements);
   return actions;
+}
+
+/**
+ * The block for an add-on whose IAM user is missing when the account has no room for another:
+ * the users GetAccountSummary counted plus those this pass already plans reach the quota, so AWS
+ * would refuse the next CreateUser (LimitExceeded). Null when there is room, or when the quota is
+ * unknown (not read: a refused GetAccountSummary, or a keyed pass, whose targeted read does not
+ * ask; AWS's own refusal is then the limit, reported as a failed action).
+ */
+function userQuotaReached(ctx: AddonContext, account: ObservedAccount, userName: string): Action | null {
+  const quota = account.iamUserQuota;
+  if (!quota) return null;
+  const planned = ctx.usersPlanned.get(account.accountId) ?? 0;
+  if (quota.used + planned < quota.quota) return null;
+  const counted = planned > 0 ? `${quota.used} of ${quota.quota} used, and ${planned} more being created this pass` : `${quota.used} of ${quota.quota} used`;
+  return {
+    addonId: ctx.addon.addonId,
+    accountId: account.accountId,
+    kind: 'blocked',
+    reason: BlockedReason.IamUserQuota,
+    resource: userName,
+    message: `AWS account ${account.accountId} has reached its IAM user quota (${counted}), so no IAM user is made for add-on ${ctx.addon.addonName}, and it gets no new bucket or credentials either. Delete IAM users the account no longer needs, or ask AWS for a higher quota (Service Quotas, IAM "Users per account"); a later pass then makes it`,
+    detail: { field: 'user', expected: 'exists', actual: `not created: IAM user quota reached (${quota.used + planned} of ${quota.quota})` },
+  };
 }
 
 /** Writes the add-on's record, with its deterministic names, before anything is made. */

@@ -42,6 +42,11 @@ export const BlockedReason = {
   GcBreakerTripped: 'gc-breaker-tripped',
   /** Both access-key slots hold keys that may be in use: no new key until one is known to be free. */
   KeySlotsInUse: 'key-slots-in-use',
+  /**
+   * The account has as many IAM users as its quota allows (counting those this pass makes): a
+   * new add-on gets nothing (no user, and no bucket it has not got yet) until there is room.
+   */
+  IamUserQuota: 'iam-user-quota',
 } as const;
 export type BlockedReason = (typeof BlockedReason)[keyof typeof BlockedReason];
 

@@ -166,6 +166,8 @@ async function driftCase(c: DriftCase): Promise<void> {
   const journalBefore = await journalCount(world);
   const plan = await planJson(world);
   expect(plan.stderr).toBe('');
+  // Each account is reported with its IAM user quota as GetAccountSummary gave it (moto: 5,000).
+  expect(plan.json.accounts.find((a) => a.accountId === world.accountA)?.iamUserQuota).toEqual({ used: expect.any(Number), quota: 5000 });
   const items = [...plan.json.drift.items].sort((x, y) => x.resource.localeCompare(y.resource) || x.field.localeCompare(y.field));
   if (typeof c.items === 'function') c.items(items);
   else expect(items).toMatchObject(c.items.map((item) => ({ status: 'repairable', accountId: world.accountA, ...item })));

@@ -34,7 +34,7 @@ import type { World } from './stand-world.js';
 /** What `plan -o json` / `reconcile --once -o json` print. */
 export interface PassJson {
   teams: { teamId: string; team: string; complete: boolean; error: string | null; addons: number }[];
-  accounts: { accountId: string; complete: boolean; error: string | null; buckets: number; users: number }[];
+  accounts: { accountId: string; complete: boolean; error: string | null; buckets: number; users: number; iamUserQuota: { used: number; quota: number } | null }[];
   actions: { kind: string; reason: string; accountId: string; addonId: string; resource: string; result: string; error?: string }[];
   drift: { generatedAt: string; summary: DriftSummary; items: DriftItem[] };
   totals: Record<string, number>;

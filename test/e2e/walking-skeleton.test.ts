@@ -158,6 +158,7 @@ describe('walking skeleton', () => {
       expect(scrape).toContain(`heroku_s3_controller_managed_resources{account_id="${world.accountB}",type="iam_user"} 3`);
       expect(scrape).toContain(`heroku_s3_controller_managed_resources{account_id="${world.accountB}",type="access_key"} 3`);
       expect(scrape).toContain(`heroku_s3_controller_iam_users_quota_ratio{account_id="${world.accountA}"} 0.0004`);
+      expect(scrape).toContain(`heroku_s3_controller_iam_users_quota{account_id="${world.accountA}"} 5000`);
       expect(scrape).toContain(`heroku_s3_controller_drift_items{account_id="${world.accountA}",kind="missing-bucket"} 0`);
       expect(scrape).toContain('heroku_s3_controller_reconcile_total{result="success"} 1');
 
@@ -168,7 +169,7 @@ describe('walking skeleton', () => {
       expect(third.actions).toEqual([]);
       expect(herokuCalls()).toEqual(listings);
       expect(runtime.recorder.calls.map((c) => c.operation).sort()).toEqual(
-        ['GetAccountAuthorizationDetails', 'GetAccountAuthorizationDetails', 'GetResources', 'GetResources', 'GetResources', 'ListBuckets', 'ListBuckets'],
+        ['GetAccountAuthorizationDetails', 'GetAccountAuthorizationDetails', 'GetAccountSummary', 'GetAccountSummary', 'GetResources', 'GetResources', 'GetResources', 'ListBuckets', 'ListBuckets'],
       );
     } finally {
       await runtime.close();

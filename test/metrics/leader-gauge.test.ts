@@ -28,11 +28,11 @@ function leaderWithPass(): Metrics {
   metrics.setDriftReport(mixedReport());
   metrics.setManagedResources(ACCOUNT_A, { bucket: 4, iam_user: 4, access_key: 4 });
   metrics.setGcHeld(ACCOUNT_B, 7);
-  metrics.setIamUsers(ACCOUNT_A, 12);
+  metrics.setIamUsers(ACCOUNT_A, 12, 5000);
   return metrics;
 }
 
-const PASS_GAUGES = ['drift_items', 'drift_flapping', 'managed_resources', 'gc_breaker_held_deletions', 'iam_users_quota_ratio', 'heroku_rate_limit_remaining'];
+const PASS_GAUGES = ['drift_items', 'drift_flapping', 'managed_resources', 'gc_breaker_held_deletions', 'iam_users_quota_ratio', 'iam_users_quota', 'heroku_rate_limit_remaining'];
 
 describe('the leader gauge', () => {
   it('is absent until the replica takes part in an election (one-shot commands have none)', async () => {

@@ -5,7 +5,7 @@
 import { register as globalRegistry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { IAM_USERS_QUOTA, Metrics } from '../../src/metrics/metrics.js';
-import { failedPassRecord, passRecord } from '../../src/metrics/pass-outcome.js';
+import { failedPassRecord, passRecord, publishPass } from '../../src/metrics/pass-outcome.js';
 import type { PassResult } from '../../src/reconciler/controller.js';
 import { DriftKind } from '../../src/reconciler/reasons.js';
 import type { ObservedAccount, TeamDesiredState } from '../../src/reconciler/model.js';
@@ -37,6 +37,7 @@ describe('the exposition', () => {
       [`${P}heroku_rate_limit_remaining`]: 'gauge',
       [`${P}last_successful_sync_timestamp_seconds`]: 'gauge',
       [`${P}iam_users_quota_ratio`]: 'gauge',
+      [`${P}iam_users_quota`]: 'gauge',
       [`${P}gc_breaker_held_deletions`]: 'gauge',
     });
   });
@@ -202,6 +203,57 @@ describe('resources and quota', () => {
     expect(samplesOf(samples, `${P}managed_resources`, { account_id: ACCOUNT_B })).toEqual([]);
     expect(samplesOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_B })).toEqual([]);
     expect(samplesOf(samples, `${P}managed_resources`, { account_id: ACCOUNT_A })).toHaveLength(3);
+  });
+
+  it('exports the IAM user quota read from the account, and takes the ratio against it; an unread quota has no series', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.setIamUsers(ACCOUNT_A, 1250, 10_000);
+    metrics.setIamUsers(ACCOUNT_B, 1250, 5000);
+    let { samples } = await scrape(metrics);
+    expect(valueOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_A })).toBe(10_000);
+    expect(valueOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_A })).toBe(0.125);
+    expect(valueOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_B })).toBe(5000);
+    expect(valueOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_B })).toBe(0.25);
+
+    // Not read this pass (GetAccountSummary refused): no stale quota, the ratio against the default.
+    metrics.setIamUsers(ACCOUNT_A, 1250, null);
+    ({ samples } = await scrape(metrics));
+    expect(samplesOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_A })).toEqual([]);
+    expect(valueOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_A })).toBe(1250 / IAM_USERS_QUOTA);
+
+    metrics.forgetAccount(ACCOUNT_B);
+    ({ samples } = await scrape(metrics));
+    expect(samplesOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_B })).toEqual([]);
+  });
+
+  it('publishPass reports each completely read account’s IAM users against the quota it observed', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const observed = (accountId: string, complete: boolean, iamUserQuota: ObservedAccount['iamUserQuota']): ObservedAccount => ({
+      accountId,
+      complete,
+      error: complete ? null : 'AccessDenied: no',
+      buckets: new Map(),
+      users: new Map(),
+      iamUsersInAccount: 4500,
+      iamUserQuota,
+    });
+    const pass = {
+      startedAt: new Date(),
+      durationMs: 10,
+      teams: [],
+      accounts: [observed(ACCOUNT_A, true, { used: 4500, quota: 6000 }), observed(ACCOUNT_B, false, null)],
+      actions: [],
+      drift: driftReport([]),
+      managed: new Map(),
+      execution: null,
+    } as PassResult;
+    publishPass(metrics, { latest: null }, pass);
+    const { samples } = await scrape(metrics);
+    expect(valueOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_A })).toBe(6000);
+    expect(valueOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_A })).toBe(0.75);
+    // An account that could not be read reports nothing.
+    expect(samplesOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_B })).toEqual([]);
+    expect(samplesOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_B })).toEqual([]);
   });
 });
 

@@ -78,7 +78,7 @@ beforeAll(async () => {
   metrics.setManagedResources(ACCOUNT_A, { bucket: 4, iam_user: 4, access_key: 4 });
   metrics.setManagedResources(ACCOUNT_B, { bucket: 2, iam_user: 2, access_key: 1 });
   metrics.setIamUsers(ACCOUNT_A, 12);
-  metrics.setIamUsers(ACCOUNT_B, 4990);
+  metrics.setIamUsers(ACCOUNT_B, 4990, 5000);
 
   server = await startHttpServer(0, { health: { lastPassAt: () => new Date(), maxPassAgeMs: 60_000 }, metrics, drift: () => mixedReport() }, '127.0.0.1');
 });
@@ -92,7 +92,7 @@ it('promtool finds no problem in the scraped /metrics', async () => {
   expect(res.status).toBe(200);
   const body = await res.text();
   // The scrape is the populated one, not an empty registry.
-  for (const name of ['drift_items', 'drift_flapping', 'managed_resources', 'reconcile_total', 'reconcile_duration_seconds_bucket', 'api_requests_total', 'heroku_rate_limit_remaining', 'last_successful_sync_timestamp_seconds', 'iam_users_quota_ratio', 'process_cpu_seconds_total']) {
+  for (const name of ['drift_items', 'drift_flapping', 'managed_resources', 'reconcile_total', 'reconcile_duration_seconds_bucket', 'api_requests_total', 'heroku_rate_limit_remaining', 'last_successful_sync_timestamp_seconds', 'iam_users_quota_ratio', 'iam_users_quota{', 'process_cpu_seconds_total']) {
     expect(body).toContain(`heroku_s3_controller_${name}`);
   }
   const check = await run(promtool, ['check', 'metrics'], body);

@@ -126,6 +126,7 @@ export function account(buckets: ObservedBucket[], users: ObservedUser[], overri
     buckets: new Map(buckets.map((b) => [b.name, b])),
     users: new Map(users.map((u) => [u.userName, u])),
     iamUsersInAccount: users.length,
+    iamUserQuota: null,
     ...overrides,
   };
 }

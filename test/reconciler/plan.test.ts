@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { CLOCK_SKEW_MS, plan } from '../../src/reconciler/plan.js';
-import { TAG, USER_POLICY_NAME, bucketNameFor, bucketTagsFor, canonicalPolicy, configVarsFor, tlsOnlyBucketPolicy } from '../../src/reconciler/spec.js';
-import type { PlanInput } from '../../src/reconciler/model.js';
-import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, TEAM, USER, account, addon, inSync, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
+import { TAG, USER_POLICY_NAME, bucketNameFor, bucketTagsFor, canonicalPolicy, configVarsFor, tlsOnlyBucketPolicy, userNameFor } from '../../src/reconciler/spec.js';
+import type { ObservedAccount, PlanInput } from '../../src/reconciler/model.js';
+import { buildDriftReport } from '../../src/reconciler/drift-report.js';
+import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, TEAM, USER, account, addon, inSync, link, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
 
 const kinds = (actions: Action[]) => actions.map((a) => a.kind);
 const MUTATIONS_ON_FOREIGN = ['create-bucket', 'put-bucket-tags', 'put-bucket-policy', 'create-user', 'put-user-policy', 'create-access-key', 'delete-access-key', 'deliver-config-vars'];
@@ -210,6 +211,112 @@ describe('plan', () => {
 
     it('does not judge keys it did not list this pass', () => {
       expect(plan(withObserved(inSync(), [syncedBucket()], [syncedUser({ accessKeys: null })]), POLICY)).toEqual([]);
+    });
+  });
+
+  describe('IAM user quota (issue 14, point 5)', () => {
+    const newAddon = (i: number, teamId = TEAM) =>
+      addon({
+        addonId: `0f3b1a52-2222-4222-8222-${String(i).padStart(12, '0')}`,
+        addonName: `s3-bucket-new-${i}`,
+        teamId,
+        appId: `app-new-${i}`,
+        appName: `new-${i}`,
+        attachments: [{ id: `att-new-${i}`, name: 'BUCKET', appId: `app-new-${i}`, appName: `new-${i}` }],
+      });
+    /** The add-on in sync (its user exists) and `fresh` new add-ons, in an account at `quota`. */
+    const world = (fresh: number, quota: ObservedAccount['iamUserQuota']): PlanInput => {
+      const input = inSync();
+      input.desired[0]!.addons.push(...Array.from({ length: fresh }, (_, i) => newAddon(i)));
+      input.observed = new Map([[ACCOUNT, account([syncedBucket()], [syncedUser()], { iamUserQuota: quota })]]);
+      return input;
+    };
+    /** Per new add-on: `made` (its user, bucket and record are planned) or `blocked` (nothing but the block). */
+    const outcomes = (actions: Action[], fresh: number) =>
+      Array.from({ length: fresh }, (_, i) => {
+        const own = actions.filter((a) => a.addonId === newAddon(i).addonId);
+        if (own.length === 1 && own[0]!.kind === 'blocked' && own[0]!.reason === 'iam-user-quota') return 'blocked';
+        return ['record-resource', 'create-bucket', 'create-user', 'create-access-key'].every((k) => kinds(own).includes(k as Action['kind'])) ? 'made' : kinds(own).join(',');
+      });
+
+    const cases: { reason: string; quota: ObservedAccount['iamUserQuota']; fresh: number; expected: string[] }[] = [
+      { reason: 'well under the quota: every new add-on is made', quota: { used: 10, quota: 5000 }, fresh: 2, expected: ['made', 'made'] },
+      { reason: 'one slot left: the add-on that takes it is made', quota: { used: 4999, quota: 5000 }, fresh: 1, expected: ['made'] },
+      { reason: 'at the quota: AWS would refuse the next CreateUser, so nothing of the add-on is made', quota: { used: 5000, quota: 5000 }, fresh: 1, expected: ['blocked'] },
+      { reason: 'over the quota (users made by someone else since)', quota: { used: 5003, quota: 5000 }, fresh: 2, expected: ['blocked', 'blocked'] },
+      { reason: 'users planned earlier in the same pass count: two slots, three new add-ons', quota: { used: 4998, quota: 5000 }, fresh: 3, expected: ['made', 'made', 'blocked'] },
+      { reason: 'a raised quota is honoured, not the default of 5,000', quota: { used: 5000, quota: 5002 }, fresh: 3, expected: ['made', 'made', 'blocked'] },
+      { reason: 'unknown quota (GetAccountSummary refused, or a keyed pass): nothing is held back', quota: null, fresh: 2, expected: ['made', 'made'] },
+    ];
+    it.each(cases)('$reason', ({ quota, fresh, expected }) => {
+      const actions = plan(world(fresh, quota), POLICY);
+      expect(outcomes(actions, fresh)).toEqual(expected);
+      // The add-on whose user exists is never affected.
+      expect(actions.filter((a) => a.addonId === ADDON)).toEqual([]);
+    });
+
+    it('says in plain words what is full, that no user is made, and what to do', () => {
+      const [blocked] = plan(world(1, { used: 5000, quota: 5000 }), POLICY);
+      expect(blocked).toMatchObject({
+        kind: 'blocked',
+        reason: 'iam-user-quota',
+        accountId: ACCOUNT,
+        addonId: newAddon(0).addonId,
+        resource: userNameFor(POLICY, newAddon(0).addonId),
+        detail: { field: 'user', expected: 'exists', actual: 'not created: IAM user quota reached (5000 of 5000)' },
+      });
+      const message = (blocked as Action & { kind: 'blocked' }).message;
+      expect(message).toContain(`AWS account ${ACCOUNT} has reached its IAM user quota (5000 of 5000 used)`);
+      expect(message).toContain('no IAM user is made for add-on s3-bucket-new-0');
+      expect(message).toMatch(/Delete IAM users .* or ask AWS for a higher quota/);
+      // Users this pass makes are named as such.
+      const third = plan(world(3, { used: 4998, quota: 5000 }), POLICY).find((a) => a.kind === 'blocked')!;
+      expect((third as Action & { kind: 'blocked' }).message).toContain('(4998 of 5000 used, and 2 more being created this pass)');
+    });
+
+    it('counts per account: creates planned in one account use up no slot of another', () => {
+      const input = world(1, { used: 4999, quota: 5000 });
+      const other = '222222222222';
+      input.links.push(link({ teamId: 'team-other', accountId: other }));
+      input.desired.push({ teamId: 'team-other', teamName: 'other', complete: true, error: null, addons: [newAddon(1, 'team-other')], deprovisioned: [] });
+      input.observed.set(other, account([], [], { accountId: other, iamUserQuota: { used: 4999, quota: 5000 } }));
+      const actions = plan(input, POLICY);
+      expect(actions.filter((a) => a.kind === 'create-user').map((a) => a.accountId)).toEqual([ACCOUNT, other]);
+      expect(actions.some((a) => a.kind === 'blocked')).toBe(false);
+    });
+
+    it('an existing add-on in a full account: still repaired when its user exists; when its user is gone, its bucket is kept in shape but no user is made', () => {
+      const full = { iamUserQuota: { used: 5000, quota: 5000 } };
+      const settings = syncedSettings();
+      settings.publicAccessBlock = null;
+      const drifted = { ...inSync(), observed: new Map([[ACCOUNT, account([syncedBucket({ settings })], [syncedUser({ accessKeys: [] })], full)]]) };
+      expect(kinds(plan(drifted, POLICY))).toEqual(['put-public-access-block', 'create-access-key', 'deliver-config-vars', 'deliver-config-vars']);
+
+      const userGone = { ...inSync(), observed: new Map([[ACCOUNT, account([syncedBucket({ settings })], [], full)]]) };
+      const actions = plan(userGone, POLICY);
+      expect(kinds(actions)).toEqual(['put-public-access-block', 'blocked']);
+      expect(actions[1]).toMatchObject({ reason: 'iam-user-quota', resource: USER });
+      // Without the quota problem the same world makes the user.
+      userGone.observed.get(ACCOUNT)!.iamUserQuota = { used: 4999, quota: 5000 };
+      expect(kinds(plan(userGone, POLICY))).toContain('create-user');
+    });
+
+    it('shows in the drift report as a missing user, blocked, with the quota', () => {
+      const input = world(1, { used: 5000, quota: 5000 });
+      const report = buildDriftReport(input.desired, plan(input, POLICY), NOW);
+      expect(report.items).toEqual([
+        {
+          kind: 'missing-user',
+          status: 'blocked',
+          accountId: ACCOUNT,
+          addonId: newAddon(0).addonId,
+          resource: userNameFor(POLICY, newAddon(0).addonId),
+          field: 'user',
+          expected: 'exists',
+          actual: 'not created: IAM user quota reached (5000 of 5000)',
+        },
+      ]);
+      expect(report.summary).toMatchObject({ managed: 2, inSync: 1, drifted: 1, missing: 1 });
     });
   });
 

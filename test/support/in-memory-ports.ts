@@ -51,6 +51,8 @@ export class MemoryAccount {
   readonly users = new Map<string, MemoryUser>();
   /** Set to make every call into this account fail with it. */
   failWith: Error | null = null;
+  /** The account's IAM user quota (GetAccountSummary's UsersQuota). */
+  userQuota = 5000;
 
   constructor(
     readonly accountId: string,
@@ -85,9 +87,18 @@ export class MemoryAccount {
     try {
       this.check();
     } catch (err) {
-      return { accountId: this.accountId, complete: false, error: (err as Error).message, buckets: new Map(), users: new Map(), iamUsersInAccount: 0 };
+      return { accountId: this.accountId, complete: false, error: (err as Error).message, buckets: new Map(), users: new Map(), iamUsersInAccount: 0, iamUserQuota: null };
     }
-    const observed: ObservedAccount = { accountId: this.accountId, complete: true, error: null, buckets: new Map(), users: new Map(), iamUsersInAccount: this.users.size };
+    const observed: ObservedAccount = {
+      accountId: this.accountId,
+      complete: true,
+      error: null,
+      buckets: new Map(),
+      users: new Map(),
+      iamUsersInAccount: this.users.size,
+      // As GetAccountSummary: read by the full pass's inventory only.
+      iamUserQuota: inventory ? { used: this.users.size, quota: this.userQuota } : null,
+    };
     const deepBuckets = new Map(expected.buckets.map((b) => [b.name, b.deep]));
     for (const [name, bucket] of this.buckets) {
       if (!name.startsWith(options.bucketPrefix) && !deepBuckets.has(name)) continue;

@@ -1,11 +1,12 @@
 /**
  * Observes one linked account, never mutating. Every pass reads the inventory in bulk: ListBuckets
- * (existence), the tagging API (bucket ownership tags, 100 a page) and GetAccountAuthorizationDetails
- * (users with their tags and inline policies, 1,000 a page). The per-resource deep checks (bucket
- * settings, access keys) run only for the resources the caller marks `deep`, so they can be spread
- * over a window (DESIGN.md "Efficiency").
+ * (existence), the tagging API (bucket ownership tags, 100 a page), GetAccountAuthorizationDetails
+ * (users with their tags and inline policies, 1,000 a page) and GetAccountSummary (the account's
+ * IAM users and their quota). The per-resource deep checks (bucket settings, access keys) run only
+ * for the resources the caller marks `deep`, so they can be spread over a window (DESIGN.md
+ * "Efficiency").
  */
-import { GetUserCommand, GetUserPolicyCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
+import { GetAccountSummaryCommand, GetUserCommand, GetUserPolicyCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
 import type { ExpectedAddonResources, ExpectedResources, ObserveOptions, ObservedAccount, ObservedBucket, ObservedUser, UnknownBucket } from '../../reconciler/ports.js';
 import { errorMessage } from '../../util/errors.js';
 import { mapLimit } from '../../util/map-limit.js';
@@ -27,15 +28,19 @@ export async function observeAccount(
     buckets: new Map(),
     users: new Map(),
     iamUsersInAccount: 0,
+    iamUserQuota: null,
   };
   const tally = { accountUsers: 0 };
   const concurrency = options.concurrency ?? 8;
   try {
-    const [listing, users] = await Promise.all([
+    const [listing, users, quota] = await Promise.all([
       listBuckets(clients.s3(options.listRegion), options.bucketPrefix),
       listUsers(clients.iam, options.iamPath, tally, new Set(expected.users.map((user) => user.name))),
+      readIamUserQuota(clients.iam),
     ]);
     observed.iamUsersInAccount = tally.accountUsers;
+    observed.iamUserQuota = quota.quota;
+    if (quota.warning) (observed.warnings ??= []).push(quota.warning);
     const listed = new Map(listing.map((bucket) => [bucket.name, bucket]));
     const present = expected.buckets.filter((bucket) => listed.has(bucket.name));
     const regions = new Set(present.map((bucket) => bucket.region));
@@ -62,6 +67,28 @@ export async function observeAccount(
     observed.error = `${errorCode(err)}: ${errorMessage(err)}`;
   }
   return observed;
+}
+
+/**
+ * The account's IAM users and their quota, from one `GetAccountSummary` (a quota AWS raises on
+ * request, so never a constant). Never throws: when it cannot be read (the link's policy lacks
+ * iam:GetAccountSummary, or the call failed) the quota is unknown, with a warning, and the rest of
+ * the account's read stands; plan() then holds no add-on back for it. moto (5.2) answers both
+ * fields, `UsersQuota` at AWS's default 5,000; an endpoint that leaves either out counts as not read.
+ */
+async function readIamUserQuota(iam: AccountClients['iam']): Promise<{ quota: ObservedAccount['iamUserQuota']; warning?: string }> {
+  try {
+    const { SummaryMap: summary } = await iam.send(new GetAccountSummaryCommand({}));
+    const used = summary?.Users;
+    const quota = summary?.UsersQuota;
+    if (used !== undefined && quota !== undefined) return { quota: { used, quota } };
+    return { quota: null, warning: 'GetAccountSummary answered without Users or UsersQuota, so the IAM user quota is unknown and new add-ons are not held back before it is reached' };
+  } catch (err) {
+    return {
+      quota: null,
+      warning: `the IAM user quota could not be read (${errorCode(err)}: ${errorMessage(err)}), so new add-ons are not held back before it is reached (does the policy allow iam:GetAccountSummary?)`,
+    };
+  }
 }
 
 /**
@@ -152,6 +179,10 @@ export async function observeAddonResources(
     users: new Map(),
     // Not counted by a targeted read; only the full pass reports the account's user count.
     iamUsersInAccount: 0,
+    // Nor its quota (null): a keyed pass holds no add-on back for it. In a full account, an add-on
+    // made by the fast path gets its record and bucket, then fails at CreateUser (AWS answers
+    // LimitExceeded; the queue retries the key with backoff); the next full pass blocks its user.
+    iamUserQuota: null,
   };
   try {
     const [listing, user] = await Promise.all([
@@ -176,7 +207,7 @@ export async function observeAddonResources(
  * {@link observeAccount}'s, holding that user if it exists and no bucket. Never mutates.
  */
 export async function observeUser(clients: AccountClients, userName: string): Promise<ObservedAccount> {
-  const observed: ObservedAccount = { accountId: clients.accountId, complete: true, error: null, buckets: new Map(), users: new Map(), iamUsersInAccount: 0 };
+  const observed: ObservedAccount = { accountId: clients.accountId, complete: true, error: null, buckets: new Map(), users: new Map(), iamUsersInAccount: 0, iamUserQuota: null };
   try {
     const user = await getUser(clients.iam, userName);
     if (user) observed.users.set(user.userName, user);

@@ -220,6 +220,7 @@ describe('a populated account', () => {
     const count = (op: string) => recorder.calls.filter((c) => c.operation === op).length;
     expect(count('ListBuckets')).toBe(1);
     expect(count('GetAccountAuthorizationDetails')).toBe(1);
+    expect(count('GetAccountSummary')).toBe(1);
     // One bulk tag read per region of the buckets present (us-east-1, eu-west-1).
     expect(recorder.calls.filter((c) => c.service === 'tagging').map((c) => c.operation)).toEqual(['GetResources', 'GetResources']);
     // Tags of buckets the bulk read did not return are read one by one (bare: untagged; foreign: another instance).
@@ -230,6 +231,22 @@ describe('a populated account', () => {
     expect(count('GetBucketEncryption')).toBe(2);
     expect(count('ListAccessKeys')).toBe(3);
     expect(recorder.calls.every((c) => c.accountId === accountId)).toBe(true);
+  });
+
+  it('reads the IAM user quota and its use from GetAccountSummary, counting every user of the account', async () => {
+    const observed = await observeAccount(clients, expected, options);
+    // Five users in this (own) account, under the path or not; moto answers AWS's default quota.
+    expect(observed.iamUserQuota).toEqual({ used: 5, quota: 5000 });
+    expect(observed.iamUsersInAccount).toBe(5);
+    expect(observed.warnings ?? []).toEqual([]);
+    // It follows the account: one more user is one more used.
+    const raw = await rawClients(accountId);
+    await raw.iam.send(new CreateUserCommand({ UserName: 'quota-extra', Path: '/elsewhere/' }));
+    try {
+      expect((await observeAccount(clients, expected, options)).iamUserQuota).toEqual({ used: 6, quota: 5000 });
+    } finally {
+      await raw.iam.send(new DeleteUserCommand({ UserName: 'quota-extra' }));
+    }
   });
 
   it('nothing deep: only the bulk reads, no settings and no keys', async () => {
@@ -358,6 +375,17 @@ describe('races and failures', () => {
     expect([...observed.unknownBuckets!.values()]).toEqual([{ name: bucket, region: null, tags: tagsFor('lost') }]);
     expect(observed.warnings).toEqual([expect.stringContaining(`bucket ${bucket} carries this instance's tag`)]);
     expect(observed.warnings![0]).toMatch(/AccessDenied.*s3:GetBucketLocation/);
+  });
+
+  it('a refused GetAccountSummary leaves the quota unknown, with a warning; the read stays complete', async () => {
+    const accountId = randomAccountId();
+    const raw = await rawClients(accountId);
+    await raw.iam.send(new CreateUserCommand({ UserName: 'u', Path: PATH }));
+    const clients = track(newConnector({ onClient: failOperation('GetAccountSummary', 'AccessDenied', 403) })).connect(roleTarget(accountId));
+    const observed = await observeAccount(clients, { buckets: [], users: [{ name: 'u', deep: true }] }, opts('none-'));
+    expect(observed).toMatchObject({ complete: true, error: null, iamUserQuota: null, iamUsersInAccount: 1 });
+    expect([...observed.users.keys()]).toEqual(['u']);
+    expect(observed.warnings).toEqual([expect.stringMatching(/IAM user quota could not be read \(AccessDenied: .*iam:GetAccountSummary/)]);
   });
 
   it('without the tagging API (S3-compatible stores, no tag:GetResources), reads each bucket\'s tags instead', async () => {
