@@ -149,26 +149,10 @@ export class Controller {
       .flatMap((a) => a.attachments.map((att) => att.appId));
     const configVars = await this.readConfigVars(appsToCheck);
     const whereabouts = await this.whereabouts(orphanCandidates({ links, desired: teams, records, now: startedAt }, this.deps.config.gc), told);
-    const actions = plan(
-      {
-        links,
-        desired: teams,
-        observed: new Map(accounts.map((a) => [a.accountId, a])),
-        records,
-        deliveries,
-        configVars,
-        recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
-        breakers: new Map((await store.gcBreakers.list()).map((b) => [b.accountId, b])),
-        ...(this.deps.addonConfig ? { addonConfigDelivered: await this.deps.addonConfig.addonIds() } : {}),
-        whereabouts,
-        now: startedAt,
-      },
-      this.naming,
-      this.planLimits(),
-    );
-    let execution: ExecutionSummary | null = null;
-    if (!options.dryRun) execution = await this.executor(targets).apply(this.runnable(actions));
-    if (!options.dryRun) await this.markConverged(teams, records, actions);
+    const breakers = new Map((await store.gcBreakers.list()).map((b) => [b.accountId, b]));
+    const addonConfigDelivered = this.deps.addonConfig ? await this.deps.addonConfig.addonIds() : undefined;
+    const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
+    const { actions, execution } = await this.decide(world, options);
     const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode });
     const managed = new Map(
       accounts
@@ -285,33 +269,44 @@ export class Controller {
       const breaker = await store.gcBreakers.get(accountId);
       if (breaker) breakers.set(accountId, breaker);
     }
-    const planned = plan(
-      {
-        links,
-        desired: teams,
-        observed: new Map(accounts.map((a) => [a.accountId, a])),
-        records,
-        deliveries: await store.deliveries.listForAddon(addonId),
-        configVars,
-        recentRepairs: await store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs)),
-        breakers,
-        ...(this.deps.addonConfig && (await this.deps.addonConfig.handles(addonId)) ? { addonConfigDelivered: new Set([addonId]) } : {}),
-        whereabouts,
-        now: startedAt,
-      },
-      this.naming,
-      this.planLimits(),
-    );
-    const actions = keyedActions(planned, addonId, record, breakers);
+    const addonConfigDelivered = this.deps.addonConfig && (await this.deps.addonConfig.handles(addonId)) ? new Set([addonId]) : undefined;
+    const world: PassWorld = {
+      startedAt,
+      targets,
+      links,
+      desired: teams,
+      observed: new Map(accounts.map((a) => [a.accountId, a])),
+      records,
+      deliveries: await store.deliveries.listForAddon(addonId),
+      configVars,
+      breakers,
+      whereabouts,
+      ...(addonConfigDelivered ? { addonConfigDelivered } : {}),
+    };
+    const { planned, actions, execution } = await this.decide(world, options, (all) => keyedActions(all, addonId, record, breakers));
     if (actions.length < planned.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker').length) {
       logger.info({ reason: 'teardown-left-to-full-pass', addonId }, `add-on ${addonId}'s grace period is over: its teardown starts in the next full pass, where the mass-deletion breaker sees the whole account`);
     }
-    let execution: ExecutionSummary | null = null;
-    if (!options.dryRun) {
-      execution = await this.executor(targets).apply(this.runnable(actions));
-      await this.markConverged(teams, records, actions);
-    }
     return result({ heroku: read.status === 'gone' || toldGone ? 'gone' : desired ? 'found' : 'not-ours', complete, error: accounts.find((a) => !a.complete)?.error ?? null, actions, execution, accounts });
+  }
+
+  /**
+   * The second half of every pass, full or keyed: plan from the world just read, keep the actions
+   * this pass may run (`select`), apply them unless it is a dry run, and mark what converged.
+   */
+  private async decide(
+    world: PassWorld,
+    options: { dryRun?: boolean },
+    select: (planned: Action[]) => Action[] = (planned) => planned,
+  ): Promise<{ planned: Action[]; actions: Action[]; execution: ExecutionSummary | null }> {
+    const { startedAt, targets, ...input } = world;
+    const recentRepairs = await this.deps.store.journal.countSucceededSince(new Date(startedAt.getTime() - this.deps.config.flapBreaker.windowMs));
+    const planned = plan({ ...input, recentRepairs, now: startedAt }, this.naming, this.planLimits());
+    const actions = select(planned);
+    if (options.dryRun) return { planned, actions, execution: null };
+    const execution = await this.executor(targets).apply(this.runnable(actions));
+    await this.markConverged(world.desired, world.records, actions);
+    return { planned, actions, execution };
   }
 
   /** GC_MODE=dry-run: what would be deleted is planned and reported, and nothing of it runs. */
@@ -438,6 +433,13 @@ export class Controller {
     return this.deps.clock?.() ?? new Date();
   }
 }
+
+/** What a pass read, full or keyed: everything plan() decides from but the journal's count and the time. */
+type PassWorld = Omit<PlanInput, 'recentRepairs' | 'now'> & {
+  startedAt: Date;
+  /** One link per linked account, to reach it with. */
+  targets: Map<string, Link>;
+};
 
 /** One link per account to reach it with (several teams may share an account). */
 function accountTargets(links: Link[]): Map<string, Link> {
