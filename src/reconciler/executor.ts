@@ -10,7 +10,7 @@ import { classifyError } from '../util/error-class.js';
 import { errorMessage } from '../util/errors.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
-import { bucketHandlers } from './apply/bucket-actions.js';
+import { bucketHandlers } from './kinds/bucket/apply.js';
 import { configVarHandlers, findDeliveries } from './apply/config-var-actions.js';
 import { ApplyContext, Deferred, type ApplyDeps, type Handler, type Handlers } from './apply/context.js';
 import { gcHandlers } from './apply/gc-actions.js';

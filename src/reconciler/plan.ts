@@ -5,35 +5,29 @@
  */
 import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
-import type { BucketSettings, DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccount, ObservedBucket, ObservedUser, PlanInput } from './model.js';
+import type { DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccount, ObservedUser, PlanInput } from './model.js';
+export { CLOCK_SKEW_MS } from './kinds/bucket/plan-bucket.js';
 import { groupBy } from '../util/group-by.js';
-import { BUCKET_ATTRIBUTES, samePolicy, type BucketAttribute, type BucketSettingKind } from './bucket-attributes.js';
+import { planBucket } from './kinds/bucket/plan-bucket.js';
+import { describeTags, pick } from './describe.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from './reasons.js';
 import {
-  TAG,
   USER_POLICY_NAME,
   bucketNameFor,
-  bucketTagsFor,
   configVarNames,
   configVarsFingerprint,
   configVarsFor,
   type Credentials,
-  hasNoOwnershipTags,
   hasOwnershipTags,
   isOwnedBy,
   ownershipTags,
+  samePolicy,
   userNameFor,
   userPolicyDocument,
   type NamingPolicy,
 } from './spec.js';
-
-/**
- * How far S3's clock may be behind ours when judging whether an untagged bucket was created by
- * our own interrupted CreateBucket call.
- */
-export const CLOCK_SKEW_MS = 5 * 60_000;
 
 export interface PlanLimits {
   /** Settings profiles by plan (PLAN_PROFILES); without them every plan is private. */
@@ -149,10 +143,6 @@ interface AddonContext {
   usersPlanned: Map<string, number>;
 }
 
-/** The bucket's tags: the ownership tags and the plan. */
-function bucketTagsOf(ctx: AddonContext): Record<string, string> {
-  return bucketTagsFor(ctx.policy, ctx.addon);
-}
 
 /**
  * For an add-on the store has no record of (a store lost, or restored from an older backup): the
@@ -312,86 +302,6 @@ function followDesired(record: ResourceRecord, addon: DesiredAddon, base: { addo
     changes,
     detail: { field: `record ${fields.join(', ')}`, expected: fields.map((f) => `${f}=${changes[f as keyof typeof changes]}`).join(', '), actual: fields.map((f) => `${f}=${record[f as keyof typeof changes]}`).join(', ') },
   };
-}
-
-function planBucket(
-  ctx: AddonContext,
-  bucket: string,
-  region: string,
-  observed: ObservedBucket | undefined,
-): Action[] {
-  const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, bucket, region };
-  if (!observed) {
-    const tags = bucketTagsOf(ctx);
-    // Tags go with CreateBucket (atomic on AWS) and again with PutBucketTagging, for endpoints
-    // that ignore tags on create; every setting follows, since a new bucket has none of ours.
-    return [
-      { ...base, kind: 'create-bucket', reason: DriftKind.MissingBucket, tags, detail: { field: 'bucket', expected: 'exists', actual: 'missing' } },
-      { ...base, kind: 'put-bucket-tags', reason: DriftKind.MissingBucket, tags },
-      ...settingsRepairs(base, null, DriftKind.MissingBucket, ctx.profile),
-    ];
-  }
-  if (!isOwnedBy(observed.tags, ctx.policy, ctx.addon.addonId)) {
-    const tags = bucketTagsOf(ctx);
-    if (wasCreatedByOurInterruptedCall(ctx.record, observed)) {
-      return [
-        {
-          ...base,
-          kind: 'put-bucket-tags',
-          reason: DriftKind.TagsChanged,
-          tags,
-          detail: { field: 'tags', expected: describeTags(tags), actual: 'none (create interrupted before tagging)' },
-        },
-        ...settingsRepairs(base, observed.settings, DriftKind.MissingBucket, ctx.profile),
-      ];
-    }
-    return [
-      {
-        ...base,
-        kind: 'blocked',
-        reason: BlockedReason.NotOwned,
-        resource: bucket,
-        message: `bucket ${bucket} exists in account ${ctx.link.accountId} without this controller's ownership tags; it is left untouched. Delete or rename it, or tag it by hand if it is truly this add-on's`,
-        detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(observed.tags) },
-      },
-    ];
-  }
-  const actions: Action[] = [];
-  if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon) || observed.tags[TAG.plan] !== ctx.addon.plan) {
-    const tags = bucketTagsOf(ctx);
-    actions.push({
-      ...base,
-      kind: 'put-bucket-tags',
-      reason: DriftKind.TagsChanged,
-      tags,
-      detail: { field: 'tags', expected: describeTags(tags), actual: describeTags(pick(observed.tags, Object.keys(tags))) },
-    });
-  }
-  if (observed.settings) actions.push(...settingsRepairs(base, observed.settings, null, ctx.profile));
-  return actions;
-}
-
-/**
- * Safety invariant 1 with invariant 6: an untagged bucket with our deterministic name is adopted
- * only when our own record says we sent CreateBucket for it, and S3 says it was created after that.
- */
-function wasCreatedByOurInterruptedCall(record: ResourceRecord | null, observed: ObservedBucket): boolean {
-  if (!record?.bucketCreateStartedAt || !observed.creationDate) return false;
-  if (!hasNoOwnershipTags(observed.tags)) return false;
-  return observed.creationDate.getTime() >= record.bucketCreateStartedAt.getTime() - CLOCK_SKEW_MS;
-}
-
-type SettingBase = { addonId: string; accountId: string; bucket: string; region: string };
-
-/** One repair per setting that differs ({@link BUCKET_ATTRIBUTES}); with `settings` null (a new bucket), every setting. */
-function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null, profile: SettingsProfile): Action[] {
-  const actions: Action[] = [];
-  const ctx = { bucket: base.bucket, profile };
-  for (const row of BUCKET_ATTRIBUTES) {
-    const repair = (row as BucketAttribute<BucketSettingKind>).repair(settings, ctx);
-    if (repair) actions.push({ ...base, kind: row.action, reason: newBucket ?? row.drift, desired: repair.desired, detail: repair.detail } as Action);
-  }
-  return actions;
 }
 
 function planUser(
@@ -659,16 +569,6 @@ function lastDelivery(deliveries: DeliveryRecord[], attachmentId: string): Deliv
   return undefined;
 }
 
-
-/** Tags as `key=value, …`: tag values are ids, never secrets. */
-function describeTags(tags: Record<string, string>): string {
-  const entries = Object.entries(tags).sort(([a], [b]) => a.localeCompare(b));
-  return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
-}
-
-function pick(tags: Record<string, string>, keys: string[]): Record<string, string> {
-  return Object.fromEntries(keys.filter((k) => k in tags).map((k) => [k, tags[k]!]));
-}
 
 /** Which expected config vars an app lacks or holds with another value (names only, never values). */
 function differingVars(expected: Record<string, string>, onApp: Record<string, string>): { name: string; state: 'missing' | 'differs' }[] {

@@ -206,6 +206,16 @@ export function canonicalPolicy(document: string): string {
   return JSON.stringify(canonicalValue(parsed, ''));
 }
 
+/**
+ * Whether two policy documents mean the same. The byte-equal case, which is every resource in
+ * sync (AWS and moto give back the document as it was put), is decided without parsing: the
+ * canonical form costs a parse, a sort and a serialisation, which at 100k resources was most of
+ * plan()'s time.
+ */
+export function samePolicy(observed: string, desired: string): boolean {
+  return observed === desired || canonicalPolicy(observed) === canonicalPolicy(desired);
+}
+
 const LIST_KEYS = new Set(['Action', 'NotAction', 'Resource', 'NotResource', 'Statement']);
 
 function canonicalValue(value: unknown, key: string): unknown {

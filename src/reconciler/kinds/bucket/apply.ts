@@ -1,8 +1,8 @@
 /** How the bucket's actions are applied: create, tag, each setting through its row, and teardown. */
-import { bucketAttributeFor, type BucketSettingKind } from '../bucket-attributes.js';
-import type { BucketSettingAction } from '../actions.js';
-import { DESIRED_OBJECT_OWNERSHIP, TEARDOWN_RULE_IDS, hasNoOwnershipTags } from '../spec.js';
-import { Deferred, type ApplyContext, type Handler, type Handlers } from './context.js';
+import { bucketAttributeFor, type BucketSettingKind } from './attributes.js';
+import type { BucketSettingAction } from '../../actions.js';
+import { DESIRED_OBJECT_OWNERSHIP, TEARDOWN_RULE_IDS, hasNoOwnershipTags } from '../../spec.js';
+import { Deferred, type ApplyContext, type Handler, type Handlers } from '../../apply/context.js';
 
 /** The rules a teardown asks S3 to expire a big bucket with. */
 export const EXPIRE_EVERYTHING = { ruleIds: TEARDOWN_RULE_IDS as unknown as readonly [string, string] };

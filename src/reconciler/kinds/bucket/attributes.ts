@@ -5,11 +5,11 @@
  * and the executor writes an action through its row, so adding a setting is one row here plus its
  * test.
  */
-import type { DriftDetail } from './actions.js';
-import type { BucketSettings, LifecycleRule, PublicAccessBlock } from './model.js';
-import type { BucketHandle, LifecycleSpec } from './ports.js';
-import { canonicalCors, desiredCors, type CorsRuleSpec, type SettingsProfile } from './profiles.js';
-import { DriftKind } from './reasons.js';
+import type { DriftDetail } from '../../actions.js';
+import type { BucketSettings, LifecycleRule, PublicAccessBlock } from '../../model.js';
+import type { BucketHandle, LifecycleSpec } from '../../ports.js';
+import { canonicalCors, desiredCors, type CorsRuleSpec, type SettingsProfile } from '../../profiles.js';
+import { DriftKind } from '../../reasons.js';
 import {
   ABORT_INCOMPLETE_MULTIPART_DAYS,
   DESIRED_ENCRYPTION,
@@ -17,9 +17,9 @@ import {
   DESIRED_PUBLIC_ACCESS_BLOCK,
   LIFECYCLE_RULE_ID,
   TEARDOWN_RULE_IDS,
-  canonicalPolicy,
+  samePolicy,
   tlsOnlyBucketPolicy,
-} from './spec.js';
+} from '../../spec.js';
 
 /** What a row's desired value is computed from. */
 export interface AttributeContext {
@@ -181,14 +181,4 @@ const BY_ACTION = new Map<string, BucketAttribute<BucketSettingKind>>(BUCKET_ATT
 /** The row that writes this action kind, if it is a setting's. */
 export function bucketAttributeFor(kind: string): BucketAttribute<BucketSettingKind> | undefined {
   return BY_ACTION.get(kind);
-}
-
-/**
- * Whether two policy documents mean the same. The byte-equal case, which is every resource in
- * sync (AWS and moto give back the document as it was put), is decided without parsing: the
- * canonical form costs a parse, a sort and a serialisation, which at 100k resources was most of
- * plan()'s time.
- */
-export function samePolicy(observed: string, desired: string): boolean {
-  return observed === desired || canonicalPolicy(observed) === canonicalPolicy(desired);
 }
