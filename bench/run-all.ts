@@ -10,7 +10,7 @@ import { ROOT } from './support/moto.js';
 
 const only = process.argv.slice(2);
 const benches = readdirSync(path.join(ROOT, 'bench'))
-  .filter((f) => f.endsWith('.ts') && f !== 'run-all.ts')
+  .filter((f) => f.endsWith('.ts') && f !== 'run-all.ts' && f !== 'compare.ts')
   .map((f) => f.replace(/\.ts$/, ''))
   .filter((name) => only.length === 0 || only.includes(name))
   .sort();
