@@ -10,7 +10,7 @@ import { groupBy } from '../util/group-by.js';
 import { BUCKET_ATTRIBUTES, samePolicy, type BucketAttribute, type BucketSettingKind } from './bucket-attributes.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
-import { BlockedReason, DriftKind, RecordReason } from './reasons.js';
+import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import {
   TAG,
   USER_POLICY_NAME,
