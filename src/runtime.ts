@@ -23,6 +23,7 @@ import { HerokuBudget } from './heroku/request-budget.js';
 import { Store } from './store/store.js';
 import { UserError } from './util/errors.js';
 import type { Logger } from './util/log.js';
+import { HerokuEvent, ServeEvent } from './reasons.js';
 
 /**
  * Opens the store and settles this deployment's instance id with it: from here on
@@ -84,7 +85,7 @@ async function fernetKeys(config: Config, logger?: Logger): Promise<string[]> {
     if (err.code !== 'EEXIST') throw err;
   });
   logger?.warn(
-    { reason: 'generated-fernet-key', file },
+    { reason: ServeEvent.GeneratedFernetKey, file },
     `FERNET_KEYS is not set: secrets in the embedded database are encrypted with a key generated in ${file}. Set FERNET_KEYS for anything but a trial`,
   );
   return [(await readFile(file, 'utf8')).trim()];
@@ -106,7 +107,7 @@ export function herokuApi(config: Config, onRequest?: (request: HerokuRequest) =
       ? {
           onRetry: (event) =>
             logger.warn(
-              { reason: 'heroku-rate-limited', method: event.method, status: event.status, attempt: event.attempt, delayMs: event.delayMs },
+              { reason: HerokuEvent.RateLimited, method: event.method, status: event.status, attempt: event.attempt, delayMs: event.delayMs },
               `Heroku answered ${event.status ?? 'rate_limit'} (rate limit); retrying in ${Math.ceil(event.delayMs / 1000)} s`,
             ),
         }

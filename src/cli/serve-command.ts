@@ -8,6 +8,7 @@ import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outco
 import { createRuntime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
+import { HerokuEvent, LeaderEvent, PassEvent, ServeEvent } from '../reasons.js';
 
 export async function serveCommand(): Promise<void> {
   // Listening for SIGTERM/SIGINT before anything else: as PID 1 of a container, a signal that
@@ -47,7 +48,7 @@ export async function serveCommand(): Promise<void> {
         // Heroku settings; once a team is linked they are required.
         const linked = (await runtime.store.links.list()).length;
         if (linked === 0) {
-          if (lastPassAt === null) logger.info({ reason: 'no-links' }, 'No team is linked yet: link one with `heroku-s3-controller link --team NAME ...`.');
+          if (lastPassAt === null) logger.info({ reason: PassEvent.NoLinks }, 'No team is linked yet: link one with `heroku-s3-controller link --team NAME ...`.');
           return;
         }
         need(config, 'HEROKU_API_TOKEN', 'ADDON_SERVICES');
@@ -61,7 +62,7 @@ export async function serveCommand(): Promise<void> {
           deferring = true;
           return;
         }
-        if (deferring) logger.info({ reason: 'heroku-budget-recovered' }, 'the Heroku request budget has recovered: full passes resume');
+        if (deferring) logger.info({ reason: HerokuEvent.BudgetRecovered }, 'the Heroku request budget has recovered: full passes resume');
         deferring = false;
         const spentBefore = budget?.snapshot().spentLastHour ?? 0;
         const result = await runtime.controller.reconcileOnce();
@@ -72,12 +73,12 @@ export async function serveCommand(): Promise<void> {
         await lane.afterPass(result);
         const e = result.execution;
         logger.info(
-          { reason: 'pass-finished', durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },
+          { reason: PassEvent.PassFinished, durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },
           'reconcile pass finished',
         );
       } catch (err) {
         runtime.metrics.recordPass(failedPassRecord(startedAt));
-        logger.error({ reason: 'pass-failed' }, `reconcile pass failed: ${errorMessage(err)}`);
+        logger.error({ reason: PassEvent.PassFailed }, `reconcile pass failed: ${errorMessage(err)}`);
       } finally {
         lastPassAt = new Date();
         running = null;
@@ -93,14 +94,14 @@ export async function serveCommand(): Promise<void> {
     routes: lane.routes,
   });
   logger.info(
-    { reason: 'serving', url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId, routes: lane.routes.map((r) => r.prefix) },
+    { reason: ServeEvent.Serving, url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId, routes: lane.routes.map((r) => r.prefix) },
     `serving on ${server.url}`,
   );
   runtime.metrics.setLeader(false);
   elector.onChange((leader) => {
     runtime.metrics.setLeader(leader); // losing it clears the per-pass gauges
     if (!leader) runtime.reports.latest = null;
-    logger.info({ reason: leader ? 'leader-elected' : 'leader-lost', identity: config.leaderElection.identity }, leader ? 'now leading' : 'no longer leading');
+    logger.info({ reason: leader ? LeaderEvent.Elected : LeaderEvent.Lost, identity: config.leaderElection.identity }, leader ? 'now leading' : 'no longer leading');
     if (leader) void pass();
   });
   await elector.start();
@@ -111,9 +112,9 @@ export async function serveCommand(): Promise<void> {
   // Graceful shutdown (STYLE.md #11): the first SIGTERM/SIGINT stops taking work and gives the
   // pass in flight SHUTDOWN_TIMEOUT to finish; a second one exits at once.
   const signal = await stopSignal;
-  logger.info({ reason: 'shutdown', signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+  logger.info({ reason: ServeEvent.Shutdown, signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   const now = (second: NodeJS.Signals) => {
-    logger.warn({ reason: 'shutdown-forced', signal: second }, `${second} again: exiting at once, without releasing the lease (it expires)`);
+    logger.warn({ reason: ServeEvent.ShutdownForced, signal: second }, `${second} again: exiting at once, without releasing the lease (it expires)`);
     // 128 + the signal's number, as a shell reports a process killed by it: 130 SIGINT, 143 SIGTERM.
     process.exit(second === 'SIGINT' ? 130 : 143);
   };
@@ -129,7 +130,7 @@ export async function serveCommand(): Promise<void> {
   const finished = (inFlight === null || (await settlesWithin(inFlight, config.shutdownTimeoutMs))) && (await keyed);
   if (!finished) {
     logger.warn(
-      { reason: 'pass-abandoned', timeoutMs: config.shutdownTimeoutMs },
+      { reason: PassEvent.PassAbandoned, timeoutMs: config.shutdownTimeoutMs },
       `the pass in flight did not finish within SHUTDOWN_TIMEOUT (${config.shutdownTimeoutMs / 1000}s): abandoning it; no further action starts, the next leader re-reads and converges`,
     );
   }

@@ -14,7 +14,7 @@ import type { MountedRoute } from '../http/server.js';
 import type { PartnerApi } from '../partner/partner-api.js';
 import type { AddonPassResult, PassResult } from '../reconciler/controller.js';
 import { FastPath } from './keyed-queue.js';
-import { BlockedReason, DriftKind } from '../reconciler/reasons.js';
+import { BlockedReason, DriftKind, FastLaneEvent, PartnerEvent } from '../reasons.js';
 import type { Runtime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -47,7 +47,7 @@ export function createFastLane(runtime: Runtime, isLeader: () => boolean): FastL
   });
   // Provisioning requests go straight to the queue (no coalescing wait: Heroku sends one request).
   runtime.partnerWork.enqueue = (addonId) => {
-    if (!fastPath.enqueueAll([addonId])) logger.info({ reason: 'not-leader', addonId }, `add-on ${addonId} left for the leader's next pass`);
+    if (!fastPath.enqueueAll([addonId])) logger.info({ reason: FastLaneEvent.NotLeader, addonId }, `add-on ${addonId} left for the leader's next pass`);
   };
   const routes = [fastPath.route, partner].filter((r): r is MountedRoute => r !== null);
   return {
@@ -100,6 +100,6 @@ async function send(call: () => Promise<string>, addonId: string, runtime: Runti
     await call();
   } catch (err) {
     // Tried again after the next full pass (`afterPass`); the answer is recorded only once Heroku accepted it.
-    runtime.logger.warn({ reason: 'partner-answer-failed', addonId }, `cannot tell Heroku about add-on ${addonId} yet: ${errorMessage(err)}`);
+    runtime.logger.warn({ reason: PartnerEvent.AnswerFailed, addonId }, `cannot tell Heroku about add-on ${addonId} yet: ${errorMessage(err)}`);
   }
 }

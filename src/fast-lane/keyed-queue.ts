@@ -4,7 +4,9 @@
  * add-on to look at (STYLE.md #1); `Controller.reconcileAddon` re-reads Heroku and AWS and decides.
  *
  * - The queue (STYLE.md #6) dedupes keys, runs one reconcile per key at a time, backs off per key
- *   on failure and forgets the backoff on success, under a global start rate.
+ *   on failure and forgets the backoff on success, under a global start rate. A failure asking
+ *   again soon will not fix (util/error-class.ts: access denied, refused, terminal) waits the
+ *   longest backoff at once; any other (throttled, unavailable, not found) backs off step by step.
  * - Event keys are coalesced for `coalesceMs`: Heroku sends several events for one change (add-on
  *   create, attachment create, add-on update when provisioned), and a storm of deliveries for one
  *   add-on within the window becomes one reconcile. A key that arrives while its reconcile runs
@@ -18,11 +20,13 @@
  */
 import type { MountedRoute } from '../http/server.js';
 import { WorkQueue, type QueueClock, type ShutdownResult, type WorkQueueHooks, type WorkResult } from '../queue/work-queue.js';
+import { needsOutsideChange, type ErrorKind } from '../util/error-class.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { createWebhookHandler } from '../webhooks/heroku-webhooks.js';
 import { MemoryReplayStore, type ReplayStore } from '../webhooks/replay-store.js';
 import type { AddonPassResult } from '../reconciler/controller.js';
+import { FastLaneEvent } from '../reasons.js';
 
 /** The path Heroku app webhooks are delivered to (`webhooks register --url https://host/webhooks/heroku`). */
 export const WEBHOOK_PATH = '/webhooks/heroku';
@@ -72,9 +76,12 @@ export class FastPath {
       ...(options.clock ? { clock: options.clock } : {}),
       hooks: {
         ...options.hooks,
-        onError: (key, error) => {
-          options.hooks?.onError?.(key, error);
-          log.warn({ reason: 'addon-reconcile-failed', addonId: key }, `reconcile of add-on ${key} failed; retrying with backoff: ${errorMessage(error)}`);
+        onError: (key, error, failure) => {
+          options.hooks?.onError?.(key, error, failure);
+          log.warn(
+            { reason: FastLaneEvent.AddonReconcileFailed, addonId: key, failure: failure.kind, retryable: failure.retryable },
+            `reconcile of add-on ${key} failed (${failure.kind}: ${failure.explanation}); ${needsOutsideChange(failure.kind) ? 'waiting the longest backoff' : 'retrying with backoff'}: ${errorMessage(error)}`,
+          );
         },
       },
     });
@@ -160,17 +167,20 @@ export class FastPath {
 
   private async reconcile(addonId: string): Promise<WorkResult> {
     if (!this.options.isLeader()) {
-      this.options.logger.debug({ reason: 'not-leader', addonId }, `add-on ${addonId} dropped: this replica no longer leads`);
+      this.options.logger.debug({ reason: FastLaneEvent.NotLeader, addonId }, `add-on ${addonId} dropped: this replica no longer leads`);
       return 'done';
     }
     const result = await this.options.controller.reconcileAddon(addonId);
     const failed = result.execution?.failed ?? 0;
     if (!result.complete || failed > 0) {
+      // Only when every failure is one that asking again soon will not fix does the key wait the longest backoff.
+      const failures = [...new Set((result.execution?.outcomes ?? []).flatMap((o): ErrorKind[] => (o.result === 'failed' ? [o.failure ?? 'unavailable'] : [])))];
+      const wait = result.complete && failures.length > 0 && failures.every(needsOutsideChange);
       this.options.logger.info(
-        { reason: 'addon-reconcile-incomplete', addonId, heroku: result.heroku, failed },
-        `add-on ${addonId} not settled (${result.complete ? `${failed} action(s) failed` : `read incomplete: ${result.error}`}); retrying with backoff`,
+        { reason: FastLaneEvent.AddonReconcileIncomplete, addonId, heroku: result.heroku, failed, failures },
+        `add-on ${addonId} not settled (${result.complete ? `${failed} action(s) failed${failures.length > 0 ? `: ${failures.join(', ')}` : ''}` : `read incomplete: ${result.error}`}); ${wait ? 'waiting the longest backoff' : 'retrying with backoff'}`,
       );
-      return 'retry';
+      return wait ? 'wait' : 'retry';
     }
     return 'done';
   }

@@ -12,6 +12,7 @@
  * - **Floor**: under `floor` remaining tokens, scheduled full passes (the expensive part) are
  *   deferred until the budget recovers; single-key reconciles keep going through admission.
  */
+import { BudgetWait, HerokuEvent } from '../reasons.js';
 
 export interface HerokuBudgetOptions {
   /** The account's refill per hour; also the bucket's capacity. Heroku: 4,500. */
@@ -29,11 +30,11 @@ export interface HerokuBudgetOptions {
 export type Admission = { ok: true } | { ok: false; waitMs: number; reason: BudgetWaitReason };
 
 /** Why a request has to wait: our own hourly share is used up, or the account's bucket is empty. */
-export type BudgetWaitReason = 'share-used' | 'account-empty';
+export type BudgetWaitReason = BudgetWait;
 
 export type ResyncDeferral =
   | { defer: false; reason: null; code: null; retryInMs: 0 }
-  | { defer: true; reason: string; code: 'heroku-budget-below-floor' | 'heroku-budget-share-used'; retryInMs: number };
+  | { defer: true; reason: string; code: typeof HerokuEvent.BudgetBelowFloor | typeof HerokuEvent.BudgetShareUsed; retryInMs: number };
 
 export interface BudgetSnapshot {
   /** The latest `RateLimit-Remaining`; null before Heroku has answered. */
@@ -87,11 +88,11 @@ export class HerokuBudget {
     this.expire(now);
     if (this.spentInWindow() >= this.capPerHour) {
       // The oldest send of the window ages out first; then one more fits.
-      return { ok: false, waitMs: Math.max(1, this.sent[this.head]! + HOUR_MS - now), reason: 'share-used' };
+      return { ok: false, waitMs: Math.max(1, this.sent[this.head]! + HOUR_MS - now), reason: BudgetWait.ShareUsed };
     }
     const estimate = this.estimate(now);
     if (estimate !== null && estimate < 1) {
-      return { ok: false, waitMs: Math.max(1, Math.ceil((1 - estimate) / this.refillPerMs())), reason: 'account-empty' };
+      return { ok: false, waitMs: Math.max(1, Math.ceil((1 - estimate) / this.refillPerMs())), reason: BudgetWait.AccountEmpty };
     }
     this.sent.push(now);
     this.sentSinceReading += 1;
@@ -138,7 +139,7 @@ export class HerokuBudget {
       const retryInMs = Math.ceil((this.floor - estimate) / this.refillPerMs());
       return {
         defer: true,
-        code: 'heroku-budget-below-floor',
+        code: HerokuEvent.BudgetBelowFloor,
         retryInMs,
         reason: `Heroku's request budget is about ${Math.floor(estimate)} tokens, under the floor of ${this.floor} (HEROKU_BUDGET_FLOOR); the full pass waits about ${formatMinutes(retryInMs)} for it to refill`,
       };
@@ -150,7 +151,7 @@ export class HerokuBudget {
       const retryInMs = Math.max(1, freeingAt + HOUR_MS - now);
       return {
         defer: true,
-        code: 'heroku-budget-share-used',
+        code: HerokuEvent.BudgetShareUsed,
         retryInMs,
         reason: `this controller sent ${this.spentInWindow()} Heroku requests in the last hour, its cap is ${this.capPerHour} (HEROKU_BUDGET_MAX_SHARE of ${this.tokensPerHour}) and a pass needs about ${needed}; the full pass waits about ${formatMinutes(retryInMs)}`,
       };

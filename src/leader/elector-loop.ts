@@ -21,6 +21,7 @@ import {
   type Sleep,
   type StopOptions,
 } from './leader-election.js';
+import { LeaderEvent } from '../reasons.js';
 
 export interface ElectorLoopOptions {
   identity: string;
@@ -67,7 +68,7 @@ export abstract class ElectorLoop implements LeaderElector {
     this.random = options.random ?? Math.random;
     this.subject = options.subject;
     this.listeners = new LeadershipListeners((err) =>
-      this.logger?.error({ reason: 'leader-listener-failed' }, `a leadership listener failed: ${errorMessage(err)}`),
+      this.logger?.error({ reason: LeaderEvent.ListenerFailed }, `a leadership listener failed: ${errorMessage(err)}`),
     );
   }
 
@@ -155,7 +156,7 @@ export abstract class ElectorLoop implements LeaderElector {
       this.forgetLeadership();
     }
     this.logger?.info(
-      { reason: leading ? 'became-leader' : 'stopped-leading', ...this.subject.fields, identity: this.identity, why },
+      { reason: leading ? LeaderEvent.BecameLeader : LeaderEvent.StoppedLeading, ...this.subject.fields, identity: this.identity, why },
       leading ? `leader election: ${this.identity} is now the leader (${this.subject.text})` : `leader election: ${this.identity} is no longer the leader (${why})`,
     );
     this.listeners.emit(leading);

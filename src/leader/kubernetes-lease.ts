@@ -29,6 +29,7 @@ import { ElectorLoop } from './elector-loop.js';
 import type { LeaseEvents } from './lease-events.js';
 import { DEFAULT_LEADER_TIMINGS, validateLeaderTimings, type Clock, type LeaderTimings, type Sleep } from './leader-election.js';
 import { decide, observe, releasedRecord, type LeaseRecord, type Observation } from './lease-decision.js';
+import { LeaderEvent } from '../reasons.js';
 
 // ---------------------------------------------------------------------------------------------
 // The Lease as storage
@@ -128,7 +129,7 @@ export class KubernetesLeaseElector extends ElectorLoop {
     } catch (err) {
       outcome = 'failed';
       if (!this.stopController.signal.aborted) {
-        this.logger?.warn({ reason: 'lease-request-failed', lease: this.leaseRef }, `leader election: ${this.leaseRef}: ${errorMessage(err)}`);
+        this.logger?.warn({ reason: LeaderEvent.LeaseRequestFailed, lease: this.leaseRef }, `leader election: ${this.leaseRef}: ${errorMessage(err)}`);
       }
     }
     clearTimeout(timer);
@@ -182,7 +183,7 @@ export class KubernetesLeaseElector extends ElectorLoop {
     const decision = decide({ identity: this.identity, leaseDurationSeconds, nowMs, current: current.record, observation: this.observation });
     if (decision.kind === 'held-by-other') {
       this.logger?.debug(
-        { reason: 'lease-held', lease: this.leaseRef, holder: decision.holder },
+        { reason: LeaderEvent.LeaseHeld, lease: this.leaseRef, holder: decision.holder },
         `leader election: ${this.leaseRef} is held by ${decision.holder} for ${Math.max(0, Math.round((decision.untilMs - this.clock()) / 1000))}s more`,
       );
       return 'held-by-other';
@@ -196,7 +197,7 @@ export class KubernetesLeaseElector extends ElectorLoop {
     }
     if (decision.takeover) {
       this.logger?.info(
-        { reason: 'lease-taken-over', lease: this.leaseRef, previousHolder: current.record.holderIdentity || null, transitions: decision.record.leaseTransitions },
+        { reason: LeaderEvent.LeaseTakenOver, lease: this.leaseRef, previousHolder: current.record.holderIdentity || null, transitions: decision.record.leaseTransitions },
         `leader election: took over ${this.leaseRef}${current.record.holderIdentity ? ` from ${current.record.holderIdentity}` : ''}`,
       );
     }
@@ -222,10 +223,10 @@ export class KubernetesLeaseElector extends ElectorLoop {
       const current = await this.client.get(signal);
       if (!current || current.record.holderIdentity !== this.identity) return;
       await this.client.update(releasedRecord(current.record, this.clock()), current.resourceVersion, signal);
-      this.logger?.info({ reason: 'lease-released', lease: this.leaseRef }, `leader election: released ${this.leaseRef}`);
+      this.logger?.info({ reason: LeaderEvent.LeaseReleased, lease: this.leaseRef }, `leader election: released ${this.leaseRef}`);
     } catch (err) {
       this.logger?.warn(
-        { reason: 'lease-release-failed', lease: this.leaseRef },
+        { reason: LeaderEvent.LeaseReleaseFailed, lease: this.leaseRef },
         `leader election: could not release ${this.leaseRef} (others take over when it expires): ${errorMessage(err)}`,
       );
     }

@@ -10,8 +10,9 @@
 import { CoordinationV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, type V1ObjectReference } from '@kubernetes/client-node';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { KubeEventReason, LeaderEvent } from '../reasons.js';
 
-export const LEADER_ELECTION_REASON = 'LeaderElection';
+export const LEADER_ELECTION_REASON = KubeEventReason.LeaderElection;
 export const EVENT_COMPONENT = 'heroku-s3-controller';
 
 /** What the Lease elector needs: record a change, and wait for the records in flight at shutdown. */
@@ -80,7 +81,7 @@ export function kubernetesLeaseEvents(options: KubernetesLeaseEventsOptions): Le
       };
       await withTimeout(core.createNamespacedEvent({ namespace, body }));
     } catch (err) {
-      options.logger?.debug({ reason: 'lease-event-failed', lease: `${namespace}/${name}` }, `could not record the event "${message}" on Lease ${namespace}/${name}: ${errorMessage(err)}`);
+      options.logger?.debug({ reason: LeaderEvent.LeaseEventFailed, lease: `${namespace}/${name}` }, `could not record the event "${message}" on Lease ${namespace}/${name}: ${errorMessage(err)}`);
     }
   };
 

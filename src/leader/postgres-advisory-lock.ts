@@ -18,6 +18,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { ElectorLoop } from './elector-loop.js';
 import { DEFAULT_LEADER_TIMINGS, validateLeaderTimings, type Clock, type LeaderTimings, type Sleep } from './leader-election.js';
+import { LeaderEvent } from '../reasons.js';
 
 export interface PostgresAdvisoryLockOptions extends Partial<Omit<LeaderTimings, 'leaseDurationMs'>> {
   databaseUrl: string;
@@ -122,7 +123,7 @@ export class PostgresAdvisoryLockElector extends ElectorLoop {
       }
     } catch (err) {
       if (this.stopController.signal.aborted) return;
-      this.logger?.warn({ reason: 'leader-lock-failed' }, `leader election: advisory lock "${this.lockName}": ${errorMessage(err)}`);
+      this.logger?.warn({ reason: LeaderEvent.LockFailed }, `leader election: advisory lock "${this.lockName}": ${errorMessage(err)}`);
       this.drop('check-failed');
     }
     if (this.leading && this.renewDeadlinePassed()) {
@@ -145,7 +146,7 @@ export class PostgresAdvisoryLockElector extends ElectorLoop {
     };
     client.on('error', (err) => {
       if (!this.stopController.signal.aborted) {
-        this.logger?.warn({ reason: 'leader-connection-lost' }, `leader election: the advisory lock's connection failed: ${errorMessage(err)}`);
+        this.logger?.warn({ reason: LeaderEvent.ConnectionLost }, `leader election: the advisory lock's connection failed: ${errorMessage(err)}`);
       }
       lost('connection-error');
     });

@@ -6,10 +6,11 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DriftReport } from '../reconciler/drift.js';
-import { DriftKind } from '../reconciler/reasons.js';
+import { DriftKind } from '../reasons.js';
 import type { ApiCall } from '../sinks/aws/api-calls.js';
 import type { HerokuRequest } from '../heroku/heroku-api.js';
 import { herokuOperation } from './heroku-operation.js';
+import { classifyError } from '../util/error-class.js';
 
 export { herokuOperation } from './heroku-operation.js';
 
@@ -74,7 +75,7 @@ export class Metrics {
   private readonly managedResources: Gauge<'account_id' | 'type'>;
   private readonly reconcileTotal: Counter<'result'>;
   private readonly reconcileDuration: Histogram;
-  private readonly apiRequests: Counter<'service' | 'operation' | 'outcome'>;
+  private readonly apiRequests: Counter<'service' | 'operation' | 'outcome' | 'failure'>;
   private readonly herokuRateLimit: Gauge;
   private herokuRateLimitRegistered = false;
   private readonly herokuBudgetSpent: Gauge;
@@ -124,8 +125,8 @@ export class Metrics {
     });
     this.apiRequests = new Counter({
       name: `${METRIC_PREFIX}api_requests_total`,
-      help: 'Requests to AWS (s3, iam, sts) and Heroku, by operation and outcome (ok or error).',
-      labelNames: ['service', 'operation', 'outcome'],
+      help: 'Requests to AWS (s3, iam, sts) and Heroku, by operation and outcome (ok or error); an error also by failure kind (access-denied, throttled, not-found, refused, terminal, unavailable).',
+      labelNames: ['service', 'operation', 'outcome', 'failure'],
       registers,
     });
     // Registered on the first value: before Heroku has answered, the budget is unknown, and a
@@ -294,13 +295,14 @@ export class Metrics {
 
   /** For `ApiCallRecorder.onCall`. */
   observeAwsCall(call: ApiCall): void {
-    this.apiRequests.inc({ service: call.service, operation: call.operation, outcome: call.outcome });
+    this.apiRequests.inc({ service: call.service, operation: call.operation, outcome: call.outcome, ...(call.outcome === 'error' ? { failure: call.failure ?? 'unavailable' } : {}) });
   }
 
   /** For `HerokuApi`'s `onRequest`: the path is reduced to its template (no names, no ids). */
   observeHerokuRequest(request: HerokuRequest): void {
     const ok = request.status > 0 && request.status < 400;
-    this.apiRequests.inc({ service: 'heroku', operation: herokuOperation(request.method, request.path), outcome: ok ? 'ok' : 'error' });
+    const failure = ok ? {} : { failure: classifyError({ statusCode: request.status }).kind };
+    this.apiRequests.inc({ service: 'heroku', operation: herokuOperation(request.method, request.path), outcome: ok ? 'ok' : 'error', ...failure });
   }
 
   setHerokuRateLimit(remaining: number): void {

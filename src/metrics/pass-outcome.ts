@@ -4,7 +4,7 @@
  */
 import type { PassResult } from '../reconciler/controller.js';
 import type { DriftReport } from '../reconciler/drift.js';
-import { BlockedReason } from '../reconciler/reasons.js';
+import { BlockedReason } from '../reasons.js';
 import type { Metrics, PassRecord } from './metrics.js';
 
 export function passRecord(pass: Pick<PassResult, 'durationMs' | 'teams' | 'accounts' | 'execution'>, at: Date = new Date()): PassRecord {

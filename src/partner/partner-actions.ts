@@ -18,6 +18,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { PartnerTokens } from './partner-tokens.js';
 import { PartnerPlatformError, type AddonConfigVar, type PartnerPlatformClient } from './platform-client.js';
+import { PartnerEvent } from '../reasons.js';
 
 /**
  * - `sent`: Heroku accepted it just now;
@@ -60,7 +61,7 @@ export class PartnerActions {
       if (addon.state !== 'provisioning' && addon.state !== 'provisioned') return 'not-provisioning';
       await this.#withToken(addonId, (token) => this.#platform.action(token, addonId, 'provision'));
       await this.#store.markProvisionedSent(addonId, this.#now());
-      this.#log?.info({ reason: 'partner-marked-provisioned', addonId }, `partner add-on ${addonId}: Heroku told it is provisioned`);
+      this.#log?.info({ reason: PartnerEvent.MarkedProvisioned, addonId }, `partner add-on ${addonId}: Heroku told it is provisioned`);
       return 'sent';
     });
   }
@@ -77,7 +78,7 @@ export class PartnerActions {
       if (addon.state !== 'provisioning') return 'not-provisioning';
       await this.#withToken(addonId, (token) => this.#platform.action(token, addonId, 'deprovision'));
       await this.#store.markFailedSent(addonId, reason, this.#now());
-      this.#log?.warn({ reason: 'partner-marked-failed', addonId, failure: reason }, `partner add-on ${addonId}: Heroku told provisioning failed: ${reason}`);
+      this.#log?.warn({ reason: PartnerEvent.MarkedFailed, addonId, failure: reason }, `partner add-on ${addonId}: Heroku told provisioning failed: ${reason}`);
       return 'sent';
     });
   }
@@ -92,7 +93,7 @@ export class PartnerActions {
     if (config.length === 0) return;
     await this.#withToken(addonId, (token) => this.#platform.patchConfig(token, addonId, config));
     this.#log?.info(
-      { reason: 'partner-config-delivered', addonId, names: config.map((c) => c.name) },
+      { reason: PartnerEvent.ConfigDelivered, addonId, names: config.map((c) => c.name) },
       `partner add-on ${addonId}: config vars set through the add-on config`,
     );
   }
@@ -103,7 +104,7 @@ export class PartnerActions {
       return await call(token);
     } catch (err) {
       if (!(err instanceof PartnerPlatformError) || err.statusCode !== 401) throw err;
-      this.#log?.warn({ reason: 'partner-token-refused', addonId, error: errorMessage(err) }, `partner add-on ${addonId}: token refused, refreshing once`);
+      this.#log?.warn({ reason: PartnerEvent.TokenRefused, addonId, error: errorMessage(err) }, `partner add-on ${addonId}: token refused, refreshing once`);
       return call(await this.#tokens.accessToken(addonId, { forceRefresh: true }));
     }
   }

@@ -32,6 +32,7 @@ import { PartnerPlatformClient } from './platform-client.js';
 import { isAddonId, parsePlanChange, parseProvisionRequest } from './provision-request.js';
 import { readBody } from '../http/read-body.js';
 import { sendJson, sendJsonAndClose, singleHeader } from '../http/respond.js';
+import { PartnerEvent } from '../reasons.js';
 
 export const PARTNER_API_PREFIX = '/heroku/resources';
 
@@ -120,7 +121,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
       deps.enqueue(addonId);
     } catch (err) {
       // The record is stored: the periodic resync still finds the add-on.
-      log?.error({ reason: 'partner-enqueue-failed', addonId, error: errorMessage(err) }, `partner add-on ${addonId}: not queued; the next resync picks it up`);
+      log?.error({ reason: PartnerEvent.EnqueueFailed, addonId, error: errorMessage(err) }, `partner add-on ${addonId}: not queued; the next resync picks it up`);
     }
   };
 
@@ -132,16 +133,16 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
   async function provision(res: ServerResponse, body: unknown): Promise<void> {
     const parsed = parseProvisionRequest(body);
     if (!parsed.ok) {
-      log?.warn({ reason: 'partner-request-malformed', problem: parsed.problem }, `provisioning request refused: ${parsed.problem}`);
+      log?.warn({ reason: PartnerEvent.RequestMalformed, problem: parsed.problem }, `provisioning request refused: ${parsed.problem}`);
       return sendJson(res, 400, { message: parsed.problem });
     }
     const { addon, created } = await deps.store.create(parsed.value);
     if (created) {
-      log?.info({ reason: 'partner-provision-received', addonId: addon.uuid, plan: addon.plan, region: addon.region }, `partner add-on ${addon.uuid}: provisioning request received`);
+      log?.info({ reason: PartnerEvent.ProvisionReceived, addonId: addon.uuid, plan: addon.plan, region: addon.region }, `partner add-on ${addon.uuid}: provisioning request received`);
       enqueue(addon.uuid);
       exchangeLater(addon.uuid);
     } else {
-      log?.debug({ reason: 'partner-provision-duplicate', addonId: addon.uuid }, `partner add-on ${addon.uuid}: provisioning request received again`);
+      log?.debug({ reason: PartnerEvent.ProvisionDuplicate, addonId: addon.uuid }, `partner add-on ${addon.uuid}: provisioning request received again`);
       // No token yet (the exchange failed or is under way): the repeat's grant is the one to use.
       if (!addon.tokens && parsed.value.grantCode !== null && (await deps.store.replaceGrant(addon.uuid, parsed.value.grantCode, parsed.value.grantExpiresAt))) {
         exchangeLater(addon.uuid);
@@ -157,7 +158,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
     if (!existing) return sendJson(res, 404, { message: `no add-on ${addonId} was provisioned here` });
     if (existing.state === 'deprovisioned') return sendJson(res, 410, { message: `add-on ${addonId} was deprovisioned` });
     await deps.store.changePlan(addonId, parsed.value.plan, now());
-    log?.info({ reason: 'partner-plan-changed', addonId, from: existing.plan, plan: parsed.value.plan }, `partner add-on ${addonId}: plan ${existing.plan} → ${parsed.value.plan}`);
+    log?.info({ reason: PartnerEvent.PlanChanged, addonId, from: existing.plan, plan: parsed.value.plan }, `partner add-on ${addonId}: plan ${existing.plan} → ${parsed.value.plan}`);
     enqueue(addonId);
     sendJson(res, 200, { message: `Plan changed to ${parsed.value.plan}; the bucket's settings follow in a few seconds.` });
   }
@@ -166,7 +167,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
     const at = now();
     const addon = await deps.store.markDeprovisioned(addonId, at, new Date(at.getTime() + graceMs));
     if (!addon) return sendJson(res, 404, { message: `no add-on ${addonId} was provisioned here` });
-    log?.info({ reason: 'partner-deprovision-received', addonId, deleteAfter: addon.deleteAfter?.toISOString() }, `partner add-on ${addonId}: deprovisioned by Heroku`);
+    log?.info({ reason: PartnerEvent.DeprovisionReceived, addonId, deleteAfter: addon.deleteAfter?.toISOString() }, `partner add-on ${addonId}: deprovisioned by Heroku`);
     enqueue(addonId);
     res.writeHead(204, { 'cache-control': 'no-store' });
     res.end();
@@ -184,7 +185,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
       return reject(res, 405, 'method not allowed');
     }
     if (!checkBasicAuth(singleHeader(req, 'authorization'), deps.manifestId, passwords)) {
-      log?.warn({ reason: 'partner-unauthorized', remote: req.socket.remoteAddress, method }, 'Partner API call refused: missing or wrong Basic credentials');
+      log?.warn({ reason: PartnerEvent.Unauthorized, remote: req.socket.remoteAddress, method }, 'Partner API call refused: missing or wrong Basic credentials');
       res.setHeader('www-authenticate', 'Basic realm="heroku-s3-controller"');
       return reject(res, 401, 'missing or wrong add-on manifest credentials');
     }
@@ -220,7 +221,7 @@ export function createPartnerApi(deps: PartnerApiDeps): PartnerApi {
       if (method === 'PUT') return await changePlan(res, addonId, body);
       return await deprovision(res, addonId);
     } catch (err) {
-      log?.error({ reason: 'partner-request-failed', addonId, method, error: errorMessage(err) }, 'Partner API call failed');
+      log?.error({ reason: PartnerEvent.RequestFailed, addonId, method, error: errorMessage(err) }, 'Partner API call failed');
       return sendJson(res, 503, { message: 'the add-on service cannot answer right now; try again' });
     }
   };

@@ -9,6 +9,7 @@ import type { PartnerAddonStore, PartnerTokenSet } from '../store/partner-addon-
 import { TerminalError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { OAuthRefusedError } from './oauth-client.js';
+import { PartnerEvent } from '../reasons.js';
 
 /** The two calls of {@link HerokuOAuthClient} this needs (a stand-in in unit tests). */
 export interface OAuthTokenSource {
@@ -82,7 +83,7 @@ export class PartnerTokens {
         const terminal = err instanceof TerminalError;
         const last = terminal || attempt >= this.#retryDelays.length;
         this.#log?.[last ? 'error' : 'warn'](
-          { reason: 'partner-token-exchange-failed', addonId: uuid, attempt: attempt + 1, error: errorMessage(err), willRetry: !last },
+          { reason: PartnerEvent.TokenExchangeFailed, addonId: uuid, attempt: attempt + 1, error: errorMessage(err), willRetry: !last },
           last ? `partner add-on ${uuid}: the OAuth grant could not be exchanged: ${errorMessage(err)}` : `partner add-on ${uuid}: OAuth grant exchange failed, retrying`,
         );
         if (last) return false;
@@ -119,7 +120,7 @@ export class PartnerTokens {
       const stored = await this.#store.get(uuid);
       if (stored?.tokens) return stored.tokens;
     }
-    this.#log?.info({ reason: 'partner-token-exchanged', addonId: uuid }, `partner add-on ${uuid}: OAuth grant exchanged`);
+    this.#log?.info({ reason: PartnerEvent.TokenExchanged, addonId: uuid }, `partner add-on ${uuid}: OAuth grant exchanged`);
     return tokens;
   }
 
@@ -140,7 +141,7 @@ export class PartnerTokens {
       const stored = await this.#store.get(uuid);
       if (stored?.tokens) return stored.tokens;
     }
-    this.#log?.debug({ reason: 'partner-token-refreshed', addonId: uuid }, `partner add-on ${uuid}: access token refreshed`);
+    this.#log?.debug({ reason: PartnerEvent.TokenRefreshed, addonId: uuid }, `partner add-on ${uuid}: access token refreshed`);
     return tokens;
   }
 

@@ -10,7 +10,10 @@
  * - **At most `concurrency` handlers** run at a time.
  * - **Per-key exponential backoff**: `addRateLimited(key)` (and a handler answering `'retry'` or
  *   throwing) re-adds the key after `min(baseMs · 2^failures, maxMs)`; `forget(key)` (and a handler
- *   answering `'done'`) resets it.
+ *   answering `'done'`) resets it. A failure that asking again soon will not fix — a handler
+ *   answering `'wait'`, or throwing an error that needs a change outside the controller
+ *   (`classifyError`: access denied, refused, terminal) — waits `maxMs` at once instead of
+ *   hammering the service.
  * - **A global token bucket** (`qps`, `burst`) on how fast keys *start*, whatever queued them.
  * - **Graceful shutdown**: `shutDown()` stops taking keys, drops the ones not started, waits for the
  *   handlers in flight up to a deadline, then aborts their signals.
@@ -23,10 +26,15 @@
  * Time comes from an injectable clock (`now`, `setTimeout`, `clearTimeout`), so tests move time
  * instead of waiting (STYLE.md #9).
  */
+import { classifyError, needsOutsideChange, type ErrorClass } from '../util/error-class.js';
 import { TokenBucket } from './token-bucket.js';
 
-/** What a handler reports: `'done'` forgets the key's backoff; `'retry'` (or a throw) backs off. */
-export type WorkResult = 'done' | 'retry';
+/**
+ * What a handler reports: `'done'` forgets the key's backoff; `'retry'` (or a throw) backs off
+ * exponentially; `'wait'` (or a throw of access denied, refused or terminal) backs off to the
+ * maximum delay at once: something outside the controller has to change first.
+ */
+export type WorkResult = 'done' | 'retry' | 'wait';
 
 /**
  * Reconciles one key. Must honour `signal`: it aborts when the handler's own deadline passes or
@@ -35,7 +43,7 @@ export type WorkResult = 'done' | 'retry';
 export type WorkHandler = (key: string, signal: AbortSignal) => Promise<WorkResult>;
 
 /** How a run ended, for metrics. */
-export type WorkOutcome = 'done' | 'retry' | 'error';
+export type WorkOutcome = 'done' | 'retry' | 'wait' | 'error';
 
 /** Time source and timers; `systemClock` by default. */
 export interface QueueClock {
@@ -68,8 +76,11 @@ export interface WorkQueueHooks {
   onStart?(key: string, latencyMs: number): void;
   /** A handler ran for `durationMs` and ended with `outcome`. */
   onWorkDuration?(key: string, durationMs: number, outcome: WorkOutcome): void;
-  /** A handler threw (or returned something other than `'done'`/`'retry'`). */
-  onError?(key: string, error: unknown): void;
+  /**
+   * A handler threw (or returned something other than `'done'`/`'retry'`/`'wait'`); `failure` is
+   * its classification, which chose the backoff (`maxMs` at once for access denied, refused, terminal).
+   */
+  onError?(key: string, error: unknown, failure: ErrorClass): void;
 }
 
 export interface WorkQueueOptions {
@@ -126,7 +137,7 @@ interface Delayed {
   timer: unknown;
 }
 
-type Settled = { result: 'done' | 'retry' } | { result: 'error'; error: unknown };
+type Settled = { result: 'done' | 'retry' | 'wait' } | { result: 'error'; error: unknown };
 
 export class WorkQueue {
   private readonly handler: WorkHandler;
@@ -219,11 +230,14 @@ export class WorkQueue {
     return true;
   }
 
-  /** Adds `key` after its backoff, and counts one more failure for it. */
-  addRateLimited(key: string): boolean {
+  /**
+   * Adds `key` after its backoff, and counts one more failure for it. With `retryable: false`
+   * (asking again soon will not help) the backoff is `maxMs` at once.
+   */
+  addRateLimited(key: string, options: { retryable?: boolean } = {}): boolean {
     if (this.shutdown) return false;
     const failures = this.failures.get(key) ?? 0;
-    const delayMs = this.backoffFor(failures);
+    const delayMs = options.retryable === false ? this.maxMs : this.backoffFor(failures);
     this.failures.set(key, failures + 1);
     this.hooks.onRetry?.(key, delayMs, failures + 1);
     return this.addAfter(key, delayMs);
@@ -382,8 +396,8 @@ export class WorkQueue {
   private async invoke(key: string, signal: AbortSignal): Promise<Settled> {
     try {
       const result: unknown = await this.handler(key, signal);
-      if (result === 'done' || result === 'retry') return { result };
-      return { result: 'error', error: new TypeError(`work queue handler returned ${String(result)} for ${key}; expected 'done' or 'retry'`) };
+      if (result === 'done' || result === 'retry' || result === 'wait') return { result };
+      return { result: 'error', error: new TypeError(`work queue handler returned ${String(result)} for ${key}; expected 'done', 'retry' or 'wait'`) };
     } catch (error) {
       return { result: 'error', error };
     }
@@ -393,10 +407,12 @@ export class WorkQueue {
     if (run.timeout !== null) this.clock.clearTimeout(run.timeout);
     this.running.delete(run.key);
     this.hooks.onWorkDuration?.(run.key, this.clock.now() - run.startedAt, settled.result);
-    if (settled.result === 'error') this.hooks.onError?.(run.key, settled.error);
+    const failure = settled.result === 'error' ? classifyError(settled.error) : null;
+    if (settled.result === 'error' && failure) this.hooks.onError?.(run.key, settled.error, failure);
     if (!this.shutdown) {
+      const stuck = settled.result === 'wait' || (failure !== null && needsOutsideChange(failure.kind));
       if (settled.result === 'done') this.forget(run.key);
-      else this.addRateLimited(run.key);
+      else this.addRateLimited(run.key, { retryable: !stuck });
       const dirtyAt = this.dirty.get(run.key);
       if (dirtyAt !== undefined) {
         this.dirty.delete(run.key);

@@ -5,7 +5,7 @@
 import type { ResourceInput } from '../store/resource-store.js';
 import type { OrphanMark, ResourceRecord } from '../store/types.js';
 import type { BucketSettingKind, BucketSettingValues } from './kinds/bucket/attributes.js';
-import type { BlockedReason, DriftKind, GcReason, RecordReason } from './reasons.js';
+import type { BlockedReason, DriftKind, GcReason, RecordReason } from '../reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
 export interface DriftDetail {

@@ -19,7 +19,7 @@ import { plan } from './plan.js';
 import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources } from './ports.js';
 import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
-import { GcReason } from './reasons.js';
+import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
 import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
 
@@ -108,7 +108,7 @@ export class Controller {
     const links = await store.links.list();
     const teams = await this.deps.desired.teams(links);
     for (const team of teams.filter((t) => !t.complete)) {
-      logger.warn({ reason: 'heroku-read-incomplete', teamId: team.teamId, team: team.teamName }, `desired state of team ${team.teamName} is incomplete: ${team.error}`);
+      logger.warn({ reason: HerokuEvent.ReadIncomplete, teamId: team.teamId, team: team.teamName }, `desired state of team ${team.teamName} is incomplete: ${team.error}`);
     }
     const records = new Map((await store.resources.listAll()).map((r) => [r.addonId, r]));
     const told = (await this.deps.toldDeprovisioned?.all()) ?? new Set<string>();
@@ -133,10 +133,10 @@ export class Controller {
     // verifies its own repairs.
     if (!options.dryRun) await store.resources.setDeepChecked(deepChecked, startedAt);
     for (const account of accounts.filter((a) => !a.complete)) {
-      logger.error({ reason: 'observe-failed', accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
+      logger.error({ reason: BlockedReason.ObserveFailed, accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
     }
     for (const account of accounts) {
-      for (const warning of account.warnings ?? []) logger.warn({ reason: 'observe-partial', accountId: account.accountId }, `AWS account ${account.accountId}: ${warning}`);
+      for (const warning of account.warnings ?? []) logger.warn({ reason: ReconcileEvent.ObservePartial, accountId: account.accountId }, `AWS account ${account.accountId}: ${warning}`);
     }
     const deepSet = new Set(deepChecked);
     const observedById = new Map(accounts.map((a) => [a.accountId, a]));
@@ -208,7 +208,7 @@ export class Controller {
     const record = await store.resources.get(addonId);
     const read = await this.deps.desired.addon(addonId, links);
     if (read.status === 'unknown') {
-      logger.warn({ reason: 'heroku-read-incomplete', addonId }, `cannot read add-on ${addonId} from Heroku; nothing is decided until a later try: ${read.error}`);
+      logger.warn({ reason: HerokuEvent.ReadIncomplete, addonId }, `cannot read add-on ${addonId} from Heroku; nothing is decided until a later try: ${read.error}`);
       return result({ heroku: 'unknown', complete: false, error: read.error });
     }
     const toldGone = (await this.deps.toldDeprovisioned?.has(addonId)) ?? false;
@@ -216,7 +216,7 @@ export class Controller {
     if (!desired && !record) {
       // Never ours, or already forgotten: nothing to read in AWS, nothing to do.
       const why = read.status === 'gone' ? 'it does not exist' : (read.notOurs ?? 'it is deprovisioned');
-      logger.debug({ reason: 'addon-not-ours', addonId }, `add-on ${addonId} is not this controller's to act on: ${why}`);
+      logger.debug({ reason: ReconcileEvent.AddonNotOurs, addonId }, `add-on ${addonId} is not this controller's to act on: ${why}`);
       return result({ heroku: read.status === 'gone' || toldGone ? 'gone' : 'not-ours', complete: true, error: null });
     }
 
@@ -256,7 +256,7 @@ export class Controller {
       accounts.push(...(await mapLimit(others, 2, (accountId) => this.account(targets.get(accountId)!).observeUser(userNameFor(this.naming, addonId)))));
     }
     for (const account of accounts.filter((a) => !a.complete)) {
-      logger.error({ reason: 'observe-failed', accountId: account.accountId, addonId }, `cannot read add-on ${addonId}'s resources in AWS account ${account.accountId}: ${account.error}`);
+      logger.error({ reason: BlockedReason.ObserveFailed, accountId: account.accountId, addonId }, `cannot read add-on ${addonId}'s resources in AWS account ${account.accountId}: ${account.error}`);
     }
     const complete = accounts.every((a) => a.complete);
     if (!options.dryRun && deep && record && complete) await store.resources.setDeepChecked([addonId], startedAt);
@@ -285,7 +285,7 @@ export class Controller {
     };
     const { planned, actions, execution } = await this.decide(world, options, (all) => keyedActions(all, addonId, record, breakers));
     if (actions.length < planned.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker').length) {
-      logger.info({ reason: 'teardown-left-to-full-pass', addonId }, `add-on ${addonId}'s grace period is over: its teardown starts in the next full pass, where the mass-deletion breaker sees the whole account`);
+      logger.info({ reason: ReconcileEvent.TeardownLeftToFullPass, addonId }, `add-on ${addonId}'s grace period is over: its teardown starts in the next full pass, where the mass-deletion breaker sees the whole account`);
     }
     return result({ heroku: read.status === 'gone' || toldGone ? 'gone' : desired ? 'found' : 'not-ours', complete, error: accounts.find((a) => !a.complete)?.error ?? null, actions, execution, accounts });
   }
@@ -369,7 +369,7 @@ export class Controller {
     await mapLimit(candidates, 4, async (addonId) => {
       const word: AddonWhereabouts = told.has(addonId) ? { status: 'deprovisioned' } : await this.deps.desired.whereabouts(addonId);
       if (word.status === 'unknown') {
-        this.deps.logger.warn({ reason: 'heroku-read-incomplete', addonId }, `cannot ask Heroku about add-on ${addonId}, which no linked team lists: nothing of it is collected until Heroku answers (${word.error})`);
+        this.deps.logger.warn({ reason: HerokuEvent.ReadIncomplete, addonId }, `cannot ask Heroku about add-on ${addonId}, which no linked team lists: nothing of it is collected until Heroku answers (${word.error})`);
       }
       out.set(addonId, word);
     });
@@ -383,7 +383,7 @@ export class Controller {
   /** Config vars of these apps; one that cannot be read is left out (not judged this pass) and logged. */
   private readConfigVars(appIds: string[]): Promise<Map<string, Record<string, string>>> {
     return this.deps.configVars.readMany(appIds, (appId, err) =>
-      this.deps.logger.warn({ reason: 'config-vars-unread', appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
+      this.deps.logger.warn({ reason: ReconcileEvent.ConfigVarsUnread, appId }, `cannot read config vars of app ${appId}: ${errorMessage(err)}`),
     );
   }
 

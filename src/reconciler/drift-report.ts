@@ -7,7 +7,7 @@ import { DESTRUCTIVE_KINDS, actionResource } from './actions.js';
 import type { DriftItem, DriftReport } from './drift.js';
 import type { Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
-import { BlockedReason, DriftKind } from './reasons.js';
+import { BlockedReason, DriftKind } from '../reasons.js';
 
 /** The creates that stand for the whole of a missing resource. */
 const MISSING_ROOTS: Partial<Record<DriftKind, Action['kind']>> = {

@@ -3,7 +3,7 @@
  * the `plan` output, the `/drift` report, the drift metrics and the log lines. Values are shown
  * for settings and names only; a secret is never an `expected` or `actual` value.
  */
-import type { DriftKind } from './reasons.js';
+import type { DriftKind } from '../reasons.js';
 
 export type DriftStatus =
   /** The next pass repairs it. */

@@ -6,7 +6,7 @@
  * kind is applied by its handler, found by kind in the modules under `apply/` (one per kind of
  * resource); this file is the engine around them.
  */
-import { classifyError } from '../util/error-class.js';
+import { classifyError, type ErrorKind } from '../util/error-class.js';
 import { errorMessage } from '../util/errors.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
@@ -15,7 +15,7 @@ import { configVarHandlers, findDeliveries } from './apply/config-var-actions.js
 import { ApplyContext, Deferred, type ApplyDeps, type Handler, type Handlers } from './apply/context.js';
 import { gcHandlers } from './apply/gc-actions.js';
 import { userHandlers } from './apply/user-actions.js';
-import { DriftKind } from './reasons.js';
+import { DriftKind } from '../reasons.js';
 
 export type { AddonConfigDelivery } from './apply/context.js';
 
@@ -41,6 +41,8 @@ export interface ActionOutcome {
   action: Action;
   result: 'applied' | 'failed' | 'blocked' | 'skipped' | 'deferred';
   error?: string;
+  /** For a failed action: what kind of failure (util/error-class.ts), so callers know whether retrying soon helps. */
+  failure?: ErrorKind;
 }
 
 export interface ExecutionSummary {
@@ -109,8 +111,8 @@ export class Executor {
           { reason: action.reason, action: action.kind, accountId: action.accountId, addonId, resource: actionResource(action), terminal: !failure.retryable, failure: failure.kind },
           `${action.kind} failed: ${message}${failure.kind === 'access-denied' ? ` (${failure.explanation})` : ''}`,
         );
-        outcomes.push({ action, result: 'failed', error: message });
-        problem = `${action.kind}: ${message}`;
+        outcomes.push({ action, result: 'failed', error: message, failure: failure.kind });
+        problem = `${failure.kind === 'access-denied' ? 'access denied: ' : ''}${action.kind}: ${message}`;
         stopped = `earlier action ${action.kind} failed`;
       }
     }

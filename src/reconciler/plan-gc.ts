@@ -13,7 +13,7 @@ import type { ResourceInput } from '../store/resource-store.js';
 import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import type { Action } from './actions.js';
 import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
-import { BlockedReason, DriftKind, GcReason, RecordReason } from './reasons.js';
+import { BlockedReason, DriftKind, GcReason, OrphanReason, RecordReason } from '../reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
 import { TAG, bucketNameFor, configVarNames, isOwnedBy, isRetained, userNameFor, type NamingPolicy } from './spec.js';
@@ -160,7 +160,7 @@ export function planGarbageCollection(
       }
       if (!record.orphan) {
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
-        const orphan = { since: input.now, reason: deprovisioned ? ('deprovisioned' as const) : ('orphaned' as const), deleteAfter: new Date(input.now.getTime() + grace) };
+        const orphan = { since: input.now, reason: deprovisioned ? OrphanReason.Deprovisioned : OrphanReason.Orphaned, deleteAfter: new Date(input.now.getTime() + grace) };
         actions.push(mark(record, orphan, DriftKind.OrphanedBucket, account, naming));
       } else if (due_) {
         due.push(record);

@@ -12,7 +12,7 @@ import { planBucket } from './kinds/bucket/plan-bucket.js';
 import { describeTags, pick } from './describe.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
-import { BlockedReason, DriftKind, RecordReason } from './reasons.js';
+import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import {
   USER_POLICY_NAME,
   bucketNameFor,

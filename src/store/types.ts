@@ -2,6 +2,7 @@
  * Contracts of the controller's state store. One implementation works on both a PostgreSQL
  * server (`pg`) and embedded PGlite; both speak the same SQL through {@link Db}.
  */
+import type { OrphanReason } from '../reasons.js';
 
 /** The smallest SQL surface the store needs; implemented over `pg.Pool` and over PGlite. */
 export interface Db {
@@ -72,7 +73,7 @@ export interface ResourceRecord {
 export interface OrphanMark {
   since: Date;
   /** `deprovisioned`: Heroku said the add-on was removed (short grace); `orphaned`: seen by diff only (long grace). */
-  reason: 'deprovisioned' | 'orphaned';
+  reason: OrphanReason;
   deleteAfter: Date;
 }
 

@@ -57,6 +57,15 @@ export function httpStatusOf(err: unknown): number | null {
   return typeof status === 'number' ? status : null;
 }
 
+/**
+ * Whether trying again, even after a fresh read, cannot succeed until someone changes something
+ * outside the controller: access denied, refused, terminal. Not so a not-found: the next read sees
+ * what is gone and plans for it. Work queues wait their longest backoff at once for these.
+ */
+export function needsOutsideChange(kind: ErrorKind): boolean {
+  return kind === 'access-denied' || kind === 'refused' || kind === 'terminal';
+}
+
 export function classifyError(err: unknown): ErrorClass {
   const code = errorCodeOf(err);
   const status = httpStatusOf(err);

@@ -20,6 +20,7 @@ import { errorMessage } from '../util/errors.js';
 import { readBody } from '../http/read-body.js';
 import type { ReplayStore } from './replay-store.js';
 import { sendJson, sendJsonAndClose, singleHeader } from '../http/respond.js';
+import { WebhookDelivery } from '../reasons.js';
 
 /** The header Heroku signs deliveries in: base64(HMAC-SHA256(secret, raw body)). */
 export const SIGNATURE_HEADER = 'Heroku-Webhook-Hmac-SHA256';
@@ -145,13 +146,13 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
     }
     const signature = singleHeader(req, SIGNATURE_HEADER.toLowerCase());
     if (signature === undefined || signature === '') {
-      log?.warn({ reason: 'webhook-unsigned', remote: req.socket.remoteAddress }, 'webhook delivery refused: no signature header');
+      log?.warn({ reason: WebhookDelivery.Unsigned, remote: req.socket.remoteAddress }, 'webhook delivery refused: no signature header');
       return reject(res, 401, `missing or invalid ${SIGNATURE_HEADER} signature`);
     }
 
     const read = await readBody(req, maxBodyBytes, readTimeoutMs);
     if (read.kind === 'too-large') {
-      log?.warn({ reason: 'webhook-too-large', remote: req.socket.remoteAddress, maxBodyBytes }, 'webhook delivery refused: body over the size limit');
+      log?.warn({ reason: WebhookDelivery.TooLarge, remote: req.socket.remoteAddress, maxBodyBytes }, 'webhook delivery refused: body over the size limit');
       return reject(res, 413, `body larger than ${maxBodyBytes} bytes`);
     }
     if (read.kind === 'timeout') return reject(res, 408, `body not received within ${readTimeoutMs} ms`);
@@ -161,7 +162,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
     }
 
     if (!verifyHerokuSignature(read.body, signature, secrets)) {
-      log?.warn({ reason: 'webhook-bad-signature', remote: req.socket.remoteAddress }, 'webhook delivery refused: signature does not match');
+      log?.warn({ reason: WebhookDelivery.BadSignature, remote: req.socket.remoteAddress }, 'webhook delivery refused: signature does not match');
       return sendJson(res, 401, { error: `missing or invalid ${SIGNATURE_HEADER} signature` });
     }
 
@@ -169,21 +170,21 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
     try {
       payload = JSON.parse(read.body.toString('utf8'));
     } catch {
-      log?.warn({ reason: 'webhook-malformed' }, 'webhook delivery refused: body is not JSON');
+      log?.warn({ reason: WebhookDelivery.Malformed }, 'webhook delivery refused: body is not JSON');
       return sendJson(res, 400, { error: 'body is not valid JSON' });
     }
     const event = parseWebhookEvent(payload);
     if (event.kind === 'invalid') {
-      log?.warn({ reason: 'webhook-malformed', problem: event.problem }, `webhook delivery refused: ${event.problem}`);
+      log?.warn({ reason: WebhookDelivery.Malformed, problem: event.problem }, `webhook delivery refused: ${event.problem}`);
       return sendJson(res, 400, { error: event.problem });
     }
     if (event.kind === 'ignored') {
-      log?.debug({ reason: 'webhook-ignored', deliveryId: event.deliveryId, entity: event.entity }, 'webhook delivery ignored: not about an add-on');
+      log?.debug({ reason: WebhookDelivery.Ignored, deliveryId: event.deliveryId, entity: event.entity }, 'webhook delivery ignored: not about an add-on');
       return sendJson(res, 200, { status: 'ignored' });
     }
 
     if (!(await options.seen.remember(event.replayKey))) {
-      log?.debug({ reason: 'webhook-duplicate', deliveryId: event.deliveryId, addonId: event.addonId }, 'webhook delivery already accepted');
+      log?.debug({ reason: WebhookDelivery.Duplicate, deliveryId: event.deliveryId, addonId: event.addonId }, 'webhook delivery already accepted');
       return sendJson(res, 200, { status: 'duplicate' });
     }
     try {
@@ -191,11 +192,11 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookReq
     } catch (err) {
       // Not accepted after all: let a redelivery through.
       await options.seen.forget(event.replayKey);
-      log?.error({ reason: 'webhook-enqueue-failed', deliveryId: event.deliveryId, addonId: event.addonId, error: errorMessage(err) }, 'webhook delivery not queued');
+      log?.error({ reason: WebhookDelivery.EnqueueFailed, deliveryId: event.deliveryId, addonId: event.addonId, error: errorMessage(err) }, 'webhook delivery not queued');
       return sendJson(res, 503, { error: 'not queued: try again later' });
     }
     log?.info(
-      { reason: 'webhook-queued', deliveryId: event.deliveryId, addonId: event.addonId, entity: event.entity, action: event.action },
+      { reason: WebhookDelivery.Queued, deliveryId: event.deliveryId, addonId: event.addonId, entity: event.entity, action: event.action },
       `webhook ${[event.entity, event.action].filter(Boolean).join(' ')}: add-on ${event.addonId} queued`,
     );
     sendJson(res, 202, { status: 'queued' });

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer, type HttpServerDeps } from '../../src/http/server.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { DriftReport } from '../../src/reconciler/drift.js';
-import { DriftKind } from '../../src/reconciler/reasons.js';
+import { DriftKind } from '../../src/reasons.js';
 import { driftItem, driftReport, mixedReport } from '../metrics/fixtures.js';
 
 let server: HttpServer | undefined;

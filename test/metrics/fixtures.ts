@@ -1,6 +1,6 @@
 /** Drift reports for metrics and HTTP tests, built by hand (no controller involved). */
 import type { DriftItem, DriftReport } from '../../src/reconciler/drift.js';
-import { DriftKind } from '../../src/reconciler/reasons.js';
+import { DriftKind } from '../../src/reasons.js';
 
 export const ACCOUNT_A = '111122223333';
 export const ACCOUNT_B = '444455556666';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { IAM_USERS_QUOTA, Metrics } from '../../src/metrics/metrics.js';
 import { failedPassRecord, passRecord, publishPass } from '../../src/metrics/pass-outcome.js';
 import type { PassResult } from '../../src/reconciler/controller.js';
-import { DriftKind } from '../../src/reconciler/reasons.js';
+import { DriftKind } from '../../src/reasons.js';
 import type { ObservedAccount, TeamDesiredState } from '../../src/reconciler/model.js';
 import { ApiCallRecorder } from '../../src/sinks/aws/api-calls.js';
 import { parseExposition, samplesOf, valueOf, type Sample } from './exposition.js';
@@ -264,13 +264,18 @@ describe('API requests', () => {
     recorder.onCall((call) => metrics.observeAwsCall(call));
     recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'ListBuckets', outcome: 'ok' });
     recorder.record({ accountId: ACCOUNT_B, service: 's3', operation: 'ListBuckets', outcome: 'ok' });
-    recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'PutBucketPolicy', outcome: 'error' });
+    recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'PutBucketPolicy', outcome: 'error', failure: 'access-denied' });
+    recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'PutBucketPolicy', outcome: 'error', failure: 'throttled' });
+    recorder.record({ accountId: ACCOUNT_A, service: 's3', operation: 'PutBucketPolicy', outcome: 'error', failure: 'access-denied' });
     recorder.record({ accountId: ACCOUNT_A, service: 'iam', operation: 'GetAccountAuthorizationDetails', outcome: 'ok' });
     recorder.record({ accountId: ACCOUNT_A, service: 'sts', operation: 'AssumeRole', outcome: 'ok' });
     const { samples, text } = await scrape(metrics);
-    const n = (service: string, operation: string, outcome: string) => valueOf(samples, `${P}api_requests_total`, { service, operation, outcome });
+    const n = (service: string, operation: string, outcome: string, failure?: string) =>
+      valueOf(samples, `${P}api_requests_total`, { service, operation, outcome, ...(failure ? { failure } : {}) });
     expect(n('s3', 'ListBuckets', 'ok')).toBe(2);
-    expect(n('s3', 'PutBucketPolicy', 'error')).toBe(1);
+    // An error is counted by its kind as well: one of a handful, so the series stay bounded.
+    expect(n('s3', 'PutBucketPolicy', 'error', 'access-denied')).toBe(2);
+    expect(n('s3', 'PutBucketPolicy', 'error', 'throttled')).toBe(1);
     expect(n('iam', 'GetAccountAuthorizationDetails', 'ok')).toBe(1);
     expect(n('sts', 'AssumeRole', 'ok')).toBe(1);
     // Not per account: the account id is no label of this counter.
@@ -289,12 +294,13 @@ describe('API requests', () => {
     metrics.observeHerokuRequest({ method: 'GET', path: '/addon-attachments', status: 304 });
     metrics.observeHerokuRequest({ method: 'GET', path: '/addon-attachments', status: 0 });
     const { samples, text } = await scrape(metrics);
-    const n = (operation: string, outcome: string) => valueOf(samples, `${P}api_requests_total`, { service: 'heroku', operation, outcome });
+    const n = (operation: string, outcome: string, failure?: string) =>
+      valueOf(samples, `${P}api_requests_total`, { service: 'heroku', operation, outcome, ...(failure ? { failure } : {}) });
     expect(n('GET /teams/{team}/addons', 'ok')).toBe(2);
-    expect(n('GET /teams/{team}/addons', 'error')).toBe(1);
+    expect(n('GET /teams/{team}/addons', 'error', 'throttled')).toBe(1);
     expect(n('PATCH /apps/{app}/config-vars', 'ok')).toBe(1);
     expect(n('GET /addon-attachments', 'ok')).toBe(1);
-    expect(n('GET /addon-attachments', 'error')).toBe(2);
+    expect(n('GET /addon-attachments', 'error', 'unavailable')).toBe(2); // a 503 and no answer at all
     expect(text).not.toMatch(/canary|other-team/);
   });
 

@@ -45,10 +45,10 @@ it('counts Heroku requests by template and outcome, tracks the budget, and count
   const { contentType, body } = await runtime.metrics.render();
   expect(contentType).toContain('text/plain');
   const samples = parseExposition(body);
-  const heroku = (operation: string, outcome: string) =>
-    valueOf(samples, 'heroku_s3_controller_api_requests_total', { service: 'heroku', operation, outcome });
+  const heroku = (operation: string, outcome: string, failure?: string) =>
+    valueOf(samples, 'heroku_s3_controller_api_requests_total', { service: 'heroku', operation, outcome, ...(failure ? { failure } : {}) });
   expect(heroku('GET /teams/{team}/addons', 'ok')).toBe(1);
-  expect(heroku('GET /teams/{team}/addons', 'error')).toBe(1);
+  expect(heroku('GET /teams/{team}/addons', 'error', 'not-found')).toBe(1);
   expect(heroku('GET /addon-attachments', 'ok')).toBe(1);
   expect(valueOf(samples, 'heroku_s3_controller_heroku_rate_limit_remaining')).toBe(fake.rateLimitRemaining);
   expect(valueOf(samples, 'heroku_s3_controller_api_requests_total', { service: 's3', operation: 'ListBuckets', outcome: 'ok' })).toBe(1);

@@ -12,6 +12,7 @@ import {
   type WorkQueueOptions,
   type WorkResult,
 } from '../../src/queue/work-queue.js';
+import { TerminalError } from '../../src/util/errors.js';
 import { ManualClock, settle } from './manual-clock.js';
 
 interface RunRecord {
@@ -261,9 +262,71 @@ describe('backoff', () => {
     expect(outcomes).toEqual(['error', 'error', 'done']);
     expect(errors.map(([k, e]) => [k, (e as Error).message])).toEqual([
       ['a', 'Heroku answered 503'],
-      ['a', "work queue handler returned maybe for a; expected 'done' or 'retry'"],
+      ['a', "work queue handler returned maybe for a; expected 'done', 'retry' or 'wait'"],
     ]);
     expect(queue.numRequeues('a')).toBe(0);
+  });
+
+  it('a failure that asking again soon will not fix waits the maximum backoff at once; a retryable one waits the first step', async () => {
+    const retries: Array<[string, number, number]> = [];
+    const failures: Array<[string, string, boolean]> = [];
+    // Shaped as the AWS SDK throws them: a name and the HTTP status in $metadata.
+    const denied = Object.assign(new Error('User: arn:aws:sts::111122223333:assumed-role/x is not authorized to perform: s3:PutBucketTagging'), {
+      name: 'AccessDenied',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const unavailable = Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } });
+    const { clock, handlers, queue } = setup(
+      {
+        backoff: { baseMs: 100, maxMs: 10_000 },
+        hooks: {
+          onRetry: (k, delay, n) => retries.push([k, delay, n]),
+          onError: (k, _e, failure) => failures.push([k, failure.kind, failure.retryable]),
+        },
+      },
+      (key, run) => (run > 0 ? 'done' : key === 'denied' ? denied : key === 'flaky' ? unavailable : 'wait'),
+    );
+    queue.add('denied');
+    queue.add('flaky');
+    queue.add('waits');
+    await clock.advance(9_999);
+    expect(handlers.times('flaky')).toEqual([0, 100]);
+    expect(handlers.times('denied')).toEqual([0]);
+    expect(handlers.times('waits')).toEqual([0]);
+    await clock.advance(1);
+    expect(handlers.times('denied')).toEqual([0, 10_000]);
+    expect(handlers.times('waits')).toEqual([0, 10_000]);
+    expect(retries.sort()).toEqual([
+      ['denied', 10_000, 1],
+      ['flaky', 100, 1],
+      ['waits', 10_000, 1],
+    ]);
+    expect(failures.sort()).toEqual([
+      ['denied', 'access-denied', false],
+      ['flaky', 'unavailable', true],
+    ]);
+    // Success forgets it as for any failure.
+    expect(queue.numRequeues('denied')).toBe(0);
+  });
+
+  it('a TerminalError or a refused request (4xx) also waits the maximum backoff; a 429 or a not-found backs off step by step', async () => {
+    const { clock, handlers, queue } = setup({ backoff: { baseMs: 100, maxMs: 5_000 } }, (key, run) =>
+      run > 0
+        ? 'done'
+        : key === 'terminal'
+          ? new TerminalError('the linked role does not exist', 'NoSuchEntity')
+          : key === 'refused'
+            ? Object.assign(new Error('Invalid request'), { statusCode: 422, id: 'invalid_params' })
+            : key === 'gone'
+              ? Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } })
+              : Object.assign(new Error('Rate limit exceeded'), { statusCode: 429, id: 'rate_limit' }),
+    );
+    for (const key of ['terminal', 'refused', 'throttled', 'gone']) queue.add(key);
+    await clock.advance(5_000);
+    expect(handlers.times('throttled')).toEqual([0, 100]);
+    expect(handlers.times('gone')).toEqual([0, 100]); // the next run reads afresh and sees it gone
+    expect(handlers.times('terminal')).toEqual([0, 5_000]);
+    expect(handlers.times('refused')).toEqual([0, 5_000]);
   });
 
   it('a handler that throws synchronously is a retry, not a crash of the queue', async () => {

@@ -119,6 +119,9 @@ describe('Executor on in-memory ports', () => {
     expect(logged).toMatchObject({ terminal: true, failure: 'access-denied' });
     expect(String(logged.msg)).toMatch(/refused for lack of permission \(AccessDenied\): check the linked role's policy/);
     expect((await store.resources.get(denied.addonId))?.state).toBe('error');
+    // The add-on's last error says in plain words what kind of failure it was.
+    expect((await store.resources.get(denied.addonId))?.lastError).toMatch(/^access denied: create-bucket: /);
+    expect(summary.outcomes[0]).toMatchObject({ result: 'failed', failure: 'access-denied' });
   });
 
   it('does not delete a bucket whose tags say it is no longer this add-on\'s', async () => {

@@ -8,7 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../src/http/server.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import type { AddonPassResult } from '../../src/reconciler/controller.js';
+import type { ExecutionSummary } from '../../src/reconciler/executor.js';
+import { DriftKind } from '../../src/reasons.js';
 import { FastPath, WEBHOOK_PATH, type FastPathOptions } from '../../src/fast-lane/keyed-queue.js';
 import { silentLogger } from '../../src/util/log.js';
 import { mapLimit } from '../../src/util/map-limit.js';
@@ -38,13 +42,18 @@ function deliveryId(i: number): string {
 class CountingController {
   readonly calls: string[] = [];
   /** Answers in order, then `complete`; a function is awaited (a gate or a throw). */
-  readonly script: Array<'complete' | 'incomplete' | 'failed' | (() => Promise<void>)> = [];
+  readonly script: Array<'complete' | 'incomplete' | 'failed' | 'denied' | (() => Promise<void>)> = [];
 
   async reconcileAddon(addonId: string): Promise<AddonPassResult> {
     this.calls.push(addonId);
     const step = this.script.shift() ?? 'complete';
     if (typeof step === 'function') await step();
-    const failed = step === 'failed' ? 1 : 0;
+    const failed = step === 'failed' || step === 'denied' ? 1 : 0;
+    // An action the cloud refused for lack of permission, as the executor reports it.
+    const outcomes: ExecutionSummary['outcomes'] =
+      step === 'denied'
+        ? [{ action: { addonId, accountId: '999900001111', bucket: 'b', region: 'us-east-1', kind: 'put-bucket-versioning', reason: DriftKind.VersioningChanged, desired: true }, result: 'failed', error: 'Access Denied', failure: 'access-denied' }]
+        : [];
     return {
       addonId,
       startedAt: new Date(),
@@ -54,7 +63,7 @@ class CountingController {
       error: step === 'incomplete' ? 'Heroku GET /addons/x failed: 503' : null,
       actions: [],
       accounts: [],
-      execution: { outcomes: [], applied: 0, failed, blocked: 0, skipped: 0 },
+      execution: { outcomes, applied: 0, failed, blocked: 0, skipped: 0 },
     };
   }
 }
@@ -212,6 +221,28 @@ describe('fast path behind POST /webhooks/heroku', () => {
     expect(controller.calls).toHaveLength(4); // complete: forgotten
     await clock.advance(600_000);
     expect(controller.calls).toHaveLength(4);
+  });
+
+  it('a failure asking again soon will not fix (access denied) waits the longest backoff at once, and says so', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+    const { controller, clock, post } = await rig({ logger });
+    const denied = Object.assign(new Error('User is not authorized to perform: s3:PutBucketVersioning'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    controller.script.push(() => Promise.reject(denied), 'denied', 'complete');
+    await post(delivery('api-addon-create', ADDON, deliveryId(1)));
+    await clock.advance(1_000);
+    expect(controller.calls).toHaveLength(1); // threw AccessDenied: not again before 60 s
+    await clock.advance(59_999);
+    expect(controller.calls).toHaveLength(1);
+    await clock.advance(1);
+    expect(controller.calls).toHaveLength(2); // an action was denied: again 60 s later, not 2 s
+    await clock.advance(59_999);
+    expect(controller.calls).toHaveLength(2);
+    await clock.advance(1);
+    expect(controller.calls).toHaveLength(3);
+    expect(lines.find((l) => l.reason === 'addon-reconcile-failed')).toMatchObject({ addonId: ADDON, failure: 'access-denied', retryable: false });
+    expect(String(lines.find((l) => l.reason === 'addon-reconcile-failed')?.msg)).toMatch(/access-denied: the call was refused for lack of permission \(AccessDenied\).*waiting the longest backoff/);
+    expect(lines.find((l) => l.reason === 'addon-reconcile-incomplete')).toMatchObject({ addonId: ADDON, failed: 1, failures: ['access-denied'] });
   });
 
   it('a standby refuses deliveries (503, so a retry may reach the leader) and drops keys when leadership is lost', async () => {

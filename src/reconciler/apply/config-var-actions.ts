@@ -7,7 +7,7 @@ import type { DeliveryRecord } from '../../store/types.js';
 import { classifyError } from '../../util/error-class.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Action } from '../actions.js';
-import { GcReason } from '../reasons.js';
+import { GcReason, ReconcileEvent } from '../../reasons.js';
 import {
   BUCKET_NAME_SUFFIX,
   configVarNames,
@@ -85,7 +85,7 @@ export async function findDeliveries(ctx: ApplyContext, record: ResourceInput): 
     // Refused (no access to the app, say): asking again will not help, and the resources are
     // collected all the same; only these vars stay.
     const message = `config vars of add-on ${record.addonId} on app ${record.appId} not looked for: ${errorMessage(err)}`;
-    ctx.deps.logger.warn({ reason: 'deliveries-not-found', accountId: record.accountId, addonId: record.addonId }, message);
+    ctx.deps.logger.warn({ reason: ReconcileEvent.DeliveriesNotFound, accountId: record.accountId, addonId: record.addonId }, message);
     return { deliveries: [], detail: { appId: record.appId, varsNotLookedFor: errorMessage(err) } };
   }
 }

@@ -12,7 +12,7 @@ import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Logger } from '../../util/log.js';
 import type { Action, ActionKind } from '../actions.js';
 import type { AppConfigVars, BucketHandle, CloudAccount, UserHandle } from '../ports.js';
-import { BlockedReason } from '../reasons.js';
+import { BlockedReason } from '../../reasons.js';
 import { TAG, isOwnedBy, isRetained } from '../spec.js';
 
 /**

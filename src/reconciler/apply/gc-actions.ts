@@ -1,6 +1,7 @@
 /** How garbage collection's own actions are applied: orphan marks, forgetting, the breaker. */
 import { ABORT_INCOMPLETE_MULTIPART_DAYS, LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, tlsOnlyBucketPolicy } from '../spec.js';
 import type { Handlers } from './context.js';
+import { BlockedReason } from '../../reasons.js';
 
 export const gcHandlers: Handlers = {
   'mark-orphan': async (action, ctx) => {
@@ -42,7 +43,7 @@ export const gcHandlers: Handlers = {
   'trip-gc-breaker': async (action, ctx) => {
     await ctx.deps.gcBreakers.trip(action.accountId, action.planned, ctx.now());
     ctx.deps.logger.error(
-      { reason: 'gc-breaker-tripped', accountId: action.accountId, planned: action.planned.length },
+      { reason: BlockedReason.GcBreakerTripped, accountId: action.accountId, planned: action.planned.length },
       `garbage collection held in account ${action.accountId}: ${action.planned.length} deletions wait for \`heroku-s3-controller gc approve --account ${action.accountId}\``,
     );
     return { planned: action.planned };

@@ -3,12 +3,15 @@
  * middleware. The counts feed metrics and let tests prove that a pass in sync mutates nothing.
  */
 import type { MiddlewareStack } from '@smithy/types';
+import { classifyError, type ErrorKind } from '../../util/error-class.js';
 
 export interface ApiCall {
   accountId: string;
   service: string;
   operation: string;
   outcome: 'ok' | 'error';
+  /** For an error: its kind (util/error-class.ts), one of a handful, so a metric label stays bounded. */
+  failure?: ErrorKind;
 }
 
 /** Read operations never change anything; everything else counts as a mutation. */
@@ -61,7 +64,7 @@ export class ApiCallRecorder {
           this.record({ accountId, service, operation, outcome: 'ok' });
           return result;
         } catch (err) {
-          this.record({ accountId, service, operation, outcome: 'error' });
+          this.record({ accountId, service, operation, outcome: 'error', failure: classifyError(err).kind });
           throw err;
         }
       },

@@ -179,7 +179,9 @@ describe('ApiCallRecorder', () => {
         'GetBucketPolicy',
         'GetBucketVersioning',
         'GetPublicAccessBlock',
-      ].map((operation) => ({ service: 's3', operation, outcome: ['GetBucketOwnershipControls', 'GetBucketVersioning'].includes(operation) ? 'ok' : 'error' })),
+      ].map((operation) =>
+        ['GetBucketOwnershipControls', 'GetBucketVersioning'].includes(operation) ? { service: 's3', operation, outcome: 'ok' } : { service: 's3', operation, outcome: 'error', failure: 'not-found' },
+      ),
     );
     expect(recorder.mutations()).toEqual([]);
 
@@ -197,10 +199,10 @@ describe('ApiCallRecorder', () => {
     await deleteAccessKey(iam, 'rec-user', key.accessKeyId);
     expect(ours()).toEqual([
       { service: 's3', operation: 'PutPublicAccessBlock', outcome: 'ok' },
-      { service: 's3', operation: 'GetBucketTagging', outcome: 'error' }, // NoSuchTagSet, read as {}
+      { service: 's3', operation: 'GetBucketTagging', outcome: 'error', failure: 'not-found' }, // NoSuchTagSet, read as {}
       { service: 's3', operation: 'ListBuckets', outcome: 'ok' },
       { service: 'iam', operation: 'CreateUser', outcome: 'ok' },
-      { service: 'iam', operation: 'CreateUser', outcome: 'error' },
+      { service: 'iam', operation: 'CreateUser', outcome: 'error', failure: 'refused' },
       { service: 'iam', operation: 'GetUser', outcome: 'ok' },
       { service: 'iam', operation: 'TagUser', outcome: 'ok' },
       { service: 'iam', operation: 'PutUserPolicy', outcome: 'ok' },
@@ -244,7 +246,7 @@ describe('ApiCallRecorder', () => {
     const clients = track(newConnector({ recorder, onClient: flaky.hook })).connect(roleTarget(randomAccountId()));
     await expect(listUsers(clients.iam, '/x/')).rejects.toMatchObject({ name: 'ServiceUnavailable' });
     expect(flaky.attempts()).toBe(5); // the connector's maxAttempts
-    expect(recorder.calls).toEqual([{ accountId: clients.accountId, service: 'iam', operation: 'GetAccountAuthorizationDetails', outcome: 'error' }]);
+    expect(recorder.calls).toEqual([{ accountId: clients.accountId, service: 'iam', operation: 'GetAccountAuthorizationDetails', outcome: 'error', failure: 'unavailable' }]);
     expect(recorder.mutations()).toEqual([]);
   });
 });

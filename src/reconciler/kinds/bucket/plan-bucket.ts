@@ -6,7 +6,7 @@ import type { Action } from '../../actions.js';
 import { describeTags, pick } from '../../describe.js';
 import type { BucketSettings, DesiredAddon, ObservedBucket } from '../../model.js';
 import type { SettingsProfile } from '../../profiles.js';
-import { BlockedReason, DriftKind } from '../../reasons.js';
+import { BlockedReason, DriftKind } from '../../../reasons.js';
 import { TAG, bucketTagsFor, hasNoOwnershipTags, hasOwnershipTags, isOwnedBy, type NamingPolicy } from '../../spec.js';
 import type { Link, ResourceRecord } from '../../../store/types.js';
 import { BUCKET_ATTRIBUTES, type BucketAttribute, type BucketSettingKind } from './attributes.js';
