@@ -127,9 +127,9 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
       urls,
     };
     for (const r of records) {
-      await s3.send(new HeadBucketCommand({ Bucket: r.bucketName }));
+      await s3.send(new HeadBucketCommand({ Bucket: r.bucketName! }));
       await iam.send(new GetUserCommand({ UserName: r.userName }));
-      evidence.buckets[r.addonName] = r.bucketName;
+      evidence.buckets[r.addonName] = r.bucketName!;
       evidence.users[r.addonName] = r.userName;
     }
     const names = configVarNames('BUCKET');
@@ -153,7 +153,7 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
 
     const shared = records.find((r) => r.addonName === 'acme-assets')!;
     step(say, 4, `Someone turns off Block Public Access on ${shared.bucketName} and deletes ${names.secretAccessKey} from ${world.worker}`);
-    await s3.send(new DeletePublicAccessBlockCommand({ Bucket: shared.bucketName }));
+    await s3.send(new DeletePublicAccessBlockCommand({ Bucket: shared.bucketName! }));
     sandbox.fake.setConfigVar(world.worker, names.secretAccessKey, null);
     const repair = await pass();
     const drift = rt.reports.latest?.items ?? [];
@@ -162,7 +162,7 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
     for (const d of drift) say(`    ${d.kind}: ${d.resource} ${d.field} (expected ${d.expected ?? '-'}, found ${d.actual ?? '-'})`);
     say(`    ${(await metricLines(urls.metrics, 'drift_items')).filter((l) => !l.endsWith(' 0')).join('\n    ') || '(no drift metric above 0)'}`);
     narrate(say, passes, repair, '  and repaired it in the same pass:');
-    const pab = await s3.send(new GetPublicAccessBlockCommand({ Bucket: shared.bucketName }));
+    const pab = await s3.send(new GetPublicAccessBlockCommand({ Bucket: shared.bucketName! }));
     evidence.drift.publicAccessBlockRestored = Object.values(pab.PublicAccessBlockConfiguration ?? {}).every((v) => v === true);
     evidence.drift.configVarRestored = (sandbox.fake.configVars(world.worker)[names.secretAccessKey] ?? '') !== '';
     await pass();
@@ -181,7 +181,7 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
       await sleep(2_000, options.signal);
       const result = await pass();
       if (result.actions.length > 0) narrate(say, passes, result);
-      evidence.reviewApp.bucketGone = !(await exists(() => s3.send(new HeadBucketCommand({ Bucket: review.bucketName }))));
+      evidence.reviewApp.bucketGone = !(await exists(() => s3.send(new HeadBucketCommand({ Bucket: review.bucketName! }))));
       evidence.reviewApp.userGone = !(await exists(() => iam.send(new GetUserCommand({ UserName: review.userName }))));
       if (evidence.reviewApp.bucketGone && evidence.reviewApp.userGone) break;
     }

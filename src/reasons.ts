@@ -45,6 +45,8 @@ export const BlockedReason = {
   Flapping: 'flapping',
   /** One pass would delete too much of an account: nothing is deleted until `gc approve`. */
   GcBreakerTripped: 'gc-breaker-tripped',
+  /** The add-on's plan names a kind this controller does not have, or not the kind it was made as. */
+  KindChanged: 'kind-changed',
   /** Both access-key slots hold keys that may be in use: no new key until one is known to be free. */
   KeySlotsInUse: 'key-slots-in-use',
   /**

@@ -10,6 +10,10 @@ import { SecretBox } from './crypto/secret-box.js';
 import { Metrics } from './metrics/metrics.js';
 import { createPartnerApiFromConfig, type PartnerApi } from './partner/partner-api.js';
 import { Controller } from './reconciler/controller.js';
+import { BUILT_IN_KINDS } from './reconciler/kinds/bucket/kind.js';
+import { credentialsKind } from './reconciler/kinds/credentials/kind.js';
+import { profileProblems, type KindTable } from './reconciler/kinds/kind.js';
+import { profileFor } from './reconciler/profiles.js';
 import { AwsCloud } from './sinks/aws/aws-cloud.js';
 import type { Sleep } from './sinks/aws/aws-errors.js';
 import { herokuConfigVars } from './sinks/heroku/config-vars.js';
@@ -21,7 +25,7 @@ import { AwsConnector, type ClientHook, type ConnectorOptions } from './sinks/aw
 import { HerokuApi, type HerokuRequest } from './heroku/heroku-api.js';
 import { HerokuBudget } from './heroku/request-budget.js';
 import { Store } from './store/store.js';
-import { UserError } from './util/errors.js';
+import { ConfigError, UserError } from './util/errors.js';
 import type { Logger } from './util/log.js';
 import { HerokuEvent, ServeEvent } from './reasons.js';
 
@@ -154,7 +158,13 @@ export function controllerPorts(config: Pick<Config, 'addonServices' | 'aws'>, h
   };
 }
 
+/** The kinds of resources a plan can stand for (PLAN_PROFILES `kind`). */
+export const KINDS: KindTable = new Map([...BUILT_IN_KINDS, [credentialsKind.name, credentialsKind]]);
+
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
+  // Checked before anything starts: a profile its kind cannot use stops here, with what to fix.
+  const problems = profileProblems(KINDS, Object.fromEntries(Object.keys(config.profiles).map((plan) => [plan, profileFor(config.profiles, plan)])));
+  if (problems.length > 0) throw new ConfigError('PLAN_PROFILES', problems.join('; '));
   const store = await openStore(config, logger);
   const metrics = new Metrics();
   const heroku: HerokuApi = herokuApi(
@@ -188,6 +198,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     config,
     store,
     ...controllerPorts(config, heroku, connector),
+    kinds: KINDS,
     logger,
     ...(partner && config.credentialDelivery === 'addon-config' ? { addonConfig: addonConfigDelivery(partner, store, config.addonConfigVarsPrefix) } : {}),
     ...(partner ? { toldDeprovisioned: toldDeprovisioned(store) } : {}),

@@ -163,16 +163,16 @@ export class BenchWorld {
       const keys = await moto.clone(
         this.accountId,
         record.bucketRegion,
-        { bucket: record.bucketName, user: record.userName },
+        { bucket: record.bucketName!, user: record.userName },
         chunk.map((a) => ({
-          bucket: record.bucketName.replace(template, a.addonId),
+          bucket: record.bucketName!.replace(template, a.addonId),
           user: record.userName.replace(template, a.addonId),
           replace: [[template, a.addonId], [record.appId, a.appId], [record.teamId, a.teamId]],
         })),
       );
       for (const [j, a] of chunk.entries()) {
         const key = keys[j]!;
-        const bucketName = record.bucketName.replace(template, a.addonId);
+        const bucketName = record.bucketName!.replace(template, a.addonId);
         await store.resources.upsert({
           ...record,
           addonId: a.addonId,

@@ -9,7 +9,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import type { LeaderElectionSettings } from '../leader/create-leader-elector.js';
 import { validateLeaderTimings } from '../leader/leader-election.js';
-import { DEFAULT_PROFILES, type ProfileTable } from '../reconciler/profiles.js';
+import { DEFAULT_PROFILES, type ProfileTable, type SettingsProfile } from '../reconciler/profiles.js';
 import { DEFAULT_MIN_DELETIONS_FOR_RATIO } from '../reconciler/plan-gc.js';
 import { parseDatabaseUrl } from '../store/db.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -278,8 +278,20 @@ const profileSchema = z
     versioning: z.boolean().optional(),
     corsOrigins: z.array(z.string().min(1)).optional(),
     retain: z.boolean().optional(),
+    /** What the plan stands for: a bucket (default) or IAM credentials alone. */
+    kind: z.enum(['bucket', 'credentials']).optional(),
+    /** `credentials`: the users' IAM policy, a document (or its JSON text) with ${...} variables. */
+    policy: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
   })
   .strict();
+
+/** PLAN_PROFILES as the controller uses it: a policy given as a JSON object becomes its text. */
+function parseProfiles(text: string): ProfileTable {
+  const table = JSON.parse(text) as Record<string, Partial<SettingsProfile> & { policy?: string | object }>;
+  return Object.fromEntries(
+    Object.entries(table).map(([plan, profile]) => [plan, profile.policy !== undefined && typeof profile.policy !== 'string' ? { ...profile, policy: JSON.stringify(profile.policy) } : profile]),
+  ) as ProfileTable;
+}
 
 /** Why PLAN_PROFILES is unusable, or null when it is fine. */
 function profileTableProblem(text: string): string | null {
@@ -292,7 +304,7 @@ function profileTableProblem(text: string): string | null {
   const table = z.record(z.string(), profileSchema).safeParse(parsed);
   if (table.success) return null;
   const issue = table.error.issues[0]!;
-  return `has a bad profile at ${issue.path.join('.') || 'the top level'} (${issue.message}); a profile may set access ("read-write" or "read-only"), versioning (true/false), corsOrigins (a list of origins) and retain (true/false)`;
+  return `has a bad profile at ${issue.path.join('.') || 'the top level'} (${issue.message}); a profile may set kind ("bucket" or "credentials"); a bucket's access ("read-write" or "read-only"), versioning (true/false), corsOrigins (a list of origins) and retain (true/false); credentials' policy (an IAM policy document with \${addon}, \${app}, \${team} and \${account} variables)`;
 }
 
 /** Reads and validates the configuration; throws a {@link ConfigError} naming the first bad variable. */
@@ -376,7 +388,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
     herokuBudget,
     herokuRateLimitMaxWaitMs: parseDuration(e.HEROKU_RATE_LIMIT_MAX_WAIT ?? '3m')!,
-    profiles: { ...DEFAULT_PROFILES, ...(e.PLAN_PROFILES ? (JSON.parse(e.PLAN_PROFILES) as ProfileTable) : {}) },
+    profiles: { ...DEFAULT_PROFILES, ...(e.PLAN_PROFILES ? parseProfiles(e.PLAN_PROFILES) : {}) },
     gc: {
       mode: e.GC_MODE ?? 'enabled',
       graceDeprovisionedMs: parseDuration(e.GC_GRACE_DEPROVISIONED ?? '5m')!,

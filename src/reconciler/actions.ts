@@ -133,7 +133,8 @@ export interface DeliverConfigVars extends Base {
 export interface MarkOrphan extends Base {
   kind: 'mark-orphan';
   orphan: OrphanMark | null;
-  bucket: string;
+  /** The add-on's bucket; null for a kind without one. */
+  bucket: string | null;
   /** Tag the bucket / user too: only when observed to carry our ownership tags (invariant 1). */
   tagBucket: boolean;
   tagUser: boolean;
@@ -149,8 +150,12 @@ export interface RemoveConfigVars extends Base {
   attachmentId: string;
   appId: string;
   varNames: string[];
-  /** The bucket this add-on delivered: its `*_BUCKET_NAME` on the app says whether the vars are still ours. */
-  bucket: string;
+  /**
+   * The bucket this add-on delivered: its `*_BUCKET_NAME` on the app says whether the vars are
+   * still ours. Null for a kind without a bucket: then its `*_AWS_ACCESS_KEY_ID` does, by the hash
+   * of what was delivered.
+   */
+  bucket: string | null;
   /** sha256 of each delivered value, by name (null for deliveries recorded before they were kept). */
   valueHashes: Record<string, string> | null;
 }
@@ -171,7 +176,7 @@ export interface BucketTeardown extends Base {
 /** Forgets an add-on whose resources are all gone (or only a retained bucket is left). */
 export interface ForgetResource extends Base {
   kind: 'forget-resource';
-  bucket: string;
+  bucket: string | null;
   retained: boolean;
 }
 
@@ -235,7 +240,7 @@ export type ActionKind = Action['kind'];
 export function actionResource(action: Action): string {
   switch (action.kind) {
     case 'record-resource':
-      return action.record.bucketName;
+      return action.record.bucketName ?? action.record.userName;
     case 'update-record':
       return action.addonId;
     case 'create-bucket':
@@ -250,6 +255,7 @@ export function actionResource(action: Action): string {
       return action.bucket;
     case 'mark-orphan':
     case 'forget-resource':
+      return action.bucket ?? action.addonId;
     case 'delete-bucket-policy':
     case 'empty-bucket':
     case 'delete-bucket':

@@ -16,6 +16,8 @@ import { buildDriftReport } from './drift-report.js';
 import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './executor.js';
 import type { AddonWhereabouts, DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
+import { BUILT_IN_KINDS, bucketKind } from './kinds/bucket/kind.js';
+import type { KindTable } from './kinds/kind.js';
 import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources } from './ports.js';
 import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
@@ -37,6 +39,8 @@ export interface ControllerDeps {
   logger: Logger;
   clock?: () => Date;
   mayMutate?: () => boolean;
+  /** The kinds a plan's profile may name; absent: the built-in ones (a bucket). */
+  kinds?: KindTable;
   /** CREDENTIAL_DELIVERY=addon-config; absent: app config vars. */
   addonConfig?: AddonConfigDelivery;
   /**
@@ -85,7 +89,10 @@ export class Controller {
   /** Config-var writes per app, one at a time across the passes that run at once. */
   private readonly appLocks = new KeyedMutex();
 
+  private readonly kinds: KindTable;
+
   constructor(private readonly deps: ControllerDeps) {
+    this.kinds = deps.kinds ?? BUILT_IN_KINDS;
     this.naming = {
       instanceId: deps.config.instanceId,
       bucketPrefix: deps.config.bucketPrefix,
@@ -242,9 +249,9 @@ export class Controller {
       whereabouts.set(addonId, toldGone ? { status: 'deprovisioned' } : read.status === 'gone' ? { status: 'gone' } : read.whereabouts);
     }
     const accounts = await mapLimit(accountIds, 2, (accountId) => {
-      const bucket = record?.bucketName ?? bucketNameFor(this.naming, accountId, addonId);
+      const bucket = desired ? this.bucketOf(desired, record, accountId) : record!.bucketName;
       return this.account(targets.get(accountId)!).observeAddon(
-        { bucket: { name: bucket, region: record?.bucketRegion ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
+        { bucket: bucket === null ? null : { name: bucket, region: record?.bucketRegion ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
     });
@@ -326,6 +333,7 @@ export class Controller {
       configVars: this.deps.configVars,
       account: (accountId) => this.account(targets.get(accountId)!),
       retainingPlan: (plan) => profileFor(this.deps.config.profiles, plan).retain,
+      kindOf: (record) => this.kinds.get(record.kind) ?? bucketKind,
       keyIdentity: (accountId, key) => this.deps.cloud.keyIdentity(accountId, key),
       instanceId: this.deps.config.instanceId,
       logger,
@@ -349,7 +357,7 @@ export class Controller {
 
   private planLimits() {
     const { config } = this.deps;
-    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles };
+    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles, kinds: this.kinds };
   }
 
   /** The user of this add-on, as observed this pass, holds an access key the store does not know. */
@@ -399,7 +407,7 @@ export class Controller {
     records: Map<string, ResourceRecord>,
     now: Date,
   ): { expected: ExpectedResources; deepAddons: string[] } {
-    const entries = new Map<string, { bucket: string; region: string; user: string; deep: boolean }>();
+    const entries = new Map<string, { bucket: string | null; region: string; user: string; deep: boolean }>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
     const deepFor = (addonId: string, record: ResourceRecord | undefined) =>
       !record || record.state !== 'ready' || isDeepCheckDue(addonId, record.deepCheckedAt, now, this.deps.config.deepCheckWindowMs);
@@ -407,7 +415,7 @@ export class Controller {
       for (const addon of team.addons) {
         const record = records.get(addon.addonId);
         entries.set(addon.addonId, {
-          bucket: record?.bucketName ?? bucketNameFor(this.naming, accountId, addon.addonId),
+          bucket: this.bucketOf(addon, record ?? null, accountId),
           region: record?.bucketRegion ?? addon.region,
           user: record?.userName ?? userNameFor(this.naming, addon.addonId),
           // A new plan may ask for other settings: read them now, not when the window comes round.
@@ -422,11 +430,18 @@ export class Controller {
     const values = [...entries.values()];
     return {
       expected: {
-        buckets: values.map((e) => ({ name: e.bucket, region: e.region, deep: e.deep })),
+        buckets: values.flatMap((e) => (e.bucket === null ? [] : [{ name: e.bucket, region: e.region, deep: e.deep }])),
         users: values.map((e) => ({ name: e.user, deep: e.deep })),
       },
       deepAddons: [...entries].filter(([, e]) => e.deep).map(([addonId]) => addonId),
     };
+  }
+
+  /** The add-on's bucket: its record's, or the name it gets when its plan's kind has one (null otherwise). */
+  private bucketOf(addon: DesiredAddon, record: ResourceRecord | null, accountId: string): string | null {
+    if (record) return record.bucketName;
+    const kind = this.kinds.get(profileFor(this.deps.config.profiles, addon.plan).kind);
+    return kind?.hasBucket ? bucketNameFor(this.naming, accountId, addon.addonId) : null;
   }
 
   private now(): Date {

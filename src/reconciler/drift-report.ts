@@ -118,16 +118,18 @@ function orphanItems(context: ReportContext, actions: Action[], reported: DriftI
   const items: DriftItem[] = [];
   for (const record of context.records) {
     if (covered.has(record.addonId)) continue;
-    const base = { accountId: record.accountId, addonId: record.addonId, resource: record.bucketName, field: 'add-on', expected: 'wanted by an add-on' };
+    const base = { accountId: record.accountId, addonId: record.addonId, resource: record.bucketName ?? record.userName, field: 'add-on', expected: 'wanted by an add-on' };
+    // What waits to go: the bucket, or the user of a kind without one.
+    const orphaned = record.bucketName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket;
     if (!linked.has(record.teamId)) {
       items.push({ ...base, kind: DriftKind.TeamUnlinked, status: 'blocked', actual: `team ${record.teamId} is not linked; kept until an operator decides` });
     } else if (record.orphan && record.state === 'retained') {
-      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'retained', actual: 'kept by its retain tag or plan' });
+      items.push({ ...base, kind: orphaned, status: 'retained', actual: 'kept by its retain tag or plan' });
     } else if (record.orphan && now < record.orphan.deleteAfter) {
-      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: 'waiting', actual: `${record.orphan.reason}; deleted after ${record.orphan.deleteAfter.toISOString()}` });
+      items.push({ ...base, kind: orphaned, status: 'waiting', actual: `${record.orphan.reason}; deleted after ${record.orphan.deleteAfter.toISOString()}` });
     } else if (record.orphan) {
       const fate = { enabled: 'being deleted', 'dry-run': 'would be deleted (GC_MODE=dry-run)', off: 'kept (GC_MODE=off)' }[context.gcMode ?? 'enabled'];
-      items.push({ ...base, kind: DriftKind.OrphanedBucket, status: context.gcMode === 'off' ? 'blocked' : 'repairable', actual: `${record.orphan.reason}; grace over: ${fate}` });
+      items.push({ ...base, kind: orphaned, status: context.gcMode === 'off' ? 'blocked' : 'repairable', actual: `${record.orphan.reason}; grace over: ${fate}` });
     }
   }
   return items;

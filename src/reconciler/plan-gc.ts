@@ -10,12 +10,14 @@
  * breaker instead.
  */
 import type { ResourceInput } from '../store/resource-store.js';
-import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
+import type { DeliveryRecord, GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import type { Action } from './actions.js';
 import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind, GcReason, OrphanReason, RecordReason } from '../reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
+import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
+import type { KindTable } from './kinds/kind.js';
 import { TAG, bucketNameFor, configVarNames, isOwnedBy, isRetained, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
@@ -89,6 +91,7 @@ export function planGarbageCollection(
   profiles: ProfileTable = {},
   deliveriesByAddon?: Map<string, DeliveryRecord[]>,
   addonActions: readonly Action[] = [],
+  kinds: KindTable = BUILT_IN_KINDS,
 ): GcPlan {
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
@@ -109,7 +112,7 @@ export function planGarbageCollection(
     }
   }
 
-  actions.push(...rediscover(input, naming, gc, linked, wanted));
+  actions.push(...rediscover(input, naming, gc, linked, wanted, kinds));
 
   const byAccount = new Map<string, ResourceRecord[]>();
   for (const record of input.records.values()) {
@@ -161,7 +164,7 @@ export function planGarbageCollection(
       if (!record.orphan) {
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
         const orphan = { since: input.now, reason: deprovisioned ? OrphanReason.Deprovisioned : OrphanReason.Orphaned, deleteAfter: new Date(input.now.getTime() + grace) };
-        actions.push(mark(record, orphan, DriftKind.OrphanedBucket, account, naming));
+        actions.push(mark(record, orphan, record.bucketName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket, account, naming));
       } else if (due_) {
         due.push(record);
       }
@@ -176,7 +179,7 @@ export function planGarbageCollection(
           addonId: record.addonId,
           kind: 'blocked',
           reason: BlockedReason.GcBreakerTripped,
-          resource: record.bucketName,
+          resource: record.bucketName ?? record.userName,
           message: `garbage collection in account ${accountId} is held: this pass would delete the resources of ${breaker.held.size} of ${managedInAccount} managed add-ons. Check why so many add-ons went away, then run \`heroku-s3-controller gc approve --account ${accountId}\``,
         });
         continue;
@@ -198,7 +201,12 @@ export function planGarbageCollection(
  * runs, and the bucket is kept if a plan that retains it is named by its plan tag or by Heroku
  * (while it lists the add-on as deprovisioned), or if neither names any plan.
  */
-function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>): Action[] {
+function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>, kinds: KindTable): Action[] {
+  // The kind a resource's tags name (a bucket's tags name none: it is a bucket), and its bucket.
+  const kindOf = (tags: Record<string, string>, accountId: string, addonId: string): Pick<ResourceInput, 'kind' | 'bucketName'> => {
+    const kind = kinds.get(tags[TAG.kind] as ResourceKindName) ?? BUILT_IN_KINDS.get('bucket')!;
+    return { kind: kind.name, bucketName: kind.hasBucket ? bucketNameFor(naming, accountId, addonId) : null };
+  };
   const actions: Action[] = [];
   const links = new Map<string, Link>();
   for (const link of linked.values()) if (!links.has(link.accountId)) links.set(link.accountId, link);
@@ -221,7 +229,7 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
         // Unknown even with a plan tag on the bucket: Heroku, while it still lists the add-on as
         // deprovisioned, says which plan it had (the tag may lag a change); retention reads both.
         plan: UNKNOWN_PLAN,
-        bucketName: bucketNameFor(naming, account.accountId, addonId),
+        ...kindOf(tags, account.accountId, addonId),
         bucketRegion: region,
         userName: userNameFor(naming, addonId),
         accessKeyId: null,
@@ -335,6 +343,7 @@ function planBreaker(
  * plan neither knows (the store was lost) keeps it too.
  */
 function retainsData(record: ResourceRecord, account: ObservedAccount, profiles: ProfileTable): boolean {
+  if (record.bucketName === null) return false;
   const tagged = account.buckets.get(record.bucketName)?.tags[TAG.plan];
   if (tagged !== undefined && profileFor(profiles, tagged).retain) return true;
   if (record.plan === UNKNOWN_PLAN) return tagged === undefined;
@@ -409,9 +418,9 @@ function teardown(
       }
     }
   }
-  const bucket = account.buckets.get(record.bucketName);
+  const bucket = record.bucketName === null ? undefined : account.buckets.get(record.bucketName);
   let retained = false;
-  if (bucket) {
+  if (bucket && record.bucketName !== null) {
     if (!isOwnedBy(bucket.tags, naming, record.addonId)) {
       actions.push(notOwned(record, record.bucketName, 'bucket'));
     } else if (retainedByPlan || isRetained(bucket.tags)) {
@@ -441,7 +450,7 @@ function notOwned(record: ResourceRecord, resource: string, what: string): Actio
 }
 
 function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason, account: ObservedAccount | undefined, naming: NamingPolicy): Action {
-  const bucket = account?.buckets.get(record.bucketName);
+  const bucket = record.bucketName === null ? undefined : account?.buckets.get(record.bucketName);
   const user = account?.users.get(record.userName);
   return {
     accountId: record.accountId,

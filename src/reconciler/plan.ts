@@ -9,6 +9,8 @@ import type { DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccoun
 export { CLOCK_SKEW_MS } from './kinds/bucket/plan-bucket.js';
 import { groupBy } from '../util/group-by.js';
 import { planBucket } from './kinds/bucket/plan-bucket.js';
+import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
+import type { KindTable, ResourceKind } from './kinds/kind.js';
 import { describeTags, pick } from './describe.js';
 import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
@@ -18,14 +20,12 @@ import {
   bucketNameFor,
   configVarNames,
   configVarsFingerprint,
-  configVarsFor,
   type Credentials,
   hasOwnershipTags,
   isOwnedBy,
   ownershipTags,
   samePolicy,
   userNameFor,
-  userPolicyDocument,
   type NamingPolicy,
 } from './spec.js';
 
@@ -36,6 +36,8 @@ export interface PlanLimits {
   maxRepairs?: number;
   /** Garbage collection; without it, orphans are left alone. */
   gc?: GcPolicy;
+  /** The kinds a plan's profile may name; without them, the built-in ones (a bucket). */
+  kinds?: KindTable;
 }
 
 export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits = {}): Action[] {
@@ -47,6 +49,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
   const profiles = limits.profiles ?? {};
   const profileByPlan = new Map<string, SettingsProfile>();
   const usersPlanned = new Map<string, number>();
+  const kinds = limits.kinds ?? BUILT_IN_KINDS;
   const actions: Action[] = [];
   for (const team of input.desired) {
     const link = linksByTeam.get(team.teamId);
@@ -68,6 +71,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           configVars: input.configVars,
           addonConfig: input.addonConfigDelivered?.has(addon.addonId) ?? false,
           profile,
+          kind: kinds.get(profile.kind) ?? null,
           policy,
           now: input.now,
           tags: null,
@@ -77,7 +81,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
     }
   }
   if (!limits.gc) return actions;
-  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, actions);
+  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, actions, kinds);
   // A key deletion the mass-deletion breaker holds waits, reported, like a held teardown.
   const out = gc.held.size === 0 ? actions : actions.map((a) => (a.kind === 'delete-access-key' && gc.held.has(a.addonId) ? heldByBreaker(a) : a));
   out.push(...gc.actions);
@@ -135,6 +139,8 @@ interface AddonContext {
   /** Credentials go through the add-on's own config: the vars it owns are the ones we set. */
   addonConfig: boolean;
   profile: SettingsProfile;
+  /** The kind the profile names; null when this controller does not have it. */
+  kind: ResourceKind | null;
   policy: NamingPolicy;
   now: Date;
   /** ownershipTags(policy, addon), built by tagsOf() the first time an action needs it. */
@@ -164,16 +170,29 @@ function accountElsewhere(input: PlanInput, addonId: string, accountId: string, 
 
 /** The add-on's ownership tags: one object per add-on, shared by its actions, as before. */
 function tagsOf(ctx: AddonContext): Record<string, string> {
-  return (ctx.tags ??= ownershipTags(ctx.policy, ctx.addon));
+  if (ctx.tags) return ctx.tags;
+  const own = ownershipTags(ctx.policy, ctx.addon);
+  const extra = ctx.kind!.userTags;
+  return (ctx.tags = Object.keys(extra).length === 0 ? own : { ...own, ...extra });
+}
+
+/** The user carries every ownership tag for this add-on and its kind's tags. */
+function userTagged(ctx: AddonContext, tags: Record<string, string>): boolean {
+  if (!hasOwnershipTags(tags, ctx.policy, ctx.addon)) return false;
+  for (const [key, value] of Object.entries(ctx.kind!.userTags)) if (tags[key] !== value) return false;
+  return true;
 }
 
 function planAddon(ctx: AddonContext): Action[] {
   const { addon, link, account, policy } = ctx;
   const accountId = link.accountId;
   const base = { addonId: addon.addonId, accountId };
-  const bucket = ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId);
-  const region = ctx.record?.bucketRegion ?? addon.region;
   const userName = ctx.record?.userName ?? userNameFor(policy, addon.addonId);
+  const kind = ctx.kind;
+  const mismatch = kindMismatch(ctx, userName);
+  if (mismatch || !kind) return [mismatch!];
+  const bucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
+  const region = ctx.record?.bucketRegion ?? addon.region;
 
   // The record follows the add-on (plan, team, app, name) whatever else this pass can do.
   const follow = ctx.record ? followDesired(ctx.record, addon, base) : null;
@@ -184,14 +203,14 @@ function planAddon(ctx: AddonContext): Action[] {
         ...base,
         kind: 'blocked',
         reason: BlockedReason.ObserveFailed,
-        resource: bucket,
+        resource: bucket ?? userName,
         message: `AWS account ${accountId} could not be read this pass (${account?.error ?? 'not observed'}); nothing is changed blind`,
       },
     ];
   }
   const home = ctx.record?.accountId ?? accountElsewhere(ctx.input, addon.addonId, accountId, policy) ?? accountId;
   if (home !== accountId) {
-    const homeBucket = ctx.record?.bucketName ?? bucketNameFor(policy, home, addon.addonId);
+    const homeBucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, home, addon.addonId)) : null;
     return [
       ...(follow ? [follow] : []),
       // Found in another account without a record: recorded there, so the block holds from now on.
@@ -200,8 +219,8 @@ function planAddon(ctx: AddonContext): Action[] {
         ...base,
         kind: 'blocked',
         reason: BlockedReason.NotOwned,
-        resource: homeBucket,
-        message: `the add-on's resources live in AWS account ${home}, but its team is now linked to ${accountId}; the controller does not move buckets between accounts`,
+        resource: homeBucket ?? userName,
+        message: `the add-on's resources live in AWS account ${home}, but its team is now linked to ${accountId}; the controller does not move ${homeBucket ? 'buckets' : 'IAM users'} between accounts`,
       },
     ];
   }
@@ -211,10 +230,10 @@ function planAddon(ctx: AddonContext): Action[] {
   const quotaFull = observedUser ? null : userQuotaReached(ctx, account, userName);
   // An add-on that cannot get its user gets nothing new: no record, no bucket, nothing half-made.
   // A bucket it already has is still kept in shape below.
-  if (quotaFull && !account.buckets.has(bucket)) return [...actions, quotaFull];
+  if (quotaFull && (bucket === null || !account.buckets.has(bucket))) return [...actions, quotaFull];
   if (!ctx.record) actions.push(newRecord(ctx, accountId, bucket, region, userName));
   let blocked = false;
-  for (const action of planBucket(ctx, bucket, region, account.buckets.get(bucket))) {
+  for (const action of bucket === null ? [] : planBucket(ctx, bucket, region, account.buckets.get(bucket))) {
     actions.push(action);
     if (action.kind === 'blocked') blocked = true;
   }
@@ -260,7 +279,7 @@ function userQuotaReached(ctx: AddonContext, account: ObservedAccount, userName:
 }
 
 /** Writes the add-on's record, with its deterministic names, before anything is made. */
-function newRecord(ctx: AddonContext, accountId: string, bucket: string, region: string, userName: string): Action {
+function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, region: string, userName: string): Action {
   const { addon } = ctx;
   return {
     addonId: addon.addonId,
@@ -274,6 +293,7 @@ function newRecord(ctx: AddonContext, accountId: string, bucket: string, region:
       teamId: addon.teamId,
       appId: addon.appId,
       plan: addon.plan,
+      kind: ctx.profile.kind,
       bucketName: bucket,
       bucketRegion: region,
       userName,
@@ -284,6 +304,27 @@ function newRecord(ctx: AddonContext, accountId: string, bucket: string, region:
       lastError: null,
     },
   };
+}
+
+/**
+ * Work blocked because of the add-on's kind: its plan names a kind this controller does not have,
+ * or a kind other than the one its resources were made as (a bucket plan changed to a
+ * credentials plan, or back). The controller does not turn one into the other: that would delete
+ * a bucket, or leave one unmanaged. Null when the kind is fine.
+ */
+function kindMismatch(ctx: AddonContext, userName: string): Action | null {
+  const base = { addonId: ctx.addon.addonId, accountId: ctx.record?.accountId ?? ctx.link.accountId, kind: 'blocked' as const, reason: BlockedReason.KindChanged, resource: ctx.record?.bucketName ?? userName };
+  if (!ctx.kind) {
+    return { ...base, message: `plan ${ctx.addon.plan} of add-on ${ctx.addon.addonName} means kind "${ctx.profile.kind}", which this controller does not have; nothing is made for it. Check PLAN_PROFILES` };
+  }
+  if (ctx.record && ctx.record.kind !== ctx.kind.name) {
+    return {
+      ...base,
+      message: `add-on ${ctx.addon.addonName} was made as a ${ctx.record.kind}, and its plan ${ctx.addon.plan} now means a ${ctx.kind.name}; the controller does not turn one into the other. Its resources are kept as they are: change the plan back, or remove the add-on and add it again with the new plan`,
+      detail: { field: 'kind', expected: ctx.kind.name, actual: ctx.record.kind },
+    };
+  }
+  return null;
 }
 
 /** The record's view of the add-on, brought up to what Heroku says now; null when it already is. */
@@ -307,11 +348,11 @@ function followDesired(record: ResourceRecord, addon: DesiredAddon, base: { addo
 function planUser(
   ctx: AddonContext,
   userName: string,
-  bucket: string,
+  bucket: string | null,
   observed: ObservedUser | undefined,
 ): { actions: Action[]; keys: KeyPlan } {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
-  const document = userPolicyDocument(bucket, ctx.profile.access);
+  const document = ctx.kind!.userPolicy({ addon: ctx.addon, teamName: ctx.link.teamName, accountId: ctx.link.accountId, bucket, profile: ctx.profile });
   if (!observed) {
     return {
       actions: [
@@ -340,7 +381,7 @@ function planUser(
     };
   }
   const actions: Action[] = [];
-  if (!hasOwnershipTags(observed.tags, ctx.policy, ctx.addon)) {
+  if (!userTagged(ctx, observed.tags)) {
     const tags = tagsOf(ctx);
     actions.push({
       ...base,
@@ -499,7 +540,7 @@ function heldKeys(ctx: AddonContext): Map<string, DesiredAttachment[]> | null {
  * Appends to `out` the blocked attachments first, then the deliveries, as one list per add-on
  * always did.
  */
-function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKey: boolean, out: Action[]): void {
+function planDeliveries(ctx: AddonContext, bucket: string | null, region: string, newKey: boolean, out: Action[]): void {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId };
   const delivered = ctx.deliveries.length > DELIVERIES_SCANNED ? new Map(ctx.deliveries.map((d) => [d.attachmentId, d])) : null;
   const owned = ctx.addon.ownedConfigVars;
@@ -524,9 +565,9 @@ function planDeliveries(ctx: AddonContext, bucket: string, region: string, newKe
       continue;
     }
     const onApp = ctx.configVars.get(attachment.appId);
-    const wrong = credentials && onApp ? differingVars(configVarsFor(attachment, credentials), onApp) : NO_WRONG;
+    const wrong = credentials && onApp ? differingVars(ctx.kind!.configVars(attachment.name, credentials), onApp) : NO_WRONG;
     const delivery = delivered ? delivered.get(attachment.id) : lastDelivery(ctx.deliveries, attachment.id);
-    const stale = credentials === null || !deliveredMatches(delivery?.fingerprint, attachment.name, credentials);
+    const stale = credentials === null || !deliveredMatches(delivery?.fingerprint, attachment.name, credentials, ctx.kind!);
     if (stale || wrong.length > 0) {
       // Only the record of the delivery is missing (a store restored or rebuilt): the app is not
       // patched, so it does not restart for values it already has.
@@ -589,18 +630,20 @@ const MAX_VERIFIED = 200_000;
 
 /** The inputs a stored fingerprint was found to match, field by field (no joined string to build). */
 interface VerifiedInputs {
+  kind: ResourceKind;
   attachmentName: string;
-  bucketName: string;
+  bucketName: string | null;
   bucketRegion: string;
   accessKeyId: string;
   secretAccessKey: string;
 }
 
-function deliveredMatches(stored: string | undefined, attachmentName: string, credentials: Credentials): boolean {
+function deliveredMatches(stored: string | undefined, attachmentName: string, credentials: Credentials, kind: ResourceKind): boolean {
   if (stored === undefined) return false;
   const known = VERIFIED_DELIVERIES.get(stored);
   if (
     known !== undefined &&
+    known.kind === kind &&
     known.attachmentName === attachmentName &&
     known.bucketName === credentials.bucketName &&
     known.bucketRegion === credentials.bucketRegion &&
@@ -609,9 +652,10 @@ function deliveredMatches(stored: string | undefined, attachmentName: string, cr
   ) {
     return true;
   }
-  if (configVarsFingerprint(configVarsFor({ name: attachmentName }, credentials)) !== stored) return false;
+  if (configVarsFingerprint(kind.configVars(attachmentName, credentials)) !== stored) return false;
   if (VERIFIED_DELIVERIES.size >= MAX_VERIFIED) VERIFIED_DELIVERIES.clear();
   VERIFIED_DELIVERIES.set(stored, {
+    kind,
     attachmentName,
     bucketName: credentials.bucketName,
     bucketRegion: credentials.bucketRegion,

@@ -96,7 +96,8 @@ export interface ObserveOptions {
 
 /** One add-on's bucket and user, read alone (a keyed reconcile). */
 export interface ExpectedAddonResources {
-  bucket: { name: string; region: string; deep: boolean };
+  /** Null for an add-on without a bucket. */
+  bucket: { name: string; region: string; deep: boolean } | null;
   user: { name: string; deep: boolean };
 }
 

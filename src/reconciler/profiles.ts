@@ -3,7 +3,11 @@
  * (PLAN_PROFILES), looked up by the full plan name (`s3-bucket:versioned`) or its plan part
  * (`versioned`); a plan with no profile gets the private default.
  */
+import type { ResourceKindName } from '../store/types.js';
+
 export interface SettingsProfile {
+  /** What the plan stands for: a bucket with its user and key (default), or credentials alone. */
+  kind: ResourceKindName;
   /** `read-only`: the add-on's user may read objects but not write or delete them. */
   access: 'read-write' | 'read-only';
   versioning: boolean;
@@ -11,11 +15,16 @@ export interface SettingsProfile {
   corsOrigins: string[];
   /** Keep the bucket and its data when the add-on goes away (only the user and keys go). */
   retain: boolean;
+  /**
+   * `credentials`: the user's inline policy, a JSON document with `${...}` variables filled in
+   * per add-on (see kinds/credentials). Null for a bucket, whose policy grants its bucket.
+   */
+  policy: string | null;
 }
 
 export type ProfileTable = Record<string, Partial<SettingsProfile>>;
 
-export const PRIVATE_PROFILE: SettingsProfile = { access: 'read-write', versioning: false, corsOrigins: [], retain: false };
+export const PRIVATE_PROFILE: SettingsProfile = { kind: 'bucket', access: 'read-write', versioning: false, corsOrigins: [], retain: false, policy: null };
 
 /** The profiles a plan name can pick without any configuration. */
 export const DEFAULT_PROFILES: ProfileTable = {

@@ -26,6 +26,8 @@ export const TAG = {
    * the store forgot (lost, or restored from an older backup) still keeps a retaining plan's data.
    */
   plan: `${TAG_PREFIX}plan`,
+  /** The kind of resources the add-on stands for, on a user of a kind other than a bucket. */
+  kind: `${TAG_PREFIX}kind`,
   /** Set while the resource is an orphan: when it became one, and when it may be deleted. */
   orphanedAt: `${TAG_PREFIX}orphaned-at`,
   deleteAfter: `${TAG_PREFIX}delete-after`,
@@ -239,11 +241,14 @@ function canonicalValue(value: unknown, key: string): unknown {
 /** What names the bucket among an attachment's vars: the var that says whose they are. */
 export const BUCKET_NAME_SUFFIX = '_BUCKET_NAME';
 
+/** What names the access key among an attachment's vars (a key id is unique to its user). */
+export const ACCESS_KEY_ID_SUFFIX = '_AWS_ACCESS_KEY_ID';
+
 /** The names of the config vars delivered for one attachment (`BUCKET` → `BUCKET_BUCKET_NAME`, …). */
 export function configVarNames(attachmentName: string) {
   return {
     bucketName: `${attachmentName}${BUCKET_NAME_SUFFIX}`,
-    accessKeyId: `${attachmentName}_AWS_ACCESS_KEY_ID`,
+    accessKeyId: `${attachmentName}${ACCESS_KEY_ID_SUFFIX}`,
     secretAccessKey: `${attachmentName}_AWS_SECRET_ACCESS_KEY`,
     region: `${attachmentName}_AWS_REGION`,
     url: `${attachmentName}_URL`,
@@ -251,13 +256,15 @@ export function configVarNames(attachmentName: string) {
 }
 
 export interface Credentials {
-  bucketName: string;
+  /** The add-on's bucket; null for a kind without one. */
+  bucketName: string | null;
   bucketRegion: string;
   accessKeyId: string;
   secretAccessKey: string;
 }
 
-export function configVarsFor(attachment: Pick<DesiredAttachment, 'name'>, credentials: Credentials): Record<string, string> {
+/** The vars a bucket's attachment gets: where the bucket is, and the key to reach it with. */
+export function configVarsFor(attachment: Pick<DesiredAttachment, 'name'>, credentials: Credentials & { bucketName: string }): Record<string, string> {
   const names = configVarNames(attachment.name);
   return {
     [names.bucketName]: credentials.bucketName,

@@ -3,7 +3,7 @@
  * is stored Fernet-encrypted so credentials can be re-delivered without rotating the key.
  */
 import type { SecretBox } from '../crypto/secret-box.js';
-import type { Db, OrphanMark, ResourceRecord, ResourceState } from './types.js';
+import type { Db, OrphanMark, ResourceKindName, ResourceRecord, ResourceState } from './types.js';
 
 /** What {@link ResourceStore.upsert} takes: a record without its timestamps. */
 export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt' | 'orphan' | 'teardownStartedAt'>;
@@ -15,7 +15,8 @@ interface ResourceRow {
   team_id: string;
   app_id: string;
   plan: string;
-  bucket_name: string;
+  kind: ResourceKindName;
+  bucket_name: string | null;
   bucket_region: string;
   user_name: string;
   access_key_id: string | null;
@@ -32,7 +33,7 @@ interface ResourceRow {
   updated_at: Date;
 }
 
-const COLUMNS = `addon_id, addon_name, account_id, team_id, app_id, plan, bucket_name,
+const COLUMNS = `addon_id, addon_name, account_id, team_id, app_id, plan, kind, bucket_name,
   bucket_region, user_name, access_key_id, secret_access_key_enc, bucket_create_started_at,
   deep_checked_at, orphaned_at, orphan_reason, delete_after, teardown_started_at, state,
   last_error, created_at, updated_at`;
@@ -55,8 +56,8 @@ export class ResourceStore {
     const rows = await this.#db.query<ResourceRow>(
       `INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan,
          bucket_name, bucket_region, user_name, access_key_id, secret_access_key_enc,
-         bucket_create_started_at, state, last_error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14)
+         bucket_create_started_at, state, last_error, kind)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14, $15)
        ON CONFLICT (addon_id) DO UPDATE SET
          addon_name = EXCLUDED.addon_name, account_id = EXCLUDED.account_id,
          team_id = EXCLUDED.team_id, app_id = EXCLUDED.app_id, plan = EXCLUDED.plan,
@@ -64,7 +65,7 @@ export class ResourceStore {
          user_name = EXCLUDED.user_name, access_key_id = EXCLUDED.access_key_id,
          secret_access_key_enc = EXCLUDED.secret_access_key_enc,
          bucket_create_started_at = EXCLUDED.bucket_create_started_at, state = EXCLUDED.state,
-         last_error = EXCLUDED.last_error, updated_at = now()
+         last_error = EXCLUDED.last_error, kind = EXCLUDED.kind, updated_at = now()
        RETURNING ${COLUMNS}`,
       [
         record.addonId,
@@ -81,6 +82,7 @@ export class ResourceStore {
         record.bucketCreateStartedAt,
         record.state,
         record.lastError,
+        record.kind,
       ],
     );
     return this.#toRecord(one(rows));
@@ -242,6 +244,7 @@ export class ResourceStore {
       teamId: row.team_id,
       appId: row.app_id,
       plan: row.plan,
+      kind: row.kind,
       bucketName: row.bucket_name,
       bucketRegion: row.bucket_region,
       userName: row.user_name,

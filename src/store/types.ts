@@ -33,6 +33,9 @@ export interface Link {
   updatedAt: Date;
 }
 
+/** The kinds of resources an add-on can stand for (PLAN_PROFILES `kind`). */
+export type ResourceKindName = 'bucket' | 'credentials';
+
 export type ResourceState = 'pending' | 'ready' | 'error' | 'retained';
 
 /**
@@ -46,7 +49,11 @@ export interface ResourceRecord {
   teamId: string;
   appId: string;
   plan: string;
-  bucketName: string;
+  /** Which kind of resources the add-on has: a bucket with its user and key, or credentials alone. */
+  kind: ResourceKindName;
+  /** The add-on's bucket; null for a kind without one. */
+  bucketName: string | null;
+  /** The region of the add-on's resources (its bucket's), delivered to its apps. */
   bucketRegion: string;
   userName: string;
   /** The access key the controller delivered; null until one was created and stored. */

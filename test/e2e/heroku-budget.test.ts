@@ -108,8 +108,8 @@ describe('Heroku request budget on the stand', () => {
       ['beta', true],
     ]);
     for (const a of Object.values(addons)) {
-      a.bucket = (await runtime.store.resources.get(a.id))!.bucketName;
-      expect(await bucketExists(s3, a.bucket), a.app).toBe(true);
+      a.bucket = (await runtime.store.resources.get(a.id))!.bucketName!;
+      expect(await bucketExists(s3, a.bucket!), a.app).toBe(true);
       expect(world.fake.configVars(a.app)).toHaveProperty('BUCKET_AWS_ACCESS_KEY_ID');
     }
     // More requests than the bucket holds: the excess could only go out as fast as it refilled.

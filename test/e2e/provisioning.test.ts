@@ -190,7 +190,7 @@ describe('provisioning through the Add-on Partner API (CREDENTIAL_DELIVERY=addon
     // AWS: the bucket and the user exist in the linked account, and the key works there.
     const r = (await record(addon.id))!;
     expect(r.state).toBe('ready');
-    expect(await bucketExists(s3, r.bucketName)).toBe(true);
+    expect(await bucketExists(s3, r.bucketName!)).toBe(true);
     expect(await userExists(iam, r.userName)).toBe(true);
     expect(await bucketCount()).toBe(bucketsBefore + 1);
     expect(await callerAccount(r.accessKeyId!, r.secretAccessKey!)).toBe(world.accountA);
@@ -351,7 +351,7 @@ describe('provisioning through an app webhook (CREDENTIAL_DELIVERY default)', ()
 
     const r = (await served.runtime.store.resources.get(addon.id))!;
     expect(fake.configVars(app.id)).toMatchObject({ UPLOADS_BUCKET_NAME: r.bucketName, UPLOADS_AWS_ACCESS_KEY_ID: r.accessKeyId, UPLOADS_AWS_SECRET_ACCESS_KEY: r.secretAccessKey });
-    expect(await bucketExists(s3, r.bucketName)).toBe(true);
+    expect(await bucketExists(s3, r.bucketName!)).toBe(true);
     expect(await callerAccount(r.accessKeyId!, r.secretAccessKey!)).toBe(world.accountA);
     // Through the Platform API's app config vars, not the add-on config; and no full pass was needed.
     expect(appConfigPatches(app)).toHaveLength(1);

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { Executor } from '../../src/reconciler/executor.js';
+import { bucketKind } from '../../src/reconciler/kinds/bucket/kind.js';
 import { DESIRED_PUBLIC_ACCESS_BLOCK, TAG } from '../../src/reconciler/spec.js';
 import { Store } from '../../src/store/store.js';
 import type { ResourceInput } from '../../src/store/resource-store.js';
@@ -44,6 +45,7 @@ async function freshAddon(): Promise<{ addonId: string; bucket: string; userName
     teamId: 'team',
     appId: `app-${counter}`,
     plan: 's3-bucket:private',
+    kind: 'bucket',
     bucketName: `hsc-${addonId}`,
     bucketRegion: 'us-east-1',
     userName: `hsc-${addonId}`,
@@ -54,7 +56,7 @@ async function freshAddon(): Promise<{ addonId: string; bucket: string; userName
     lastError: null,
   };
   await store.resources.upsert(record);
-  return { addonId, bucket: record.bucketName, userName: record.userName };
+  return { addonId, bucket: record.bucketName!, userName: record.userName };
 }
 
 function executor(cloud: MemoryCloud, options: { mayMutate?: () => boolean } = {}) {
@@ -67,6 +69,7 @@ function executor(cloud: MemoryCloud, options: { mayMutate?: () => boolean } = {
     gcBreakers: store.gcBreakers,
     account: (accountId) => cloud.account({ accountId }),
     configVars: new MemoryConfigVars(),
+    kindOf: () => bucketKind,
     instanceId: 'unit',
     logger,
     ...options,

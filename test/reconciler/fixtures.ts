@@ -66,6 +66,7 @@ export function record(overrides: Partial<ResourceRecord> = {}): ResourceRecord 
     teamId: TEAM,
     appId: 'app-0001',
     plan: 's3-bucket:standard',
+    kind: 'bucket',
     bucketName: BUCKET,
     bucketRegion: 'us-east-1',
     userName: USER,
@@ -134,7 +135,7 @@ export function account(buckets: ObservedBucket[], users: ObservedUser[], overri
 export function deliveriesFor(a: DesiredAddon, r: ResourceRecord): DeliveryRecord[] {
   return a.attachments.map((att) => {
     const vars = configVarsFor(att, {
-      bucketName: r.bucketName,
+      bucketName: r.bucketName!,
       bucketRegion: r.bucketRegion,
       accessKeyId: r.accessKeyId!,
       secretAccessKey: r.secretAccessKey!,

@@ -462,7 +462,7 @@ describe('config var drift (deep check)', () => {
     const r = input.records.get(ADDON)!;
     const att = addon().attachments.find((a) => a.appId === appId)!;
     return {
-      [`${att.name}_BUCKET_NAME`]: r.bucketName,
+      [`${att.name}_BUCKET_NAME`]: r.bucketName!,
       [`${att.name}_AWS_ACCESS_KEY_ID`]: r.accessKeyId!,
       [`${att.name}_AWS_SECRET_ACCESS_KEY`]: r.secretAccessKey!,
       [`${att.name}_AWS_REGION`]: r.bucketRegion,

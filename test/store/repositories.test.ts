@@ -26,6 +26,7 @@ function resource(overrides: Partial<ResourceInput> = {}): ResourceInput {
     teamId: 'team-1',
     appId: 'app-1',
     plan: 'private',
+    kind: 'bucket',
     bucketName: `hs3-${addonId}`,
     bucketRegion: 'us-east-1',
     userName: `hs3-${addonId}`,

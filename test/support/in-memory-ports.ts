@@ -73,7 +73,7 @@ export class MemoryAccount {
       accountId: this.accountId,
       observe: async (expected, options) => this.observe(expected, options),
       observeAddon: async (expected) =>
-        this.observe({ buckets: [expected.bucket], users: [expected.user] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: expected.bucket.name, iamPath: '/', listRegion: '' }, false),
+        this.observe({ buckets: expected.bucket ? [expected.bucket] : [], users: [expected.user] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: expected.bucket?.name ?? '\u0000', iamPath: '/', listRegion: '' }, false),
       observeUser: async (userName) => {
         const observed = await this.observe({ buckets: [], users: [{ name: userName, deep: false }] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: '\u0000', iamPath: '\u0000', listRegion: '' }, false);
         return observed;

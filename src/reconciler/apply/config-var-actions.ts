@@ -9,12 +9,12 @@ import { errorMessage } from '../../util/errors.js';
 import type { Action } from '../actions.js';
 import { GcReason, ReconcileEvent } from '../../reasons.js';
 import {
+  ACCESS_KEY_ID_SUFFIX,
   BUCKET_NAME_SUFFIX,
   configVarNames,
   configVarValueHash,
   configVarValueHashes,
   configVarsFingerprint,
-  configVarsFor,
   type Credentials,
 } from '../spec.js';
 import type { ApplyContext, Handlers } from './context.js';
@@ -28,13 +28,14 @@ export const configVarHandlers: Handlers = {
     }
     const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey };
     // What lands on this attachment's app, and is recorded and checked for drift, either way.
-    const vars = configVarsFor({ name: action.attachmentName }, credentials);
+    const kind = deps.kindOf(record);
+    const vars = kind.configVars(action.attachmentName, credentials);
     const addonConfig = deps.addonConfig;
     if (action.alreadyOnApp) {
       // The app holds exactly these values (read this pass): recorded, not patched again.
     } else if (addonConfig && (await addonConfig.handles(action.addonId))) {
       if (!ctx.addonConfigSent.has(action.addonId)) {
-        await addonConfig.deliver(action.addonId, configVarsFor({ name: addonConfig.prefix }, credentials));
+        await addonConfig.deliver(action.addonId, kind.configVars(addonConfig.prefix, credentials));
         ctx.addonConfigSent.add(action.addonId);
       }
     } else {
@@ -93,12 +94,15 @@ export async function findDeliveries(ctx: ApplyContext, record: ResourceInput): 
 async function deliveriesOnOwningApp(ctx: ApplyContext, record: ResourceInput): Promise<DeliveryRecord[]> {
   if (!record.appId) return [];
   const onApp = (await ctx.deps.configVars.read(record.appId)) ?? {};
-  const named = Object.entries(onApp).filter(([name, value]) => name.endsWith(BUCKET_NAME_SUFFIX) && value === record.bucketName);
-  if (named.length === 0) return [];
+  // Attachment names whose vars name the add-on's bucket, or without a bucket, hold a key id.
+  const prefixes = Object.entries(onApp).flatMap(([name, value]) => {
+    if (record.bucketName !== null) return name.endsWith(BUCKET_NAME_SUFFIX) && value === record.bucketName ? [name.slice(0, -BUCKET_NAME_SUFFIX.length)] : [];
+    return name.endsWith(ACCESS_KEY_ID_SUFFIX) ? [name.slice(0, -ACCESS_KEY_ID_SUFFIX.length)] : [];
+  });
+  if (prefixes.length === 0) return [];
   const keys = await ctx.user(record, record.userName).accessKeys();
   const found: DeliveryRecord[] = [];
-  for (const [name] of named) {
-    const prefix = name.slice(0, -BUCKET_NAME_SUFFIX.length);
+  for (const prefix of prefixes) {
     const names = configVarNames(prefix);
     const accessKeyId = onApp[names.accessKeyId];
     if (!accessKeyId || !keys.some((key) => key.accessKeyId === accessKeyId)) continue;
@@ -116,14 +120,14 @@ async function deliveriesOnOwningApp(ctx: ApplyContext, record: ResourceInput): 
  */
 export function heldDelivery(
   ctx: ApplyContext,
-  record: Pick<ResourceInput, 'addonId'>,
+  record: Pick<ResourceInput, 'addonId' | 'kind'>,
   attachmentId: string,
   appId: string,
   attachmentName: string,
   onApp: Record<string, string>,
   credentials: Credentials,
 ): DeliveryRecord | null {
-  const ours = configVarsFor({ name: attachmentName }, credentials);
+  const ours = ctx.deps.kindOf(record).configVars(attachmentName, credentials);
   const vars = Object.fromEntries(Object.entries(ours).filter(([name, value]) => onApp[name] === value));
   if (Object.keys(vars).length === 0) return null;
   return {
@@ -144,8 +148,15 @@ export function heldDelivery(
  * hashes to what was delivered. Vars from before value hashes were kept go on the bucket alone.
  */
 function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: Record<string, string>): string[] {
-  const bucketVar = action.varNames.find((name) => name.endsWith(BUCKET_NAME_SUFFIX));
-  if (!bucketVar || onApp[bucketVar] !== action.bucket) return [];
+  if (action.bucket !== null) {
+    const bucketVar = action.varNames.find((name) => name.endsWith(BUCKET_NAME_SUFFIX));
+    if (!bucketVar || onApp[bucketVar] !== action.bucket) return [];
+  } else {
+    // No bucket names the add-on: its key id does, exactly as delivered (key ids are unique).
+    const keyVar = action.varNames.find((name) => name.endsWith(ACCESS_KEY_ID_SUFFIX));
+    const value = keyVar === undefined ? undefined : onApp[keyVar];
+    if (value === undefined || action.valueHashes?.[keyVar!] !== configVarValueHash(value)) return [];
+  }
   return action.varNames.filter((name) => {
     const value = onApp[name];
     if (value === undefined) return false;

@@ -11,6 +11,7 @@ import { TerminalError } from '../../util/errors.js';
 import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Logger } from '../../util/log.js';
 import type { Action, ActionKind } from '../actions.js';
+import type { ResourceKind } from '../kinds/kind.js';
 import type { AppConfigVars, BucketHandle, CloudAccount, UserHandle } from '../ports.js';
 import { BlockedReason } from '../../reasons.js';
 import { TAG, isOwnedBy, isRetained } from '../spec.js';
@@ -38,6 +39,8 @@ export interface ApplyDeps {
   /** The linked account an action's `accountId` names. */
   account: (accountId: string) => CloudAccount;
   configVars: AppConfigVars;
+  /** The kind of resources a record holds (what its apps get delivered). */
+  kindOf: (record: Pick<ResourceRecord, 'kind'>) => ResourceKind;
   /** Whether a plan keeps its bucket when the add-on goes away (PLAN_PROFILES `retain`). */
   retainingPlan?: (plan: string) => boolean;
   /** The ARN an access key acts as in that account (STS GetCallerIdentity with the key itself). */

@@ -7,22 +7,22 @@ export const gcHandlers: Handlers = {
   'mark-orphan': async (action, ctx) => {
     await ctx.deps.resources.setOrphan(action.addonId, action.orphan);
     const record = await ctx.requireRecord(action.addonId);
-    const bucket = ctx.bucket(action, record.bucketName, record.bucketRegion);
+    const bucket = record.bucketName === null ? null : ctx.bucket(action, record.bucketName, record.bucketRegion);
     const user = ctx.user(action, record.userName);
     const markTags = [TAG.orphanedAt, TAG.deleteAfter];
     if (action.orphan) {
       const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
-      if (action.tagBucket) await bucket.mergeTags(tags);
+      if (action.tagBucket) await bucket?.mergeTags(tags);
       if (action.tagUser) await user.tag(tags);
       return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
     }
-    if (action.tagBucket) await bucket.mergeTags({}, markTags);
+    if (action.tagBucket) await bucket?.mergeTags({}, markTags);
     if (action.tagUser) await user.untag(markTags);
     return { orphan: null };
   },
   'forget-resource': async (action, ctx) => {
     const { resources, deliveries } = ctx.deps;
-    if (action.retained) {
+    if (action.retained && action.bucket !== null) {
       // Kept mid-teardown? Then the teardown's expiry rules must go, and the TLS policy return.
       const bucket = ctx.bucket(action, action.bucket, (await ctx.requireRecord(action.addonId)).bucketRegion);
       const { lifecycleRules } = await bucket.settings();

@@ -186,10 +186,10 @@ export async function observeAddonResources(
   };
   try {
     const [listing, user] = await Promise.all([
-      listBuckets(clients.s3(options.listRegion), expected.bucket.name).then((all) => all.find((b) => b.name === expected.bucket.name)),
+      expected.bucket === null ? undefined : listBuckets(clients.s3(options.listRegion), expected.bucket.name).then((all) => all.find((b) => b.name === expected.bucket!.name)),
       getUser(clients.iam, expected.user.name),
     ]);
-    const bucket = listing ? await readBucket(clients, expected.bucket, listing, undefined) : null;
+    const bucket = listing && expected.bucket ? await readBucket(clients, expected.bucket, listing, undefined) : null;
     if (bucket) observed.buckets.set(bucket.name, bucket);
     if (user) {
       observed.users.set(user.userName, user);

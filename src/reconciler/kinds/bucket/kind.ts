@@ -1,0 +1,15 @@
+/** The bucket kind: a bucket per add-on, its user granted that bucket alone. */
+import type { ResourceKind } from '../kind.js';
+import { configVarsFor, userPolicyDocument } from '../../spec.js';
+
+export const bucketKind: ResourceKind = {
+  name: 'bucket',
+  hasBucket: true,
+  userTags: {},
+  userPolicy: ({ bucket, profile }) => userPolicyDocument(bucket!, profile.access),
+  configVars: (attachmentName, credentials) => configVarsFor({ name: attachmentName }, { ...credentials, bucketName: credentials.bucketName! }),
+  profileProblems: (plan, profile) => (profile.policy !== null ? [`plan ${plan} is a bucket: its user's policy grants its bucket, so "policy" is not used; remove it or set "kind": "credentials"`] : []),
+};
+
+/** The kinds every controller has; others are added where the controller is wired (runtime.ts). */
+export const BUILT_IN_KINDS = new Map([[bucketKind.name, bucketKind]] as const);
