@@ -28,6 +28,11 @@ export const DriftKind = {
   OrphanedUser: 'orphaned-user',
   /** Config vars left on an app the add-on is no longer attached to. */
   DetachedConfigVars: 'detached-config-vars',
+  /**
+   * The add-on's plan means another kind of resources than it was made as, or a kind this
+   * controller does not have: blocked, nothing of it is changed (also the reason of that block).
+   */
+  KindChanged: 'kind-changed',
   /** The team was unlinked: its resources stay until an operator decides. */
   TeamUnlinked: 'team-unlinked',
 } as const;
@@ -45,8 +50,6 @@ export const BlockedReason = {
   Flapping: 'flapping',
   /** One pass would delete too much of an account: nothing is deleted until `gc approve`. */
   GcBreakerTripped: 'gc-breaker-tripped',
-  /** The add-on's plan names a kind this controller does not have, or not the kind it was made as. */
-  KindChanged: 'kind-changed',
   /** Both access-key slots hold keys that may be in use: no new key until one is known to be free. */
   KeySlotsInUse: 'key-slots-in-use',
   /**

@@ -265,6 +265,9 @@ export class Controller {
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: BlockedReason.ObserveFailed, accountId: account.accountId, addonId }, `cannot read add-on ${addonId}'s resources in AWS account ${account.accountId}: ${account.error}`);
     }
+    for (const account of accounts) {
+      for (const warning of account.warnings ?? []) logger.warn({ reason: ReconcileEvent.ObservePartial, accountId: account.accountId, addonId }, `AWS account ${account.accountId}: ${warning}`);
+    }
     const complete = accounts.every((a) => a.complete);
     if (!options.dryRun && deep && record && complete) await store.resources.setDeepChecked([addonId], startedAt);
     // As in the full pass: an add-on without a record has delivered nothing yet to compare with,

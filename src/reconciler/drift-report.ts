@@ -73,6 +73,8 @@ function toItem(action: Action): DriftItem | null {
       return { ...base, kind: DriftKind.MissingKey, status: 'blocked' };
     case BlockedReason.IamUserQuota:
       return { ...base, kind: DriftKind.MissingUser, status: 'blocked' };
+    case DriftKind.KindChanged:
+      return { ...base, kind: DriftKind.KindChanged, status: 'blocked' };
     default:
       // An account that could not be read is not drift: it is reported as an incomplete read.
       return null;

@@ -17,7 +17,7 @@ import { BlockedReason, DriftKind, GcReason, OrphanReason, RecordReason } from '
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
-import type { KindTable } from './kinds/kind.js';
+import type { KindTable, ResourceKind } from './kinds/kind.js';
 import { TAG, bucketNameFor, configVarNames, isOwnedBy, isRetained, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
@@ -96,7 +96,7 @@ export function planGarbageCollection(
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
   const { keyDeletions, idle } = readAddonActions(addonActions);
-  const taken = namesWantedOnApps(wanted, idle);
+  const taken = namesWantedOnApps(wanted, idle, (addon) => kinds.get(profileFor(profiles, addon.plan).kind));
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
@@ -374,7 +374,10 @@ type NameTaken = (appId: string, name: string, addonId: string) => boolean;
  * Built on the first lookup: most passes remove nothing, and at 100k add-ons the names of every
  * attachment cost more than the rest of garbage collection.
  */
-function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<string>): NameTaken {
+function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<string>, kindOf: (addon: DesiredAddon) => ResourceKind | undefined): NameTaken {
+  // The names an attachment's vars have: its kind's (a kind this controller lacks: every name it could use).
+  const namesOf = (kind: ResourceKind | undefined, attachment: string): string[] =>
+    kind ? Object.keys(kind.configVars(attachment, NAMES_ONLY)) : Object.values(configVarNames(attachment));
   /** app id → var name → the add-ons whose attachments there deliver it. */
   let byApp: Map<string, Map<string, string[]>> | null = null;
   return (appId, name, addonId) => {
@@ -384,7 +387,7 @@ function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<
         for (const attachment of addon.attachments) {
           let names = byApp.get(attachment.appId);
           if (!names) byApp.set(attachment.appId, (names = new Map()));
-          for (const n of Object.values(configVarNames(attachment.name))) {
+          for (const n of namesOf(kindOf(addon), attachment.name)) {
             const owners = names.get(n);
             if (owners) owners.push(addon.addonId);
             else names.set(n, [addon.addonId]);
@@ -396,6 +399,9 @@ function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<
     return !!owners && owners.some((owner) => owner === addonId || !idle.has(owner));
   };
 }
+
+/** Credentials to ask a kind for the names of its vars with (the values are not used). */
+const NAMES_ONLY = { bucketName: '', bucketRegion: '', accessKeyId: '', secretAccessKey: '' };
 
 /** The next steps of one orphan's teardown, from what exists now; resumes wherever it stopped. */
 function teardown(

@@ -3,7 +3,7 @@
  * and what the store remembers, it returns the actions that close the gap, one per differing
  * attribute, in the order they must run. It never performs I/O, so every rule is table-tested.
  */
-import type { DeliveryRecord, Link, ResourceRecord } from '../store/types.js';
+import type { DeliveryRecord, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
 import type { DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccount, ObservedUser, PlanInput } from './model.js';
 export { CLOCK_SKEW_MS } from './kinds/bucket/plan-bucket.js';
@@ -16,6 +16,7 @@ import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import {
+  TAG,
   USER_POLICY_NAME,
   bucketNameFor,
   configVarNames,
@@ -72,6 +73,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           addonConfig: input.addonConfigDelivered?.has(addon.addonId) ?? false,
           profile,
           kind: kinds.get(profile.kind) ?? null,
+          kinds,
           policy,
           now: input.now,
           tags: null,
@@ -141,6 +143,8 @@ interface AddonContext {
   profile: SettingsProfile;
   /** The kind the profile names; null when this controller does not have it. */
   kind: ResourceKind | null;
+  /** Every kind this controller has. */
+  kinds: KindTable;
   policy: NamingPolicy;
   now: Date;
   /** ownershipTags(policy, addon), built by tagsOf() the first time an action needs it. */
@@ -189,13 +193,12 @@ function planAddon(ctx: AddonContext): Action[] {
   const base = { addonId: addon.addonId, accountId };
   const userName = ctx.record?.userName ?? userNameFor(policy, addon.addonId);
   const kind = ctx.kind;
-  const mismatch = kindMismatch(ctx, userName);
-  if (mismatch || !kind) return [mismatch!];
-  const bucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
-  const region = ctx.record?.bucketRegion ?? addon.region;
-
   // The record follows the add-on (plan, team, app, name) whatever else this pass can do.
   const follow = ctx.record ? followDesired(ctx.record, addon, base) : null;
+  if (!kind) return [...(follow ? [follow] : []), kindBlock(ctx, userName, null)];
+  const bucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
+  const region = ctx.record?.bucketRegion ?? addon.region;
+  if (ctx.record && ctx.record.kind !== kind.name) return [...(follow ? [follow] : []), kindBlock(ctx, userName, ctx.record.kind)];
   if (!account || !account.complete) {
     return [
       ...(follow ? [follow] : []),
@@ -225,6 +228,15 @@ function planAddon(ctx: AddonContext): Action[] {
     ];
   }
 
+  // Without a record (a store lost or restored), the resources say what the add-on was made as.
+  const madeAs = ctx.record ? null : kindFound(ctx, account, userName);
+  if (madeAs && madeAs !== kind.name) {
+    const found = ctx.kinds.get(madeAs);
+    // Recorded as what it is, so that the block holds from now on and nothing of it is taken for the other kind.
+    const asFound = { ...newRecord(ctx, accountId, found?.hasBucket === false ? null : bucketNameFor(policy, accountId, addon.addonId), region, userName) } as Action & { kind: 'record-resource' };
+    asFound.record = { ...asFound.record, kind: madeAs };
+    return [asFound, kindBlock(ctx, userName, madeAs)];
+  }
   const actions: Action[] = follow ? [follow] : [];
   const observedUser = account.users.get(userName);
   const quotaFull = observedUser ? null : userQuotaReached(ctx, account, userName);
@@ -258,8 +270,8 @@ function planAddon(ctx: AddonContext): Action[] {
  * The block for an add-on whose IAM user is missing when the account has no room for another:
  * the users GetAccountSummary counted plus those this pass already plans reach the quota, so AWS
  * would refuse the next CreateUser (LimitExceeded). Null when there is room, or when the quota is
- * unknown (not read: a refused GetAccountSummary, or a keyed pass, whose targeted read does not
- * ask; AWS's own refusal is then the limit, reported as a failed action).
+ * unknown (a refused GetAccountSummary, or a keyed pass's read of an add-on whose user exists:
+ * AWS's own refusal is then the limit, reported as a failed action).
  */
 function userQuotaReached(ctx: AddonContext, account: ObservedAccount, userName: string): Action | null {
   const quota = account.iamUserQuota;
@@ -307,24 +319,32 @@ function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, 
 }
 
 /**
- * Work blocked because of the add-on's kind: its plan names a kind this controller does not have,
- * or a kind other than the one its resources were made as (a bucket plan changed to a
- * credentials plan, or back). The controller does not turn one into the other: that would delete
- * a bucket, or leave one unmanaged. Null when the kind is fine.
+ * The block for an add-on whose plan names a kind this controller does not have (`madeAs` null),
+ * or a kind other than the one its resources were made as (a bucket plan changed to a credentials
+ * plan, or back). The controller does not turn one into the other: that would delete a bucket,
+ * or leave one unmanaged with its app holding a key that no longer reaches it.
  */
-function kindMismatch(ctx: AddonContext, userName: string): Action | null {
-  const base = { addonId: ctx.addon.addonId, accountId: ctx.record?.accountId ?? ctx.link.accountId, kind: 'blocked' as const, reason: BlockedReason.KindChanged, resource: ctx.record?.bucketName ?? userName };
-  if (!ctx.kind) {
+function kindBlock(ctx: AddonContext, userName: string, madeAs: ResourceKindName | null): Action {
+  const base = { addonId: ctx.addon.addonId, accountId: ctx.record?.accountId ?? ctx.link.accountId, kind: 'blocked' as const, reason: DriftKind.KindChanged, resource: ctx.record?.bucketName ?? userName };
+  if (madeAs === null) {
     return { ...base, message: `plan ${ctx.addon.plan} of add-on ${ctx.addon.addonName} means kind "${ctx.profile.kind}", which this controller does not have; nothing is made for it. Check PLAN_PROFILES` };
   }
-  if (ctx.record && ctx.record.kind !== ctx.kind.name) {
-    return {
-      ...base,
-      message: `add-on ${ctx.addon.addonName} was made as a ${ctx.record.kind}, and its plan ${ctx.addon.plan} now means a ${ctx.kind.name}; the controller does not turn one into the other. Its resources are kept as they are: change the plan back, or remove the add-on and add it again with the new plan`,
-      detail: { field: 'kind', expected: ctx.kind.name, actual: ctx.record.kind },
-    };
-  }
-  return null;
+  return {
+    ...base,
+    message: `add-on ${ctx.addon.addonName} was made as a ${madeAs}, and its plan ${ctx.addon.plan} now means a ${ctx.profile.kind}; the controller does not turn one into the other. Its resources are kept as they are: change the plan back, or remove the add-on and add it again with the new plan`,
+    detail: { field: 'kind', expected: ctx.profile.kind, actual: madeAs },
+  };
+}
+
+/**
+ * What an add-on without a record was made as, by its resources in the account: its user's kind
+ * tag (none: a bucket), or a bucket of ours at its name. Null when nothing of it exists yet.
+ */
+function kindFound(ctx: AddonContext, account: ObservedAccount, userName: string): ResourceKindName | null {
+  const user = account.users.get(userName);
+  if (user && isOwnedBy(user.tags, ctx.policy, ctx.addon.addonId)) return (user.tags[TAG.kind] as ResourceKindName | undefined) ?? 'bucket';
+  const bucket = account.buckets.get(bucketNameFor(ctx.policy, account.accountId, ctx.addon.addonId));
+  return bucket && isOwnedBy(bucket.tags, ctx.policy, ctx.addon.addonId) ? 'bucket' : null;
 }
 
 /** The record's view of the add-on, brought up to what Heroku says now; null when it already is. */

@@ -182,7 +182,7 @@ export interface UserHandle {
   create(path: string, tags: Record<string, string>, owns: (tags: Record<string, string>) => boolean): Promise<void>;
   /** Path and tags as they are now; null when the user does not exist. */
   readTags(): Promise<{ path: string; tags: Record<string, string> } | null>;
-  /** Adds or overwrites these tags; a user that is gone is left gone (as untag). */
+  /** Adds or overwrites these tags. */
   tag(tags: Record<string, string>): Promise<void>;
   untag(keys: string[]): Promise<void>;
   putPolicy(policyName: string, document: string): Promise<void>;

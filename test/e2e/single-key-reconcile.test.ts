@@ -118,9 +118,9 @@ describe('reconcileAddon', () => {
     );
     // AWS reads: is the bucket there (ListBuckets by prefix), is the user there (GetUser), is it in
     // the other linked account (GetUser: an add-on without a record may have moved there before a
-    // store loss), and the new bucket's tags right before they are written (merged over, never
-    // over an older read).
-    expect(keyed.awsReads.filter((op) => op !== 'AssumeRole').sort()).toEqual(['GetBucketTagging', 'GetUser', 'GetUser', 'ListBuckets']);
+    // store loss), is there room for a user (GetAccountSummary, since there is none yet), and the
+    // new bucket's tags right before they are written (merged over, never over an older read).
+    expect(keyed.awsReads.filter((op) => op !== 'AssumeRole').sort()).toEqual(['GetAccountSummary', 'GetBucketTagging', 'GetUser', 'GetUser', 'ListBuckets']);
     expect(keyed.awsMutations).toContain('CreateBucket');
     expect(keyed.awsMutations).toContain('CreateUser');
     expect(keyed.awsMutations).toContain('CreateAccessKey');

@@ -154,6 +154,22 @@ describe('Controller on in-memory ports', () => {
     expect(cloud.get(ACCOUNT).buckets.get(record!.bucketName!)?.tags[TAG.deleteAfter]).toBe(record?.orphan?.deleteAfter.toISOString());
   });
 
+  it('a keyed pass holds a new add-on back in an account whose IAM user quota is reached: nothing is made', async () => {
+    desired.addons.set('a1', addon('a1'));
+    await controller.reconcileOnce();
+    cloud.get(ACCOUNT).userQuota = cloud.get(ACCOUNT).users.size;
+    desired.addons.set('a2', addon('a2'));
+    const writes = cloud.writes.length;
+    const result = await controller.reconcileAddon('a2');
+    expect(result.actions.map((a) => [a.kind, a.reason])).toEqual([['blocked', 'iam-user-quota']]);
+    expect(cloud.writes.length).toBe(writes);
+    expect(await store.resources.get('a2')).toBeNull();
+    // Room again: the next keyed pass makes it.
+    cloud.get(ACCOUNT).userQuota += 1;
+    expect((await controller.reconcileAddon('a2')).execution?.failed).toBe(0);
+    expect(cloud.get(ACCOUNT).users.has(userNameFor(NAMING, 'a2'))).toBe(true);
+  });
+
   it('an account that cannot be read is reported and left untouched', async () => {
     desired.addons.set('a1', addon('a1'));
     cloud.get(ACCOUNT).failWith = Object.assign(new Error('AccessDenied (fake)'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });

@@ -72,8 +72,12 @@ export class MemoryAccount {
     return {
       accountId: this.accountId,
       observe: async (expected, options) => this.observe(expected, options),
-      observeAddon: async (expected) =>
-        this.observe({ buckets: expected.bucket ? [expected.bucket] : [], users: [expected.user] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: expected.bucket?.name ?? '\u0000', iamPath: '/', listRegion: '' }, false),
+      observeAddon: async (expected) => {
+        const observed = this.observe({ buckets: expected.bucket ? [expected.bucket] : [], users: [expected.user] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: expected.bucket?.name ?? '\u0000', iamPath: '/', listRegion: '' }, false);
+        // As the adapter: the quota is read when the add-on's user is missing.
+        if (observed.complete && !observed.users.has(expected.user.name)) observed.iamUserQuota = { used: this.users.size, quota: this.userQuota };
+        return observed;
+      },
       observeUser: async (userName) => {
         const observed = await this.observe({ buckets: [], users: [{ name: userName, deep: false }] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: '\u0000', iamPath: '\u0000', listRegion: '' }, false);
         return observed;
@@ -204,8 +208,8 @@ export class MemoryAccount {
       },
       tag: async (tags) => {
         this.write(`TagUser ${name}`);
-        const user = this.users.get(name);
-        if (user) user.tags = { ...user.tags, ...tags };
+        const user = get();
+        user.tags = { ...user.tags, ...tags };
       },
       untag: async (keys) => {
         this.write(`UntagUser ${name}`);

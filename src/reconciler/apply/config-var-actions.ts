@@ -4,7 +4,7 @@
  */
 import type { ResourceInput } from '../../store/resource-store.js';
 import type { DeliveryRecord } from '../../store/types.js';
-import { classifyError } from '../../util/error-class.js';
+import { httpStatusOf } from '../../util/error-class.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Action } from '../actions.js';
 import { GcReason, ReconcileEvent } from '../../reasons.js';
@@ -82,7 +82,7 @@ export async function findDeliveries(ctx: ApplyContext, record: ResourceInput): 
     const deliveries = await deliveriesOnOwningApp(ctx, record);
     return { deliveries, detail: { appId: record.appId, varNames: deliveries.flatMap((d) => d.varNames) } };
   } catch (err) {
-    if (classifyError(err).retryable) throw err;
+    if (!isRefusal(err)) throw err;
     // Refused (no access to the app, say): asking again will not help, and the resources are
     // collected all the same; only these vars stay.
     const message = `config vars of add-on ${record.addonId} on app ${record.appId} not looked for: ${errorMessage(err)}`;
@@ -162,4 +162,14 @@ function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: 
     if (value === undefined) return false;
     return action.valueHashes === null || action.valueHashes[name] === configVarValueHash(value);
   });
+}
+
+/**
+ * An answer asking again will not change: a 4xx from Heroku or AWS other than 429 (throttling).
+ * Anything else, even a terminal error of ours, is asked again on a later pass: the record waits
+ * rather than lose track of vars it could still find.
+ */
+function isRefusal(err: unknown): boolean {
+  const status = httpStatusOf(err);
+  return status !== null && status >= 400 && status < 500 && status !== 429;
 }

@@ -1,5 +1,6 @@
 /** How garbage collection's own actions are applied: orphan marks, forgetting, the breaker. */
 import { ABORT_INCOMPLETE_MULTIPART_DAYS, LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, tlsOnlyBucketPolicy } from '../spec.js';
+import { classifyError } from '../../util/error-class.js';
 import type { Handlers } from './context.js';
 import { BlockedReason } from '../../reasons.js';
 
@@ -13,7 +14,8 @@ export const gcHandlers: Handlers = {
     if (action.orphan) {
       const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
       if (action.tagBucket) await bucket?.mergeTags(tags);
-      if (action.tagUser) await user.tag(tags);
+      // A user already gone is left gone: the mark is for what is still there.
+      if (action.tagUser) await user.tag(tags).catch(ignoreNotFound);
       return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
     }
     if (action.tagBucket) await bucket?.mergeTags({}, markTags);
@@ -53,3 +55,7 @@ export const gcHandlers: Handlers = {
     return undefined;
   },
 };
+
+function ignoreNotFound(err: unknown): void {
+  if (classifyError(err).kind !== 'not-found') throw err;
+}

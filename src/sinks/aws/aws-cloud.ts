@@ -79,13 +79,7 @@ function userHandle(clients: AccountClients, userName: string, sleep: Sleep | un
   return {
     create: (path, tags, owns) => iam.createUser(client, userName, path, tags, owns),
     readTags: () => iam.readUserTags(client, userName),
-    tag: async (tags) => {
-      try {
-        await iam.tagUser(client, userName, tags);
-      } catch (err) {
-        if (!hasCode(err, 'NoSuchEntity', 'NoSuchEntityException')) throw err;
-      }
-    },
+    tag: (tags) => iam.tagUser(client, userName, tags),
     untag: (keys) => iam.untagUser(client, userName, keys),
     putPolicy: (policyName, document) => iam.putUserPolicy(client, userName, policyName, document, sleep),
     deletePolicy: (policyName) => iam.deleteUserPolicy(client, userName, policyName),

@@ -179,9 +179,8 @@ export async function observeAddonResources(
     users: new Map(),
     // Not counted by a targeted read; only the full pass reports the account's user count.
     iamUsersInAccount: 0,
-    // Nor its quota (null): a keyed pass holds no add-on back for it. In a full account, an add-on
-    // made by the fast path gets its record and bucket, then fails at CreateUser (AWS answers
-    // LimitExceeded; the queue retries the key with backoff); the next full pass blocks its user.
+    // Read below only when the user is missing (one GetAccountSummary): then plan() holds a new
+    // add-on back in a full account, as in a full pass, instead of making its bucket first.
     iamUserQuota: null,
   };
   try {
@@ -194,6 +193,10 @@ export async function observeAddonResources(
     if (user) {
       observed.users.set(user.userName, user);
       if (expected.user.deep) await readKeys(clients, observed.users, user.userName);
+    } else {
+      const quota = await readIamUserQuota(clients.iam);
+      observed.iamUserQuota = quota.quota;
+      if (quota.warning) (observed.warnings ??= []).push(quota.warning);
     }
   } catch (err) {
     observed.complete = false;

@@ -16,7 +16,8 @@ import { profileFor } from '../../../src/reconciler/profiles.js';
 import { TAG, USER_POLICY_NAME, configVarsFingerprint } from '../../../src/reconciler/spec.js';
 import { KINDS, createRuntime } from '../../../src/runtime.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { ACCOUNT, ADDON, KEY_ID, NOW, POLICY, SECRET, TEAM, USER, account, addon, link, record } from '../fixtures.js';
+import { buildDriftReport } from '../../../src/reconciler/drift-report.js';
+import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, SECRET, TEAM, USER, account, addon, link, record, syncedBucket, syncedUser } from '../fixtures.js';
 
 const TEMPLATE = JSON.stringify({
   Version: '2012-10-17',
@@ -44,7 +45,17 @@ describe('the credentials policy template', () => {
     ['not JSON once filled in', '{"Statement": [${app}]}', /is not a JSON document once its variables are filled in/],
     ['no Statement', JSON.stringify({ Version: '2012-10-17' }), /has no "Statement"/],
     ['* on *', policy({ Effect: 'Allow', Action: '*', Resource: '*' }), /would grant every action on every resource \("\*" on "\*"\)/],
-    ['*:* on * among others', policy({ Sid: 'Wide', Effect: 'Allow', Action: ['s3:GetObject', '*:*'], Resource: ['arn:aws:s3:::x/*', '*'] }), /statement Wide would grant every action on every resource/],
+    ['*:* on * among others', policy({ Sid: 'Wide', Effect: 'Allow', Action: ['s3:GetObject', '*:*'], Resource: ['arn:aws:s3:::x/*', '*'] }), /statement Wide, would grant every action on every resource/],
+    ['* on every ARN', policy({ Effect: 'Allow', Action: '*', Resource: 'arn:aws:*:*:*:*' }), /would grant every action on every resource/],
+    ['*? on arn:*', policy({ Effect: 'Allow', Action: '*?', Resource: 'arn:*' }), /would grant every action on every resource/],
+    ['a lowercase allow', policy({ Effect: 'allow', Action: '*', Resource: '*' }), /has Effect "allow"; it must be "Allow" or "Deny"/],
+    ['no Effect', policy({ Action: '*', Resource: '*' }), /has Effect null; it must be "Allow" or "Deny"/],
+    ['iam:* on its own users', policy({ Effect: 'Allow', Action: 'iam:*', Resource: 'arn:aws:iam::${account}:user/*' }), /allows iam:\*, with which an app could grant itself anything/],
+    ['iam:PutUserPolicy', policy({ Effect: 'Allow', Action: ['iam:GetUser', 'iam:PutUserPolicy'], Resource: '*' }), /allows iam:PutUserPolicy, with which/],
+    ['sts:AssumeRole', policy({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: 'arn:aws:iam::${account}:role/admin' }), /allows sts:AssumeRole, with which/],
+    ['s3:* on *', policy({ Effect: 'Allow', Action: 's3:*', Resource: '*' }), /allows S3 on every bucket of the account, the other add-ons' buckets included/],
+    ['S3 reads of every object', policy({ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::*/*' }), /allows S3 on every bucket of the account/],
+    ['a Principal', policy({ Effect: 'Allow', Principal: '*', Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:*:${account}:${app}-*' }), /names a Principal, which IAM refuses/],
     ['an Allow with NotAction', policy({ Effect: 'Allow', NotAction: 'iam:*', Resource: '*' }), /allows with NotAction or NotResource/],
     ['longer than AWS allows', policy({ Effect: 'Allow', Action: Array.from({ length: 200 }, (_, i) => `sqs:Action${i}`), Resource: 'arn:aws:sqs:*:${account}:${app}-*' }), /over the 2048 AWS allows/],
   ])('refuses %s with a plain message', (_name, template, message) => {
@@ -57,6 +68,7 @@ describe('the credentials policy template', () => {
   it('accepts a scoped template, and a Deny of everything', () => {
     expect(templateProblems(PLAN, TEMPLATE)).toEqual([]);
     expect(templateProblems(PLAN, policy({ Effect: 'Deny', Action: '*', Resource: '*' }))).toEqual([]);
+    expect(templateProblems(PLAN, policy({ Effect: 'Allow', Action: ['iam:GetUser', 'iam:ListAccessKeys', 's3:GetObject'], Resource: ['arn:aws:iam::${account}:user/*', 'arn:aws:s3:::shared-${team}/*'] }))).toEqual([]);
   });
 
   it('fills in every variable for the add-on, JSON-escaped', () => {
@@ -66,7 +78,7 @@ describe('the credentials policy template', () => {
 
   it('is checked at start: a template granting * on * stops the runtime with what to fix, before anything is opened', async () => {
     const config = loadConfig({ PLAN_PROFILES: JSON.stringify({ wide: { kind: 'credentials', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } } }) });
-    await expect(createRuntime(config, silentLogger())).rejects.toThrow(/^PLAN_PROFILES: plan wide's policy, statement 1 would grant every action on every resource/);
+    await expect(createRuntime(config, silentLogger())).rejects.toThrow(/^PLAN_PROFILES: plan wide's policy, statement 1, would grant every action on every resource/);
   });
 
   it('PLAN_PROFILES takes the policy as a document or as its JSON text, and an unknown kind is refused', () => {
@@ -141,8 +153,26 @@ describe('plan() for a credentials add-on', () => {
     const input = syncedWorld();
     input.records.set(ADDON, record({ plan: 's3-bucket:standard' }));
     const actions = plan(input, POLICY, LIMITS);
-    expect(shape(actions)).toEqual([['blocked', 'kind-changed']]);
-    expect(actions[0]).toMatchObject({ message: expect.stringMatching(/was made as a bucket, and its plan s3-bucket:app-role now means a credentials/) });
+    // The record follows the plan (so that it is judged by the plan it has), and nothing else runs.
+    expect(shape(actions)).toEqual([['update-record', 'desired-changed'], ['blocked', 'kind-changed']]);
+    expect(actions[1]).toMatchObject({ message: expect.stringMatching(/was made as a bucket, and its plan s3-bucket:app-role now means a credentials/) });
+    expect(buildDriftReport(input.desired, actions, NOW).items.map((i) => [i.kind, i.status])).toEqual([['kind-changed', 'blocked']]);
+  });
+
+  it('after a store loss, takes the kind from the resources: a bucket add-on whose plan now means credentials is recorded as a bucket and blocked', () => {
+    const input = newWorld();
+    // What a bucket add-on left: its user, without a kind tag, and its bucket.
+    input.observed = new Map([[ACCOUNT, account([syncedBucket()], [syncedUser()])]]);
+    const actions = plan(input, POLICY, LIMITS);
+    expect(shape(actions)).toEqual([['record-resource', 'missing-bucket'], ['blocked', 'kind-changed']]);
+    expect(actions[0]).toMatchObject({ record: { kind: 'bucket', bucketName: BUCKET } });
+    // And the other way round: a credentials user, its plan now a bucket plan.
+    const back = syncedWorld();
+    back.records = new Map();
+    back.desired[0]!.addons[0]!.plan = 's3-bucket:standard';
+    const reversed = plan(back, POLICY, LIMITS);
+    expect(shape(reversed)).toEqual([['record-resource', 'missing-bucket'], ['blocked', 'kind-changed']]);
+    expect(reversed[0]).toMatchObject({ record: { kind: 'credentials', bucketName: null } });
   });
 
   it('once gone and past its grace, tears down the user and its vars, and no bucket', () => {

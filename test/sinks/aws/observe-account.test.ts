@@ -10,7 +10,7 @@ import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/c
 import { AwsConnector, type AccountClients, type ClientHook } from '../../../src/sinks/aws/connect.js';
 import { ApiCallRecorder } from '../../../src/sinks/aws/api-calls.js';
 import type { ExpectedResources, ObserveOptions } from '../../../src/reconciler/ports.js';
-import { observeAccount } from '../../../src/sinks/aws/observe-account.js';
+import { observeAccount, observeAddonResources } from '../../../src/sinks/aws/observe-account.js';
 import { listInstanceBucketTags } from '../../../src/sinks/aws/bucket-tags.js';
 import { mapLimit } from '../../../src/util/map-limit.js';
 import {
@@ -247,6 +247,14 @@ describe('a populated account', () => {
     } finally {
       await raw.iam.send(new DeleteUserCommand({ UserName: 'quota-extra' }));
     }
+  });
+
+  it('a targeted read asks for the quota only when the add-on\'s user is missing', async () => {
+    const missing = await observeAddonResources(clients, { bucket: null, user: { name: 'no-such-user', deep: false } }, options);
+    expect(missing).toMatchObject({ complete: true, iamUserQuota: { used: 5, quota: 5000 } });
+    const present = await observeAddonResources(clients, { bucket: null, user: { name: expected.users[0]!.name, deep: false } }, options);
+    expect(present.users.size).toBe(1);
+    expect(present.iamUserQuota).toBeNull();
   });
 
   it('nothing deep: only the bulk reads, no settings and no keys', async () => {

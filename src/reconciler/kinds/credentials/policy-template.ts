@@ -63,17 +63,8 @@ export function templateProblems(plan: string, template: string | null): string[
   if (statements === null) return [`plan ${plan}'s policy has no "Statement": write it as {"Version":"2012-10-17","Statement":[…]}`];
   const problems: string[] = [];
   statements.forEach((statement, i) => {
-    if (statement.Effect !== 'Allow') return;
-    const where = `plan ${plan}'s policy, statement ${typeof statement.Sid === 'string' ? statement.Sid : i + 1}`;
-    if ('NotAction' in statement || 'NotResource' in statement) {
-      problems.push(`${where} allows with NotAction or NotResource, which grants everything else in the account; name the actions and resources it allows instead`);
-      return;
-    }
-    const actions = listOf(statement.Action);
-    const resources = listOf(statement.Resource);
-    if (actions.some((a) => a === '*' || a === '*:*') && resources.includes('*')) {
-      problems.push(`${where} would grant every action on every resource ("*" on "*"); name the services' actions and the resources the apps need`);
-    }
+    const problem = statementProblem(statement);
+    if (problem) problems.push(`plan ${plan}'s policy, statement ${typeof statement.Sid === 'string' ? statement.Sid : i + 1}, ${problem}`);
   });
   const size = rendered.replace(/\s/g, '').length;
   if (size > USER_INLINE_POLICY_MAX_CHARS) {
@@ -83,6 +74,68 @@ export function templateProblems(plan: string, template: string | null): string[
 }
 
 type Statement = Record<string, unknown>;
+
+/**
+ * What makes one statement unusable, or too wide to hand to every app on a plan; null when it is
+ * fine. A Deny narrows and is never refused; anything that is not exactly a Deny is judged as an
+ * Allow (IAM itself takes only "Allow" and "Deny").
+ */
+function statementProblem(statement: Statement): string | null {
+  if ('Principal' in statement || 'NotPrincipal' in statement) return 'names a Principal, which IAM refuses in a user\'s policy; remove it';
+  if (statement.Effect !== 'Allow' && statement.Effect !== 'Deny') return `has Effect ${JSON.stringify(statement.Effect ?? null)}; it must be "Allow" or "Deny"`;
+  if (statement.Effect === 'Deny') return null;
+  if ('NotAction' in statement || 'NotResource' in statement) {
+    return 'allows with NotAction or NotResource, which grants everything else in the account; name the actions and resources it allows instead';
+  }
+  const actions = listOf(statement.Action);
+  const resources = listOf(statement.Resource);
+  if (actions.some(anyAction) && resources.some(anyResource)) {
+    return 'would grant every action on every resource ("*" on "*"); name the services\' actions and the resources the apps need';
+  }
+  const changesIam = actions.filter(changesIdentities);
+  if (changesIam.length > 0) {
+    return `allows ${changesIam.join(', ')}, with which an app could grant itself anything (or change the tags this controller owns its users by); a credentials plan may read IAM but not change it`;
+  }
+  if (actions.some((a) => anyAction(a) || a.toLowerCase().startsWith('s3:')) && resources.some(anyBucket)) {
+    return 'allows S3 on every bucket of the account, the other add-ons\' buckets included; name the buckets (or their prefix) the apps need';
+  }
+  return null;
+}
+
+/** Only wildcards: `*`, `*:*`, `?*`, … */
+function anyAction(action: string): boolean {
+  return /^[*?:]+$/.test(action);
+}
+
+/** Every resource of every service: `*`, or an ARN whose service and resource are only wildcards. */
+function anyResource(resource: string): boolean {
+  if (resource === '*') return true;
+  const parts = resource.split(':');
+  if (parts[0] !== 'arn') return false;
+  return onlyWildcards(parts[2] ?? '*') && onlyWildcards(parts.slice(5).join(':') || '*');
+}
+
+/** Every S3 bucket (or every object of every bucket). */
+function anyBucket(resource: string): boolean {
+  if (anyResource(resource)) return true;
+  const parts = resource.split(':');
+  return parts[0] === 'arn' && parts[2] === 's3' && /^[*?]+(\/[*?]*)?$/.test(parts.slice(5).join(':'));
+}
+
+function onlyWildcards(text: string): boolean {
+  return /^[*?]*$/.test(text);
+}
+
+/**
+ * IAM and STS actions that change who may do what: any IAM action but reads (a wildcard in an
+ * IAM action may match a write, so it counts), and assuming roles.
+ */
+function changesIdentities(action: string): boolean {
+  const [service = '', name = ''] = action.toLowerCase().split(':');
+  if (service === 'iam') return /[*?]/.test(name) || !/^(get|list|simulate|generate)/.test(name);
+  if (service === 'sts') return /[*?]/.test(name) || name.startsWith('assumerole');
+  return false;
+}
 
 function statementsOf(document: unknown): Statement[] | null {
   if (document === null || typeof document !== 'object') return null;
