@@ -28,13 +28,36 @@ interface Result {
   machine?: { loadAverage?: number[] };
   plan?: { deepEvery: number; resources: number; medianMs: number }[];
   rss?: { resources: number; rssMb: number };
-  sizes?: { addons: number; controllerCalls: number; controllerProcess: { maxRssMb: number } | null }[];
+  sizes?: { addons: number; controllerCalls: number; byOperation?: Record<string, number>; controllerProcess: { maxRssMb: number } | null }[];
+}
+
+/** Reads that are the account's inventory, whatever the number of add-ons due for a deep check. */
+const INVENTORY = ['ListBuckets', 'GetAccountAuthorizationDetails', 'GetResources', 'GetAccountSummary'];
+
+/**
+ * A pass's calls at the deep-check rate the design gives (N/60 add-ons a minute), from what one
+ * pass measured: the inventory, plus the calls per deep-checked add-on (its keys are listed once,
+ * so ListAccessKeys counts them) times N/60. Which add-ons fall due in the minute a pass runs
+ * depends on their random ids, so a single pass's raw total moves 20-30 % between runs of the
+ * same code; this figure does not.
+ */
+function callsAtDesignRate(size: { addons: number; byOperation?: Record<string, number> }): number | undefined {
+  const ops = size.byOperation;
+  if (!ops) return undefined;
+  const total = Object.values(ops).reduce((a, b) => a + b, 0);
+  const inventory = INVENTORY.reduce((sum, op) => sum + (ops[op] ?? 0), 0);
+  const deep = ops.ListAccessKeys ?? 0;
+  if (deep === 0) return undefined;
+  const perDeep = (total - inventory) / deep;
+  return Math.round((inventory + (perDeep * size.addons) / 60) * 10) / 10;
 }
 
 /** Every figure is a cost (calls, ms, MB): lower is better. */
 interface Figure {
   name: string;
   value(result: Result): number | undefined;
+  /** Shown, not judged: it moves with chance between runs of the same code. */
+  informational?: boolean;
 }
 
 function figures(bench: Bench, sides: (Result | undefined)[]): Figure[] {
@@ -52,8 +75,19 @@ function figures(bench: Bench, sides: (Result | undefined)[]): Figure[] {
   // Every size either side measured, and always the two the issue names, so a run with a smaller
   // STEADY_SIZES shows them missing instead of passing without them.
   const sizes = [...new Set([1_000, 10_000, ...sides.flatMap((r) => r?.sizes?.map((s) => s.addons) ?? [])])].sort((a, b) => a - b);
+  const size = (r: Result, n: number) => r.sizes?.find((s) => s.addons === n);
   return [
-    ...sizes.map((n): Figure => ({ name: `AWS calls per steady-state pass, ${n.toLocaleString('en-US')} add-ons`, value: (r) => r.sizes?.find((s) => s.addons === n)?.controllerCalls })),
+    // Judged at the sizes the goals name; at 100 a pass may deep-check no add-on, and then says
+    // nothing of what one costs.
+    ...sizes.map((n): Figure => ({
+      name: `AWS calls per steady-state pass, ${n.toLocaleString('en-US')} add-ons, at N/60 deep checks`,
+      value: (r) => {
+        const s = size(r, n);
+        return s && callsAtDesignRate(s);
+      },
+      informational: n !== 1_000 && n !== 10_000,
+    })),
+    ...sizes.map((n): Figure => ({ name: `  (as measured in one pass: ${n.toLocaleString('en-US')} add-ons)`, value: (r) => size(r, n)?.controllerCalls, informational: true })),
     // The README's "RSS with 10,000 managed add-ons": the compiled controller in its own process.
     { name: 'RSS MB at 10,000 add-ons, controller process peak (chart heap cap)', value: (r) => r.sizes?.find((s) => s.addons === 10_000)?.controllerProcess?.maxRssMb },
   ];
@@ -135,21 +169,22 @@ async function main() {
       const m = mine && figure.value(mine);
       const change = typeof b === 'number' && typeof m === 'number' ? percent(b, m) : undefined;
       const within = change !== undefined && change <= THRESHOLD_PCT;
-      if (!within) failed++;
+      if (!within && !figure.informational) failed++;
       rows.push({
         figure: figure.name,
         baseline: b ?? 'missing',
         'this checkout': m ?? 'missing',
         'change %': change === undefined ? '-' : `${change > 0 ? '+' : ''}${change.toFixed(1)} %`,
-        [`within ${THRESHOLD_PCT} %?`]: change === undefined ? 'MISSING' : within ? 'yes' : 'NO',
+        [`within ${THRESHOLD_PCT} %?`]: figure.informational ? '(not judged)' : change === undefined ? 'MISSING' : within ? 'yes' : 'NO',
       });
-      json.push({ bench, figure: figure.name, baseline: b ?? null, checkout: m ?? null, changePct: change ?? null, within });
+      json.push({ bench, figure: figure.name, baseline: b ?? null, checkout: m ?? null, changePct: change ?? null, within, judged: !figure.informational });
     }
   }
 
   table(`${fromResults ? 'bench/results/ as they are' : 'fresh runs'}: baseline ${baseline} | this checkout ${ROOT} (lower is better)`, rows);
   const file = writeResult('compare', { mode: fromResults ? 'from-results' : 'run', thresholdPct: THRESHOLD_PCT, baseline, checkout: ROOT, sources, figures: json, failed });
-  const verdict = failed === 0 ? `every figure within ${THRESHOLD_PCT} % of the baseline` : `${failed} of ${json.length} figures more than ${THRESHOLD_PCT} % worse than the baseline or missing`;
+  const judged = json.filter((f) => f.judged).length;
+  const verdict = failed === 0 ? `every judged figure within ${THRESHOLD_PCT} % of the baseline` : `${failed} of ${judged} judged figures more than ${THRESHOLD_PCT} % worse than the baseline or missing`;
   console.log(`\n${verdict}${interrupted ? ' (interrupted)' : ''}; written ${file}`);
   process.exitCode = failed === 0 ? 0 : 1;
 }

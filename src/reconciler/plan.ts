@@ -232,10 +232,11 @@ function planAddon(ctx: AddonContext): Action[] {
   const madeAs = ctx.record ? null : kindFound(ctx, account, userName);
   if (madeAs && madeAs !== kind.name) {
     const found = ctx.kinds.get(madeAs);
-    // Recorded as what it is, so that the block holds from now on and nothing of it is taken for the other kind.
-    const asFound = { ...newRecord(ctx, accountId, found?.hasBucket === false ? null : bucketNameFor(policy, accountId, addon.addonId), region, userName) } as Action & { kind: 'record-resource' };
-    asFound.record = { ...asFound.record, kind: madeAs };
-    return [asFound, kindBlock(ctx, userName, madeAs)];
+    // Recorded as what it is, so that the block holds from now on and nothing of it is taken for
+    // the other kind; a kind tag naming no kind of ours (tampered with) is not recorded at all.
+    if (!found) return [kindBlock(ctx, userName, madeAs)];
+    const foundBucket = found.hasBucket ? bucketNameFor(policy, accountId, addon.addonId) : null;
+    return [newRecord(ctx, accountId, foundBucket, region, userName, found.name), kindBlock(ctx, userName, madeAs)];
   }
   const actions: Action[] = follow ? [follow] : [];
   const observedUser = account.users.get(userName);
@@ -291,7 +292,7 @@ function userQuotaReached(ctx: AddonContext, account: ObservedAccount, userName:
 }
 
 /** Writes the add-on's record, with its deterministic names, before anything is made. */
-function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, region: string, userName: string): Action {
+function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, region: string, userName: string, kind: ResourceKindName = ctx.profile.kind): Action {
   const { addon } = ctx;
   return {
     addonId: addon.addonId,
@@ -305,7 +306,7 @@ function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, 
       teamId: addon.teamId,
       appId: addon.appId,
       plan: addon.plan,
-      kind: ctx.profile.kind,
+      kind,
       bucketName: bucket,
       bucketRegion: region,
       userName,
