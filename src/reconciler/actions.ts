@@ -5,7 +5,7 @@
 import type { ResourceInput } from '../store/resource-store.js';
 import type { OrphanMark, ResourceRecord } from '../store/types.js';
 import type { BucketSettingKind, BucketSettingValues } from './kinds/bucket/attributes.js';
-import type { BlockedReason, DriftKind, GcReason, RecordReason } from '../reasons.js';
+import { BlockedReason, type DriftKind, type GcReason, type RecordReason } from '../reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
 export interface DriftDetail {
@@ -283,4 +283,16 @@ export function actionResource(action: Action): string {
     case 'blocked':
       return action.resource;
   }
+}
+
+/** The block of a teardown step whose resource no longer carries this add-on's ownership tags. */
+export function notOwnedBlock(record: { accountId: string; addonId: string }, resource: string, what: string): Action {
+  return {
+    accountId: record.accountId,
+    addonId: record.addonId,
+    kind: 'blocked',
+    reason: BlockedReason.NotOwned,
+    resource,
+    message: `${what} ${resource} lacks this controller's ownership tags, so it is not deleted; delete it by hand if it is really unwanted`,
+  };
 }

@@ -4,7 +4,6 @@
  * from what it reads now.
  */
 import type { Config } from '../config/config.js';
-import type { Store } from '../store/store.js';
 import type { GcBreaker, Link, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -16,9 +15,9 @@ import { buildDriftReport } from './drift-report.js';
 import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './executor.js';
 import type { AddonWhereabouts, DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
-import { BUILT_IN_KINDS, bucketKind } from './kinds/bucket/kind.js';
+import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import type { KindTable } from './kinds/kind.js';
-import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources } from './ports.js';
+import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources, StorePorts } from './ports.js';
 import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
@@ -29,7 +28,7 @@ export interface ControllerDeps {
   config: Pick<Config, 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'> & {
     aws: Pick<Config['aws'], 'region'>;
   };
-  store: Store;
+  store: StorePorts;
   /** What Heroku wants (the linked teams' add-ons). */
   desired: DesiredStateSource;
   /** The apps' config vars, read for deep checks and written to deliver credentials. */
@@ -336,7 +335,7 @@ export class Controller {
       configVars: this.deps.configVars,
       account: (accountId) => this.account(targets.get(accountId)!),
       retainingPlan: (plan) => profileFor(this.deps.config.profiles, plan).retain,
-      kindOf: (record) => this.kinds.get(record.kind) ?? bucketKind,
+      kinds: this.kinds,
       keyIdentity: (accountId, key) => this.deps.cloud.keyIdentity(accountId, key),
       instanceId: this.deps.config.instanceId,
       logger,

@@ -10,7 +10,6 @@ import { classifyError, type ErrorKind } from '../util/error-class.js';
 import { errorMessage } from '../util/errors.js';
 import { mapLimit } from '../util/map-limit.js';
 import { actionResource, type Action } from './actions.js';
-import { bucketHandlers } from './kinds/bucket/apply.js';
 import { configVarHandlers, findDeliveries } from './apply/config-var-actions.js';
 import { ApplyContext, Deferred, type ApplyDeps, type Handler, type Handlers } from './apply/context.js';
 import { gcHandlers } from './apply/gc-actions.js';
@@ -34,8 +33,8 @@ export interface ExecutorDeps extends ApplyDeps {
   concurrency?: number;
 }
 
-/** Every action kind that changes something outside the store, and what applies it. */
-const HANDLERS: Handlers = { ...bucketHandlers, ...userHandlers, ...configVarHandlers, ...gcHandlers };
+/** The core's action kinds (the user, its key, config vars, garbage collection) and what applies them. */
+const CORE_HANDLERS: Handlers = { ...userHandlers, ...configVarHandlers, ...gcHandlers };
 
 export interface ActionOutcome {
   action: Action;
@@ -55,9 +54,12 @@ export interface ExecutionSummary {
 
 export class Executor {
   private readonly ctx: ApplyContext;
+  /** Every action kind that changes something outside the store: the core's, and each kind's own. */
+  private readonly handlers: Handlers;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.ctx = new ApplyContext(deps);
+    this.handlers = Object.assign({}, CORE_HANDLERS, ...[...deps.kinds.values()].map((kind) => kind.handlers));
   }
 
   async apply(actions: Action[]): Promise<ExecutionSummary> {
@@ -163,7 +165,7 @@ export class Executor {
 
   /** Performs one cloud or Heroku call through the action kind's handler; returns journal details (never a secret). */
   private async mutate(action: Action): Promise<Record<string, unknown> | undefined> {
-    const handler = HANDLERS[action.kind] as Handler<Action['kind']> | undefined;
+    const handler = this.handlers[action.kind] as Handler<Action['kind']> | undefined;
     if (!handler) throw new Error(`${action.kind} is not a cloud mutation`);
     return handler(action, this.ctx);
   }

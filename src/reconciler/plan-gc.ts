@@ -11,14 +11,14 @@
  */
 import type { ResourceInput } from '../store/resource-store.js';
 import type { DeliveryRecord, GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
-import type { Action } from './actions.js';
+import { notOwnedBlock, type Action } from './actions.js';
 import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind, GcReason, OrphanReason, RecordReason } from '../reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import type { KindTable, ResourceKind } from './kinds/kind.js';
-import { TAG, bucketNameFor, configVarNames, isOwnedBy, isRetained, userNameFor, type NamingPolicy } from './spec.js';
+import { TAG, bucketNameFor, configVarNames, isOwnedBy, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
   mode: 'enabled' | 'dry-run' | 'off';
@@ -97,6 +97,8 @@ export function planGarbageCollection(
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
   const { keyDeletions, idle } = readAddonActions(addonActions);
   const taken = namesWantedOnApps(wanted, idle, (addon) => kinds.get(profileFor(profiles, addon.plan).kind));
+  // A record of a kind this controller lacks has none of its own resources torn down (the user's go).
+  const kindOfRecord = (record: ResourceRecord): Pick<ResourceKind, 'teardown'> => kinds.get(record.kind) ?? NO_OWN_RESOURCES;
   const actions: Action[] = [];
 
   // Config vars on apps an add-on is no longer attached to go at once: they are ours, and the
@@ -184,7 +186,7 @@ export function planGarbageCollection(
         });
         continue;
       }
-      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], retainsData(record, account, profiles), taken));
+      actions.push(...teardown(record, account, naming, deliveries.get(record.addonId) ?? [], retainsData(record, account, profiles), taken, kindOfRecord));
     }
   }
   return { actions, held };
@@ -400,6 +402,9 @@ function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<
   };
 }
 
+/** What the teardown asks of a record whose kind is not known here: nothing of its own is touched. */
+const NO_OWN_RESOURCES: Pick<ResourceKind, 'teardown'> = { teardown: () => ({ actions: [], retained: false }) };
+
 /** Credentials to ask a kind for the names of its vars with (the values are not used). */
 const NAMES_ONLY = { bucketName: '', bucketRegion: '', accessKeyId: '', secretAccessKey: '' };
 
@@ -411,48 +416,28 @@ function teardown(
   deliveries: DeliveryRecord[],
   retainedByPlan: boolean,
   taken: NameTaken,
+  kindOf: (record: ResourceRecord) => Pick<ResourceKind, 'teardown'>,
 ): Action[] {
   const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
   const actions: Action[] = deliveries.map((d) => removeVars(d, record, GcReason.GraceExpired, taken));
   const user = account.users.get(record.userName);
   if (user) {
     if (!isOwnedBy(user.tags, naming, record.addonId)) {
-      actions.push(notOwned(record, record.userName, 'IAM user'));
+      actions.push(notOwnedBlock(record, record.userName, 'IAM user'));
     } else {
       for (const kind of ['delete-user-keys', 'delete-user-policies', 'delete-user'] as const) {
         actions.push({ ...base, kind, userName: record.userName });
       }
     }
   }
-  const bucket = record.bucketName === null ? undefined : account.buckets.get(record.bucketName);
-  let retained = false;
-  if (bucket && record.bucketName !== null) {
-    if (!isOwnedBy(bucket.tags, naming, record.addonId)) {
-      actions.push(notOwned(record, record.bucketName, 'bucket'));
-    } else if (retainedByPlan || isRetained(bucket.tags)) {
-      retained = true;
-    } else {
-      for (const kind of ['delete-bucket-policy', 'empty-bucket', 'delete-bucket'] as const) {
-        actions.push({ ...base, kind, bucket: record.bucketName, region: record.bucketRegion });
-      }
-    }
-  }
+  const own = kindOf(record).teardown(record, account, naming, retainedByPlan);
+  actions.push(...own.actions);
+  const retained = own.retained;
   if (retained && actions.length === 0 && record.state === 'retained') return []; // done: only the kept bucket is left
   if (!actions.some((a) => a.kind === 'blocked')) {
     actions.push({ ...base, kind: 'forget-resource', bucket: record.bucketName, retained });
   }
   return actions;
-}
-
-function notOwned(record: ResourceRecord, resource: string, what: string): Action {
-  return {
-    accountId: record.accountId,
-    addonId: record.addonId,
-    kind: 'blocked',
-    reason: BlockedReason.NotOwned,
-    resource,
-    message: `${what} ${resource} lacks this controller's ownership tags, so it is not deleted; delete it by hand if it is really unwanted`,
-  };
 }
 
 function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason, account: ObservedAccount | undefined, naming: NamingPolicy): Action {

@@ -8,7 +8,6 @@ import { actionResource, type Action } from './actions.js';
 import type { DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccount, ObservedUser, PlanInput } from './model.js';
 export { CLOCK_SKEW_MS } from './kinds/bucket/plan-bucket.js';
 import { groupBy } from '../util/group-by.js';
-import { planBucket } from './kinds/bucket/plan-bucket.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import type { KindTable, ResourceKind } from './kinds/kind.js';
 import { describeTags, pick } from './describe.js';
@@ -246,7 +245,7 @@ function planAddon(ctx: AddonContext): Action[] {
   if (quotaFull && (bucket === null || !account.buckets.has(bucket))) return [...actions, quotaFull];
   if (!ctx.record) actions.push(newRecord(ctx, accountId, bucket, region, userName));
   let blocked = false;
-  for (const action of bucket === null ? [] : planBucket(ctx, bucket, region, account.buckets.get(bucket))) {
+  for (const action of kind.planResources(ctx, account, bucket, region)) {
     actions.push(action);
     if (action.kind === 'blocked') blocked = true;
   }

@@ -5,6 +5,11 @@
  * code and runs on in-memory fakes in its unit tests. Adapters import from the reconciler only
  * this file: the types below are the whole contract between the two sides.
  */
+import type { DeliveryStore } from '../store/delivery-store.js';
+import type { GcBreakerStore } from '../store/gc-breaker-store.js';
+import type { Journal } from '../store/journal.js';
+import type { LinkStore } from '../store/link-store.js';
+import type { ResourceStore } from '../store/resource-store.js';
 import type { Link, LinkAuth } from '../store/types.js';
 import type { AddonWhereabouts, BucketSettings, DesiredAddon, ObservedAccessKey, ObservedAccount, PublicAccessBlock, TeamDesiredState } from './model.js';
 import type { CorsRuleSpec } from './profiles.js';
@@ -197,4 +202,27 @@ export interface UserHandle {
   deleteAllPolicies(): Promise<{ inline: string[]; detached: string[] }>;
   /** Deletes the (emptied) user; a missing one is success. */
   delete(): Promise<void>;
+}
+
+// ---- The store (what the reconciler reads and writes of it) ----
+
+/** The records of what was made for each add-on. */
+export type ResourceRecords = Pick<
+  ResourceStore,
+  'get' | 'listAll' | 'upsert' | 'follow' | 'setKey' | 'setBucketCreateStarted' | 'setDeepChecked' | 'setOrphan' | 'setTeardownStarted' | 'setState' | 'remove'
+>;
+/** What was delivered to which attachment (fingerprints and value hashes, never values). */
+export type DeliveryRecords = Pick<DeliveryStore, 'listAll' | 'listForAddon' | 'record' | 'remove' | 'removeForAddon'>;
+/** The append-only journal: an intent before each mutation, an outcome after. */
+export type JournalPort = Pick<Journal, 'append' | 'countSucceededSince'>;
+/** The mass-deletion breakers, per account. */
+export type GcBreakers = Pick<GcBreakerStore, 'list' | 'get' | 'trip' | 'reset'>;
+
+/** The parts of the store a pass uses; the PostgreSQL/PGlite store implements them. */
+export interface StorePorts {
+  links: Pick<LinkStore, 'list'>;
+  resources: ResourceRecords;
+  deliveries: DeliveryRecords;
+  journal: JournalPort;
+  gcBreakers: GcBreakers;
 }

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { Executor } from '../../src/reconciler/executor.js';
-import { bucketKind } from '../../src/reconciler/kinds/bucket/kind.js';
+import { BUILT_IN_KINDS } from '../../src/reconciler/kinds/bucket/kind.js';
 import { DESIRED_PUBLIC_ACCESS_BLOCK, TAG } from '../../src/reconciler/spec.js';
 import { Store } from '../../src/store/store.js';
 import type { ResourceInput } from '../../src/store/resource-store.js';
@@ -69,7 +69,7 @@ function executor(cloud: MemoryCloud, options: { mayMutate?: () => boolean } = {
     gcBreakers: store.gcBreakers,
     account: (accountId) => cloud.account({ accountId }),
     configVars: new MemoryConfigVars(),
-    kindOf: () => bucketKind,
+    kinds: BUILT_IN_KINDS,
     instanceId: 'unit',
     logger,
     ...options,

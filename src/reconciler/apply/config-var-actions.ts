@@ -28,7 +28,7 @@ export const configVarHandlers: Handlers = {
     }
     const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey };
     // What lands on this attachment's app, and is recorded and checked for drift, either way.
-    const kind = deps.kindOf(record);
+    const kind = ctx.kindOf(record);
     const vars = kind.configVars(action.attachmentName, credentials);
     const addonConfig = deps.addonConfig;
     if (action.alreadyOnApp) {
@@ -127,7 +127,7 @@ export function heldDelivery(
   onApp: Record<string, string>,
   credentials: Credentials,
 ): DeliveryRecord | null {
-  const ours = ctx.deps.kindOf(record).configVars(attachmentName, credentials);
+  const ours = ctx.kindOf(record).configVars(attachmentName, credentials);
   const vars = Object.fromEntries(Object.entries(ours).filter(([name, value]) => onApp[name] === value));
   if (Object.keys(vars).length === 0) return null;
   return {

@@ -2,17 +2,13 @@
  * What an action's handler works with: the ports, the store, and the checks every destructive
  * step repeats right before it acts (ownership read from the resource itself: safety invariant 10).
  */
-import type { DeliveryStore } from '../../store/delivery-store.js';
-import type { GcBreakerStore } from '../../store/gc-breaker-store.js';
-import type { Journal } from '../../store/journal.js';
-import type { ResourceStore } from '../../store/resource-store.js';
 import type { ResourceRecord } from '../../store/types.js';
 import { TerminalError } from '../../util/errors.js';
 import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Logger } from '../../util/log.js';
 import type { Action, ActionKind } from '../actions.js';
-import type { ResourceKind } from '../kinds/kind.js';
-import type { AppConfigVars, BucketHandle, CloudAccount, UserHandle } from '../ports.js';
+import type { KindTable, ResourceKind } from '../kinds/kind.js';
+import type { DeliveryRecords, GcBreakers, JournalPort, ResourceRecords, AppConfigVars, BucketHandle, CloudAccount, UserHandle } from '../ports.js';
 import { BlockedReason } from '../../reasons.js';
 import { TAG, isOwnedBy, isRetained } from '../spec.js';
 
@@ -32,15 +28,15 @@ export interface AddonConfigDelivery {
 }
 
 export interface ApplyDeps {
-  resources: ResourceStore;
-  deliveries: DeliveryStore;
-  journal: Journal;
-  gcBreakers: GcBreakerStore;
+  resources: ResourceRecords;
+  deliveries: DeliveryRecords;
+  journal: JournalPort;
+  gcBreakers: GcBreakers;
   /** The linked account an action's `accountId` names. */
   account: (accountId: string) => CloudAccount;
   configVars: AppConfigVars;
-  /** The kind of resources a record holds (what its apps get delivered). */
-  kindOf: (record: Pick<ResourceRecord, 'kind'>) => ResourceKind;
+  /** The kinds of resources records may hold: what their apps get, and how their own resources' actions are applied. */
+  kinds: KindTable;
   /** Whether a plan keeps its bucket when the add-on goes away (PLAN_PROFILES `retain`). */
   retainingPlan?: (plan: string) => boolean;
   /** The ARN an access key acts as in that account (STS GetCallerIdentity with the key itself). */
@@ -81,6 +77,13 @@ export class ApplyContext {
 
   now(): Date {
     return this.deps.now?.() ?? new Date();
+  }
+
+  /** The kind a record holds; one this controller lacks is an error (nothing is done for it blind). */
+  kindOf(record: Pick<ResourceRecord, 'kind' | 'addonId'>): ResourceKind {
+    const kind = this.deps.kinds.get(record.kind);
+    if (!kind) throw new Error(`add-on ${record.addonId} holds resources of kind "${record.kind}", which this controller does not have`);
+    return kind;
   }
 
   bucket(action: { accountId: string }, name: string, region: string): BucketHandle {

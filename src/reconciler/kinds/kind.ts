@@ -1,14 +1,17 @@
 /**
  * A kind of resources an add-on can stand for (a plan's profile names it). The core of the loop
  * is the same for every kind: an IAM user with one key, delivered to every attachment as config
- * vars, drift-checked, garbage-collected behind the breaker. A kind says what differs: whether
- * there is a bucket (kinds/bucket makes, checks and tears it down), the user's policy, the vars an
- * app gets, and which profiles of it are usable.
+ * vars, drift-checked, garbage-collected behind the breaker. A kind brings what differs: its own
+ * resources beyond the user (planned from what was observed, applied by its handlers, torn down
+ * after the user), the user's policy and extra tags, the vars an app gets, and which profiles of
+ * it are usable. Registered where the controller is wired (runtime.ts `KINDS`).
  */
-import type { ResourceKindName } from '../../store/types.js';
-import type { DesiredAddon } from '../model.js';
+import type { Link, ResourceKindName, ResourceRecord } from '../../store/types.js';
+import type { Action } from '../actions.js';
+import type { Handlers } from '../apply/context.js';
+import type { DesiredAddon, ObservedAccount } from '../model.js';
 import type { SettingsProfile } from '../profiles.js';
-import type { Credentials } from '../spec.js';
+import type { Credentials, NamingPolicy } from '../spec.js';
 
 /** What a user's policy is made from. */
 export interface PolicyContext {
@@ -20,10 +23,36 @@ export interface PolicyContext {
   profile: SettingsProfile;
 }
 
+/** What a kind plans its own resources from: one wanted add-on (plan()'s context of it). */
+export interface KindPlanContext {
+  addon: DesiredAddon;
+  link: Link;
+  policy: NamingPolicy;
+  record: ResourceRecord | null;
+  profile: SettingsProfile;
+}
+
+/** What a kind tears down of its own resources, once the core has planned the user's teardown. */
+export interface KindTeardown {
+  actions: Action[];
+  /** Something is kept on purpose (a retained bucket): the record stays, marked retained. */
+  retained: boolean;
+}
+
 export interface ResourceKind {
   readonly name: ResourceKindName;
-  /** Its add-ons have a bucket, made, checked and torn down by kinds/bucket. */
+  /** Its add-ons have a bucket (recorded by name, observed and delivered by the core). */
   readonly hasBucket: boolean;
+  /**
+   * The add-on's own resources beyond its IAM user, planned before the user (diff to actions),
+   * in an account read in full; `bucket` is its record's or the name it gets, for a kind with
+   * one. A blocked one stops the user's actions too (a policy must never name what is not ours).
+   */
+  planResources(ctx: KindPlanContext, account: ObservedAccount, bucket: string | null, region: string): Action[];
+  /** The teardown of those resources for an orphan whose grace is over (after its user's). */
+  teardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, retainedByPlan: boolean): KindTeardown;
+  /** How its resources' actions are applied. */
+  readonly handlers: Handlers;
   /** Tags its users carry beside the ownership tags (they say the kind, when a store is rebuilt). */
   readonly userTags: Readonly<Record<string, string>>;
   /** The inline policy of the add-on's IAM user, as a JSON document. */

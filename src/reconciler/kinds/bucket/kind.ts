@@ -1,11 +1,17 @@
 /** The bucket kind: a bucket per add-on, its user granted that bucket alone. */
 import type { ResourceKind } from '../kind.js';
+import { bucketHandlers } from './apply.js';
+import { planBucket } from './plan-bucket.js';
+import { bucketTeardown } from './teardown.js';
 import { configVarsFor, userPolicyDocument } from '../../spec.js';
 
 export const bucketKind: ResourceKind = {
   name: 'bucket',
   hasBucket: true,
   userTags: {},
+  planResources: (ctx, account, bucket, region) => planBucket(ctx, bucket!, region, account.buckets.get(bucket!)),
+  teardown: bucketTeardown,
+  handlers: bucketHandlers,
   userPolicy: ({ bucket, profile }) => userPolicyDocument(bucket!, profile.access),
   configVars: (attachmentName, credentials) => configVarsFor({ name: attachmentName }, { ...credentials, bucketName: credentials.bucketName! }),
   profileProblems: (plan, profile) => (profile.policy !== null ? [`plan ${plan} is a bucket: its user's policy grants its bucket, so "policy" is not used; remove it or set "kind": "credentials"`] : []),

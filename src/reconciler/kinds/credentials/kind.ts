@@ -12,6 +12,10 @@ export const credentialsKind: ResourceKind = {
   name: 'credentials',
   hasBucket: false,
   userTags: { [TAG.kind]: 'credentials' },
+  // Nothing of its own beside the user: the core plans, applies and tears that down.
+  planResources: () => [],
+  teardown: () => ({ actions: [], retained: false }),
+  handlers: {},
   userPolicy: (ctx) => renderPolicy(ctx.profile.policy ?? '', ctx),
   configVars: (attachmentName, credentials) => {
     const names = configVarNames(attachmentName);
