@@ -11,6 +11,7 @@ import {
   CreateUserCommand,
   DeleteAccessKeyCommand,
   ListAccessKeysCommand,
+  ListUserTagsCommand,
   PutUserPolicyCommand,
   TagUserCommand,
   UntagUserCommand,
@@ -187,7 +188,12 @@ export class HistoryWorld {
       GC_GRACE_DEPROVISIONED: '2m',
       GC_GRACE_ORPHANED: '4m',
       DEEP_CHECK_WINDOW: `${this.history.deepCheckMinutes}m`,
-      PLAN_PROFILES: JSON.stringify({ archive: { retain: true }, versioned: { versioning: true }, 'read-only': { access: 'read-only' } }),
+      PLAN_PROFILES: JSON.stringify({
+        archive: { retain: true },
+        versioned: { versioning: true },
+        'read-only': { access: 'read-only' },
+        role: { kind: 'credentials', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sqs:*', Resource: 'arn:aws:sqs:*:${account}:${app}-*' }] } },
+      }),
       // Repeated drift is the harness's doing, not a writer fighting the controller.
       FLAP_MAX_REPAIRS: '1000',
       // An injected 429 must make the read incomplete, not be waited out.
@@ -972,10 +978,23 @@ export class HistoryWorld {
     const vars = this.world.fake.configVars(app);
     const names = configVarNames(attachmentName);
     const keyId = vars[names.accessKeyId];
-    if (vars[names.bucketName] !== this.bucketName(m) || !keyId) return false;
-    if (!keys?.some((k) => k.id === keyId && k.status === 'Active')) return false;
+    if (!keyId || !keys?.some((k) => k.id === keyId && k.status === 'Active')) return false;
     if (this.keys.get(keyId)?.secret !== vars[names.secretAccessKey]) return false;
+    // Credentials alone (the kind its user was made as): a working key and its region, no bucket.
+    if (await this.madeAsCredentials(m)) return vars[names.region] !== undefined;
+    if (vars[names.bucketName] !== this.bucketName(m)) return false;
     return bucketExists(this.s3[m.account], this.bucketName(m));
+  }
+
+  /** The add-on's user says it was made as the credentials kind (a plan change never turns it into the other). */
+  private async madeAsCredentials(m: ModelAddon): Promise<boolean> {
+    try {
+      const out = await this.iam[m.account].send(new ListUserTagsCommand({ UserName: this.userName(m) }));
+      return (out.Tags ?? []).some((t) => t.Key === TAG.kind && t.Value === 'credentials');
+    } catch (err) {
+      if (/NoSuchEntity/.test((err as { name?: string }).name ?? '')) return false;
+      throw err;
+    }
   }
 
   // ---- settling -------------------------------------------------------------------------------------

@@ -22,8 +22,12 @@ export type AddonLabel = (typeof ADDONS)[number];
 export const ATTACHMENT_NAMES = ['BUCKET', 'ASSETS', 'UPLOADS'] as const;
 export type AttachmentName = (typeof ATTACHMENT_NAMES)[number];
 
-/** Plans; `archive` keeps its bucket (PLAN_PROFILES), `read-only` and `versioned` change settings. */
-export const PLANS = ['standard', 'archive', 'versioned', 'read-only'] as const;
+/**
+ * Plans; `archive` keeps its bucket (PLAN_PROFILES), `read-only` and `versioned` change settings,
+ * `role` is the credentials kind (a user and key, no bucket): a plan change to or from it is a
+ * kind change, which the controller refuses without touching anything.
+ */
+export const PLANS = ['standard', 'archive', 'versioned', 'read-only', 'role'] as const;
 export type PlanName = (typeof PLANS)[number];
 export const RETAINING_PLANS: ReadonlySet<string> = new Set(['archive']);
 
