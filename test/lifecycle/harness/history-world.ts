@@ -65,6 +65,16 @@ import {
 
 const MINUTE = 60_000;
 const BUCKET_PREFIX = 'hs3-';
+/**
+ * A plan a pass saw the add-on on. A bucket's retention follows the bucket plans it was seen on:
+ * a plan of the credentials kind (`role`) is never applied to a bucket add-on (the controller
+ * refuses to change an add-on's kind), so its bucket keeps the plan tag of the last bucket plan.
+ */
+function seePlan(m: { seenPlan: string }, plan: string): void {
+  if (plan.slice(plan.indexOf(':') + 1) === 'role' && m.seenPlan !== '') return;
+  m.seenPlan = plan;
+}
+
 /** Passes an attached app may go without working credentials while nothing stops the controller. */
 export const CREDENTIALS_WITHIN_PASSES = 3;
 /** Tables of the store, for a backup and its restore. */
@@ -392,7 +402,7 @@ export class HistoryWorld {
       this.clock.advance(MINUTE);
       const keyed = await this.serve.runtime.controller.reconcileAddon(stepTarget.id);
       this.count(keyed.execution?.outcomes);
-      if (keyed.heroku === 'found' && keyed.complete) stepTarget.seenPlan = this.heroku(stepTarget)?.plan.name ?? stepTarget.seenPlan;
+      if (keyed.heroku === 'found' && keyed.complete) seePlan(stepTarget, this.heroku(stepTarget)?.plan.name ?? stepTarget.seenPlan);
     } else if (pass === 'crash') {
       const kill = new KillSwitch(crashAfter);
       const dying = await this.startServe(kill);
@@ -449,7 +459,7 @@ export class HistoryWorld {
       const addon = this.heroku(m);
       if (!addon) continue;
       const team = this.teamOfApp(addon.app.name);
-      if (complete.has(this.teamIds.get(team)!)) m.seenPlan = addon.plan.name;
+      if (complete.has(this.teamIds.get(team)!)) seePlan(m, addon.plan.name);
     }
   }
 
