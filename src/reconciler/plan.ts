@@ -11,7 +11,7 @@ import { groupBy } from '../util/group-by.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import type { KindTable, ResourceKind } from './kinds/kind.js';
 import { describeTags, pick } from './describe.js';
-import { planGarbageCollection, type GcPolicy } from './plan-gc.js';
+import { UNKNOWN_PLAN, planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import {
@@ -73,6 +73,7 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           profile,
           kind: kinds.get(profile.kind) ?? null,
           kinds,
+          profiles,
           policy,
           now: input.now,
           tags: null,
@@ -144,6 +145,8 @@ interface AddonContext {
   kind: ResourceKind | null;
   /** Every kind this controller has. */
   kinds: KindTable;
+  /** The settings profiles by plan (PLAN_PROFILES). */
+  profiles: ProfileTable;
   policy: NamingPolicy;
   now: Date;
   /** ownershipTags(policy, addon), built by tagsOf() the first time an action needs it. */
@@ -191,16 +194,26 @@ function planAddon(ctx: AddonContext): Action[] {
   const accountId = link.accountId;
   const base = { addonId: addon.addonId, accountId };
   const userName = ctx.record?.userName ?? userNameFor(policy, addon.addonId);
+  // A plan of another kind than the add-on was made as is not applied (reported, see kindBlock):
+  // the add-on goes on as it was, under the plan its record keeps, so that its app keeps working
+  // credentials and its resources their settings.
+  const kindChanged = ctx.record && ctx.kind && ctx.record.kind !== ctx.kind.name ? kindBlock(ctx, userName, ctx.record.kind) : null;
+  if (kindChanged) {
+    ctx.kind = ctx.kinds.get(ctx.record!.kind) ?? null;
+    ctx.profile = profileFor(ctx.profiles, ctx.record!.plan);
+    ctx.addon = { ...addon, plan: ctx.record!.plan };
+  }
   const kind = ctx.kind;
   // The record follows the add-on (plan, team, app, name) whatever else this pass can do.
-  const follow = ctx.record ? followDesired(ctx.record, addon, base) : null;
-  if (!kind) return [...(follow ? [follow] : []), kindBlock(ctx, userName, null)];
+  const follow = ctx.record ? followDesired(ctx.record, addon, base, kindChanged !== null) : null;
+  if (!kind) return [...(follow ? [follow] : []), kindChanged ?? kindBlock(ctx, userName, null)];
   const bucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
   const region = ctx.record?.bucketRegion ?? addon.region;
-  if (ctx.record && ctx.record.kind !== kind.name) return [...(follow ? [follow] : []), kindBlock(ctx, userName, ctx.record.kind)];
+  const reported = kindChanged ? [kindChanged] : [];
   if (!account || !account.complete) {
     return [
       ...(follow ? [follow] : []),
+      ...reported,
       {
         ...base,
         kind: 'blocked',
@@ -215,6 +228,7 @@ function planAddon(ctx: AddonContext): Action[] {
     const homeBucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, home, addon.addonId)) : null;
     return [
       ...(follow ? [follow] : []),
+      ...reported,
       // Found in another account without a record: recorded there, so the block holds from now on.
       ...(ctx.record ? [] : [newRecord(ctx, home, homeBucket, region, userName)]),
       {
@@ -235,9 +249,13 @@ function planAddon(ctx: AddonContext): Action[] {
     // the other kind; a kind tag naming no kind of ours (tampered with) is not recorded at all.
     if (!found) return [kindBlock(ctx, userName, madeAs)];
     const foundBucket = found.hasBucket ? bucketNameFor(policy, accountId, addon.addonId) : null;
-    return [newRecord(ctx, accountId, foundBucket, region, userName, found.name), kindBlock(ctx, userName, madeAs)];
+    // Its plan before the change is not known (its bucket's plan tag may say it): the next pass
+    // goes on with it as it was made, under that plan or the default profile.
+    const bucketPlan = foundBucket === null ? undefined : account.buckets.get(foundBucket)?.tags[TAG.plan];
+    const rebuilt = newRecord(ctx, accountId, foundBucket, region, userName, found.name) as Action & { kind: 'record-resource' };
+    return [{ ...rebuilt, record: { ...rebuilt.record, plan: bucketPlan ?? UNKNOWN_PLAN } }, kindBlock(ctx, userName, madeAs)];
   }
-  const actions: Action[] = follow ? [follow] : [];
+  const actions: Action[] = [...(follow ? [follow] : []), ...reported];
   const observedUser = account.users.get(userName);
   const quotaFull = observedUser ? null : userQuotaReached(ctx, account, userName);
   // An add-on that cannot get its user gets nothing new: no record, no bucket, nothing half-made.
@@ -331,7 +349,7 @@ function kindBlock(ctx: AddonContext, userName: string, madeAs: ResourceKindName
   }
   return {
     ...base,
-    message: `add-on ${ctx.addon.addonName} was made as a ${madeAs}, and its plan ${ctx.addon.plan} now means a ${ctx.profile.kind}; the controller does not turn one into the other. Its resources are kept as they are: change the plan back, or remove the add-on and add it again with the new plan`,
+    message: `add-on ${ctx.addon.addonName} was made as a ${madeAs}, and its plan ${ctx.addon.plan} now means a ${ctx.profile.kind}; the controller does not turn one into the other, and goes on with it as it was made (its apps keep their credentials). Change the plan back, or remove the add-on and add it again with the new plan`,
     detail: { field: 'kind', expected: ctx.profile.kind, actual: madeAs },
   };
 }
@@ -348,9 +366,9 @@ function kindFound(ctx: AddonContext, account: ObservedAccount, userName: string
 }
 
 /** The record's view of the add-on, brought up to what Heroku says now; null when it already is. */
-function followDesired(record: ResourceRecord, addon: DesiredAddon, base: { addonId: string; accountId: string }): Action | null {
+function followDesired(record: ResourceRecord, addon: DesiredAddon, base: { addonId: string; accountId: string }, keepPlan = false): Action | null {
   const changes: Partial<Pick<ResourceRecord, 'addonName' | 'teamId' | 'appId' | 'plan'>> = {};
-  if (record.plan !== addon.plan) changes.plan = addon.plan;
+  if (record.plan !== addon.plan && !keepPlan) changes.plan = addon.plan;
   if (record.teamId !== addon.teamId) changes.teamId = addon.teamId;
   if (record.appId !== addon.appId) changes.appId = addon.appId;
   if (record.addonName !== addon.addonName) changes.addonName = addon.addonName;

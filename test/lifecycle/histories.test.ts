@@ -84,6 +84,22 @@ async function explore(seed: number): Promise<void> {
  */
 const FOUND: { name: string; history: History }[] = [
   {
+    // Found with seed 4242 (issue 14): a plan changed to one of another kind (credentials) blocked
+    // all work on the add-on, so a key someone deleted was never replaced and its app went without
+    // credentials. Fixed: the add-on goes on as the kind it was made as, under its old plan.
+    name: 'a bucket add-on whose plan now means credentials still gets a deleted key replaced',
+    history: {
+      deepCheckMinutes: 20,
+      steps: [
+        { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'tags', addon: 'a1', on: 'bucket', what: 'add-foreign' },
+        { t: 'key', addon: 'a1', what: 'delete' },
+        { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+        { t: 'plan', addon: 'a1', plan: 'role' },
+      ],
+    },
+  },
+  {
     // Found with seed 779: the deprovisioned add-on's user and bucket stayed for ever, since only
     // the lost store knew them. Fixed: users of ours nobody knows are recorded again and collected.
     name: 'an add-on deprovisioned while the store is lost is still collected',

@@ -17,7 +17,7 @@ import { TAG, USER_POLICY_NAME, configVarsFingerprint } from '../../../src/recon
 import { KINDS, createRuntime } from '../../../src/runtime.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { buildDriftReport } from '../../../src/reconciler/drift-report.js';
-import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, SECRET, TEAM, USER, account, addon, link, record, syncedBucket, syncedUser } from '../fixtures.js';
+import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, SECRET, TEAM, USER, account, addon, inSync, link, record, syncedBucket, syncedUser } from '../fixtures.js';
 
 const TEMPLATE = JSON.stringify({
   Version: '2012-10-17',
@@ -149,14 +149,22 @@ describe('plan() for a credentials add-on', () => {
     expect(actions[0]).toMatchObject({ document: RENDERED });
   });
 
-  it('refuses to turn a bucket add-on into credentials: blocked, nothing touched', () => {
-    const input = syncedWorld();
-    input.records.set(ADDON, record({ plan: 's3-bucket:standard' }));
+  it('refuses to turn a bucket add-on into credentials: reported, and it goes on as the bucket it was, under its old plan', () => {
+    const input = inSync();
+    input.desired[0]!.addons[0]!.plan = PLAN;
     const actions = plan(input, POLICY, LIMITS);
-    // The record follows the plan (so that it is judged by the plan it has), and nothing else runs.
-    expect(shape(actions)).toEqual([['update-record', 'desired-changed'], ['blocked', 'kind-changed']]);
-    expect(actions[1]).toMatchObject({ message: expect.stringMatching(/was made as a bucket, and its plan s3-bucket:app-role now means a credentials/) });
+    // Nothing but the report: the record keeps its plan, the bucket its settings, the apps their vars.
+    expect(shape(actions)).toEqual([['blocked', 'kind-changed']]);
+    expect(actions[0]).toMatchObject({ message: expect.stringMatching(/was made as a bucket, and its plan s3-bucket:app-role now means a credentials; .* goes on with it as it was made/) });
     expect(buildDriftReport(input.desired, actions, NOW).items.map((i) => [i.kind, i.status])).toEqual([['kind-changed', 'blocked']]);
+    // Its key deleted by someone else meanwhile: replaced and delivered all the same (found by the fuzz, seed 4242).
+    input.observed.get(ACCOUNT)!.users.get(USER)!.accessKeys = [];
+    expect(shape(plan(input, POLICY, LIMITS))).toEqual([
+      ['blocked', 'kind-changed'],
+      ['create-access-key', 'missing-key'],
+      ['deliver-config-vars', 'config-vars-missing'],
+      ['deliver-config-vars', 'config-vars-missing'],
+    ]);
   });
 
   it('after a store loss, takes the kind from the resources: a bucket add-on whose plan now means credentials is recorded as a bucket and blocked', () => {
