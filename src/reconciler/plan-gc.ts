@@ -96,7 +96,12 @@ export function planGarbageCollection(
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
   const { keyDeletions, idle } = readAddonActions(addonActions);
-  const taken = namesWantedOnApps(wanted, idle, (addon) => kinds.get(profileFor(profiles, addon.plan).kind));
+  const kindByPlan = new Map<string, ResourceKind | undefined>();
+  const kindOfPlan = (plan: string) => {
+    if (!kindByPlan.has(plan)) kindByPlan.set(plan, kinds.get(profileFor(profiles, plan).kind));
+    return kindByPlan.get(plan);
+  };
+  const taken = namesWantedOnApps(wanted, idle, (addon) => kindOfPlan(addon.plan));
   // A record of a kind this controller lacks has none of its own resources torn down (the user's go).
   const kindOfRecord = (record: ResourceRecord): Pick<ResourceKind, 'teardown'> => kinds.get(record.kind) ?? NO_OWN_RESOURCES;
   const actions: Action[] = [];

@@ -1,15 +1,9 @@
 /** Reading AWS SDK v3 errors: codes, not-found checks, and retry of eventual-consistency errors. */
+import { errorCodeOf } from '../../util/error-class.js';
 
+/** The error's code (`NoSuchBucket`, `AccessDenied`, …), or `Unknown`. */
 export function errorCode(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { name?: unknown; Code?: unknown; code?: unknown };
-    for (const value of [e.Code, e.code, e.name]) if (typeof value === 'string' && value !== 'Error') return value;
-  }
-  return 'Unknown';
-}
-
-export function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return errorCodeOf(err) ?? 'Unknown';
 }
 
 export function hasCode(err: unknown, ...codes: string[]): boolean {

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { NoSuchEntityException } from '@aws-sdk/client-iam';
 import { NoSuchBucket } from '@aws-sdk/client-s3';
-import { errorCode, hasCode, httpStatus, retryWhilePropagating } from '../../../src/sinks/aws/aws-errors.js';
+import { errorCode, hasCode, retryWhilePropagating } from '../../../src/sinks/aws/aws-errors.js';
+import { httpStatusOf } from '../../../src/util/error-class.js';
 
 function awsError(fields: Record<string, unknown>): Error {
   return Object.assign(new Error('boom'), fields);
@@ -16,7 +17,7 @@ function fakeSleep() {
   return { delays, sleep: async (ms: number) => void delays.push(ms) };
 }
 
-describe('errorCode / hasCode / httpStatus', () => {
+describe('errorCode / hasCode / httpStatusOf', () => {
   it('reads Code, then code, then name; ignores the generic name "Error"', () => {
     expect(errorCode(awsError({ Code: 'LimitExceeded', name: 'LimitExceededException' }))).toBe('LimitExceeded');
     expect(errorCode(awsError({ code: 'ECONNREFUSED' }))).toBe('ECONNREFUSED');
@@ -32,10 +33,10 @@ describe('errorCode / hasCode / httpStatus', () => {
     const e = new NoSuchEntityException({ message: 'no user', $metadata: { httpStatusCode: 404 } });
     expect(errorCode(e)).toBe('NoSuchEntityException');
     expect(hasCode(e, 'NoSuchEntity', 'NoSuchEntityException')).toBe(true);
-    expect(httpStatus(e)).toBe(404);
+    expect(httpStatusOf(e)).toBe(404);
     const b = new NoSuchBucket({ message: 'no bucket', $metadata: {} });
     expect(hasCode(b, 'NoSuchBucket')).toBe(true);
-    expect(httpStatus(b)).toBeUndefined();
+    expect(httpStatusOf(b)).toBeNull();
   });
 
   it('hasCode matches any of the codes given, and none when given none', () => {
@@ -43,8 +44,8 @@ describe('errorCode / hasCode / httpStatus', () => {
     expect(hasCode(e, 'BucketAlreadyExists', 'BucketAlreadyOwnedByYou')).toBe(true);
     expect(hasCode(e, 'BucketAlreadyExists')).toBe(false);
     expect(hasCode(e)).toBe(false);
-    expect(httpStatus(null)).toBeUndefined();
-    expect(httpStatus(awsError({ $metadata: { httpStatusCode: 503 } }))).toBe(503);
+    expect(httpStatusOf(null)).toBeNull();
+    expect(httpStatusOf(awsError({ $metadata: { httpStatusCode: 503 } }))).toBe(503);
   });
 });
 

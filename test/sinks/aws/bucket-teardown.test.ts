@@ -30,7 +30,8 @@ import {
   type EmptyBucketProgress,
 } from '../../../src/sinks/aws/bucket-teardown.js';
 import { getBucketSettings, putLifecycle, putBucketPolicy } from '../../../src/sinks/aws/s3-bucket.js';
-import { errorCode, httpStatus } from '../../../src/sinks/aws/aws-errors.js';
+import { errorCode } from '../../../src/sinks/aws/aws-errors.js';
+import { httpStatusOf } from '../../../src/util/error-class.js';
 import { ABORT_INCOMPLETE_MULTIPART_DAYS, isRetained, LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, tlsOnlyBucketPolicy } from '../../../src/reconciler/spec.js';
 import { mapLimit } from '../../../src/util/map-limit.js';
 import { bucketName, newConnector, randomAccountId, rawClients, roleTarget } from './support.js';
@@ -62,7 +63,7 @@ async function bucketExists(name: string): Promise<boolean> {
     await raw.send(new HeadBucketCommand({ Bucket: name }));
     return true;
   } catch (err) {
-    if (httpStatus(err) === 404) return false;
+    if (httpStatusOf(err) === 404) return false;
     throw err;
   }
 }
@@ -330,7 +331,7 @@ describe('the TLS-only bucket policy', () => {
     );
     expect(err).not.toBeNull();
     expect(err).not.toBeInstanceOf(EmptyBucketError);
-    expect(httpStatus(err)).toBe(403);
+    expect(httpStatusOf(err)).toBe(403);
     await deleteBucketPolicy(s3, name);
     expect(await emptyBucketStep(s3, name, { maxKeys: 100 })).toEqual({ ...EMPTY_DONE, abortedUploads: 1 });
   });

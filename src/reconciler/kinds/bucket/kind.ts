@@ -3,7 +3,7 @@ import type { ResourceKind } from '../kind.js';
 import { bucketHandlers } from './apply.js';
 import { planBucket } from './plan-bucket.js';
 import { bucketTeardown } from './teardown.js';
-import { configVarsFor, userPolicyDocument } from '../../spec.js';
+import { configVarsFor, userPolicyDocument, type Credentials } from '../../spec.js';
 
 export const bucketKind: ResourceKind = {
   name: 'bucket',
@@ -13,7 +13,8 @@ export const bucketKind: ResourceKind = {
   teardown: bucketTeardown,
   handlers: bucketHandlers,
   userPolicy: ({ bucket, profile }) => userPolicyDocument(bucket!, profile.access),
-  configVars: (attachmentName, credentials) => configVarsFor({ name: attachmentName }, { ...credentials, bucketName: credentials.bucketName! }),
+  // A bucket add-on's credentials always name its bucket.
+  configVars: (attachmentName, credentials) => configVarsFor({ name: attachmentName }, credentials as Credentials & { bucketName: string }),
   profileProblems: (plan, profile) => (profile.policy !== null ? [`plan ${plan} is a bucket: its user's policy grants its bucket, so "policy" is not used; remove it or set "kind": "credentials"`] : []),
 };
 
