@@ -55,7 +55,7 @@ async function convergeThenCount(world: BenchWorld, n: number) {
     if (withKeys === n && deliveries.length === n && failed.length === 0) {
       const link = (await world.runtime.store.links.list())[0]!;
       const clients = world.runtime.connector.connect({ accountId: link.accountId, auth: link.auth });
-      const buckets = ((await clients.s3('us-east-1').send(new ListBucketsCommand({}))).Buckets ?? []).filter((b) => records.some((r) => r.bucketName === b.Name)).length;
+      const buckets = ((await clients.s3('us-east-1').send(new ListBucketsCommand({}))).Buckets ?? []).filter((b) => records.some((r) => r.resourceName === b.Name)).length;
       let users = 0;
       let marker: string | undefined;
       do {

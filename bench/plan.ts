@@ -41,7 +41,7 @@ function world(n: number, deepEvery = 1): PlanInput {
       appName: `app-${i}`,
       attachments: [{ id: randomUUID(), name: 'BUCKET', appId, appName: `app-${i}` }],
     });
-    const r = record({ addonId, addonName: a.addonName, appId, bucketName: bucket, userName: user, accessKeyId: `AKIA${String(i).padStart(16, '0')}`, deepCheckedAt: null });
+    const r = record({ addonId, addonName: a.addonName, appId, resourceName: bucket, userName: user, accessKeyId: `AKIA${String(i).padStart(16, '0')}`, deepCheckedAt: null });
     const deep = i % deepEvery === 0;
     const settings = deep ? syncedSettings(bucket) : null;
     if (settings && i % 100 === 0) settings.encryption = null; // one in 100 drifted (of those read)

@@ -127,9 +127,9 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
       urls,
     };
     for (const r of records) {
-      await s3.send(new HeadBucketCommand({ Bucket: r.bucketName! }));
+      await s3.send(new HeadBucketCommand({ Bucket: r.resourceName! }));
       await iam.send(new GetUserCommand({ UserName: r.userName }));
-      evidence.buckets[r.addonName] = r.bucketName!;
+      evidence.buckets[r.addonName] = r.resourceName!;
       evidence.users[r.addonName] = r.userName;
     }
     const names = configVarNames('BUCKET');
@@ -152,8 +152,8 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
     say(`  Pass ${passes}: ${second.actions.length === 0 ? 'nothing to do — the second pass makes no change' : `${second.actions.length} more actions`}.`);
 
     const shared = records.find((r) => r.addonName === 'acme-assets')!;
-    step(say, 4, `Someone turns off Block Public Access on ${shared.bucketName} and deletes ${names.secretAccessKey} from ${world.worker}`);
-    await s3.send(new DeletePublicAccessBlockCommand({ Bucket: shared.bucketName! }));
+    step(say, 4, `Someone turns off Block Public Access on ${shared.resourceName} and deletes ${names.secretAccessKey} from ${world.worker}`);
+    await s3.send(new DeletePublicAccessBlockCommand({ Bucket: shared.resourceName! }));
     sandbox.fake.setConfigVar(world.worker, names.secretAccessKey, null);
     const repair = await pass();
     const drift = rt.reports.latest?.items ?? [];
@@ -162,7 +162,7 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
     for (const d of drift) say(`    ${d.kind}: ${d.resource} ${d.field} (expected ${d.expected ?? '-'}, found ${d.actual ?? '-'})`);
     say(`    ${(await metricLines(urls.metrics, 'drift_items')).filter((l) => !l.endsWith(' 0')).join('\n    ') || '(no drift metric above 0)'}`);
     narrate(say, passes, repair, '  and repaired it in the same pass:');
-    const pab = await s3.send(new GetPublicAccessBlockCommand({ Bucket: shared.bucketName! }));
+    const pab = await s3.send(new GetPublicAccessBlockCommand({ Bucket: shared.resourceName! }));
     evidence.drift.publicAccessBlockRestored = Object.values(pab.PublicAccessBlockConfiguration ?? {}).every((v) => v === true);
     evidence.drift.configVarRestored = (sandbox.fake.configVars(world.worker)[names.secretAccessKey] ?? '') !== '';
     await pass();
@@ -175,20 +175,20 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
     narrate(say, passes + 1, await pass());
     const marked = (await rt.store.resources.listAll()).find((r) => r.addonId === review.addonId);
     evidence.reviewApp.orphanedAt = marked?.orphan ? new Date().toISOString() : null;
-    say(`  ${review.bucketName} and its user wait out the grace period (GC_GRACE_DEPROVISIONED=${DEMO_GRACE} here; 5m by default) in case the add-on comes back.`);
+    say(`  ${review.resourceName} and its user wait out the grace period (GC_GRACE_DEPROVISIONED=${DEMO_GRACE} here; 5m by default) in case the add-on comes back.`);
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline && !options.signal.aborted) {
       await sleep(2_000, options.signal);
       const result = await pass();
       if (result.actions.length > 0) narrate(say, passes, result);
-      evidence.reviewApp.bucketGone = !(await exists(() => s3.send(new HeadBucketCommand({ Bucket: review.bucketName! }))));
+      evidence.reviewApp.bucketGone = !(await exists(() => s3.send(new HeadBucketCommand({ Bucket: review.resourceName! }))));
       evidence.reviewApp.userGone = !(await exists(() => iam.send(new GetUserCommand({ UserName: review.userName }))));
       if (evidence.reviewApp.bucketGone && evidence.reviewApp.userGone) break;
     }
     say(
       evidence.reviewApp.bucketGone && evidence.reviewApp.userGone
-        ? `  ${review.bucketName} and ${review.userName} are gone. ${shared.bucketName}, still wanted, was never touched.`
-        : `  ${review.bucketName} is not collected yet (see ${urls.drift}).`,
+        ? `  ${review.resourceName} and ${review.userName} are gone. ${shared.resourceName}, still wanted, was never touched.`
+        : `  ${review.resourceName} is not collected yet (see ${urls.drift}).`,
     );
 
     step(say, 6, 'Where to look');

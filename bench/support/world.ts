@@ -162,31 +162,31 @@ export class BenchWorld {
       const chunk = added.slice(i, i + batch);
       const keys = await moto.clone(
         this.accountId,
-        record.bucketRegion,
-        { bucket: record.bucketName!, user: record.userName },
+        record.region,
+        { bucket: record.resourceName!, user: record.userName },
         chunk.map((a) => ({
-          bucket: record.bucketName!.replace(template, a.addonId),
+          bucket: record.resourceName!.replace(template, a.addonId),
           user: record.userName.replace(template, a.addonId),
           replace: [[template, a.addonId], [record.appId, a.appId], [record.teamId, a.teamId]],
         })),
       );
       for (const [j, a] of chunk.entries()) {
         const key = keys[j]!;
-        const bucketName = record.bucketName!.replace(template, a.addonId);
+        const bucketName = record.resourceName!.replace(template, a.addonId);
         await store.resources.upsert({
           ...record,
           addonId: a.addonId,
           addonName: this.fake.addon(a.addonId).name,
           appId: a.appId,
           teamId: a.teamId,
-          bucketName,
+          resourceName: bucketName,
           userName: record.userName.replace(template, a.addonId),
           accessKeyId: key.accessKeyId,
           secretAccessKey: key.secretAccessKey,
           state: 'ready',
           lastError: null,
         });
-        const vars = configVarsFor({ name: 'BUCKET' }, { bucketName, bucketRegion: record.bucketRegion, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey });
+        const vars = configVarsFor({ name: 'BUCKET' }, { resourceName: bucketName, region: record.region, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey });
         for (const [k, v] of Object.entries(vars)) this.fake.setConfigVar(a.appId, k, v);
         await store.deliveries.record({ addonId: a.addonId, attachmentId: a.attachmentId, appId: a.appId, varNames: Object.keys(vars), fingerprint: configVarsFingerprint(vars), deliveredAt: now });
       }

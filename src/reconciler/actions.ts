@@ -240,7 +240,7 @@ export type ActionKind = Action['kind'];
 export function actionResource(action: Action): string {
   switch (action.kind) {
     case 'record-resource':
-      return action.record.bucketName ?? action.record.userName;
+      return action.record.resourceName ?? action.record.userName;
     case 'update-record':
       return action.addonId;
     case 'create-bucket':

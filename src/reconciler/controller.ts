@@ -248,9 +248,9 @@ export class Controller {
       whereabouts.set(addonId, toldGone ? { status: 'deprovisioned' } : read.status === 'gone' ? { status: 'gone' } : read.whereabouts);
     }
     const accounts = await mapLimit(accountIds, 2, (accountId) => {
-      const bucket = desired ? this.bucketOf(desired, record, accountId) : record!.bucketName;
+      const bucket = desired ? this.bucketOf(desired, record, accountId) : record!.resourceName;
       return this.account(targets.get(accountId)!).observeAddon(
-        { bucket: bucket === null ? null : { name: bucket, region: record?.bucketRegion ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
+        { bucket: bucket === null ? null : { name: bucket, region: record?.region ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
     });
@@ -418,7 +418,7 @@ export class Controller {
         const record = records.get(addon.addonId);
         entries.set(addon.addonId, {
           bucket: this.bucketOf(addon, record ?? null, accountId),
-          region: record?.bucketRegion ?? addon.region,
+          region: record?.region ?? addon.region,
           user: record?.userName ?? userNameFor(this.naming, addon.addonId),
           // A new plan may ask for other settings: read them now, not when the window comes round.
           deep: deepFor(addon.addonId, record) || record?.plan !== addon.plan,
@@ -427,7 +427,7 @@ export class Controller {
     }
     for (const record of records.values()) {
       if (record.accountId !== accountId || entries.has(record.addonId)) continue;
-      entries.set(record.addonId, { bucket: record.bucketName, region: record.bucketRegion, user: record.userName, deep: deepFor(record.addonId, record) });
+      entries.set(record.addonId, { bucket: record.resourceName, region: record.region, user: record.userName, deep: deepFor(record.addonId, record) });
     }
     const values = [...entries.values()];
     return {
@@ -441,7 +441,7 @@ export class Controller {
 
   /** The add-on's bucket: its record's, or the name it gets when its plan's kind has one (null otherwise). */
   private bucketOf(addon: DesiredAddon, record: ResourceRecord | null, accountId: string): string | null {
-    if (record) return record.bucketName;
+    if (record) return record.resourceName;
     const kind = this.kinds.get(profileFor(this.deps.config.profiles, addon.plan).kind);
     return kind?.hasBucket ? bucketNameFor(this.naming, accountId, addon.addonId) : null;
   }

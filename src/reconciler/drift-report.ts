@@ -120,9 +120,9 @@ function orphanItems(context: ReportContext, actions: Action[], reported: DriftI
   const items: DriftItem[] = [];
   for (const record of context.records) {
     if (covered.has(record.addonId)) continue;
-    const base = { accountId: record.accountId, addonId: record.addonId, resource: record.bucketName ?? record.userName, field: 'add-on', expected: 'wanted by an add-on' };
+    const base = { accountId: record.accountId, addonId: record.addonId, resource: record.resourceName ?? record.userName, field: 'add-on', expected: 'wanted by an add-on' };
     // What waits to go: the bucket, or the user of a kind without one.
-    const orphaned = record.bucketName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket;
+    const orphaned = record.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket;
     if (!linked.has(record.teamId)) {
       items.push({ ...base, kind: DriftKind.TeamUnlinked, status: 'blocked', actual: `team ${record.teamId} is not linked; kept until an operator decides` });
     } else if (record.orphan && record.state === 'retained') {

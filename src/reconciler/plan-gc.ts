@@ -171,7 +171,7 @@ export function planGarbageCollection(
       if (!record.orphan) {
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
         const orphan = { since: input.now, reason: deprovisioned ? OrphanReason.Deprovisioned : OrphanReason.Orphaned, deleteAfter: new Date(input.now.getTime() + grace) };
-        actions.push(mark(record, orphan, record.bucketName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket, account, naming));
+        actions.push(mark(record, orphan, record.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket, account, naming));
       } else if (due_) {
         due.push(record);
       }
@@ -186,7 +186,7 @@ export function planGarbageCollection(
           addonId: record.addonId,
           kind: 'blocked',
           reason: BlockedReason.GcBreakerTripped,
-          resource: record.bucketName ?? record.userName,
+          resource: record.resourceName ?? record.userName,
           message: `garbage collection in account ${accountId} is held: this pass would delete the resources of ${breaker.held.size} of ${managedInAccount} managed add-ons. Check why so many add-ons went away, then run \`heroku-s3-controller gc approve --account ${accountId}\``,
         });
         continue;
@@ -210,9 +210,9 @@ export function planGarbageCollection(
  */
 function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>, kinds: KindTable): Action[] {
   // The kind a resource's tags name (a bucket's tags name none: it is a bucket), and its bucket.
-  const kindOf = (tags: Record<string, string>, accountId: string, addonId: string): Pick<ResourceInput, 'kind' | 'bucketName'> => {
+  const kindOf = (tags: Record<string, string>, accountId: string, addonId: string): Pick<ResourceInput, 'kind' | 'resourceName'> => {
     const kind = kinds.get(tags[TAG.kind] as ResourceKindName) ?? BUILT_IN_KINDS.get('bucket')!;
-    return { kind: kind.name, bucketName: kind.hasBucket ? bucketNameFor(naming, accountId, addonId) : null };
+    return { kind: kind.name, resourceName: kind.hasBucket ? bucketNameFor(naming, accountId, addonId) : null };
   };
   const actions: Action[] = [];
   const links = new Map<string, Link>();
@@ -237,11 +237,11 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
         // deprovisioned, says which plan it had (the tag may lag a change); retention reads both.
         plan: UNKNOWN_PLAN,
         ...kindOf(tags, account.accountId, addonId),
-        bucketRegion: region,
+        region: region,
         userName: userNameFor(naming, addonId),
         accessKeyId: null,
         secretAccessKey: null,
-        bucketCreateStartedAt: null,
+        resourceCreateStartedAt: null,
         state: 'pending',
         lastError: null,
       };
@@ -350,8 +350,8 @@ function planBreaker(
  * plan neither knows (the store was lost) keeps it too.
  */
 function retainsData(record: ResourceRecord, account: ObservedAccount, profiles: ProfileTable): boolean {
-  if (record.bucketName === null) return false;
-  const tagged = account.buckets.get(record.bucketName)?.tags[TAG.plan];
+  if (record.resourceName === null) return false;
+  const tagged = account.buckets.get(record.resourceName)?.tags[TAG.plan];
   if (tagged !== undefined && profileFor(profiles, tagged).retain) return true;
   if (record.plan === UNKNOWN_PLAN) return tagged === undefined;
   return profileFor(profiles, record.plan).retain;
@@ -411,7 +411,7 @@ function namesWantedOnApps(wanted: Map<string, DesiredAddon>, idle: ReadonlySet<
 const NO_OWN_RESOURCES: Pick<ResourceKind, 'teardown'> = { teardown: () => ({ actions: [], retained: false }) };
 
 /** Credentials to ask a kind for the names of its vars with (the values are not used). */
-const NAMES_ONLY = { bucketName: '', bucketRegion: '', accessKeyId: '', secretAccessKey: '' };
+const NAMES_ONLY = { resourceName: '', region: '', accessKeyId: '', secretAccessKey: '' };
 
 /** The next steps of one orphan's teardown, from what exists now; resumes wherever it stopped. */
 function teardown(
@@ -440,13 +440,13 @@ function teardown(
   const retained = own.retained;
   if (retained && actions.length === 0 && record.state === 'retained') return []; // done: only the kept bucket is left
   if (!actions.some((a) => a.kind === 'blocked')) {
-    actions.push({ ...base, kind: 'forget-resource', bucket: record.bucketName, retained });
+    actions.push({ ...base, kind: 'forget-resource', bucket: record.resourceName, retained });
   }
   return actions;
 }
 
 function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason, account: ObservedAccount | undefined, naming: NamingPolicy): Action {
-  const bucket = record.bucketName === null ? undefined : account?.buckets.get(record.bucketName);
+  const bucket = record.resourceName === null ? undefined : account?.buckets.get(record.resourceName);
   const user = account?.users.get(record.userName);
   return {
     accountId: record.accountId,
@@ -454,7 +454,7 @@ function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: 
     kind: 'mark-orphan',
     reason,
     orphan,
-    bucket: record.bucketName,
+    bucket: record.resourceName,
     tagBucket: !!bucket && isOwnedBy(bucket.tags, naming, record.addonId),
     tagUser: !!user && isOwnedBy(user.tags, naming, record.addonId),
     detail: orphan
@@ -477,7 +477,7 @@ function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: Dr
     attachmentId: delivery.attachmentId,
     appId: delivery.appId,
     varNames,
-    bucket: record.bucketName,
+    bucket: record.resourceName,
     valueHashes: delivery.valueHashes ?? null,
     detail: { field: `config vars ${varNames.join(', ') || '(none: their names are another attachment’s now)'}`, expected: 'absent', actual: `on app ${delivery.appId}` },
   };

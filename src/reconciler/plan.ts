@@ -207,8 +207,8 @@ function planAddon(ctx: AddonContext): Action[] {
   // The record follows the add-on (plan, team, app, name) whatever else this pass can do.
   const follow = ctx.record ? followDesired(ctx.record, addon, base, kindChanged !== null) : null;
   if (!kind) return [...(follow ? [follow] : []), kindChanged ?? kindBlock(ctx, userName, null)];
-  const bucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
-  const region = ctx.record?.bucketRegion ?? addon.region;
+  const bucket = kind.hasBucket ? (ctx.record?.resourceName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
+  const region = ctx.record?.region ?? addon.region;
   const reported = kindChanged ? [kindChanged] : [];
   if (!account || !account.complete) {
     return [
@@ -225,7 +225,7 @@ function planAddon(ctx: AddonContext): Action[] {
   }
   const home = ctx.record?.accountId ?? accountElsewhere(ctx.input, addon.addonId, accountId, policy) ?? accountId;
   if (home !== accountId) {
-    const homeBucket = kind.hasBucket ? (ctx.record?.bucketName ?? bucketNameFor(policy, home, addon.addonId)) : null;
+    const homeBucket = kind.hasBucket ? (ctx.record?.resourceName ?? bucketNameFor(policy, home, addon.addonId)) : null;
     return [
       ...(follow ? [follow] : []),
       ...reported,
@@ -324,12 +324,12 @@ function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, 
       appId: addon.appId,
       plan: addon.plan,
       kind,
-      bucketName: bucket,
-      bucketRegion: region,
+      resourceName: bucket,
+      region: region,
       userName,
       accessKeyId: null,
       secretAccessKey: null,
-      bucketCreateStartedAt: null,
+      resourceCreateStartedAt: null,
       state: 'pending',
       lastError: null,
     },
@@ -343,7 +343,7 @@ function newRecord(ctx: AddonContext, accountId: string, bucket: string | null, 
  * or leave one unmanaged with its app holding a key that no longer reaches it.
  */
 function kindBlock(ctx: AddonContext, userName: string, madeAs: ResourceKindName | null): Action {
-  const base = { addonId: ctx.addon.addonId, accountId: ctx.record?.accountId ?? ctx.link.accountId, kind: 'blocked' as const, reason: DriftKind.KindChanged, resource: ctx.record?.bucketName ?? userName };
+  const base = { addonId: ctx.addon.addonId, accountId: ctx.record?.accountId ?? ctx.link.accountId, kind: 'blocked' as const, reason: DriftKind.KindChanged, resource: ctx.record?.resourceName ?? userName };
   if (madeAs === null) {
     return { ...base, message: `plan ${ctx.addon.plan} of add-on ${ctx.addon.addonName} means kind "${ctx.profile.kind}", which this controller does not have; nothing is made for it. Check PLAN_PROFILES` };
   }
@@ -585,7 +585,7 @@ function planDeliveries(ctx: AddonContext, bucket: string | null, region: string
   const record = ctx.record;
   const credentials =
     !newKey && record?.accessKeyId && record.secretAccessKey
-      ? { bucketName: bucket, bucketRegion: region, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey }
+      ? { resourceName: bucket, region, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey }
       : null;
   let deliverActions: Action[] | null = null;
   for (const attachment of ctx.addon.attachments) {
@@ -670,8 +670,8 @@ const MAX_VERIFIED = 200_000;
 interface VerifiedInputs {
   kind: ResourceKind;
   attachmentName: string;
-  bucketName: string | null;
-  bucketRegion: string;
+  resourceName: string | null;
+  region: string;
   accessKeyId: string;
   secretAccessKey: string;
 }
@@ -683,8 +683,8 @@ function deliveredMatches(stored: string | undefined, attachmentName: string, cr
     known !== undefined &&
     known.kind === kind &&
     known.attachmentName === attachmentName &&
-    known.bucketName === credentials.bucketName &&
-    known.bucketRegion === credentials.bucketRegion &&
+    known.resourceName === credentials.resourceName &&
+    known.region === credentials.region &&
     known.accessKeyId === credentials.accessKeyId &&
     known.secretAccessKey === credentials.secretAccessKey
   ) {
@@ -695,8 +695,8 @@ function deliveredMatches(stored: string | undefined, attachmentName: string, cr
   VERIFIED_DELIVERIES.set(stored, {
     kind,
     attachmentName,
-    bucketName: credentials.bucketName,
-    bucketRegion: credentials.bucketRegion,
+    resourceName: credentials.resourceName,
+    region: credentials.region,
     accessKeyId: credentials.accessKeyId,
     secretAccessKey: credentials.secretAccessKey,
   });

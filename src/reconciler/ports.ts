@@ -209,7 +209,7 @@ export interface UserHandle {
 /** The records of what was made for each add-on. */
 export type ResourceRecords = Pick<
   ResourceStore,
-  'get' | 'listAll' | 'upsert' | 'follow' | 'setKey' | 'setBucketCreateStarted' | 'setDeepChecked' | 'setOrphan' | 'setTeardownStarted' | 'setState' | 'remove'
+  'get' | 'listAll' | 'upsert' | 'follow' | 'setKey' | 'setCreateStarted' | 'setDeepChecked' | 'setOrphan' | 'setTeardownStarted' | 'setState' | 'remove'
 >;
 /** What was delivered to which attachment (fingerprints and value hashes, never values). */
 export type DeliveryRecords = Pick<DeliveryStore, 'listAll' | 'listForAddon' | 'record' | 'remove' | 'removeForAddon'>;

@@ -256,22 +256,22 @@ export function configVarNames(attachmentName: string) {
 }
 
 export interface Credentials {
-  /** The add-on's bucket; null for a kind without one. */
-  bucketName: string | null;
-  bucketRegion: string;
+  /** The add-on's own resource (a bucket's name), delivered by its kind; null for a kind without one. */
+  resourceName: string | null;
+  region: string;
   accessKeyId: string;
   secretAccessKey: string;
 }
 
 /** The vars a bucket's attachment gets: where the bucket is, and the key to reach it with. */
-export function configVarsFor(attachment: Pick<DesiredAttachment, 'name'>, credentials: Credentials & { bucketName: string }): Record<string, string> {
+export function configVarsFor(attachment: Pick<DesiredAttachment, 'name'>, credentials: Credentials & { resourceName: string }): Record<string, string> {
   const names = configVarNames(attachment.name);
   return {
-    [names.bucketName]: credentials.bucketName,
+    [names.bucketName]: credentials.resourceName,
     [names.accessKeyId]: credentials.accessKeyId,
     [names.secretAccessKey]: credentials.secretAccessKey,
-    [names.region]: credentials.bucketRegion,
-    [names.url]: `s3://${credentials.bucketName}`,
+    [names.region]: credentials.region,
+    [names.url]: `s3://${credentials.resourceName}`,
   };
 }
 

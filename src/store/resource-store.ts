@@ -1,6 +1,8 @@
 /**
- * What the controller made for each add-on (`managed_resources`). The generated secret access key
- * is stored Fernet-encrypted so credentials can be re-delivered without rotating the key.
+ * What the controller made for each add-on: what every kind has in `managed_resources` (the
+ * add-on, its IAM user and key, its life), and what its kind makes beyond the user in
+ * `kind_resources`, one row per (add-on, kind). The generated secret access key is stored
+ * Fernet-encrypted so credentials can be re-delivered without rotating the key.
  */
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Db, OrphanMark, ResourceKindName, ResourceRecord, ResourceState } from './types.js';
@@ -16,12 +18,12 @@ interface ResourceRow {
   app_id: string;
   plan: string;
   kind: ResourceKindName;
-  bucket_name: string | null;
-  bucket_region: string;
+  resource_name: string | null;
+  region: string;
   user_name: string;
   access_key_id: string | null;
   secret_access_key_enc: string | null;
-  bucket_create_started_at: Date | null;
+  resource_create_started_at: Date | null;
   deep_checked_at: Date | null;
   orphaned_at: Date | null;
   orphan_reason: 'deprovisioned' | 'orphaned' | null;
@@ -33,10 +35,13 @@ interface ResourceRow {
   updated_at: Date;
 }
 
-const COLUMNS = `addon_id, addon_name, account_id, team_id, app_id, plan, kind, bucket_name,
-  bucket_region, user_name, access_key_id, secret_access_key_enc, bucket_create_started_at,
-  deep_checked_at, orphaned_at, orphan_reason, delete_after, teardown_started_at, state,
-  last_error, created_at, updated_at`;
+/** A record is its add-on's row with the row of the kind it was made as, when that kind made one. */
+const RECORDS = `SELECT m.addon_id, m.addon_name, m.account_id, m.team_id, m.app_id, m.plan, m.kind,
+  r.name AS resource_name, m.region, m.user_name, m.access_key_id, m.secret_access_key_enc,
+  r.create_started_at AS resource_create_started_at, m.deep_checked_at, m.orphaned_at,
+  m.orphan_reason, m.delete_after, m.teardown_started_at, m.state, m.last_error, m.created_at,
+  m.updated_at
+  FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind`;
 
 export class ResourceStore {
   readonly #db: Db;
@@ -49,48 +54,57 @@ export class ResourceStore {
 
   /**
    * Creates or replaces the record of `record.addonId`, writing every field as given (including a
-   * null key). created_at is kept on replace. A bucket or IAM user already recorded for another
-   * add-on is refused by a unique constraint (SQLSTATE 23505).
+   * null key), in one transaction: the add-on's row, and the row of its kind's resource (none left
+   * for a record without one). created_at is kept on replace. A resource or IAM user already
+   * recorded for another add-on is refused by a unique constraint (SQLSTATE 23505).
    */
   async upsert(record: ResourceInput): Promise<ResourceRecord> {
-    const rows = await this.#db.query<ResourceRow>(
-      `INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan,
-         bucket_name, bucket_region, user_name, access_key_id, secret_access_key_enc,
-         bucket_create_started_at, state, last_error, kind)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::timestamptz, $13, $14, $15)
-       ON CONFLICT (addon_id) DO UPDATE SET
-         addon_name = EXCLUDED.addon_name, account_id = EXCLUDED.account_id,
-         team_id = EXCLUDED.team_id, app_id = EXCLUDED.app_id, plan = EXCLUDED.plan,
-         bucket_name = EXCLUDED.bucket_name, bucket_region = EXCLUDED.bucket_region,
-         user_name = EXCLUDED.user_name, access_key_id = EXCLUDED.access_key_id,
-         secret_access_key_enc = EXCLUDED.secret_access_key_enc,
-         bucket_create_started_at = EXCLUDED.bucket_create_started_at, state = EXCLUDED.state,
-         last_error = EXCLUDED.last_error, kind = EXCLUDED.kind, updated_at = now()
-       RETURNING ${COLUMNS}`,
-      [
-        record.addonId,
-        record.addonName,
-        record.accountId,
-        record.teamId,
-        record.appId,
-        record.plan,
-        record.bucketName,
-        record.bucketRegion,
-        record.userName,
-        record.accessKeyId,
-        this.#seal(record.secretAccessKey),
-        record.bucketCreateStartedAt,
-        record.state,
-        record.lastError,
-        record.kind,
-      ],
-    );
-    return this.#toRecord(one(rows));
+    const addonId = record.addonId;
+    await this.#db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan,
+           region, user_name, access_key_id, secret_access_key_enc, state, last_error, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (addon_id) DO UPDATE SET
+           addon_name = EXCLUDED.addon_name, account_id = EXCLUDED.account_id,
+           team_id = EXCLUDED.team_id, app_id = EXCLUDED.app_id, plan = EXCLUDED.plan,
+           region = EXCLUDED.region, user_name = EXCLUDED.user_name,
+           access_key_id = EXCLUDED.access_key_id, secret_access_key_enc = EXCLUDED.secret_access_key_enc,
+           state = EXCLUDED.state, last_error = EXCLUDED.last_error, kind = EXCLUDED.kind, updated_at = now()`,
+        [
+          addonId,
+          record.addonName,
+          record.accountId,
+          record.teamId,
+          record.appId,
+          record.plan,
+          record.region,
+          record.userName,
+          record.accessKeyId,
+          this.#seal(record.secretAccessKey),
+          record.state,
+          record.lastError,
+          record.kind,
+        ],
+      );
+      await tx.query('DELETE FROM kind_resources WHERE addon_id = $1 AND (kind <> $2 OR $3::text IS NULL)', [addonId, record.kind, record.resourceName]);
+      if (record.resourceName !== null) {
+        await tx.query(
+          `INSERT INTO kind_resources (addon_id, kind, name, create_started_at) VALUES ($1, $2, $3, $4::timestamptz)
+           ON CONFLICT (addon_id, kind) DO UPDATE SET name = EXCLUDED.name,
+             create_started_at = EXCLUDED.create_started_at, updated_at = now()`,
+          [addonId, record.kind, record.resourceName, record.resourceCreateStartedAt],
+        );
+      }
+    });
+    const saved = await this.get(addonId);
+    if (!saved) throw new Error(`the record of add-on ${addonId} was written but cannot be read back`);
+    return saved;
   }
 
   async get(addonId: string): Promise<ResourceRecord | null> {
     const rows = await this.#db.query<ResourceRow>(
-      `SELECT ${COLUMNS} FROM managed_resources WHERE addon_id = $1`,
+      `${RECORDS} WHERE m.addon_id = $1`,
       [addonId],
     );
     return rows[0] ? this.#toRecord(rows[0]) : null;
@@ -99,7 +113,7 @@ export class ResourceStore {
   /** The records of one AWS account, ordered by add-on id. */
   async listByAccount(accountId: string): Promise<ResourceRecord[]> {
     const rows = await this.#db.query<ResourceRow>(
-      `SELECT ${COLUMNS} FROM managed_resources WHERE account_id = $1 ORDER BY addon_id`,
+      `${RECORDS} WHERE m.account_id = $1 ORDER BY m.addon_id`,
       [accountId],
     );
     return rows.map((row) => this.#toRecord(row));
@@ -108,7 +122,7 @@ export class ResourceStore {
   /** Every record, ordered by account then add-on id. */
   async listAll(): Promise<ResourceRecord[]> {
     const rows = await this.#db.query<ResourceRow>(
-      `SELECT ${COLUMNS} FROM managed_resources ORDER BY account_id, addon_id`,
+      `${RECORDS} ORDER BY m.account_id, m.addon_id`,
     );
     return rows.map((row) => this.#toRecord(row));
   }
@@ -147,13 +161,14 @@ export class ResourceStore {
   }
 
   /**
-   * Records when CreateBucket is (about to be) sent for `addonId`, or null to clear it; write it
-   * before the call. Returns false if there is no record.
+   * Records when the create call of the add-on's resource (CreateBucket) is about to be sent, or
+   * null to clear it; write it before the call. Returns false if the record has no such resource.
    */
-  async setBucketCreateStarted(addonId: string, at: Date | null): Promise<boolean> {
+  async setCreateStarted(addonId: string, at: Date | null): Promise<boolean> {
     const rows = await this.#db.query(
-      `UPDATE managed_resources SET bucket_create_started_at = $2::timestamptz, updated_at = now()
-       WHERE addon_id = $1 RETURNING addon_id`,
+      `UPDATE kind_resources r SET create_started_at = $2::timestamptz, updated_at = now()
+       FROM managed_resources m WHERE r.addon_id = $1 AND m.addon_id = r.addon_id AND r.kind = m.kind
+       RETURNING r.addon_id`,
       [addonId, at],
     );
     return rows.length > 0;
@@ -245,15 +260,15 @@ export class ResourceStore {
       appId: row.app_id,
       plan: row.plan,
       kind: row.kind,
-      bucketName: row.bucket_name,
-      bucketRegion: row.bucket_region,
+      resourceName: row.resource_name,
+      region: row.region,
       userName: row.user_name,
       accessKeyId: row.access_key_id,
       secretAccessKey:
         row.secret_access_key_enc === null
           ? null
           : this.#box.decrypt(row.secret_access_key_enc, context(row.addon_id)),
-      bucketCreateStartedAt: row.bucket_create_started_at,
+      resourceCreateStartedAt: row.resource_create_started_at,
       deepCheckedAt: row.deep_checked_at,
       orphan:
         row.orphaned_at && row.orphan_reason && row.delete_after
@@ -270,10 +285,4 @@ export class ResourceStore {
 
 function context(addonId: string): string {
   return `managed_resources.secret_access_key_enc of add-on ${addonId}`;
-}
-
-function one<T>(rows: T[]): T {
-  const row = rows[0];
-  if (row === undefined) throw new Error('the database returned no row for INSERT … RETURNING');
-  return row;
 }

@@ -52,19 +52,19 @@ export interface ResourceRecord {
   /** Which kind of resources the add-on has: a bucket with its user and key, or credentials alone. */
   kind: ResourceKindName;
   /** The add-on's bucket; null for a kind without one. */
-  bucketName: string | null;
+  resourceName: string | null;
   /** The region of the add-on's resources (its bucket's), delivered to its apps. */
-  bucketRegion: string;
+  region: string;
   userName: string;
   /** The access key the controller delivered; null until one was created and stored. */
   accessKeyId: string | null;
   /** Decrypted in memory only; stored Fernet-encrypted so it can be re-delivered without rotation. */
   secretAccessKey: string | null;
   /**
-   * When the controller last sent CreateBucket for `bucketName` (written before the call). An
+   * When the controller last sent CreateBucket for `resourceName` (written before the call). An
    * untagged bucket of that name created after this moment is ours, interrupted before tagging.
    */
-  bucketCreateStartedAt: Date | null;
+  resourceCreateStartedAt: Date | null;
   /** When the bucket's settings and the user's keys were last read in full; null = due now. */
   deepCheckedAt: Date | null;
   /** Set while no add-on wants these resources: they are deleted once `deleteAfter` has passed. */

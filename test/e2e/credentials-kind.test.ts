@@ -69,8 +69,8 @@ describe('the credentials kind', () => {
   it('gives the add-on a user with the rendered policy and a working key, delivered without bucket vars, and no bucket', async () => {
     const { pass } = await runner.pass();
     expect(pass.execution?.failed).toBe(0);
-    const [row] = await sql<{ kind: string; bucket_name: string | null; user_name: string }>(world, 'SELECT kind, bucket_name, user_name FROM managed_resources WHERE addon_id = $1', [addon.id]);
-    expect(row).toMatchObject({ kind: 'credentials', bucket_name: null });
+    const [row] = await sql<{ kind: string; resources: number; user_name: string }>(world, 'SELECT m.kind, (SELECT count(*)::int FROM kind_resources r WHERE r.addon_id = m.addon_id) AS resources, m.user_name FROM managed_resources m WHERE m.addon_id = $1', [addon.id]);
+    expect(row).toMatchObject({ kind: 'credentials', resources: 0 });
     userName = row!.user_name;
     expect(await inlinePolicy()).toEqual(rendered());
     const vars = world.fake.configVars('acme-worker');

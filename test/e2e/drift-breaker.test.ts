@@ -35,7 +35,7 @@ beforeAll(async () => {
   expect(first.json.totals.failed).toBe(0);
   s3 = await world.s3(world.accountA);
   runtime = await inProcessRuntime(world);
-  bucket = (await runtime.store.resources.get(addonId))!.bucketName!;
+  bucket = (await runtime.store.resources.get(addonId))!.resourceName!;
 }, 120_000);
 
 afterAll(async () => {

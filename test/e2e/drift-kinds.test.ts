@@ -120,11 +120,11 @@ beforeAll(async () => {
     expect(record.accessKeyId).toBeTruthy();
     managed[label] = {
       addonId: addon.id,
-      bucket: record.bucketName!,
+      bucket: record.resourceName!,
       user: record.userName,
       attachments,
       tags: { [TAG.instance]: world.instanceId, [TAG.addonId]: addon.id, [TAG.appId]: fake.app(addon.app.name).id, [TAG.teamId]: team.id },
-      converged: { bucket: await bucketSnapshot(s3, record.bucketName!), user: await userSnapshot(iam, record.userName) },
+      converged: { bucket: await bucketSnapshot(s3, record.resourceName!), user: await userSnapshot(iam, record.userName) },
     };
   }
   await expectInSync(world);

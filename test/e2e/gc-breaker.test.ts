@@ -48,7 +48,7 @@ beforeAll(async () => {
   expect(first.code).toBe(0);
   expect(first.json.totals.failed).toBe(0);
   for (const addon of addons) {
-    const record = (await sql<{ bucket_name: string; user_name: string }>(world, 'SELECT bucket_name, user_name FROM managed_resources WHERE addon_id = $1', [addon.id]))[0]!;
+    const record = (await sql<{ bucket_name: string; user_name: string }>(world, 'SELECT r.name AS bucket_name, m.user_name FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind WHERE m.addon_id = $1', [addon.id]))[0]!;
     Object.assign(addon, { bucket: record.bucket_name, user: record.user_name });
   }
   removed = addons.slice(0, 3);

@@ -71,7 +71,7 @@ beforeAll(async () => {
   try {
     for (const label of Object.keys(APPS) as Label[]) {
       const r = (await runtime.store.resources.get(addons[label].id)) as ResourceRecord;
-      Object.assign(addons[label], { bucket: r.bucketName, user: r.userName, keyId: r.accessKeyId });
+      Object.assign(addons[label], { bucket: r.resourceName, user: r.userName, keyId: r.accessKeyId });
       secrets.push(r.secretAccessKey!);
     }
   } finally {

@@ -54,7 +54,7 @@ beforeAll(async () => {
   const first = await reconcileJson(world);
   expect(first.json.totals.failed).toBe(0);
   for (const label of ['W', 'R'] as const) {
-    const [r] = await sql<{ bucket_name: string; user_name: string }>(world, 'SELECT bucket_name, user_name FROM managed_resources WHERE addon_id = $1', [addons[label].id]);
+    const [r] = await sql<{ bucket_name: string; user_name: string }>(world, 'SELECT r.name AS bucket_name, m.user_name FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind WHERE m.addon_id = $1', [addons[label].id]);
     Object.assign(addons[label], { bucket: r!.bucket_name, user: r!.user_name });
   }
   s3 = await world.s3(world.accountA);

@@ -53,7 +53,7 @@ beforeAll(async () => {
   for (const app of APPS) {
     const [r] = await sql<{ bucket_name: string; user_name: string; access_key_id: string }>(
       world,
-      'SELECT bucket_name, user_name, access_key_id FROM managed_resources WHERE addon_id = $1',
+      'SELECT r.name AS bucket_name, m.user_name, m.access_key_id FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind WHERE m.addon_id = $1',
       [addons[app].id],
     );
     Object.assign(addons[app], { bucket: r!.bucket_name, user: r!.user_name, keyId: r!.access_key_id });

@@ -102,8 +102,8 @@ describe('review-app lifecycle', () => {
     try {
       for (const label of Object.keys(addons) as Label[]) {
         const r = (await runtime.store.resources.get(addons[label].id)) as ResourceRecord;
-        Object.assign(addons[label], { bucket: r.bucketName, user: r.userName, keyId: r.accessKeyId });
-        expect(await bucketExists(s3, r.bucketName!)).toBe(true);
+        Object.assign(addons[label], { bucket: r.resourceName, user: r.userName, keyId: r.accessKeyId });
+        expect(await bucketExists(s3, r.resourceName!)).toBe(true);
         expect((await accessKeys(iam, r.userName)).map((k) => k.id)).toEqual([r.accessKeyId]);
         expect(vars(addons[label].app)['BUCKET_AWS_SECRET_ACCESS_KEY']).toBe(r.secretAccessKey);
         secrets.push(r.secretAccessKey!);

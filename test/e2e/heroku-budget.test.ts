@@ -108,7 +108,7 @@ describe('Heroku request budget on the stand', () => {
       ['beta', true],
     ]);
     for (const a of Object.values(addons)) {
-      a.bucket = (await runtime.store.resources.get(a.id))!.bucketName!;
+      a.bucket = (await runtime.store.resources.get(a.id))!.resourceName!;
       expect(await bucketExists(s3, a.bucket!), a.app).toBe(true);
       expect(world.fake.configVars(a.app)).toHaveProperty('BUCKET_AWS_ACCESS_KEY_ID');
     }

@@ -190,7 +190,7 @@ describe('provisioning through the Add-on Partner API (CREDENTIAL_DELIVERY=addon
     // AWS: the bucket and the user exist in the linked account, and the key works there.
     const r = (await record(addon.id))!;
     expect(r.state).toBe('ready');
-    expect(await bucketExists(s3, r.bucketName!)).toBe(true);
+    expect(await bucketExists(s3, r.resourceName!)).toBe(true);
     expect(await userExists(iam, r.userName)).toBe(true);
     expect(await bucketCount()).toBe(bucketsBefore + 1);
     expect(await callerAccount(r.accessKeyId!, r.secretAccessKey!)).toBe(world.accountA);
@@ -198,10 +198,10 @@ describe('provisioning through the Add-on Partner API (CREDENTIAL_DELIVERY=addon
     // The credentials, on both apps, under each attachment's name, set by Heroku from one add-on config PATCH.
     for (const [app, prefix] of [[owner, 'S3_BUCKET'], [other, attachmentName]] as const) {
       expect(fake.configVars(app.id)).toMatchObject({
-        [`${prefix}_BUCKET_NAME`]: r.bucketName,
+        [`${prefix}_BUCKET_NAME`]: r.resourceName,
         [`${prefix}_AWS_ACCESS_KEY_ID`]: r.accessKeyId,
         [`${prefix}_AWS_SECRET_ACCESS_KEY`]: r.secretAccessKey,
-        [`${prefix}_URL`]: `s3://${r.bucketName}`,
+        [`${prefix}_URL`]: `s3://${r.resourceName}`,
       });
     }
     const partnerRecord = (await served.runtime.store.partnerAddons.get(addon.id))!;
@@ -350,8 +350,8 @@ describe('provisioning through an app webhook (CREDENTIAL_DELIVERY default)', ()
     const elapsed = Date.now() - started;
 
     const r = (await served.runtime.store.resources.get(addon.id))!;
-    expect(fake.configVars(app.id)).toMatchObject({ UPLOADS_BUCKET_NAME: r.bucketName, UPLOADS_AWS_ACCESS_KEY_ID: r.accessKeyId, UPLOADS_AWS_SECRET_ACCESS_KEY: r.secretAccessKey });
-    expect(await bucketExists(s3, r.bucketName!)).toBe(true);
+    expect(fake.configVars(app.id)).toMatchObject({ UPLOADS_BUCKET_NAME: r.resourceName, UPLOADS_AWS_ACCESS_KEY_ID: r.accessKeyId, UPLOADS_AWS_SECRET_ACCESS_KEY: r.secretAccessKey });
+    expect(await bucketExists(s3, r.resourceName!)).toBe(true);
     expect(await callerAccount(r.accessKeyId!, r.secretAccessKey!)).toBe(world.accountA);
     // Through the Platform API's app config vars, not the add-on config; and no full pass was needed.
     expect(appConfigPatches(app)).toHaveLength(1);

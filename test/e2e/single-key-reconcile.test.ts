@@ -137,11 +137,11 @@ describe('reconcileAddon', () => {
 
     const r = await record(ids.N);
     expect(r.state).toBe('ready');
-    expect(await bucketExists(s3, r.bucketName!)).toBe(true);
+    expect(await bucketExists(s3, r.resourceName!)).toBe(true);
     expect((await accessKeys(iam, r.userName)).map((k) => k.id)).toEqual([r.accessKeyId]);
     for (const [app, prefix] of [['acme-web', 'FILES'], ['acme-api', 'SHARED_FILES']] as const) {
       const vars = world.fake.configVars(app);
-      expect(vars[`${prefix}_BUCKET_NAME`]).toBe(r.bucketName);
+      expect(vars[`${prefix}_BUCKET_NAME`]).toBe(r.resourceName);
       expect(vars[`${prefix}_AWS_ACCESS_KEY_ID`]).toBe(r.accessKeyId);
       expect(vars[`${prefix}_AWS_SECRET_ACCESS_KEY`]).toBe(r.secretAccessKey);
     }
@@ -184,13 +184,13 @@ describe('reconcileAddon', () => {
     const row = await recordRow(world, ids.X);
     expect(row?.orphan_reason).toBe('orphaned');
     expect(row?.delete_after?.getTime()).toBe(clock.now.getTime() + DAY);
-    expect(await bucketExists(s3, x.bucketName!)).toBe(true);
+    expect(await bucketExists(s3, x.resourceName!)).toBe(true);
     expect(await userExists(iam, x.userName)).toBe(true);
     // F is gone from Heroku too, but only its own key (or the full pass) may mark it.
     expect((await recordRow(world, ids.F))?.orphaned_at).toBeNull();
     expect((await record(ids.K)).orphan).toBeNull();
     expect((await record(ids.N)).orphan).toBeNull();
-    expect(await bucketExists(s3, f.bucketName!)).toBe(true);
+    expect(await bucketExists(s3, f.resourceName!)).toBe(true);
   });
 
   it('a 503, a 429 or a failed attachment read from Heroku decides nothing: no mark, no deletion, no AWS call', async () => {
@@ -277,7 +277,7 @@ describe('reconcileAddon', () => {
     expect(keyed.awsMutations).toEqual([]);
     expect(keyed.herokuMutations).toBe(0);
     expect(keyed.value.actions.filter((a) => a.kind.startsWith('delete') || a.kind === 'forget-resource')).toEqual([]);
-    expect(await bucketExists(s3, x.bucketName!)).toBe(true);
+    expect(await bucketExists(s3, x.resourceName!)).toBe(true);
     expect((await recordRow(world, ids.X))?.teardown_started_at).toBeNull();
     // The full pass sees the whole account: two orphans due of the five add-ons recorded in account
     // A, under the breaker's limits (10, 0.5), so it tears both down.

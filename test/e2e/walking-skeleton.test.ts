@@ -241,7 +241,7 @@ describe('crash safety (invariant 6)', () => {
       const interrupted = await runtime.controller.reconcileOnce();
       expect(interrupted.execution?.failed).toBe(1);
       const record = await runtime.store.resources.get(addon.id);
-      expect(record?.bucketCreateStartedAt).toBeInstanceOf(Date);
+      expect(record?.resourceCreateStartedAt).toBeInstanceOf(Date);
       expect(record?.state).toBe('error');
     } finally {
       await runtime.close();

@@ -81,13 +81,13 @@ describe('defect 1: a torn-down add-on removes only config vars that still hold 
     const b = fake.addAddon({ app: 'acme-web', service: SERVICE, attachmentName: 'BUCKET' });
     await d.pass(); // B delivered; A marked
     const bRecord = await d.runtime.store.resources.get(b.id);
-    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toMatchObject({ bucketName: bRecord!.bucketName, accessKeyId: bRecord!.accessKeyId });
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toMatchObject({ bucketName: bRecord!.resourceName, accessKeyId: bRecord!.accessKeyId });
 
     await passes(d, 2); // A's grace ends and its teardown runs
     expect(await d.runtime.store.resources.get(a.id)).toBeNull();
     expect(await bucketExists(s3, bucketNameFor(naming, world.accountA, a.id))).toBe(false);
     // B's credentials are still on the app, as delivered, and nothing else changed.
-    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toMatchObject({ bucketName: bRecord!.bucketName, accessKeyId: bRecord!.accessKeyId, secretAccessKey: bRecord!.secretAccessKey });
+    expect(heldCredentials(world, 'acme-web', 'BUCKET')).toMatchObject({ bucketName: bRecord!.resourceName, accessKeyId: bRecord!.accessKeyId, secretAccessKey: bRecord!.secretAccessKey });
     expect(fake.configVars('acme-web')['OTHER_SETTING']).toBe('kept');
   });
 });

@@ -151,7 +151,7 @@ describe('Controller on in-memory ports', () => {
     expect(cloud.writes.filter((w) => /Delete/.test(w))).toEqual([]);
     const record = await store.resources.get('a1');
     expect(record?.orphan?.deleteAfter.getTime()).toBe(now.getTime() + CONFIG.gc.graceOrphanedMs);
-    expect(cloud.get(ACCOUNT).buckets.get(record!.bucketName!)?.tags[TAG.deleteAfter]).toBe(record?.orphan?.deleteAfter.toISOString());
+    expect(cloud.get(ACCOUNT).buckets.get(record!.resourceName!)?.tags[TAG.deleteAfter]).toBe(record?.orphan?.deleteAfter.toISOString());
   });
 
   it('a keyed pass holds a new add-on back in an account whose IAM user quota is reached: nothing is made', async () => {

@@ -46,17 +46,17 @@ async function freshAddon(): Promise<{ addonId: string; bucket: string; userName
     appId: `app-${counter}`,
     plan: 's3-bucket:private',
     kind: 'bucket',
-    bucketName: `hsc-${addonId}`,
-    bucketRegion: 'us-east-1',
+    resourceName: `hsc-${addonId}`,
+    region: 'us-east-1',
     userName: `hsc-${addonId}`,
     accessKeyId: null,
     secretAccessKey: null,
-    bucketCreateStartedAt: null,
+    resourceCreateStartedAt: null,
     state: 'pending',
     lastError: null,
   };
   await store.resources.upsert(record);
-  return { addonId, bucket: record.bucketName!, userName: record.userName };
+  return { addonId, bucket: record.resourceName!, userName: record.userName };
 }
 
 function executor(cloud: MemoryCloud, options: { mayMutate?: () => boolean } = {}) {

@@ -67,12 +67,12 @@ export function record(overrides: Partial<ResourceRecord> = {}): ResourceRecord 
     appId: 'app-0001',
     plan: 's3-bucket:standard',
     kind: 'bucket',
-    bucketName: BUCKET,
-    bucketRegion: 'us-east-1',
+    resourceName: BUCKET,
+    region: 'us-east-1',
     userName: USER,
     accessKeyId: KEY_ID,
     secretAccessKey: SECRET,
-    bucketCreateStartedAt: new Date(NOW.getTime() - 3_600_000),
+    resourceCreateStartedAt: new Date(NOW.getTime() - 3_600_000),
     deepCheckedAt: new Date(NOW.getTime() - 60_000),
     orphan: null,
     teardownStartedAt: null,
@@ -135,8 +135,8 @@ export function account(buckets: ObservedBucket[], users: ObservedUser[], overri
 export function deliveriesFor(a: DesiredAddon, r: ResourceRecord): DeliveryRecord[] {
   return a.attachments.map((att) => {
     const vars = configVarsFor(att, {
-      bucketName: r.bucketName!,
-      bucketRegion: r.bucketRegion,
+      resourceName: r.resourceName!,
+      region: r.region,
       accessKeyId: r.accessKeyId!,
       secretAccessKey: r.secretAccessKey!,
     });

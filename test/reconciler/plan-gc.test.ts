@@ -177,7 +177,7 @@ describe('garbage collection plan', () => {
       const input = inSync();
       const ids = Array.from({ length: size }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
       input.desired[0]!.addons = ids.slice(gone).map((id) => addon({ addonId: id }));
-      input.records = new Map(ids.map((id, i) => [id, record({ addonId: id, bucketName: `b-${id}`, userName: `u-${id}`, ...(i < gone ? expired() : {}) })]));
+      input.records = new Map(ids.map((id, i) => [id, record({ addonId: id, resourceName: `b-${id}`, userName: `u-${id}`, ...(i < gone ? expired() : {}) })]));
       input.whereabouts = new Map(ids.slice(0, gone).map((id) => [id, { status: 'gone' as const }]));
       input.deliveries = [];
       input.observed = new Map([[ACCOUNT, account([], [])]]);
@@ -280,7 +280,7 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
       expect.objectContaining({
         kind: 'record-resource',
         reason: 'orphaned-user',
-        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, appId: 'app-0001', plan: UNKNOWN_PLAN, bucketName: BUCKET, userName: USER, bucketRegion: 'eu-west-1', accessKeyId: null }),
+        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, appId: 'app-0001', plan: UNKNOWN_PLAN, resourceName: BUCKET, userName: USER, region: 'eu-west-1', accessKeyId: null }),
       }),
     ]);
   });
@@ -304,7 +304,7 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
       expect.objectContaining({
         kind: 'record-resource',
         reason: 'orphaned-bucket',
-        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, plan: UNKNOWN_PLAN, bucketName: BUCKET, userName: USER, bucketRegion: 'eu-central-1' }),
+        record: expect.objectContaining({ addonId: ADDON, teamId: TEAM, plan: UNKNOWN_PLAN, resourceName: BUCKET, userName: USER, region: 'eu-central-1' }),
       }),
     ]);
   });
@@ -312,9 +312,9 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
   it('a user and a bucket of the same lost add-on make one record, in the bucket’s region; a bucket of another add-on at that name gives none', () => {
     const user = [syncedUser({ tags: ownershipTags(POLICY, addon()) })];
     const actions = plan(strayBucket(bucketTagsFor(POLICY, addon()), BUCKET, user), POLICY, { gc: { ...GC, defaultRegion: 'eu-west-1' } });
-    expect(actions).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ plan: UNKNOWN_PLAN, bucketRegion: 'eu-central-1' }) })]);
+    expect(actions).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ plan: UNKNOWN_PLAN, region: 'eu-central-1' }) })]);
     const other = plan(strayBucket(bucketTagsFor(POLICY, addon({ addonId: 'someone-else' })), BUCKET, user), POLICY, { gc: { ...GC, defaultRegion: 'eu-west-1' } });
-    expect(other).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ bucketRegion: 'eu-west-1' }) })]);
+    expect(other).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ region: 'eu-west-1' }) })]);
     // Its bucket's region could not be read this pass: no record yet, rather than a guessed region.
     const unread = strayBucket(bucketTagsFor(POLICY, addon()), BUCKET, user);
     unread.observed.get(ACCOUNT)!.unknownBuckets!.get(BUCKET)!.region = null;

@@ -118,7 +118,7 @@ describe('plan', () => {
   describe('ownership (safety invariant 1)', () => {
     it('never touches an untagged bucket with our name when we never sent CreateBucket for it', () => {
       const input = withObserved(inSync(), [syncedBucket({ tags: {} })], [syncedUser()]);
-      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: null })]]);
+      input.records = new Map([[ADDON, record({ resourceCreateStartedAt: null })]]);
       const actions = plan(input, POLICY);
       expect(kinds(actions)).toEqual(['blocked']);
       expect(actions[0]!.reason).toBe('not-owned');
@@ -127,7 +127,7 @@ describe('plan', () => {
     it('adopts an untagged bucket created by our own interrupted CreateBucket', () => {
       const startedAt = new Date(NOW.getTime() - 60_000);
       const input = withObserved(inSync(), [syncedBucket({ tags: {}, creationDate: new Date(startedAt.getTime() + 500), settings: null })], [syncedUser()]);
-      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: startedAt })]]);
+      input.records = new Map([[ADDON, record({ resourceCreateStartedAt: startedAt })]]);
       const actions = plan(input, POLICY);
       expect(actions[0]).toMatchObject({ kind: 'put-bucket-tags' });
       expect(kinds(actions)).not.toContain('create-bucket');
@@ -138,14 +138,14 @@ describe('plan', () => {
       const startedAt = new Date(NOW.getTime() - 60_000);
       const older = new Date(startedAt.getTime() - CLOCK_SKEW_MS - 1_000);
       const input = withObserved(inSync(), [syncedBucket({ tags: {}, creationDate: older })], [syncedUser()]);
-      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: startedAt })]]);
+      input.records = new Map([[ADDON, record({ resourceCreateStartedAt: startedAt })]]);
       expect(kinds(plan(input, POLICY))).toEqual(['blocked']);
     });
 
     it('does not adopt a bucket tagged by another controller instance, even after our CreateBucket', () => {
       const tags = { ...syncedBucket().tags, [TAG.instance]: 'other-instance' };
       const input = withObserved(inSync(), [syncedBucket({ tags, creationDate: NOW })], [syncedUser()]);
-      input.records = new Map([[ADDON, record({ bucketCreateStartedAt: new Date(NOW.getTime() - 1000) })]]);
+      input.records = new Map([[ADDON, record({ resourceCreateStartedAt: new Date(NOW.getTime() - 1000) })]]);
       const actions = plan(input, POLICY);
       expect(kinds(actions)).toEqual(['blocked']);
     });
@@ -165,7 +165,7 @@ describe('plan', () => {
       input.observed.set('999999999999', account([], [syncedUser()], { accountId: '999999999999' }));
       const actions = plan(input, POLICY);
       expect(kinds(actions)).toEqual(['record-resource', 'blocked']);
-      expect(actions[0]).toMatchObject({ accountId: '999999999999', record: { accountId: '999999999999', bucketName: bucketNameFor(POLICY, '999999999999', ADDON) } });
+      expect(actions[0]).toMatchObject({ accountId: '999999999999', record: { accountId: '999999999999', resourceName: bucketNameFor(POLICY, '999999999999', ADDON) } });
       expect(actions[1]).toMatchObject({ reason: 'not-owned', message: expect.stringContaining('live in AWS account 999999999999') });
     });
 
@@ -331,7 +331,7 @@ describe('plan', () => {
     /** What the attached apps hold, as read this pass. */
     const appsHold = (input: PlanInput, keyId: string) => {
       for (const att of addon().attachments) {
-        input.configVars.set(att.appId, configVarsFor(att, { bucketName: BUCKET, bucketRegion: 'us-east-1', accessKeyId: keyId, secretAccessKey: 'secret-the-app-holds' }));
+        input.configVars.set(att.appId, configVarsFor(att, { resourceName: BUCKET, region: 'us-east-1', accessKeyId: keyId, secretAccessKey: 'secret-the-app-holds' }));
       }
       return input;
     };
@@ -383,7 +383,7 @@ describe('plan', () => {
       const input = inSync();
       input.deliveries = [];
       for (const att of addon().attachments) {
-        input.configVars.set(att.appId, configVarsFor(att, { bucketName: BUCKET, bucketRegion: record().bucketRegion, accessKeyId: KEY_ID, secretAccessKey: record().secretAccessKey! }));
+        input.configVars.set(att.appId, configVarsFor(att, { resourceName: BUCKET, region: record().region, accessKeyId: KEY_ID, secretAccessKey: record().secretAccessKey! }));
       }
       const actions = plan(input, POLICY);
       expect(actions).toEqual([
@@ -462,11 +462,11 @@ describe('config var drift (deep check)', () => {
     const r = input.records.get(ADDON)!;
     const att = addon().attachments.find((a) => a.appId === appId)!;
     return {
-      [`${att.name}_BUCKET_NAME`]: r.bucketName!,
+      [`${att.name}_BUCKET_NAME`]: r.resourceName!,
       [`${att.name}_AWS_ACCESS_KEY_ID`]: r.accessKeyId!,
       [`${att.name}_AWS_SECRET_ACCESS_KEY`]: r.secretAccessKey!,
-      [`${att.name}_AWS_REGION`]: r.bucketRegion,
-      [`${att.name}_URL`]: `s3://${r.bucketName}`,
+      [`${att.name}_AWS_REGION`]: r.region,
+      [`${att.name}_URL`]: `s3://${r.resourceName}`,
       OTHER: 'kept',
     };
   };

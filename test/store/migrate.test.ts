@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,7 +13,7 @@ import {
 import type { Db } from '../../src/store/types.js';
 import { backends, type BackendTarget } from './backends.js';
 
-const TABLES = ['controller_settings', 'deliveries', 'gc_breakers', 'journal', 'links', 'managed_resources', 'partner_addons', 'schema_migrations'];
+const TABLES = ['controller_settings', 'deliveries', 'gc_breakers', 'journal', 'kind_resources', 'links', 'managed_resources', 'partner_addons', 'schema_migrations'];
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -128,6 +128,50 @@ describe.each(backends)('migrate on $name', (backend) => {
       expect(versions).toEqual([{ version: 1 }]);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('moves every record of a store made before 0008 into its kind\'s row, losing no row or value', async () => {
+    // The store as 0007 left it: a bucket record with every column set, one whose create was
+    // never sent, and a credentials record without a bucket.
+    const upTo7 = await mkdtemp(path.join(os.tmpdir(), 'migrations-'));
+    try {
+      for (const m of (await loadMigrations()).filter((m) => m.version <= 7)) await copyFile(new URL(`${m.id}.sql`, MIGRATIONS_DIR), path.join(upTo7, `${m.id}.sql`));
+      const old = await openDb(await scratch(backend.name, target, extra));
+      extra.push(old);
+      await migrate(old, { dir: pathToFileURL(`${upTo7}/`) });
+      await old.exec(`
+        INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan, kind, bucket_name, bucket_region,
+            user_name, access_key_id, secret_access_key_enc, bucket_create_started_at, deep_checked_at, orphaned_at, orphan_reason,
+            delete_after, teardown_started_at, state, last_error, created_at, updated_at)
+          VALUES ('a1', 'bucket-one', '111111111111', 't1', 'app1', 'standard', 'bucket', 'hs3-a1', 'eu-west-1', 'hs3-u-a1', 'AKIA1', 'enc-1',
+            '2026-01-02T03:04:05.678Z', '2026-01-03T00:00:00Z', '2026-01-04T00:00:00Z', 'orphaned', '2026-01-11T00:00:00Z', '2026-01-12T00:00:00Z',
+            'error', 'AccessDenied', '2025-12-01T00:00:00Z', '2026-01-12T00:00:00Z');
+        INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan, bucket_name, bucket_region, user_name, state)
+          VALUES ('a2', 'bucket-two', '111111111111', 't1', 'app2', 'archive', 'hs3-a2', 'us-east-1', 'hs3-u-a2', 'pending');
+        INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan, kind, bucket_name, bucket_region, user_name, access_key_id, state)
+          VALUES ('a3', 'creds', '222222222222', 't2', 'app3', 'role', 'credentials', NULL, 'us-east-2', 'hs3-u-a3', 'AKIA3', 'ready');`);
+      const before = await old.query(`SELECT addon_id, addon_name, account_id, team_id, app_id, plan, kind, bucket_name AS name, bucket_region AS region,
+          user_name, access_key_id, secret_access_key_enc, bucket_create_started_at AS create_started_at, deep_checked_at, orphaned_at, orphan_reason,
+          delete_after, teardown_started_at, state, last_error, created_at FROM managed_resources ORDER BY addon_id`);
+      expect(before).toHaveLength(3);
+
+      expect((await migrate(old)).applied).toEqual(['0008_kind_resources']);
+      const after = await old.query(`SELECT m.addon_id, m.addon_name, m.account_id, m.team_id, m.app_id, m.plan, m.kind, r.name, m.region,
+          m.user_name, m.access_key_id, m.secret_access_key_enc, r.create_started_at, m.deep_checked_at, m.orphaned_at, m.orphan_reason,
+          m.delete_after, m.teardown_started_at, m.state, m.last_error, m.created_at
+          FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind ORDER BY m.addon_id`);
+      expect(after).toEqual(before);
+      expect(await old.query('SELECT addon_id, kind, name FROM kind_resources ORDER BY addon_id')).toEqual([
+        { addon_id: 'a1', kind: 'bucket', name: 'hs3-a1' },
+        { addon_id: 'a2', kind: 'bucket', name: 'hs3-a2' },
+      ]);
+      // Still one add-on per bucket, and a record's resources go with it.
+      await expect(old.query(`INSERT INTO kind_resources (addon_id, kind, name) VALUES ('a3', 'bucket', 'hs3-a1')`)).rejects.toMatchObject({ code: '23505' });
+      await old.query(`DELETE FROM managed_resources WHERE addon_id = 'a1'`);
+      expect(await old.query('SELECT addon_id FROM kind_resources')).toEqual([{ addon_id: 'a2' }]);
+    } finally {
+      await rm(upTo7, { recursive: true, force: true });
     }
   });
 

@@ -27,12 +27,12 @@ function resource(overrides: Partial<ResourceInput> = {}): ResourceInput {
     appId: 'app-1',
     plan: 'private',
     kind: 'bucket',
-    bucketName: `hs3-${addonId}`,
-    bucketRegion: 'us-east-1',
+    resourceName: `hs3-${addonId}`,
+    region: 'us-east-1',
     userName: `hs3-${addonId}`,
     accessKeyId: null,
     secretAccessKey: null,
-    bucketCreateStartedAt: null,
+    resourceCreateStartedAt: null,
     state: 'pending',
     lastError: null,
     ...overrides,
@@ -160,12 +160,12 @@ describe.each(backends)('store repositories on $name', (backend) => {
         accountId: account,
         accessKeyId: 'AKIAONE',
         secretAccessKey: AWS_SECRET,
-        bucketCreateStartedAt: started,
+        resourceCreateStartedAt: started,
       });
       const b = resource({ accountId: account });
       const savedA = await store.resources.upsert(a);
       expect(savedA).toMatchObject(a);
-      expect(savedA.bucketCreateStartedAt?.toISOString()).toBe(started.toISOString());
+      expect(savedA.resourceCreateStartedAt?.toISOString()).toBe(started.toISOString());
       await store.resources.upsert(b);
       await store.resources.upsert(resource()); // another account
 
@@ -203,8 +203,8 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(await store.resources.get(r.addonId)).toMatchObject({ state: 'ready', lastError: null });
 
       const at = new Date();
-      expect(await store.resources.setBucketCreateStarted(r.addonId, at)).toBe(true);
-      expect((await store.resources.get(r.addonId))?.bucketCreateStartedAt?.getTime()).toBe(at.getTime());
+      expect(await store.resources.setCreateStarted(r.addonId, at)).toBe(true);
+      expect((await store.resources.get(r.addonId))?.resourceCreateStartedAt?.getTime()).toBe(at.getTime());
 
       expect(await store.resources.setKey('missing', 'A', 'B')).toBe(false);
       expect(await store.resources.setState('missing', 'ready', null)).toBe(false);
@@ -212,10 +212,29 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(await store.resources.remove(r.addonId)).toBe(false);
     });
 
+    it('keeps a kind\'s resource in its own row per (add-on, kind): none for a kind without one, gone with its record', async () => {
+      const bucket = await store.resources.upsert(resource());
+      const rows = (addonId: string) => store.db.query<{ kind: string; name: string }>('SELECT kind, name FROM kind_resources WHERE addon_id = $1', [addonId]);
+      expect(await rows(bucket.addonId)).toEqual([{ kind: 'bucket', name: bucket.resourceName }]);
+
+      const credentials = await store.resources.upsert(resource({ kind: 'credentials', resourceName: null }));
+      expect(credentials).toMatchObject({ kind: 'credentials', resourceName: null, resourceCreateStartedAt: null });
+      expect(await rows(credentials.addonId)).toEqual([]);
+      // No resource to mark: the create time has nowhere to go.
+      expect(await store.resources.setCreateStarted(credentials.addonId, new Date())).toBe(false);
+
+      // A record rewritten without its resource keeps no stale row; removing it removes its rows.
+      await store.resources.upsert({ ...bucket, kind: 'credentials', resourceName: null });
+      expect(await rows(bucket.addonId)).toEqual([]);
+      const again = await store.resources.upsert(resource());
+      await store.resources.remove(again.addonId);
+      expect(await rows(again.addonId)).toEqual([]);
+    });
+
     it('refuses a second add-on claiming the same bucket or user', async () => {
       const r = await store.resources.upsert(resource());
       await expect(
-        store.resources.upsert(resource({ bucketName: r.bucketName })),
+        store.resources.upsert(resource({ resourceName: r.resourceName })),
       ).rejects.toMatchObject({ code: '23505' });
       await expect(
         store.resources.upsert(resource({ accountId: r.accountId, userName: r.userName })),

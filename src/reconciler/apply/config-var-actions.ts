@@ -26,7 +26,7 @@ export const configVarHandlers: Handlers = {
     if (!record.accessKeyId || !record.secretAccessKey) {
       throw new Error(`no stored access key for add-on ${action.addonId} to deliver`);
     }
-    const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey };
+    const credentials = { resourceName: record.resourceName, region: record.region, accessKeyId: record.accessKeyId, secretAccessKey: record.secretAccessKey };
     // What lands on this attachment's app, and is recorded and checked for drift, either way.
     const kind = ctx.kindOf(record);
     const vars = kind.configVars(action.attachmentName, credentials);
@@ -96,7 +96,7 @@ async function deliveriesOnOwningApp(ctx: ApplyContext, record: ResourceInput): 
   const onApp = (await ctx.deps.configVars.read(record.appId)) ?? {};
   // Attachment names whose vars name the add-on's bucket, or without a bucket, hold a key id.
   const prefixes = Object.entries(onApp).flatMap(([name, value]) => {
-    if (record.bucketName !== null) return name.endsWith(BUCKET_NAME_SUFFIX) && value === record.bucketName ? [name.slice(0, -BUCKET_NAME_SUFFIX.length)] : [];
+    if (record.resourceName !== null) return name.endsWith(BUCKET_NAME_SUFFIX) && value === record.resourceName ? [name.slice(0, -BUCKET_NAME_SUFFIX.length)] : [];
     return name.endsWith(ACCESS_KEY_ID_SUFFIX) ? [name.slice(0, -ACCESS_KEY_ID_SUFFIX.length)] : [];
   });
   if (prefixes.length === 0) return [];
@@ -106,7 +106,7 @@ async function deliveriesOnOwningApp(ctx: ApplyContext, record: ResourceInput): 
     const names = configVarNames(prefix);
     const accessKeyId = onApp[names.accessKeyId];
     if (!accessKeyId || !keys.some((key) => key.accessKeyId === accessKeyId)) continue;
-    const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId, secretAccessKey: onApp[names.secretAccessKey] ?? '' };
+    const credentials = { resourceName: record.resourceName, region: record.region, accessKeyId, secretAccessKey: onApp[names.secretAccessKey] ?? '' };
     const held = heldDelivery(ctx, record, `found-on-app:${prefix}`, record.appId, prefix, onApp, credentials);
     if (held) found.push(held);
   }

@@ -8,7 +8,7 @@ export const gcHandlers: Handlers = {
   'mark-orphan': async (action, ctx) => {
     await ctx.deps.resources.setOrphan(action.addonId, action.orphan);
     const record = await ctx.requireRecord(action.addonId);
-    const bucket = record.bucketName === null ? null : ctx.bucket(action, record.bucketName, record.bucketRegion);
+    const bucket = record.resourceName === null ? null : ctx.bucket(action, record.resourceName, record.region);
     const user = ctx.user(action, record.userName);
     const markTags = [TAG.orphanedAt, TAG.deleteAfter];
     if (action.orphan) {
@@ -26,7 +26,7 @@ export const gcHandlers: Handlers = {
     const { resources, deliveries } = ctx.deps;
     if (action.retained && action.bucket !== null) {
       // Kept mid-teardown? Then the teardown's expiry rules must go, and the TLS policy return.
-      const bucket = ctx.bucket(action, action.bucket, (await ctx.requireRecord(action.addonId)).bucketRegion);
+      const bucket = ctx.bucket(action, action.bucket, (await ctx.requireRecord(action.addonId)).region);
       const { lifecycleRules } = await bucket.settings();
       if (lifecycleRules.some((r) => TEARDOWN_RULE_IDS.includes(r.id))) {
         await bucket.putLifecycle({

@@ -83,7 +83,7 @@ async function adoptKey(action: Action & { kind: 'adopt-access-key' }, ctx: Appl
   // the next delivery check still knows to remove it. An app that cannot be read now is left
   // to that check.
   const record = await ctx.requireRecord(action.addonId);
-  const credentials = { bucketName: record.bucketName, bucketRegion: record.bucketRegion, accessKeyId: action.accessKeyId, secretAccessKey };
+  const credentials = { resourceName: record.resourceName, region: record.region, accessKeyId: action.accessKeyId, secretAccessKey };
   const onApps = new Map([[action.appId, vars!]]);
   const recorded: string[] = [];
   for (const holder of action.heldBy) {

@@ -106,8 +106,8 @@ function newWorld(): PlanInput {
 /** The same world converged: record, user with the rendered policy and one key, the delivery. */
 function syncedWorld(): PlanInput {
   const input = newWorld();
-  const r = record({ plan: PLAN, kind: 'credentials', bucketName: null });
-  const vars = credentialsKind.configVars('AWS', { bucketName: null, bucketRegion: 'us-east-1', accessKeyId: KEY_ID, secretAccessKey: SECRET });
+  const r = record({ plan: PLAN, kind: 'credentials', resourceName: null });
+  const vars = credentialsKind.configVars('AWS', { resourceName: null, region: 'us-east-1', accessKeyId: KEY_ID, secretAccessKey: SECRET });
   return {
     ...input,
     records: new Map([[ADDON, r]]),
@@ -130,10 +130,10 @@ describe('plan() for a credentials add-on', () => {
       ['create-access-key', 'missing-user'],
       ['deliver-config-vars', 'config-vars-missing'],
     ]);
-    expect(actions[0]).toMatchObject({ record: { kind: 'credentials', bucketName: null, bucketRegion: 'us-east-1' } });
+    expect(actions[0]).toMatchObject({ record: { kind: 'credentials', resourceName: null, region: 'us-east-1' } });
     expect(actions[1]).toMatchObject({ tags: { [TAG.kind]: 'credentials', [TAG.addonId]: ADDON } });
     expect(actions[2]).toMatchObject({ document: RENDERED });
-    expect(credentialsKind.configVars('AWS', { bucketName: null, bucketRegion: 'eu-west-1', accessKeyId: 'AKIA1', secretAccessKey: 's' })).toEqual({
+    expect(credentialsKind.configVars('AWS', { resourceName: null, region: 'eu-west-1', accessKeyId: 'AKIA1', secretAccessKey: 's' })).toEqual({
       AWS_AWS_ACCESS_KEY_ID: 'AKIA1',
       AWS_AWS_SECRET_ACCESS_KEY: 's',
       AWS_AWS_REGION: 'eu-west-1',
@@ -173,20 +173,20 @@ describe('plan() for a credentials add-on', () => {
     input.observed = new Map([[ACCOUNT, account([syncedBucket()], [syncedUser()])]]);
     const actions = plan(input, POLICY, LIMITS);
     expect(shape(actions)).toEqual([['record-resource', 'missing-bucket'], ['blocked', 'kind-changed']]);
-    expect(actions[0]).toMatchObject({ record: { kind: 'bucket', bucketName: BUCKET } });
+    expect(actions[0]).toMatchObject({ record: { kind: 'bucket', resourceName: BUCKET } });
     // And the other way round: a credentials user, its plan now a bucket plan.
     const back = syncedWorld();
     back.records = new Map();
     back.desired[0]!.addons[0]!.plan = 's3-bucket:standard';
     const reversed = plan(back, POLICY, LIMITS);
     expect(shape(reversed)).toEqual([['record-resource', 'missing-bucket'], ['blocked', 'kind-changed']]);
-    expect(reversed[0]).toMatchObject({ record: { kind: 'credentials', bucketName: null } });
+    expect(reversed[0]).toMatchObject({ record: { kind: 'credentials', resourceName: null } });
   });
 
   it('once gone and past its grace, tears down the user and its vars, and no bucket', () => {
     const input = syncedWorld();
     input.desired[0]!.addons = [];
-    input.records.set(ADDON, record({ plan: PLAN, kind: 'credentials', bucketName: null, orphan: { since: NOW, reason: 'deprovisioned', deleteAfter: new Date(NOW.getTime() - 1) } }));
+    input.records.set(ADDON, record({ plan: PLAN, kind: 'credentials', resourceName: null, orphan: { since: NOW, reason: 'deprovisioned', deleteAfter: new Date(NOW.getTime() - 1) } }));
     input.whereabouts = new Map([[ADDON, { status: 'gone' }]]);
     const actions = plan(input, POLICY, { ...LIMITS, gc: { mode: 'enabled', graceDeprovisionedMs: 0, graceOrphanedMs: 0, maxDeletions: 10, maxDeletionRatio: 1, minDeletionsForRatio: 1 } });
     expect(actions.map((a) => a.kind)).toEqual(['remove-config-vars', 'delete-user-keys', 'delete-user-policies', 'delete-user', 'forget-resource']);

@@ -14,7 +14,7 @@ export const bucketKind: ResourceKind = {
   handlers: bucketHandlers,
   userPolicy: ({ bucket, profile }) => userPolicyDocument(bucket!, profile.access),
   // A bucket add-on's credentials always name its bucket.
-  configVars: (attachmentName, credentials) => configVarsFor({ name: attachmentName }, credentials as Credentials & { bucketName: string }),
+  configVars: (attachmentName, credentials) => configVarsFor({ name: attachmentName }, credentials as Credentials & { resourceName: string }),
   profileProblems: (plan, profile) => (profile.policy !== null ? [`plan ${plan} is a bucket: its user's policy grants its bucket, so "policy" is not used; remove it or set "kind": "credentials"`] : []),
 };
 

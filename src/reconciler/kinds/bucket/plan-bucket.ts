@@ -93,9 +93,9 @@ export function planBucket(
  * only when our own record says we sent CreateBucket for it, and S3 says it was created after that.
  */
 function wasCreatedByOurInterruptedCall(record: ResourceRecord | null, observed: ObservedBucket): boolean {
-  if (!record?.bucketCreateStartedAt || !observed.creationDate) return false;
+  if (!record?.resourceCreateStartedAt || !observed.creationDate) return false;
   if (!hasNoOwnershipTags(observed.tags)) return false;
-  return observed.creationDate.getTime() >= record.bucketCreateStartedAt.getTime() - CLOCK_SKEW_MS;
+  return observed.creationDate.getTime() >= record.resourceCreateStartedAt.getTime() - CLOCK_SKEW_MS;
 }
 
 type SettingBase = { addonId: string; accountId: string; bucket: string; region: string };

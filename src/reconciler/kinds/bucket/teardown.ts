@@ -11,11 +11,11 @@ import { isOwnedBy, isRetained, type NamingPolicy } from '../../spec.js';
 import type { KindTeardown } from '../kind.js';
 
 export function bucketTeardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, retainedByPlan: boolean): KindTeardown {
-  const bucket = record.bucketName === null ? undefined : account.buckets.get(record.bucketName);
-  if (!bucket || record.bucketName === null) return { actions: [], retained: false };
-  if (!isOwnedBy(bucket.tags, naming, record.addonId)) return { actions: [notOwnedBlock(record, record.bucketName, 'bucket')], retained: false };
+  const bucket = record.resourceName === null ? undefined : account.buckets.get(record.resourceName);
+  if (!bucket || record.resourceName === null) return { actions: [], retained: false };
+  if (!isOwnedBy(bucket.tags, naming, record.addonId)) return { actions: [notOwnedBlock(record, record.resourceName, 'bucket')], retained: false };
   if (retainedByPlan || isRetained(bucket.tags)) return { actions: [], retained: true };
   const base = { accountId: record.accountId, addonId: record.addonId, reason: GcReason.GraceExpired };
-  const steps: Action[] = (['delete-bucket-policy', 'empty-bucket', 'delete-bucket'] as const).map((kind) => ({ ...base, kind, bucket: record.bucketName!, region: record.bucketRegion }));
+  const steps: Action[] = (['delete-bucket-policy', 'empty-bucket', 'delete-bucket'] as const).map((kind) => ({ ...base, kind, bucket: record.resourceName!, region: record.region }));
   return { actions: steps, retained: false };
 }

@@ -22,7 +22,7 @@ export const credentialsKind: ResourceKind = {
     return {
       [names.accessKeyId]: credentials.accessKeyId,
       [names.secretAccessKey]: credentials.secretAccessKey,
-      [names.region]: credentials.bucketRegion,
+      [names.region]: credentials.region,
     };
   },
   profileProblems: (plan, profile) => templateProblems(plan, profile.policy),
