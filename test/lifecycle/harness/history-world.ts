@@ -78,7 +78,7 @@ function seePlan(m: { seenPlan: string }, plan: string): void {
 /** Passes an attached app may go without working credentials while nothing stops the controller. */
 export const CREDENTIALS_WITHIN_PASSES = 3;
 /** Tables of the store, for a backup and its restore. */
-const TABLES = ['links', 'managed_resources', 'deliveries', 'journal', 'gc_breakers', 'partner_addons', 'controller_settings'];
+const TABLES = ['links', 'managed_resources', 'kind_resources', 'deliveries', 'journal', 'gc_breakers', 'partner_addons', 'controller_settings'];
 
 /** A broken invariant: which one, and what was seen. */
 export class Violation extends Error {
