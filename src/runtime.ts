@@ -22,6 +22,8 @@ import type { AddonConfigDelivery } from './reconciler/executor.js';
 import type { DriftReport } from './reconciler/drift.js';
 import { ApiCallRecorder } from './sinks/aws/api-calls.js';
 import { AwsConnector, type ClientHook, type ConnectorOptions } from './sinks/aws/connect.js';
+import { awsBucketKind } from './sinks/aws/bucket-kind.js';
+import type { KindAdapters } from './sinks/aws/observe-account.js';
 import { HerokuApi, type HerokuRequest } from './heroku/heroku-api.js';
 import { HerokuBudget } from './heroku/request-budget.js';
 import { Store } from './store/store.js';
@@ -154,12 +156,15 @@ export function controllerPorts(config: Pick<Config, 'addonServices' | 'aws'>, h
   return {
     desired: herokuDesiredState(heroku, { addonServices: config.addonServices, defaultRegion: config.aws.region }),
     configVars: herokuConfigVars(heroku),
-    cloud: new AwsCloud(connector, options),
+    cloud: new AwsCloud(connector, KIND_ADAPTERS, options),
   };
 }
 
 /** The kinds of resources a plan can stand for (PLAN_PROFILES `kind`). */
 export const KINDS: KindTable = new Map([...BUILT_IN_KINDS, [credentialsKind.name, credentialsKind]]);
+
+/** The AWS adapter of each kind that makes resources beyond the user (the credentials kind makes none). */
+const KIND_ADAPTERS: KindAdapters = new Map([['bucket', awsBucketKind]]);
 
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   // Checked before anything starts: a profile its kind cannot use stops here, with what to fix.

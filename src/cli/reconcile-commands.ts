@@ -89,7 +89,7 @@ export function passSummary(result: PassResult) {
       accountId: a.accountId,
       complete: a.complete,
       error: a.error,
-      buckets: a.buckets.size,
+      buckets: a.resources.get('bucket')?.size ?? 0,
       users: a.users.size,
       iamUserQuota: a.iamUserQuota,
     })),
@@ -119,7 +119,7 @@ function printPass(result: PassResult): void {
   for (const account of result.accounts) {
     out.push(
       account.complete
-        ? `account ${account.accountId}: ${account.buckets.size} bucket(s), ${account.users.size} user(s) observed${account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : ''}`
+        ? `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : ''}`
         : `account ${account.accountId}: NOT READ: ${account.error}`,
     );
   }

@@ -4,7 +4,7 @@
  * from what it reads now.
  */
 import type { Config } from '../config/config.js';
-import type { GcBreaker, Link, ResourceRecord } from '../store/types.js';
+import type { GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
@@ -22,7 +22,7 @@ import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
-import { TAG, bucketNameFor, userNameFor, type NamingPolicy } from './spec.js';
+import { TAG, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
   config: Pick<Config, 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'> & {
@@ -127,7 +127,7 @@ export class Controller {
       const account = await this.account(link).observe(expected, {
         instanceTag: { key: TAG.instance, value: this.naming.instanceId },
         addonTagKey: TAG.addonId,
-        bucketPrefix: this.naming.bucketPrefix,
+        namePrefix: this.naming.bucketPrefix,
         iamPath: this.naming.iamPath,
         listRegion: this.deps.config.aws.region,
         homeRegion: link.region ?? this.deps.config.aws.region,
@@ -166,7 +166,7 @@ export class Controller {
         .map((a) => [
           a.accountId,
           {
-            bucket: [...a.buckets.values()].filter((b) => b.tags[TAG.instance] === this.naming.instanceId).length,
+            bucket: [...(a.resources.get('bucket')?.values() ?? [])].filter((b) => b.tags[TAG.instance] === this.naming.instanceId).length,
             iam_user: [...a.users.values()].filter((u) => u.tags[TAG.instance] === this.naming.instanceId).length,
             access_key: [...records.values()].filter((r) => r.accountId === a.accountId && r.accessKeyId !== null).length,
           },
@@ -248,9 +248,9 @@ export class Controller {
       whereabouts.set(addonId, toldGone ? { status: 'deprovisioned' } : read.status === 'gone' ? { status: 'gone' } : read.whereabouts);
     }
     const accounts = await mapLimit(accountIds, 2, (accountId) => {
-      const bucket = desired ? this.bucketOf(desired, record, accountId) : record!.resourceName;
+      const resource = this.resourceOf(desired, record, accountId);
       return this.account(targets.get(accountId)!).observeAddon(
-        { bucket: bucket === null ? null : { name: bucket, region: record?.region ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
+        { resource: resource && { ...resource, region: record?.region ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
     });
@@ -409,7 +409,7 @@ export class Controller {
     records: Map<string, ResourceRecord>,
     now: Date,
   ): { expected: ExpectedResources; deepAddons: string[] } {
-    const entries = new Map<string, { bucket: string | null; region: string; user: string; deep: boolean }>();
+    const entries = new Map<string, { resource: { kind: ResourceKindName; name: string } | null; region: string; user: string; deep: boolean }>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
     const deepFor = (addonId: string, record: ResourceRecord | undefined) =>
       !record || record.state !== 'ready' || isDeepCheckDue(addonId, record.deepCheckedAt, now, this.deps.config.deepCheckWindowMs);
@@ -417,7 +417,7 @@ export class Controller {
       for (const addon of team.addons) {
         const record = records.get(addon.addonId);
         entries.set(addon.addonId, {
-          bucket: this.bucketOf(addon, record ?? null, accountId),
+          resource: this.resourceOf(addon, record ?? null, accountId),
           region: record?.region ?? addon.region,
           user: record?.userName ?? userNameFor(this.naming, addon.addonId),
           // A new plan may ask for other settings: read them now, not when the window comes round.
@@ -427,23 +427,27 @@ export class Controller {
     }
     for (const record of records.values()) {
       if (record.accountId !== accountId || entries.has(record.addonId)) continue;
-      entries.set(record.addonId, { bucket: record.resourceName, region: record.region, user: record.userName, deep: deepFor(record.addonId, record) });
+      entries.set(record.addonId, { resource: this.resourceOf(null, record, accountId), region: record.region, user: record.userName, deep: deepFor(record.addonId, record) });
     }
     const values = [...entries.values()];
     return {
       expected: {
-        buckets: values.flatMap((e) => (e.bucket === null ? [] : [{ name: e.bucket, region: e.region, deep: e.deep }])),
+        resources: values.flatMap((e) => (e.resource === null ? [] : [{ ...e.resource, region: e.region, deep: e.deep }])),
         users: values.map((e) => ({ name: e.user, deep: e.deep })),
       },
       deepAddons: [...entries].filter(([, e]) => e.deep).map(([addonId]) => addonId),
     };
   }
 
-  /** The add-on's bucket: its record's, or the name it gets when its plan's kind has one (null otherwise). */
-  private bucketOf(addon: DesiredAddon, record: ResourceRecord | null, accountId: string): string | null {
-    if (record) return record.resourceName;
-    const kind = this.kinds.get(profileFor(this.deps.config.profiles, addon.plan).kind);
-    return kind?.hasBucket ? bucketNameFor(this.naming, accountId, addon.addonId) : null;
+  /**
+   * The add-on's own resource: its record's, or the one its plan's kind gives it in this account;
+   * null for a kind that makes nothing beyond the user.
+   */
+  private resourceOf(addon: DesiredAddon | null, record: ResourceRecord | null, accountId: string): { kind: ResourceKindName; name: string } | null {
+    if (record) return record.resourceName === null ? null : { kind: record.kind, name: record.resourceName };
+    const kind = addon && this.kinds.get(profileFor(this.deps.config.profiles, addon.plan).kind);
+    const name = kind?.resourceName(this.naming, accountId, addon!.addonId) ?? null;
+    return name === null ? null : { kind: kind!.name, name };
   }
 
   private now(): Date {

@@ -2,7 +2,7 @@
  * The data `plan()` decides from: what Heroku wants (desired), what AWS has (observed), and what
  * the store remembers (records). Plain data, no I/O, so plan tests need no stand.
  */
-import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
+import type { DeliveryRecord, GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import type { CorsRuleSpec } from './profiles.js';
 
 export interface DesiredAttachment {
@@ -71,13 +71,20 @@ export interface BucketSettings {
   cors: CorsRuleSpec[] | null;
 }
 
-export interface ObservedBucket {
+/**
+ * One resource a kind makes beyond the user (a bucket), as its kind's adapter observed it. Every
+ * kind's resources have a name, a creation time and tags (ownership is read from them); what a
+ * deep check reads of it is the kind's own (`Settings`).
+ */
+export interface ObservedResource<Settings = unknown> {
   name: string;
   creationDate: Date | null;
   tags: Record<string, string>;
   /** Present when the deep check ran this pass. */
-  settings: BucketSettings | null;
+  settings: Settings | null;
 }
+
+export type ObservedBucket = ObservedResource<BucketSettings>;
 
 export interface ObservedAccessKey {
   accessKeyId: string;
@@ -100,7 +107,8 @@ export interface ObservedAccount {
   /** False when the inventory could not be read: then nothing in this account is changed. */
   complete: boolean;
   error: string | null;
-  buckets: Map<string, ObservedBucket>;
+  /** Each kind's resources of ours (those with the naming prefix), by kind, then by name. */
+  resources: Map<ResourceKindName, Map<string, ObservedResource>>;
   users: Map<string, ObservedUser>;
   /** Every IAM user in the account, ours or not (counted while paging the inventory). */
   iamUsersInAccount: number;
@@ -111,20 +119,25 @@ export interface ObservedAccount {
    */
   iamUserQuota: { used: number; quota: number } | null;
   /**
-   * Buckets the tagging API lists with this instance's tag that no record or add-on names (a
-   * store lost mid-teardown, after its user was gone): found again by their tags. Absent in a
-   * targeted read; empty where there is no tagging API.
+   * Resources, by kind then name, that carry this instance's tag and that no record or add-on
+   * names (a store lost mid-teardown, after its user was gone): found again by their tags. Absent
+   * in a targeted read; empty where the kind's adapter cannot list them by tag.
    */
-  unknownBuckets?: Map<string, UnknownBucket>;
+  unknownResources?: Map<ResourceKindName, Map<string, UnknownResource>>;
   /** What the read could not tell, without making it incomplete (logged by the caller). */
   warnings?: string[];
 }
 
-export interface UnknownBucket {
+export interface UnknownResource {
   name: string;
-  /** Where it lives (GetBucketLocation); null when that could not be read this pass. */
+  /** Where it lives (a bucket's GetBucketLocation); null when that could not be read this pass. */
   region: string | null;
   tags: Record<string, string>;
+}
+
+/** The resource of this kind at this name, as observed in the account. */
+export function observedResource(account: ObservedAccount | undefined, kind: ResourceKindName, name: string | null): ObservedResource | undefined {
+  return name === null ? undefined : account?.resources.get(kind)?.get(name);
 }
 
 /**

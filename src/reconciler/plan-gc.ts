@@ -12,13 +12,13 @@
 import type { ResourceInput } from '../store/resource-store.js';
 import type { DeliveryRecord, GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import { notOwnedBlock, type Action } from './actions.js';
-import type { DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
+import { observedResource, type DesiredAddon, type ObservedAccount, type PlanInput, type TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind, GcReason, OrphanReason, RecordReason } from '../reasons.js';
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import type { KindTable, ResourceKind } from './kinds/kind.js';
-import { TAG, bucketNameFor, configVarNames, isOwnedBy, userNameFor, type NamingPolicy } from './spec.js';
+import { TAG, configVarNames, isOwnedBy, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
   mode: 'enabled' | 'dry-run' | 'off';
@@ -209,11 +209,10 @@ export function planGarbageCollection(
  * (while it lists the add-on as deprovisioned), or if neither names any plan.
  */
 function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>, kinds: KindTable): Action[] {
-  // The kind a resource's tags name (a bucket's tags name none: it is a bucket), and its bucket.
-  const kindOf = (tags: Record<string, string>, accountId: string, addonId: string): Pick<ResourceInput, 'kind' | 'resourceName'> => {
-    const kind = kinds.get(tags[TAG.kind] as ResourceKindName) ?? BUILT_IN_KINDS.get('bucket')!;
-    return { kind: kind.name, resourceName: kind.hasBucket ? bucketNameFor(naming, accountId, addonId) : null };
-  };
+  // The kind a user's tags name (none: a bucket, as every user made before kinds); a resource's
+  // kind is the one whose adapter found it.
+  const kindNamed = (tags: Record<string, string>): ResourceKind => kinds.get(tags[TAG.kind] as ResourceKindName) ?? BUILT_IN_KINDS.get('bucket')!;
+  const kindOf = (kind: ResourceKind, accountId: string, addonId: string): Pick<ResourceInput, 'kind' | 'resourceName'> => ({ kind: kind.name, resourceName: kind.resourceName(naming, accountId, addonId) });
   const actions: Action[] = [];
   const links = new Map<string, Link>();
   for (const link of linked.values()) if (!links.has(link.accountId)) links.set(link.accountId, link);
@@ -225,7 +224,7 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
   for (const account of input.observed.values()) {
     if (!account.complete) continue;
     const found = new Set<string>();
-    const recordAgain = (addonId: string, tags: Record<string, string>, region: string, reason: DriftKind, what: string): void => {
+    const recordAgain = (addonId: string, kind: ResourceKind, tags: Record<string, string>, region: string, reason: DriftKind, what: string): void => {
       found.add(addonId);
       const record: ResourceInput = {
         addonId,
@@ -236,7 +235,7 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
         // Unknown even with a plan tag on the bucket: Heroku, while it still lists the add-on as
         // deprovisioned, says which plan it had (the tag may lag a change); retention reads both.
         plan: UNKNOWN_PLAN,
-        ...kindOf(tags, account.accountId, addonId),
+        ...kindOf(kind, account.accountId, addonId),
         region: region,
         userName: userNameFor(naming, addonId),
         accessKeyId: null,
@@ -259,16 +258,20 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
       const addonId = unknownOwner(user.tags);
       // Only at the name we would have given it: tags naming another add-on make no user ours.
       if (addonId === null || user.userName !== userNameFor(naming, addonId)) continue;
-      const bucket = account.unknownBuckets?.get(bucketNameFor(naming, account.accountId, addonId));
-      const ownBucket = bucket && isOwnedBy(bucket.tags, naming, addonId) ? bucket : null;
-      // Its bucket's region could not be read: the record waits for it rather than guess.
-      if (ownBucket && ownBucket.region === null) continue;
-      recordAgain(addonId, user.tags, ownBucket?.region ?? homeRegion, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
+      const kind = kindNamed(user.tags);
+      const resource = account.unknownResources?.get(kind.name)?.get(kind.resourceName(naming, account.accountId, addonId) ?? '');
+      const ownResource = resource && isOwnedBy(resource.tags, naming, addonId) ? resource : null;
+      // Its resource's region could not be read: the record waits for it rather than guess.
+      if (ownResource && ownResource.region === null) continue;
+      recordAgain(addonId, kind, user.tags, ownResource?.region ?? homeRegion, DriftKind.OrphanedUser, `IAM user ${user.userName}`);
     }
-    for (const bucket of account.unknownBuckets?.values() ?? []) {
-      const addonId = unknownOwner(bucket.tags);
-      if (addonId === null || found.has(addonId) || bucket.region === null || bucket.name !== bucketNameFor(naming, account.accountId, addonId)) continue;
-      recordAgain(addonId, bucket.tags, bucket.region, DriftKind.OrphanedBucket, `bucket ${bucket.name}`);
+    for (const [kindName, unknown] of account.unknownResources ?? []) {
+      const kind = kinds.get(kindName);
+      for (const resource of kind ? unknown.values() : []) {
+        const addonId = unknownOwner(resource.tags);
+        if (addonId === null || found.has(addonId) || resource.region === null || resource.name !== kind!.resourceName(naming, account.accountId, addonId)) continue;
+        recordAgain(addonId, kind!, resource.tags, resource.region, DriftKind.OrphanedBucket, `${kind!.name} ${resource.name}`);
+      }
     }
   }
   return actions;
@@ -351,7 +354,7 @@ function planBreaker(
  */
 function retainsData(record: ResourceRecord, account: ObservedAccount, profiles: ProfileTable): boolean {
   if (record.resourceName === null) return false;
-  const tagged = account.buckets.get(record.resourceName)?.tags[TAG.plan];
+  const tagged = observedResource(account, record.kind, record.resourceName)?.tags[TAG.plan];
   if (tagged !== undefined && profileFor(profiles, tagged).retain) return true;
   if (record.plan === UNKNOWN_PLAN) return tagged === undefined;
   return profileFor(profiles, record.plan).retain;
@@ -446,7 +449,7 @@ function teardown(
 }
 
 function mark(record: ResourceRecord, orphan: ResourceRecord['orphan'], reason: DriftKind | GcReason, account: ObservedAccount | undefined, naming: NamingPolicy): Action {
-  const bucket = record.resourceName === null ? undefined : account?.buckets.get(record.resourceName);
+  const bucket = observedResource(account, record.kind, record.resourceName);
   const user = account?.users.get(record.userName);
   return {
     accountId: record.accountId,

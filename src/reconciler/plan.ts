@@ -5,7 +5,7 @@
  */
 import type { DeliveryRecord, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import { actionResource, type Action } from './actions.js';
-import type { DesiredAddon, DesiredAttachment, ObservedAccessKey, ObservedAccount, ObservedUser, PlanInput } from './model.js';
+import { observedResource, type DesiredAddon, type DesiredAttachment, type ObservedAccessKey, type ObservedAccount, type ObservedUser, type PlanInput } from './model.js';
 export { CLOCK_SKEW_MS } from './kinds/bucket/plan-bucket.js';
 import { groupBy } from '../util/group-by.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
@@ -17,7 +17,6 @@ import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import {
   TAG,
   USER_POLICY_NAME,
-  bucketNameFor,
   configVarNames,
   configVarsFingerprint,
   type Credentials,
@@ -207,7 +206,7 @@ function planAddon(ctx: AddonContext): Action[] {
   // The record follows the add-on (plan, team, app, name) whatever else this pass can do.
   const follow = ctx.record ? followDesired(ctx.record, addon, base, kindChanged !== null) : null;
   if (!kind) return [...(follow ? [follow] : []), kindChanged ?? kindBlock(ctx, userName, null)];
-  const bucket = kind.hasBucket ? (ctx.record?.resourceName ?? bucketNameFor(policy, accountId, addon.addonId)) : null;
+  const bucket = ctx.record ? ctx.record.resourceName : kind.resourceName(policy, accountId, addon.addonId);
   const region = ctx.record?.region ?? addon.region;
   const reported = kindChanged ? [kindChanged] : [];
   if (!account || !account.complete) {
@@ -225,7 +224,7 @@ function planAddon(ctx: AddonContext): Action[] {
   }
   const home = ctx.record?.accountId ?? accountElsewhere(ctx.input, addon.addonId, accountId, policy) ?? accountId;
   if (home !== accountId) {
-    const homeBucket = kind.hasBucket ? (ctx.record?.resourceName ?? bucketNameFor(policy, home, addon.addonId)) : null;
+    const homeBucket = ctx.record ? ctx.record.resourceName : kind.resourceName(policy, home, addon.addonId);
     return [
       ...(follow ? [follow] : []),
       ...reported,
@@ -236,7 +235,7 @@ function planAddon(ctx: AddonContext): Action[] {
         kind: 'blocked',
         reason: BlockedReason.NotOwned,
         resource: homeBucket ?? userName,
-        message: `the add-on's resources live in AWS account ${home}, but its team is now linked to ${accountId}; the controller does not move ${homeBucket ? 'buckets' : 'IAM users'} between accounts`,
+        message: `the add-on's resources live in AWS account ${home}, but its team is now linked to ${accountId}; the controller does not move ${homeBucket ? `${kind.name}s` : 'IAM users'} between accounts`,
       },
     ];
   }
@@ -248,10 +247,10 @@ function planAddon(ctx: AddonContext): Action[] {
     // Recorded as what it is, so that the block holds from now on and nothing of it is taken for
     // the other kind; a kind tag naming no kind of ours (tampered with) is not recorded at all.
     if (!found) return [kindBlock(ctx, userName, madeAs)];
-    const foundBucket = found.hasBucket ? bucketNameFor(policy, accountId, addon.addonId) : null;
-    // Its plan before the change is not known (its bucket's plan tag may say it): the next pass
+    const foundBucket = found.resourceName(policy, accountId, addon.addonId);
+    // Its plan before the change is not known (its resource's plan tag may say it): the next pass
     // goes on with it as it was made, under that plan or the default profile.
-    const bucketPlan = foundBucket === null ? undefined : account.buckets.get(foundBucket)?.tags[TAG.plan];
+    const bucketPlan = observedResource(account, found.name, foundBucket)?.tags[TAG.plan];
     const rebuilt = newRecord(ctx, accountId, foundBucket, region, userName, found.name) as Action & { kind: 'record-resource' };
     return [{ ...rebuilt, record: { ...rebuilt.record, plan: bucketPlan ?? UNKNOWN_PLAN } }, kindBlock(ctx, userName, madeAs)];
   }
@@ -260,7 +259,7 @@ function planAddon(ctx: AddonContext): Action[] {
   const quotaFull = observedUser ? null : userQuotaReached(ctx, account, userName);
   // An add-on that cannot get its user gets nothing new: no record, no bucket, nothing half-made.
   // A bucket it already has is still kept in shape below.
-  if (quotaFull && (bucket === null || !account.buckets.has(bucket))) return [...actions, quotaFull];
+  if (quotaFull && !observedResource(account, kind.name, bucket)) return [...actions, quotaFull];
   if (!ctx.record) actions.push(newRecord(ctx, accountId, bucket, region, userName));
   let blocked = false;
   for (const action of kind.planResources(ctx, account, bucket, region)) {
@@ -356,13 +355,17 @@ function kindBlock(ctx: AddonContext, userName: string, madeAs: ResourceKindName
 
 /**
  * What an add-on without a record was made as, by its resources in the account: its user's kind
- * tag (none: a bucket), or a bucket of ours at its name. Null when nothing of it exists yet.
+ * tag (none: a bucket, as every user made before kinds), or a resource of ours at the name a kind
+ * gives it. Null when nothing of it exists yet.
  */
 function kindFound(ctx: AddonContext, account: ObservedAccount, userName: string): ResourceKindName | null {
   const user = account.users.get(userName);
   if (user && isOwnedBy(user.tags, ctx.policy, ctx.addon.addonId)) return (user.tags[TAG.kind] as ResourceKindName | undefined) ?? 'bucket';
-  const bucket = account.buckets.get(bucketNameFor(ctx.policy, account.accountId, ctx.addon.addonId));
-  return bucket && isOwnedBy(bucket.tags, ctx.policy, ctx.addon.addonId) ? 'bucket' : null;
+  for (const kind of ctx.kinds.values()) {
+    const found = observedResource(account, kind.name, kind.resourceName(ctx.policy, account.accountId, ctx.addon.addonId));
+    if (found && isOwnedBy(found.tags, ctx.policy, ctx.addon.addonId)) return kind.name;
+  }
+  return null;
 }
 
 /** The record's view of the add-on, brought up to what Heroku says now; null when it already is. */
@@ -390,7 +393,7 @@ function planUser(
   observed: ObservedUser | undefined,
 ): { actions: Action[]; keys: KeyPlan } {
   const base = { addonId: ctx.addon.addonId, accountId: ctx.link.accountId, userName };
-  const document = ctx.kind!.userPolicy({ addon: ctx.addon, teamName: ctx.link.teamName, accountId: ctx.link.accountId, bucket, profile: ctx.profile });
+  const document = ctx.kind!.userPolicy({ addon: ctx.addon, teamName: ctx.link.teamName, accountId: ctx.link.accountId, resource: bucket, profile: ctx.profile });
   if (!observed) {
     return {
       actions: [

@@ -10,9 +10,8 @@ import type { GcBreakerStore } from '../store/gc-breaker-store.js';
 import type { Journal } from '../store/journal.js';
 import type { LinkStore } from '../store/link-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
-import type { Link, LinkAuth } from '../store/types.js';
-import type { AddonWhereabouts, BucketSettings, DesiredAddon, ObservedAccessKey, ObservedAccount, PublicAccessBlock, TeamDesiredState } from './model.js';
-import type { CorsRuleSpec } from './profiles.js';
+import type { Link, LinkAuth, ResourceKindName } from '../store/types.js';
+import type { AddonWhereabouts, DesiredAddon, ObservedAccessKey, ObservedAccount, TeamDesiredState } from './model.js';
 
 export type {
   AddonWhereabouts,
@@ -23,12 +22,14 @@ export type {
   ObservedAccessKey,
   ObservedAccount,
   ObservedBucket,
+  ObservedResource,
   ObservedUser,
   PublicAccessBlock,
   TeamDesiredState,
-  UnknownBucket,
+  UnknownResource,
 } from './model.js';
 export type { CorsRuleSpec } from './profiles.js';
+export type { ResourceKindName } from '../store/types.js';
 
 // ---- Desired state (Heroku) ----
 
@@ -78,9 +79,17 @@ export interface AppConfigVars {
 
 // ---- Cloud accounts (AWS) ----
 
-/** The names one account should hold, each marked for a deep check (every setting read) or not. */
+/** One resource of a kind that an account should hold, marked for a deep check (every setting read) or not. */
+export interface ExpectedResource {
+  kind: ResourceKindName;
+  name: string;
+  region: string;
+  deep: boolean;
+}
+
+/** The names one account should hold: every add-on's user, and its kind's resource where it has one. */
 export interface ExpectedResources {
-  buckets: { name: string; region: string; deep: boolean }[];
+  resources: ExpectedResource[];
   users: { name: string; deep: boolean }[];
 }
 
@@ -89,20 +98,21 @@ export interface ObserveOptions {
   instanceTag: { key: string; value: string };
   /** Tag key naming a resource's add-on: a bucket of this instance without it is not rediscovered. */
   addonTagKey: string;
-  bucketPrefix: string;
+  /** The prefix of every resource name this instance gives (BUCKET_PREFIX). */
+  namePrefix: string;
   iamPath: string;
-  /** Region for listing buckets, which lists the whole account from any region. */
+  /** Region for account-wide listings (S3 lists every bucket of the account from any region). */
   listRegion: string;
-  /** Where buckets of this instance no record names are looked for when no expected bucket exists. */
+  /** Where resources of this instance no record names are looked for when none is expected. */
   homeRegion?: string;
   /** Parallel per-resource reads in the account. */
   concurrency?: number;
 }
 
-/** One add-on's bucket and user, read alone (a keyed reconcile). */
+/** One add-on's resource and user, read alone (a keyed reconcile). */
 export interface ExpectedAddonResources {
-  /** Null for an add-on without a bucket. */
-  bucket: { name: string; region: string; deep: boolean } | null;
+  /** Null for an add-on whose kind makes nothing beyond the user. */
+  resource: ExpectedResource | null;
   user: { name: string; deep: boolean };
 }
 
@@ -113,72 +123,33 @@ export interface CloudAccounts {
   keyIdentity(accountId: string, key: { accessKeyId: string; secretAccessKey: string }): Promise<string>;
 }
 
-/** One linked account: observation (never mutating) and handles to write through. */
+/**
+ * One linked account: observation (never mutating) and handles to write through. The users are
+ * the core's; each kind's own resources are observed and written by that kind's adapter, wired
+ * with the kind (runtime.ts): the account asks it for the kind's resources it is given.
+ */
 export interface CloudAccount {
   readonly accountId: string;
-  /** The bulk read of a full pass: every resource with our prefix, deep reads where asked. */
+  /** The bulk read of a full pass: every user and every kind's resources with our prefix, deep reads where asked. */
   observe(expected: ExpectedResources, options: ObserveOptions): Promise<ObservedAccount>;
-  /** Targeted reads of one add-on's bucket and user. */
+  /** Targeted reads of one add-on's resource and user. */
   observeAddon(expected: ExpectedAddonResources, options: Pick<ObserveOptions, 'iamPath' | 'listRegion'>): Promise<ObservedAccount>;
   /** One IAM user alone (is an add-on's user in this account?). */
   observeUser(userName: string): Promise<ObservedAccount>;
-  bucket(name: string, region: string): BucketHandle;
+  /** One resource of a kind, to write through: the handle its kind's adapter gives (a bucket's is `kinds/bucket/ports.ts` BucketHandle). */
+  resource(kind: ResourceKindName, name: string, region: string): ResourceHandle;
   user(name: string): UserHandle;
 }
 
-/** One lifecycle configuration to write: our rule, beside the bucket's other rules as they were read. */
-export interface LifecycleSpec {
-  ours: { id: string; abortIncompleteMultipartUploadDays: number };
-  /** Rules that are not ours, exactly as S3 returned them. */
-  otherRules: unknown[];
-}
-
-/** What the teardown of a big bucket asks S3 to expire on its own. */
-export interface ExpireEverythingSpec {
-  /** Ids of the two rules (expire everything; remove lone delete markers). */
-  ruleIds: readonly [string, string];
-}
-
-/** Progress of one bounded step of emptying a bucket. */
-export interface EmptyStep {
-  done: boolean;
-  deletedObjects: number;
-  deleteMarkers: number;
-  deletedBytes: number;
-}
-
 /**
- * One bucket. Every write is one call, idempotent, carrying the value to write (the reconciler
- * decides values; the adapter only speaks the API). A write to a bucket that another account
- * owns fails with a terminal error.
+ * What the core writes of any kind's resource: its tags (the orphan mark). A kind's adapter gives
+ * a handle with this and the kind's own writes; the kind's handlers know its full shape.
  */
-export interface BucketHandle {
-  create(tags: Record<string, string>, objectOwnership: string): Promise<void>;
-  /** The bucket's tags as they are now; null when the bucket does not exist. */
+export interface ResourceHandle {
+  /** The resource's tags as they are now; null when it does not exist. */
   tags(): Promise<Record<string, string> | null>;
-  /**
-   * Merges `ours` over the tags read right before the write, only when `mayTag` accepts them
-   * (otherwise a terminal `not-owned` error and no write).
-   */
-  tag(ours: Record<string, string>, mayTag: (current: Record<string, string>) => boolean): Promise<void>;
-  /** Sets and removes some tags, keeping the others; a bucket that is gone is left gone. */
+  /** Sets and removes some tags, keeping the others; a resource that is gone is left gone. */
   mergeTags(set: Record<string, string>, remove?: readonly string[]): Promise<void>;
-  settings(): Promise<BucketSettings>;
-  putPublicAccessBlock(block: PublicAccessBlock): Promise<void>;
-  putObjectOwnership(ownership: string): Promise<void>;
-  putEncryption(algorithm: string): Promise<void>;
-  putLifecycle(spec: LifecycleSpec): Promise<void>;
-  putVersioning(enabled: boolean): Promise<void>;
-  /** Exactly these rules; null removes CORS. */
-  putCors(rules: CorsRuleSpec[] | null): Promise<void>;
-  putPolicy(document: string): Promise<void>;
-  // Teardown, in this order: policy, contents (bounded steps), the bucket.
-  deletePolicy(): Promise<void>;
-  emptyStep(maxKeys: number): Promise<EmptyStep>;
-  expiresEverything(spec: ExpireEverythingSpec): Promise<boolean>;
-  expireEverything(spec: ExpireEverythingSpec): Promise<void>;
-  /** Deletes the empty bucket; a missing one is success. */
-  delete(): Promise<void>;
 }
 
 /** One IAM user. Writes are idempotent; the user's tags are re-read where ownership matters. */

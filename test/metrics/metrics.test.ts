@@ -232,7 +232,7 @@ describe('resources and quota', () => {
       accountId,
       complete,
       error: complete ? null : 'AccessDenied: no',
-      buckets: new Map(),
+      resources: new Map(),
       users: new Map(),
       iamUsersInAccount: 4500,
       iamUserQuota,

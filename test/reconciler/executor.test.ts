@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { Executor } from '../../src/reconciler/executor.js';
 import { BUILT_IN_KINDS } from '../../src/reconciler/kinds/bucket/kind.js';
+import type { BucketHandle } from '../../src/reconciler/kinds/bucket/ports.js';
 import { DESIRED_PUBLIC_ACCESS_BLOCK, TAG } from '../../src/reconciler/spec.js';
 import { Store } from '../../src/store/store.js';
 import type { ResourceInput } from '../../src/store/resource-store.js';
@@ -130,7 +131,7 @@ describe('Executor on in-memory ports', () => {
   it('does not delete a bucket whose tags say it is no longer this add-on\'s', async () => {
     const cloud = new MemoryCloud();
     const { addonId, bucket } = await freshAddon();
-    await cloud.account({ accountId: ACCOUNT }).bucket(bucket, 'us-east-1').create({ [TAG.instance]: 'unit', [TAG.addonId]: 'someone-else' }, 'BucketOwnerEnforced');
+    await (cloud.account({ accountId: ACCOUNT }).resource('bucket', bucket, 'us-east-1') as BucketHandle).create({ [TAG.instance]: 'unit', [TAG.addonId]: 'someone-else' }, 'BucketOwnerEnforced');
     const summary = await executor(cloud).run.apply([{ addonId, accountId: ACCOUNT, bucket, region: 'us-east-1', kind: 'delete-bucket', reason: 'grace-expired' }]);
     expect(summary.outcomes[0]).toMatchObject({ result: 'failed' });
     expect(summary.outcomes[0]!.error).toMatch(/no longer carries this controller's ownership tags/);

@@ -124,7 +124,7 @@ export function account(buckets: ObservedBucket[], users: ObservedUser[], overri
     accountId: ACCOUNT,
     complete: true,
     error: null,
-    buckets: new Map(buckets.map((b) => [b.name, b])),
+    resources: new Map([['bucket', new Map(buckets.map((b) => [b.name, b]))]]),
     users: new Map(users.map((u) => [u.userName, u])),
     iamUsersInAccount: users.length,
     iamUserQuota: null,

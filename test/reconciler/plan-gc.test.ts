@@ -294,7 +294,7 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
   /** The store lost mid-teardown, after the user was gone: only the bucket is left, listed by the tagging API. */
   const strayBucket = (tags: Record<string, string>, name = BUCKET, users: ReturnType<typeof syncedUser>[] = []) => {
     const input = stray({});
-    input.observed = new Map([[ACCOUNT, account([], users, { unknownBuckets: new Map([[name, { name, region: 'eu-central-1', tags }]]) })]]);
+    input.observed = new Map([[ACCOUNT, account([], users, { unknownResources: new Map([['bucket', new Map([[name, { name, region: 'eu-central-1', tags }]])]]) })]]);
     return input;
   };
 
@@ -317,7 +317,7 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
     expect(other).toEqual([expect.objectContaining({ kind: 'record-resource', reason: 'orphaned-user', record: expect.objectContaining({ region: 'eu-west-1' }) })]);
     // Its bucket's region could not be read this pass: no record yet, rather than a guessed region.
     const unread = strayBucket(bucketTagsFor(POLICY, addon()), BUCKET, user);
-    unread.observed.get(ACCOUNT)!.unknownBuckets!.get(BUCKET)!.region = null;
+    unread.observed.get(ACCOUNT)!.unknownResources!.get('bucket')!.get(BUCKET)!.region = null;
     expect(plan(unread, POLICY, { gc: GC })).toEqual([]);
   });
 

@@ -8,7 +8,6 @@ import type {
   AddonRead,
   AddonWhereabouts,
   AppConfigVars,
-  BucketHandle,
   BucketSettings,
   CloudAccount,
   CloudAccounts,
@@ -17,10 +16,12 @@ import type {
   ExpectedResources,
   ObserveOptions,
   ObservedAccount,
+  ObservedBucket,
   ObservedUser,
   TeamDesiredState,
   UserHandle,
 } from '../../src/reconciler/ports.js';
+import type { BucketHandle } from '../../src/reconciler/kinds/bucket/ports.js';
 import type { Link } from '../../src/store/types.js';
 import { TerminalError } from '../../src/util/errors.js';
 
@@ -73,16 +74,20 @@ export class MemoryAccount {
       accountId: this.accountId,
       observe: async (expected, options) => this.observe(expected, options),
       observeAddon: async (expected) => {
-        const observed = this.observe({ buckets: expected.bucket ? [expected.bucket] : [], users: [expected.user] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: expected.bucket?.name ?? '\u0000', iamPath: '/', listRegion: '' }, false);
+        const observed = this.observe({ resources: expected.resource ? [expected.resource] : [], users: [expected.user] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', namePrefix: expected.resource?.name ?? '\u0000', iamPath: '/', listRegion: '' }, false);
         // As the adapter: the quota is read when the add-on's user is missing.
         if (observed.complete && !observed.users.has(expected.user.name)) observed.iamUserQuota = { used: this.users.size, quota: this.userQuota };
         return observed;
       },
       observeUser: async (userName) => {
-        const observed = await this.observe({ buckets: [], users: [{ name: userName, deep: false }] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', bucketPrefix: '\u0000', iamPath: '\u0000', listRegion: '' }, false);
+        const observed = await this.observe({ resources: [], users: [{ name: userName, deep: false }] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', namePrefix: '\u0000', iamPath: '\u0000', listRegion: '' }, false);
         return observed;
       },
-      bucket: (name, region) => this.bucketHandle(name, region),
+      // Buckets are the only kind of resource it holds.
+      resource: (kind, name, region) => {
+        if (kind !== 'bucket') throw new Error(`the in-memory cloud holds no resources of kind ${kind}`);
+        return this.bucketHandle(name, region);
+      },
       user: (name) => this.userHandle(name),
     };
   }
@@ -91,23 +96,25 @@ export class MemoryAccount {
     try {
       this.check();
     } catch (err) {
-      return { accountId: this.accountId, complete: false, error: (err as Error).message, buckets: new Map(), users: new Map(), iamUsersInAccount: 0, iamUserQuota: null };
+      return { accountId: this.accountId, complete: false, error: (err as Error).message, resources: new Map(), users: new Map(), iamUsersInAccount: 0, iamUserQuota: null };
     }
     const observed: ObservedAccount = {
       accountId: this.accountId,
       complete: true,
       error: null,
-      buckets: new Map(),
+      resources: new Map(),
       users: new Map(),
       iamUsersInAccount: this.users.size,
       // As GetAccountSummary: read by the full pass's inventory only.
       iamUserQuota: inventory ? { used: this.users.size, quota: this.userQuota } : null,
     };
-    const deepBuckets = new Map(expected.buckets.map((b) => [b.name, b.deep]));
+    const deepBuckets = new Map(expected.resources.filter((r) => r.kind === 'bucket').map((b) => [b.name, b.deep]));
+    const buckets = new Map<string, ObservedBucket>();
     for (const [name, bucket] of this.buckets) {
-      if (!name.startsWith(options.bucketPrefix) && !deepBuckets.has(name)) continue;
-      observed.buckets.set(name, { name, creationDate: bucket.createdAt, tags: { ...bucket.tags }, settings: deepBuckets.get(name) ? structuredClone(bucket.settings) : null });
+      if (!name.startsWith(options.namePrefix) && !deepBuckets.has(name)) continue;
+      buckets.set(name, { name, creationDate: bucket.createdAt, tags: { ...bucket.tags }, settings: deepBuckets.get(name) ? structuredClone(bucket.settings) : null });
     }
+    observed.resources.set('bucket', buckets);
     const deepUsers = new Map(expected.users.map((u) => [u.name, u.deep]));
     for (const [name, user] of this.users) {
       if (!(inventory && user.path.startsWith(options.iamPath)) && !deepUsers.has(name)) continue;
@@ -115,7 +122,7 @@ export class MemoryAccount {
       if (deepUsers.get(name)) observedUser.accessKeys = user.keys.map((k) => ({ accessKeyId: k.accessKeyId, status: k.status }));
       observed.users.set(name, observedUser);
     }
-    if (inventory) observed.unknownBuckets = new Map();
+    if (inventory) observed.unknownResources = new Map([['bucket', new Map()]]);
     return observed;
   }
 

@@ -8,7 +8,8 @@ import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Logger } from '../../util/log.js';
 import type { Action, ActionKind } from '../actions.js';
 import type { KindTable, ResourceKind } from '../kinds/kind.js';
-import type { DeliveryRecords, GcBreakers, JournalPort, ResourceRecords, AppConfigVars, BucketHandle, CloudAccount, UserHandle } from '../ports.js';
+import type { DeliveryRecords, GcBreakers, JournalPort, ResourceRecords, AppConfigVars, CloudAccount, ResourceHandle, UserHandle } from '../ports.js';
+import type { ResourceKindName } from '../../store/types.js';
 import { BlockedReason } from '../../reasons.js';
 import { TAG, isOwnedBy, isRetained } from '../spec.js';
 
@@ -86,8 +87,9 @@ export class ApplyContext {
     return kind;
   }
 
-  bucket(action: { accountId: string }, name: string, region: string): BucketHandle {
-    return this.deps.account(action.accountId).bucket(name, region);
+  /** A kind's resource, through the handle its adapter gives (the kind's handlers know its shape). */
+  resource(action: { accountId: string }, kind: ResourceKindName, name: string, region: string): ResourceHandle {
+    return this.deps.account(action.accountId).resource(kind, name, region);
   }
 
   user(action: { accountId: string }, name: string): UserHandle {
@@ -126,20 +128,21 @@ export class ApplyContext {
   }
 
   /**
-   * Ownership and retain read from the bucket's own tags right before emptying or deleting it
-   * (safety invariant 10): the bulk tagging read the plan used may lag behind a change.
+   * Ownership and retain read from a kind's resource's own tags right before emptying or deleting
+   * it (safety invariant 10): the bulk tagging read the plan used may lag behind a change. `what`
+   * names it for people ("bucket hs3-…").
    */
-  async confirmBucketDisposable(bucket: BucketHandle, name: string, addonId: string): Promise<void> {
-    const tags = await bucket.tags();
+  async confirmDisposable(resource: ResourceHandle, what: string, name: string, addonId: string): Promise<void> {
+    const tags = await resource.tags();
     if (tags === null) return;
     if (!this.owns(tags, addonId)) {
-      throw new TerminalError(`bucket ${name} no longer carries this controller's ownership tags for add-on ${addonId}; it is not emptied or deleted`, BlockedReason.NotOwned);
+      throw new TerminalError(`${what} ${name} no longer carries this controller's ownership tags for add-on ${addonId}; it is not emptied or deleted`, BlockedReason.NotOwned);
     }
     // Kept after all: not a failure. The next pass sees the tag and finishes the teardown without it.
     const plan = tags[TAG.plan];
-    if (isRetained(tags)) throw new Deferred(`bucket ${name} carries ${TAG.retain}=true: it is kept, with its data`, { retained: name });
+    if (isRetained(tags)) throw new Deferred(`${what} ${name} carries ${TAG.retain}=true: it is kept, with its data`, { retained: name });
     if (plan !== undefined && this.deps.retainingPlan?.(plan)) {
-      throw new Deferred(`bucket ${name} is tagged with plan ${plan}, which keeps its bucket: it is kept, with its data`, { retained: name, plan });
+      throw new Deferred(`${what} ${name} is tagged with plan ${plan}, which keeps its ${what}: it is kept, with its data`, { retained: name, plan });
     }
   }
 }

@@ -1,5 +1,5 @@
 /** How garbage collection's own actions are applied: orphan marks, forgetting, the breaker. */
-import { ABORT_INCOMPLETE_MULTIPART_DAYS, LIFECYCLE_RULE_ID, TAG, TEARDOWN_RULE_IDS, tlsOnlyBucketPolicy } from '../spec.js';
+import { TAG } from '../spec.js';
 import { classifyError } from '../../util/error-class.js';
 import type { Handlers } from './context.js';
 import { BlockedReason } from '../../reasons.js';
@@ -8,33 +8,26 @@ export const gcHandlers: Handlers = {
   'mark-orphan': async (action, ctx) => {
     await ctx.deps.resources.setOrphan(action.addonId, action.orphan);
     const record = await ctx.requireRecord(action.addonId);
-    const bucket = record.resourceName === null ? null : ctx.bucket(action, record.resourceName, record.region);
+    const resource = record.resourceName === null ? null : ctx.resource(action, record.kind, record.resourceName, record.region);
     const user = ctx.user(action, record.userName);
     const markTags = [TAG.orphanedAt, TAG.deleteAfter];
     if (action.orphan) {
       const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
-      if (action.tagBucket) await bucket?.mergeTags(tags);
+      if (action.tagBucket) await resource?.mergeTags(tags);
       // A user already gone is left gone: the mark is for what is still there.
       if (action.tagUser) await user.tag(tags).catch(ignoreNotFound);
       return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
     }
-    if (action.tagBucket) await bucket?.mergeTags({}, markTags);
+    if (action.tagBucket) await resource?.mergeTags({}, markTags);
     if (action.tagUser) await user.untag(markTags);
     return { orphan: null };
   },
   'forget-resource': async (action, ctx) => {
     const { resources, deliveries } = ctx.deps;
     if (action.retained && action.bucket !== null) {
-      // Kept mid-teardown? Then the teardown's expiry rules must go, and the TLS policy return.
-      const bucket = ctx.bucket(action, action.bucket, (await ctx.requireRecord(action.addonId)).region);
-      const { lifecycleRules } = await bucket.settings();
-      if (lifecycleRules.some((r) => TEARDOWN_RULE_IDS.includes(r.id))) {
-        await bucket.putLifecycle({
-          ours: { id: LIFECYCLE_RULE_ID, abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS },
-          otherRules: lifecycleRules.filter((r) => r.id !== LIFECYCLE_RULE_ID && !TEARDOWN_RULE_IDS.includes(r.id)).map((r) => r.raw),
-        });
-      }
-      await bucket.putPolicy(tlsOnlyBucketPolicy(action.bucket));
+      // Kept, maybe mid-teardown: its kind puts back what the teardown took.
+      const record = await ctx.requireRecord(action.addonId);
+      await ctx.kindOf(record).keep?.(ctx, record);
       await resources.setState(action.addonId, 'retained', null);
       return { retainedBucket: action.bucket };
     }

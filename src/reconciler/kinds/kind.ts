@@ -2,13 +2,14 @@
  * A kind of resources an add-on can stand for (a plan's profile names it). The core of the loop
  * is the same for every kind: an IAM user with one key, delivered to every attachment as config
  * vars, drift-checked, garbage-collected behind the breaker. A kind brings what differs: its own
- * resources beyond the user (planned from what was observed, applied by its handlers, torn down
- * after the user), the user's policy and extra tags, the vars an app gets, and which profiles of
- * it are usable. Registered where the controller is wired (runtime.ts `KINDS`).
+ * resource beyond the user (named here, observed by the kind's adapter, planned from what was
+ * observed, applied by its handlers, torn down after the user), the user's policy and extra tags,
+ * the vars an app gets, and which profiles of it are usable. Registered where the controller is
+ * wired (runtime.ts `KINDS`), with its adapter (`AwsCloud`'s kind adapters).
  */
 import type { Link, ResourceKindName, ResourceRecord } from '../../store/types.js';
 import type { Action } from '../actions.js';
-import type { Handlers } from '../apply/context.js';
+import type { ApplyContext, Handlers } from '../apply/context.js';
 import type { DesiredAddon, ObservedAccount } from '../model.js';
 import type { SettingsProfile } from '../profiles.js';
 import type { Credentials, NamingPolicy } from '../spec.js';
@@ -18,8 +19,8 @@ export interface PolicyContext {
   addon: Pick<DesiredAddon, 'addonId' | 'addonName' | 'appId' | 'appName' | 'teamId'>;
   teamName: string;
   accountId: string;
-  /** The add-on's bucket, for a kind with one. */
-  bucket: string | null;
+  /** The add-on's own resource (its bucket), for a kind with one. */
+  resource: string | null;
   profile: SettingsProfile;
 }
 
@@ -41,18 +42,24 @@ export interface KindTeardown {
 
 export interface ResourceKind {
   readonly name: ResourceKindName;
-  /** Its add-ons have a bucket (recorded by name, observed and delivered by the core). */
-  readonly hasBucket: boolean;
+  /**
+   * The name of the add-on's own resource in an account (a bucket's), deterministic so it can be
+   * recorded before it is made; null for a kind that makes nothing beyond the user. The core
+   * records it, asks the kind's adapter to observe it, and finds it again by it after a store loss.
+   */
+  resourceName(naming: NamingPolicy, accountId: string, addonId: string): string | null;
   /**
    * The add-on's own resources beyond its IAM user, planned before the user (diff to actions),
-   * in an account read in full; `bucket` is its record's or the name it gets, for a kind with
-   * one. A blocked one stops the user's actions too (a policy must never name what is not ours).
+   * from the account as observed; `resource` is its record's name or the one it gets, for a kind
+   * with one. A blocked one stops the user's actions too (a policy must never name what is not ours).
    */
-  planResources(ctx: KindPlanContext, account: ObservedAccount, bucket: string | null, region: string): Action[];
+  planResources(ctx: KindPlanContext, account: ObservedAccount, resource: string | null, region: string): Action[];
   /** The teardown of those resources for an orphan whose grace is over (after its user's). */
   teardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, retainedByPlan: boolean): KindTeardown;
   /** How its resources' actions are applied. */
   readonly handlers: Handlers;
+  /** Puts back what a teardown took from a resource kept after all (its plan or retain tag keeps it). */
+  keep?(ctx: ApplyContext, record: ResourceRecord): Promise<void>;
   /** Tags its users carry beside the ownership tags (they say the kind, when a store is rebuilt). */
   readonly userTags: Readonly<Record<string, string>>;
   /** The inline policy of the add-on's IAM user, as a JSON document. */

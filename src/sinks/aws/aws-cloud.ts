@@ -1,26 +1,27 @@
 /**
  * The AWS adapter of the reconciler's cloud port ({@link CloudAccounts}): account handles over the
- * connector's cached, paced clients. It speaks the API and its error codes; every value it writes
- * comes from the caller.
+ * connector's cached, paced clients, with the users observed here and each kind's resources by
+ * that kind's adapter (wired in runtime.ts). It speaks the API and its error codes; every value it
+ * writes comes from the caller.
  */
 import type { LinkAuth } from '../../store/types.js';
-import type { BucketHandle, CloudAccount, CloudAccounts, UserHandle } from '../../reconciler/ports.js';
+import type { CloudAccount, CloudAccounts, UserHandle } from '../../reconciler/ports.js';
 import { hasCode, type Sleep } from './aws-errors.js';
-import * as teardown from './bucket-teardown.js';
 import type { AccountClients, AwsConnector } from './connect.js';
 import * as iam from './iam-user.js';
-import { observeAccount, observeAddonResources, observeUser } from './observe-account.js';
-import * as s3 from './s3-bucket.js';
+import { observeAccount, observeAddonResources, observeUser, type KindAdapters } from './observe-account.js';
 import * as userTeardown from './user-teardown.js';
 
 export class AwsCloud implements CloudAccounts {
   constructor(
     private readonly connector: AwsConnector,
+    /** The adapter of each kind that makes resources beyond the user (runtime.ts wires them with the kinds). */
+    private readonly kinds: KindAdapters,
     private readonly options: { sleep?: Sleep } = {},
   ) {}
 
   account(target: { accountId: string; auth: LinkAuth }): CloudAccount {
-    return awsAccount(this.connector.connect(target), this.options.sleep);
+    return awsAccount(this.connector.connect(target), this.kinds, this.options.sleep);
   }
 
   async keyIdentity(accountId: string, key: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
@@ -33,44 +34,18 @@ export class AwsCloud implements CloudAccounts {
   }
 }
 
-function awsAccount(clients: AccountClients, sleep: Sleep | undefined): CloudAccount {
+function awsAccount(clients: AccountClients, kinds: KindAdapters, sleep: Sleep | undefined): CloudAccount {
   return {
     accountId: clients.accountId,
-    observe: (expected, options) => observeAccount(clients, expected, options),
-    observeAddon: (expected, options) => observeAddonResources(clients, expected, options),
+    observe: (expected, options) => observeAccount(clients, expected, options, kinds),
+    observeAddon: (expected, options) => observeAddonResources(clients, expected, options, kinds),
     observeUser: (userName) => observeUser(clients, userName),
-    bucket: (name, region) => bucketHandle(clients, name, region),
-    user: (name) => userHandle(clients, name, sleep),
-  };
-}
-
-function bucketHandle(clients: AccountClients, bucket: string, region: string): BucketHandle {
-  const client = clients.s3(region);
-  return {
-    create: (tags, objectOwnership) => s3.createBucket(client, bucket, region, tags, objectOwnership),
-    tags: async () => {
-      try {
-        return await s3.getBucketTags(client, bucket);
-      } catch (err) {
-        if (hasCode(err, 'NoSuchBucket')) return null;
-        throw err;
-      }
+    resource: (kind, name, region) => {
+      const adapter = kinds.get(kind);
+      if (!adapter) throw new Error(`no adapter writes resources of kind "${kind}"`);
+      return adapter.handle(clients, name, region, sleep);
     },
-    tag: (ours, mayTag) => s3.tagBucket(client, bucket, ours, mayTag),
-    mergeTags: (set, remove) => s3.mergeBucketTags(client, bucket, set, remove),
-    settings: () => s3.getBucketSettings(client, bucket),
-    putPublicAccessBlock: (block) => s3.putPublicAccessBlock(client, bucket, block),
-    putObjectOwnership: (ownership) => s3.putOwnershipControls(client, bucket, ownership),
-    putEncryption: (algorithm) => s3.putEncryption(client, bucket, algorithm),
-    putLifecycle: (spec) => s3.putLifecycle(client, bucket, spec),
-    putVersioning: (enabled) => s3.putVersioning(client, bucket, enabled),
-    putCors: (rules) => s3.putCors(client, bucket, rules),
-    putPolicy: (document) => s3.putBucketPolicy(client, bucket, document),
-    deletePolicy: () => teardown.deleteBucketPolicy(client, bucket),
-    emptyStep: (maxKeys) => teardown.emptyBucketStep(client, bucket, { maxKeys }),
-    expiresEverything: (spec) => teardown.hasExpireEverythingLifecycle(client, bucket, spec),
-    expireEverything: (spec) => teardown.putExpireEverythingLifecycle(client, bucket, spec),
-    delete: () => teardown.deleteBucket(client, bucket),
+    user: (name) => userHandle(clients, name, sleep),
   };
 }
 

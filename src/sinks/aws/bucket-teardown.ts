@@ -29,7 +29,7 @@ import {
   type ObjectIdentifier,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { ExpireEverythingSpec } from '../../reconciler/ports.js';
+import type { ExpireEverythingSpec } from '../../reconciler/kinds/bucket/ports.js';
 import { mapLimit } from '../../util/map-limit.js';
 import { hasCode } from './aws-errors.js';
 

@@ -30,7 +30,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { TerminalError } from '../../util/errors.js';
-import type { BucketSettings, CorsRuleSpec, LifecycleRule, LifecycleSpec, PublicAccessBlock } from '../../reconciler/ports.js';
+import type { BucketSettings, CorsRuleSpec, LifecycleRule, LifecycleSpec, PublicAccessBlock } from '../../reconciler/kinds/bucket/ports.js';
 import { hasCode } from './aws-errors.js';
 
 export interface BucketListing {

@@ -72,7 +72,7 @@ describe('the credentials policy template', () => {
   });
 
   it('fills in every variable for the add-on, JSON-escaped', () => {
-    const ctx = { addon: { addonId: 'id-1', addonName: 'name-1', appId: 'app-id', appName: 'app "x"', teamId: 'team-id' }, teamName: 'acme', accountId: '123', bucket: null, profile: profileFor({}, 'x') };
+    const ctx = { addon: { addonId: 'id-1', addonName: 'name-1', appId: 'app-id', appName: 'app "x"', teamId: 'team-id' }, teamName: 'acme', accountId: '123', resource: null, profile: profileFor({}, 'x') };
     expect(renderPolicy('${addon} ${addon_id} ${app} ${app_id} ${team} ${team_id} ${account}', ctx)).toBe('name-1 id-1 app \\"x\\" app-id acme team-id 123');
   });
 
@@ -192,4 +192,5 @@ describe('plan() for a credentials add-on', () => {
     expect(actions.map((a) => a.kind)).toEqual(['remove-config-vars', 'delete-user-keys', 'delete-user-policies', 'delete-user', 'forget-resource']);
     expect(actions[0]).toMatchObject({ bucket: null, varNames: ['AWS_AWS_ACCESS_KEY_ID', 'AWS_AWS_SECRET_ACCESS_KEY', 'AWS_AWS_REGION'] });
   });
+
 });

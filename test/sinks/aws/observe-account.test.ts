@@ -9,8 +9,9 @@ import { CreateBucketCommand, DeleteBucketCommand, type S3Client } from '@aws-sd
 import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { AwsConnector, type AccountClients, type ClientHook } from '../../../src/sinks/aws/connect.js';
 import { ApiCallRecorder } from '../../../src/sinks/aws/api-calls.js';
-import type { ExpectedResources, ObserveOptions } from '../../../src/reconciler/ports.js';
-import { observeAccount, observeAddonResources } from '../../../src/sinks/aws/observe-account.js';
+import type { ObservedAccount, ObservedBucket, ObserveOptions } from '../../../src/reconciler/ports.js';
+import { awsBucketKind } from '../../../src/sinks/aws/bucket-kind.js';
+import { observeAccount as observeWithKinds, observeAddonResources, type KindAdapters } from '../../../src/sinks/aws/observe-account.js';
 import { listInstanceBucketTags } from '../../../src/sinks/aws/bucket-tags.js';
 import { mapLimit } from '../../../src/util/map-limit.js';
 import {
@@ -28,14 +29,33 @@ import { INSTANCE_ID, bucketName, connectorOptions, newConnector, randomAccountI
 
 const PATH = '/heroku-s3-controller/';
 const tagsFor = (addonId: string, instance = INSTANCE_ID) => ({ [TAG.instance]: instance, [TAG.addonId]: addonId, [TAG.appId]: 'app', [TAG.teamId]: 'team' });
-const opts = (bucketPrefix: string, extra: Partial<ObserveOptions> = {}): ObserveOptions => ({
+const opts = (namePrefix: string, extra: Partial<ObserveOptions> = {}): ObserveOptions => ({
   instanceTag: { key: TAG.instance, value: INSTANCE_ID },
   addonTagKey: TAG.addonId,
-  bucketPrefix,
+  namePrefix,
   iamPath: PATH,
   listRegion: 'us-east-1',
   ...extra,
 });
+
+/** The bucket kind's adapter, as runtime.ts wires it. */
+const KINDS: KindAdapters = new Map([['bucket', awsBucketKind]]);
+
+/** What these tests expect: buckets (the bucket kind's resources) and users. */
+interface ExpectedBuckets {
+  buckets: { name: string; region: string; deep: boolean }[];
+  users: { name: string; deep: boolean }[];
+}
+
+/** The full read, with the buckets expected as the bucket kind's resources. */
+function observeAccount(clients: AccountClients, expected: ExpectedBuckets, options: ObserveOptions): Promise<ObservedAccount> {
+  return observeWithKinds(clients, { resources: expected.buckets.map((b) => ({ kind: 'bucket' as const, ...b })), users: expected.users }, options, KINDS);
+}
+
+/** The bucket kind's resources as observed. */
+const bucketsOf = (observed: ObservedAccount) => (observed.resources.get('bucket') ?? new Map()) as Map<string, ObservedBucket>;
+/** The buckets with this instance's tag that nothing expected names. */
+const unknownBucketsOf = (observed: ObservedAccount) => observed.unknownResources!.get('bucket')!;
 
 const connectors: AwsConnector[] = [];
 function track(c: AwsConnector): AwsConnector {
@@ -84,7 +104,7 @@ describe('a populated account', () => {
   let accountId: string;
   let clients: AccountClients;
   let options: ObserveOptions;
-  let expected: ExpectedResources;
+  let expected: ExpectedBuckets;
   const names = {
     configured: '',
     bare: '',
@@ -153,9 +173,9 @@ describe('a populated account', () => {
     const observed = await observeAccount(clients, expected, options);
     expect(observed).toMatchObject({ accountId, complete: true, error: null });
     // Only expected buckets that exist: not the unexpected, unprefixed or missing ones.
-    expect([...observed.buckets.keys()].sort()).toEqual([names.configured, names.bare, names.foreignTagged].sort());
+    expect([...bucketsOf(observed).keys()].sort()).toEqual([names.configured, names.bare, names.foreignTagged].sort());
 
-    const configured = observed.buckets.get(names.configured)!;
+    const configured = bucketsOf(observed).get(names.configured)!;
     expect(configured.name).toBe(names.configured);
     expect(configured.creationDate).toBeInstanceOf(Date);
     expect(configured.tags).toEqual(tagsFor('a1'));
@@ -168,12 +188,12 @@ describe('a populated account', () => {
     expect(s.lifecycleRules[0]).toMatchObject({ id: LIFECYCLE_RULE_ID, enabled: true, prefix: '', abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_MULTIPART_DAYS });
 
     // The eu-west-1 bucket was read through its own region.
-    const bare = observed.buckets.get(names.bare)!;
+    const bare = bucketsOf(observed).get(names.bare)!;
     expect(bare.tags).toEqual({});
     expect(bare.settings).toEqual({ publicAccessBlock: null, encryption: null, objectOwnership: 'BucketOwnerEnforced', policy: null, lifecycleRules: [], versioning: null, cors: null });
 
     // Not deep this pass: tags (read one by one, another instance's), no settings.
-    const foreign = observed.buckets.get(names.foreignTagged)!;
+    const foreign = bucketsOf(observed).get(names.foreignTagged)!;
     expect(foreign.tags).toEqual(tagsFor('a9', 'another-instance'));
     expect(foreign.settings).toBeNull();
   });
@@ -198,12 +218,12 @@ describe('a populated account', () => {
 
   it('lists the buckets with this instance’s tag that nothing expected names, with their region and tags', async () => {
     const observed = await observeAccount(clients, expected, options);
-    expect([...observed.unknownBuckets!.values()]).toEqual([{ name: names.lost, region: 'eu-west-1', tags: tagsFor('a7') }]);
+    expect([...unknownBucketsOf(observed).values()]).toEqual([{ name: names.lost, region: 'eu-west-1', tags: tagsFor('a7') }]);
     // With nothing expected (the store lost), the home region's tagging API is read all the same,
     // and every bucket of ours is unknown (not the untagged one, nor another instance's).
     recorder.reset();
     const lost = await observeAccount(clients, { buckets: [], users: [] }, { ...options, homeRegion: 'us-east-1' });
-    expect(Object.fromEntries([...lost.unknownBuckets!.values()].map((b) => [b.name, b.region]))).toEqual({ [names.configured]: 'us-east-1', [names.lost]: 'eu-west-1' });
+    expect(Object.fromEntries([...unknownBucketsOf(lost).values()].map((b) => [b.name, b.region]))).toEqual({ [names.configured]: 'us-east-1', [names.lost]: 'eu-west-1' });
     expect(recorder.calls.filter((c) => c.service === 'tagging').map((c) => c.operation)).toEqual(['GetResources']);
     expect(recorder.calls.filter((c) => c.operation === 'GetBucketLocation')).toHaveLength(2);
     expect(recorder.mutations()).toEqual([]);
@@ -250,31 +270,31 @@ describe('a populated account', () => {
   });
 
   it('a targeted read asks for the quota only when the add-on\'s user is missing', async () => {
-    const missing = await observeAddonResources(clients, { bucket: null, user: { name: 'no-such-user', deep: false } }, options);
+    const missing = await observeAddonResources(clients, { resource: null, user: { name: 'no-such-user', deep: false } }, options, KINDS);
     expect(missing).toMatchObject({ complete: true, iamUserQuota: { used: 5, quota: 5000 } });
-    const present = await observeAddonResources(clients, { bucket: null, user: { name: expected.users[0]!.name, deep: false } }, options);
+    const present = await observeAddonResources(clients, { resource: null, user: { name: expected.users[0]!.name, deep: false } }, options, KINDS);
     expect(present.users.size).toBe(1);
     expect(present.iamUserQuota).toBeNull();
   });
 
   it('nothing deep: only the bulk reads, no settings and no keys', async () => {
     recorder.reset();
-    const shallow: ExpectedResources = {
+    const shallow: ExpectedBuckets = {
       buckets: expected.buckets.map((b) => ({ ...b, deep: false })),
       users: expected.users.map((u) => ({ ...u, deep: false })),
     };
     const observed = await observeAccount(clients, shallow, options);
     expect(observed.complete).toBe(true);
-    for (const b of observed.buckets.values()) expect(b.settings).toBeNull();
+    for (const b of bucketsOf(observed).values()) expect(b.settings).toBeNull();
     for (const u of observed.users.values()) expect(u.accessKeys).toBeNull();
-    expect(observed.buckets.get(names.configured)!.tags).toEqual(tagsFor('a1'));
+    expect(bucketsOf(observed).get(names.configured)!.tags).toEqual(tagsFor('a1'));
     expect(recorder.calls.map((c) => c.operation).filter((op) => /^Get(BucketPolicy|BucketEncryption|PublicAccessBlock)$|^ListAccessKeys$/.test(op))).toEqual([]);
   });
 
   it('with nothing expected: complete, no buckets, the users under the path without keys', async () => {
     const observed = await observeAccount(clients, { buckets: [], users: [] }, { ...options, concurrency: 1 });
     expect(observed.complete).toBe(true);
-    expect(observed.buckets.size).toBe(0);
+    expect(bucketsOf(observed).size).toBe(0);
     expect([...observed.users.values()].map((u) => [u.userName, u.accessKeys])).toEqual(
       expect.arrayContaining([
         ['user-a1', null],
@@ -330,7 +350,7 @@ describe('races and failures', () => {
     );
     const observed = await observeAccount(clients, { buckets: [stays, goes].map((name) => ({ name, region: 'us-east-1', deep: true })), users: [] }, opts(prefix));
     expect(observed).toMatchObject({ complete: true, error: null });
-    expect([...observed.buckets.keys()]).toEqual([stays]);
+    expect([...bucketsOf(observed).keys()]).toEqual([stays]);
   });
 
   it('a user deleted between the listing and its key listing is missing, and the read stays complete', async () => {
@@ -380,7 +400,7 @@ describe('races and failures', () => {
     const clients = track(newConnector({ onClient: failOperation('GetBucketLocation', 'AccessDenied', 403) })).connect(roleTarget(accountId));
     const observed = await observeAccount(clients, { buckets: [], users: [] }, opts(prefix, { homeRegion: 'us-east-1' }));
     expect(observed).toMatchObject({ complete: true, error: null });
-    expect([...observed.unknownBuckets!.values()]).toEqual([{ name: bucket, region: null, tags: tagsFor('lost') }]);
+    expect([...unknownBucketsOf(observed).values()]).toEqual([{ name: bucket, region: null, tags: tagsFor('lost') }]);
     expect(observed.warnings).toEqual([expect.stringContaining(`bucket ${bucket} carries this instance's tag`)]);
     expect(observed.warnings![0]).toMatch(/AccessDenied.*s3:GetBucketLocation/);
   });
@@ -406,7 +426,7 @@ describe('races and failures', () => {
     const clients = track(newConnector({ recorder, onClient: failOperation('GetResources', 'AccessDenied', 403) })).connect(roleTarget(accountId));
     const observed = await observeAccount(clients, { buckets: [{ name: bucket, region: 'us-east-1', deep: false }], users: [] }, opts(prefix));
     expect(observed.complete).toBe(true);
-    expect(observed.buckets.get(bucket)!.tags).toEqual({});
+    expect(bucketsOf(observed).get(bucket)!.tags).toEqual({});
     expect(recorder.calls.filter((c) => c.operation === 'GetBucketTagging')).toHaveLength(1);
   });
 
@@ -431,7 +451,7 @@ describe('races and failures', () => {
     const elapsed = Date.now() - started;
     expect(observed.complete).toBe(false);
     expect(observed.error).toBeTruthy();
-    expect(observed.buckets.size).toBe(0);
+    expect(bucketsOf(observed).size).toBe(0);
     expect(observed.users.size).toBe(0);
     expect(elapsed).toBeLessThan(15_000);
   });

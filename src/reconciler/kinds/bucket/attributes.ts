@@ -7,7 +7,7 @@
  */
 import type { DriftDetail } from '../../actions.js';
 import type { BucketSettings, LifecycleRule, PublicAccessBlock } from '../../model.js';
-import type { BucketHandle, LifecycleSpec } from '../../ports.js';
+import type { BucketHandle, LifecycleSpec } from './ports.js';
 import { canonicalCors, desiredCors, type CorsRuleSpec, type SettingsProfile } from '../../profiles.js';
 import { DriftKind } from '../../../reasons.js';
 import {

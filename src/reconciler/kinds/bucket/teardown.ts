@@ -6,12 +6,12 @@
 import type { ResourceRecord } from '../../../store/types.js';
 import { GcReason } from '../../../reasons.js';
 import { notOwnedBlock, type Action } from '../../actions.js';
-import type { ObservedAccount } from '../../model.js';
+import { observedResource, type ObservedAccount } from '../../model.js';
 import { isOwnedBy, isRetained, type NamingPolicy } from '../../spec.js';
 import type { KindTeardown } from '../kind.js';
 
 export function bucketTeardown(record: ResourceRecord, account: ObservedAccount, naming: NamingPolicy, retainedByPlan: boolean): KindTeardown {
-  const bucket = record.resourceName === null ? undefined : account.buckets.get(record.resourceName);
+  const bucket = observedResource(account, 'bucket', record.resourceName);
   if (!bucket || record.resourceName === null) return { actions: [], retained: false };
   if (!isOwnedBy(bucket.tags, naming, record.addonId)) return { actions: [notOwnedBlock(record, record.resourceName, 'bucket')], retained: false };
   if (retainedByPlan || isRetained(bucket.tags)) return { actions: [], retained: true };

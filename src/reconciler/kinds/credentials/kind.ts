@@ -10,7 +10,7 @@ import { renderPolicy, templateProblems } from './policy-template.js';
 
 export const credentialsKind: ResourceKind = {
   name: 'credentials',
-  hasBucket: false,
+  resourceName: () => null,
   userTags: { [TAG.kind]: 'credentials' },
   // Nothing of its own beside the user: the core plans, applies and tears that down.
   planResources: () => [],

@@ -39,7 +39,7 @@ const LONGEST: PolicyContext = {
   addon: { addonId: '01234567-89ab-cdef-0123-456789abcdef', addonName: `${'a'.repeat(56)}-1234`, appId: '01234567-89ab-cdef-0123-456789abcdef', appName: 'a'.repeat(30), teamId: '01234567-89ab-cdef-0123-456789abcdef' },
   teamName: 'a'.repeat(30),
   accountId: '123456789012',
-  bucket: null,
+  resource: null,
   profile: { kind: 'credentials', access: 'read-write', versioning: false, corsOrigins: [], retain: false, policy: null },
 };
 
