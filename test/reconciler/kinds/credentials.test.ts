@@ -193,4 +193,25 @@ describe('plan() for a credentials add-on', () => {
     expect(actions[0]).toMatchObject({ bucket: null, varNames: ['AWS_AWS_ACCESS_KEY_ID', 'AWS_AWS_SECRET_ACCESS_KEY', 'AWS_AWS_REGION'] });
   });
 
+  it('is reported as an orphaned user, and counted among the orphans, while it waits and while the breaker holds it', () => {
+    const gone = (deleteAfter: Date) => {
+      const input = syncedWorld();
+      input.desired[0]!.addons = [];
+      input.records.set(ADDON, record({ plan: PLAN, kind: 'credentials', resourceName: null, orphan: { since: NOW, reason: 'deprovisioned', deleteAfter } }));
+      input.whereabouts = new Map([[ADDON, { status: 'gone' }]]);
+      return input;
+    };
+    const report = (input: ReturnType<typeof gone>, gc: PlanLimits['gc']) =>
+      buildDriftReport(input.desired, plan(input, POLICY, { ...LIMITS, gc }), NOW, { records: [...input.records.values()], links: input.links });
+    const gc = { mode: 'enabled' as const, graceDeprovisionedMs: 0, graceOrphanedMs: 0, maxDeletions: 10, maxDeletionRatio: 1, minDeletionsForRatio: 1 };
+
+    const waiting = report(gone(new Date(NOW.getTime() + 60_000)), gc);
+    expect(waiting.items).toEqual([expect.objectContaining({ addonId: ADDON, kind: 'orphaned-user', status: 'waiting', resource: USER })]);
+    expect(waiting.summary.orphaned).toBe(1);
+
+    // No deletion allowed at all: the breaker holds the teardown of the user.
+    const held = report(gone(new Date(NOW.getTime() - 1)), { ...gc, maxDeletions: 0 });
+    expect(held.items).toContainEqual(expect.objectContaining({ addonId: ADDON, kind: 'orphaned-user', status: 'blocked', resource: USER }));
+    expect(held.summary.orphaned).toBe(1);
+  });
 });
