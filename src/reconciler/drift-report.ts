@@ -34,7 +34,11 @@ function isFollowOn(action: Action): boolean {
   );
 }
 
-export function driftItems(actions: Action[]): DriftItem[] {
+/**
+ * The drift items the actions stand for. `orphanedAs` says what an orphan held back by the breaker
+ * waits to lose (its kind's resource, or its user for a kind without one); a bucket by default.
+ */
+export function driftItems(actions: Action[], orphanedAs: (addonId: string) => DriftKind = () => DriftKind.OrphanedBucket): DriftItem[] {
   const items: DriftItem[] = [];
   // A new key is one drift; delivering it and retiring the old one follow from it.
   const newKey = new Set(actions.filter((a) => a.kind === 'create-access-key').map((a) => a.addonId));
@@ -44,13 +48,13 @@ export function driftItems(actions: Action[]): DriftItem[] {
     if (action.kind === 'mark-orphan' && action.orphan === null) continue;
     const root = MISSING_ROOTS[action.reason as DriftKind];
     if (root && action.kind !== root) continue;
-    const item = toItem(action);
+    const item = toItem(action, orphanedAs);
     if (item) items.push(item);
   }
   return items;
 }
 
-function toItem(action: Action): DriftItem | null {
+function toItem(action: Action, orphanedAs: (addonId: string) => DriftKind): DriftItem | null {
   const base = {
     accountId: action.accountId,
     addonId: action.addonId,
@@ -66,7 +70,7 @@ function toItem(action: Action): DriftItem | null {
     case BlockedReason.ConfigVarConflict:
       return { ...base, kind: DriftKind.ConfigVarsMissing, status: 'blocked' };
     case BlockedReason.GcBreakerTripped:
-      return { ...base, kind: DriftKind.OrphanedBucket, status: 'blocked', field: 'add-on', expected: 'deleted', actual: 'held by the mass-deletion breaker' };
+      return { ...base, kind: orphanedAs(action.addonId), status: 'blocked', field: 'add-on', expected: 'deleted', actual: 'held by the mass-deletion breaker' };
     case BlockedReason.Flapping:
       return { ...base, kind: action.flapping?.kind ?? DriftKind.PolicyChanged, status: 'flapping' };
     case BlockedReason.KeySlotsInUse:
@@ -81,6 +85,14 @@ function toItem(action: Action): DriftItem | null {
   }
 }
 
+/** What an orphan waits to lose: its kind's resource (a bucket), or its user for a kind without one. */
+function orphanedKind(record: ResourceRecord | undefined): DriftKind {
+  return record?.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket;
+}
+
+/** The drift kinds that make an add-on count as orphaned in the summary. */
+const ORPHAN_KINDS: ReadonlySet<string> = new Set([DriftKind.OrphanedBucket, DriftKind.OrphanedUser, DriftKind.TeamUnlinked]);
+
 export interface ReportContext {
   records: ResourceRecord[];
   links: Link[];
@@ -88,14 +100,15 @@ export interface ReportContext {
 }
 
 export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
-  const fromActions = driftItems(actions);
+  const recordOf = new Map(context.records.map((r) => [r.addonId, r]));
+  const fromActions = driftItems(actions, (addonId) => orphanedKind(recordOf.get(addonId)));
   const items = [...fromActions, ...orphanItems(context, actions, fromActions, now)];
   const managed = new Set(teams.flatMap((t) => t.addons.map((a) => a.addonId)));
   const drifted = new Set(items.filter((i) => managed.has(i.addonId)).map((i) => i.addonId));
   const missing = new Set(
     items.filter((i) => i.kind === DriftKind.MissingBucket || i.kind === DriftKind.MissingUser).map((i) => i.addonId),
   );
-  const orphaned = new Set(items.filter((i) => i.kind === DriftKind.OrphanedBucket || i.kind === DriftKind.TeamUnlinked).map((i) => i.addonId));
+  const orphaned = new Set(items.filter((i) => ORPHAN_KINDS.has(i.kind)).map((i) => i.addonId));
   return {
     generatedAt: now.toISOString(),
     summary: {
@@ -121,8 +134,7 @@ function orphanItems(context: ReportContext, actions: Action[], reported: DriftI
   for (const record of context.records) {
     if (covered.has(record.addonId)) continue;
     const base = { accountId: record.accountId, addonId: record.addonId, resource: record.resourceName ?? record.userName, field: 'add-on', expected: 'wanted by an add-on' };
-    // What waits to go: the bucket, or the user of a kind without one.
-    const orphaned = record.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket;
+    const orphaned = orphanedKind(record);
     if (!linked.has(record.teamId)) {
       items.push({ ...base, kind: DriftKind.TeamUnlinked, status: 'blocked', actual: `team ${record.teamId} is not linked; kept until an operator decides` });
     } else if (record.orphan && record.state === 'retained') {
