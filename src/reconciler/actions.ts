@@ -5,7 +5,7 @@
 import type { ResourceInput } from '../store/resource-store.js';
 import type { OrphanMark, ResourceRecord } from '../store/types.js';
 import type { BucketSettingKind, BucketSettingValues } from './kinds/bucket/attributes.js';
-import { BlockedReason, type DriftKind, type GcReason, type RecordReason } from '../reasons.js';
+import { BlockedReason, GcReason, type DriftKind, type RecordReason } from '../reasons.js';
 
 /** What differs, for the drift report: never a secret value. */
 export interface DriftDetail {
@@ -14,7 +14,7 @@ export interface DriftDetail {
   actual: string | null;
 }
 
-interface Base {
+export interface ActionBase {
   addonId: string;
   accountId: string;
   reason: DriftKind | BlockedReason | GcReason | RecordReason;
@@ -22,18 +22,18 @@ interface Base {
 }
 
 /** Writes the deterministic names (and so the intent) to the store before any cloud call. */
-export interface RecordResource extends Base {
+export interface RecordResource extends ActionBase {
   kind: 'record-resource';
   record: ResourceInput;
 }
 
 /** Makes the stored record follow what Heroku says of the add-on now (a store write, no cloud call). */
-export interface UpdateRecord extends Base {
+export interface UpdateRecord extends ActionBase {
   kind: 'update-record';
   changes: Partial<Pick<ResourceRecord, 'addonName' | 'teamId' | 'appId' | 'plan'>>;
 }
 
-export interface CreateBucket extends Base {
+export interface CreateBucket extends ActionBase {
   kind: 'create-bucket';
   bucket: string;
   region: string;
@@ -42,10 +42,10 @@ export interface CreateBucket extends Base {
 
 /** Writes one managed setting of the bucket: the value, through its row of {@link BUCKET_ATTRIBUTES}. */
 export type BucketSettingAction = {
-  [K in BucketSettingKind]: Base & { kind: K; bucket: string; region: string; desired: BucketSettingValues[K] };
+  [K in BucketSettingKind]: ActionBase & { kind: K; bucket: string; region: string; desired: BucketSettingValues[K] };
 }[BucketSettingKind];
 
-export interface PutBucketTags extends Base {
+export interface PutBucketTags extends ActionBase {
   kind: 'put-bucket-tags';
   bucket: string;
   region: string;
@@ -57,39 +57,39 @@ export interface PutBucketTags extends Base {
   tags: Record<string, string>;
 }
 
-export interface CreateUser extends Base {
+export interface CreateUser extends ActionBase {
   kind: 'create-user';
   userName: string;
   path: string;
   tags: Record<string, string>;
 }
 
-export interface TagUser extends Base {
+export interface TagUser extends ActionBase {
   kind: 'tag-user';
   userName: string;
   tags: Record<string, string>;
 }
 
-export interface PutUserPolicy extends Base {
+export interface PutUserPolicy extends ActionBase {
   kind: 'put-user-policy';
   userName: string;
   policyName: string;
   document: string;
 }
 
-export interface DeleteUserPolicy extends Base {
+export interface DeleteUserPolicy extends ActionBase {
   kind: 'delete-user-policy';
   userName: string;
   policyName: string;
 }
 
-export interface CreateAccessKey extends Base {
+export interface CreateAccessKey extends ActionBase {
   kind: 'create-access-key';
   userName: string;
 }
 
 /** Deletes a key of the add-on's user; planned only once no attached app needs it (see planKeys). */
-export interface DeleteAccessKey extends Base {
+export interface DeleteAccessKey extends ActionBase {
   kind: 'delete-access-key';
   userName: string;
   accessKeyId: string;
@@ -100,7 +100,7 @@ export interface DeleteAccessKey extends Base {
  * already holds (after a store loss or a restore from an older backup): no new key, no restart.
  * The secret is read from that app's config vars when applied and checked with STS first.
  */
-export interface AdoptAccessKey extends Base {
+export interface AdoptAccessKey extends ActionBase {
   kind: 'adopt-access-key';
   userName: string;
   accessKeyId: string;
@@ -116,7 +116,7 @@ export interface AdoptAccessKey extends Base {
 }
 
 /** Sets the credentials on one attachment's app; values are read from the store when applied. */
-export interface DeliverConfigVars extends Base {
+export interface DeliverConfigVars extends ActionBase {
   kind: 'deliver-config-vars';
   attachmentId: string;
   attachmentName: string;
@@ -130,7 +130,7 @@ export interface DeliverConfigVars extends Base {
 }
 
 /** Starts (or, with null, ends) an orphan's grace period, in the store and on the resources. */
-export interface MarkOrphan extends Base {
+export interface MarkOrphan extends ActionBase {
   kind: 'mark-orphan';
   orphan: OrphanMark | null;
   /** The add-on's bucket; null for a kind without one. */
@@ -145,7 +145,7 @@ export interface MarkOrphan extends Base {
  * delivered there (checked on the app right before the PATCH): a name another add-on's attachment
  * has taken over since is never removed.
  */
-export interface RemoveConfigVars extends Base {
+export interface RemoveConfigVars extends ActionBase {
   kind: 'remove-config-vars';
   attachmentId: string;
   appId: string;
@@ -161,34 +161,34 @@ export interface RemoveConfigVars extends Base {
 }
 
 /** Teardown steps of an orphan's IAM user, in this order: keys, inline policies, user. */
-export interface UserTeardown extends Base {
+export interface UserTeardown extends ActionBase {
   kind: 'delete-user-keys' | 'delete-user-policies' | 'delete-user';
   userName: string;
 }
 
 /** Teardown steps of an orphan's bucket, in this order: policy, contents (bounded), bucket. */
-export interface BucketTeardown extends Base {
+export interface BucketTeardown extends ActionBase {
   kind: 'delete-bucket-policy' | 'empty-bucket' | 'delete-bucket';
   bucket: string;
   region: string;
 }
 
 /** Forgets an add-on whose resources are all gone (or only a retained bucket is left). */
-export interface ForgetResource extends Base {
+export interface ForgetResource extends ActionBase {
   kind: 'forget-resource';
   bucket: string | null;
   retained: boolean;
 }
 
 /** Trips or resets an account's mass-deletion breaker. */
-export interface GcBreakerAction extends Base {
+export interface GcBreakerAction extends ActionBase {
   kind: 'trip-gc-breaker' | 'reset-gc-breaker';
   /** The held-back teardowns (trip only). */
   planned: string[];
 }
 
 /** Work that cannot go ahead, with a plain explanation; reported, never guessed around. */
-export interface Blocked extends Base {
+export interface Blocked extends ActionBase {
   kind: 'blocked';
   resource: string;
   message: string;
@@ -216,7 +216,27 @@ export type Action =
   | BucketTeardown
   | ForgetResource
   | GcBreakerAction
-  | Blocked;
+  | Blocked
+  | KindActions[keyof KindActions];
+
+/**
+ * What every action of a kind's own resource carries: the resource's name and region. A kind
+ * declares its actions from its own folder, by declaration merging, so this file never lists them:
+ *
+ *     declare module '../../actions.js' {
+ *       interface KindActions { queue: CreateQueue | DeleteQueue }
+ *     }
+ *
+ * (The built-in bucket kind's actions predate this and are listed above.) A kind's teardown
+ * steps carry the reason `grace-expired`, which makes them destructive ({@link isDestructive}).
+ */
+export interface KindAction extends ActionBase {
+  resource: string;
+  region: string;
+}
+
+/** The actions of each kind's own resource, by kind (see {@link KindAction}); empty here. */
+export interface KindActions {}
 
 /**
  * Actions that destroy something: never run in GC_MODE=dry-run, and counted by the mass-deletion
@@ -235,6 +255,14 @@ export const DESTRUCTIVE_KINDS: ReadonlySet<ActionKind> = new Set([
 ] as const);
 
 export type ActionKind = Action['kind'];
+
+/**
+ * Whether the action destroys something: one of the core's destructive kinds, or any teardown
+ * step of an orphan whose grace is over (a kind's own teardown included).
+ */
+export function isDestructive(action: Action): boolean {
+  return DESTRUCTIVE_KINDS.has(action.kind) || action.reason === GcReason.GraceExpired;
+}
 
 /** The resource an action touches, for logs and the journal (never a secret). */
 export function actionResource(action: Action): string {
@@ -282,6 +310,8 @@ export function actionResource(action: Action): string {
       return action.appName;
     case 'blocked':
       return action.resource;
+    default:
+      return (action as KindAction).resource;
   }
 }
 

@@ -9,7 +9,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
-import { DESTRUCTIVE_KINDS, type Action } from './actions.js';
+import { isDestructive, type Action } from './actions.js';
 import type { DriftReport } from './drift.js';
 import { buildDriftReport } from './drift-report.js';
 import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './executor.js';
@@ -321,7 +321,7 @@ export class Controller {
   /** GC_MODE=dry-run: what would be deleted is planned and reported, and nothing of it runs. */
   private runnable(actions: Action[]): Action[] {
     if (this.deps.config.gc.mode !== 'dry-run') return actions;
-    return actions.filter((a) => !DESTRUCTIVE_KINDS.has(a.kind) && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker');
+    return actions.filter((a) => !isDestructive(a) && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker');
   }
 
   private executor(targets: Map<string, Link>): Executor {

@@ -3,7 +3,7 @@
  * user is one item, not one per setting the new resource will get.
  */
 import type { Action } from './actions.js';
-import { DESTRUCTIVE_KINDS, actionResource } from './actions.js';
+import { actionResource, isDestructive } from './actions.js';
 import type { DriftItem, DriftReport } from './drift.js';
 import type { Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
@@ -30,7 +30,7 @@ function isFollowOn(action: Action): boolean {
     action.kind === 'update-record' ||
     action.kind === 'trip-gc-breaker' ||
     action.kind === 'reset-gc-breaker' ||
-    DESTRUCTIVE_KINDS.has(action.kind)
+    isDestructive(action)
   );
 }
 

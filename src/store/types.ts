@@ -33,8 +33,8 @@ export interface Link {
   updatedAt: Date;
 }
 
-/** The kinds of resources an add-on can stand for (PLAN_PROFILES `kind`). */
-export type ResourceKindName = 'bucket' | 'credentials';
+/** A kind's name (bucket, credentials, …): checked against the kinds this controller has when it starts. */
+export type ResourceKindName = string;
 
 export type ResourceState = 'pending' | 'ready' | 'error' | 'retained';
 
