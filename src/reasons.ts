@@ -9,6 +9,8 @@
  */
 export const DriftKind = {
   MissingBucket: 'missing-bucket',
+  /** A kind's own resource (other than a bucket, which has its own) is missing: it is made. */
+  MissingResource: 'missing-resource',
   MissingUser: 'missing-user',
   MissingKey: 'missing-key',
   UnrecordedKey: 'unrecorded-key',
@@ -26,6 +28,8 @@ export const DriftKind = {
   /** No add-on wants this bucket or user any more: it waits out its grace period, then goes. */
   OrphanedBucket: 'orphaned-bucket',
   OrphanedUser: 'orphaned-user',
+  /** A kind's own resource (other than a bucket, which has its own) that no add-on wants. */
+  OrphanedResource: 'orphaned-resource',
   /** Config vars left on an app the add-on is no longer attached to. */
   DetachedConfigVars: 'detached-config-vars',
   /**

@@ -159,7 +159,7 @@ export class Controller {
     const addonConfigDelivered = this.deps.addonConfig ? await this.deps.addonConfig.addonIds() : undefined;
     const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
     const { actions, execution } = await this.decide(world, options);
-    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode });
+    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode, kinds: this.kinds });
     const managed = new Map(
       accounts
         .filter((a) => a.complete)

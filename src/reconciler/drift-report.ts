@@ -8,6 +8,8 @@ import type { DriftItem, DriftReport } from './drift.js';
 import type { Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind } from '../reasons.js';
+import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
+import { orphanDrift, type KindTable } from './kinds/kind.js';
 
 /** The creates that stand for the whole of a missing resource. */
 const MISSING_ROOTS: Partial<Record<DriftKind, Action['kind']>> = {
@@ -85,28 +87,29 @@ function toItem(action: Action, orphanedAs: (addonId: string) => DriftKind): Dri
   }
 }
 
-/** What an orphan waits to lose: its kind's resource (a bucket), or its user for a kind without one. */
-function orphanedKind(record: ResourceRecord | undefined): DriftKind {
-  return record?.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket;
-}
-
 /** The drift kinds that make an add-on count as orphaned in the summary. */
-const ORPHAN_KINDS: ReadonlySet<string> = new Set([DriftKind.OrphanedBucket, DriftKind.OrphanedUser, DriftKind.TeamUnlinked]);
+const ORPHAN_KINDS: ReadonlySet<string> = new Set([DriftKind.OrphanedBucket, DriftKind.OrphanedResource, DriftKind.OrphanedUser, DriftKind.TeamUnlinked]);
 
 export interface ReportContext {
   records: ResourceRecord[];
   links: Link[];
   gcMode?: 'enabled' | 'dry-run' | 'off';
+  /** The kinds records may hold (what an orphan is reported as); absent: the built-in ones. */
+  kinds?: KindTable;
 }
 
 export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
   const recordOf = new Map(context.records.map((r) => [r.addonId, r]));
-  const fromActions = driftItems(actions, (addonId) => orphanedKind(recordOf.get(addonId)));
-  const items = [...fromActions, ...orphanItems(context, actions, fromActions, now)];
+  const kinds = context.kinds ?? BUILT_IN_KINDS;
+  const fromActions = driftItems(actions, (addonId) => {
+    const record = recordOf.get(addonId);
+    return record ? orphanDrift(kinds, record) : DriftKind.OrphanedBucket;
+  });
+  const items = [...fromActions, ...orphanItems(context, kinds, actions, fromActions, now)];
   const managed = new Set(teams.flatMap((t) => t.addons.map((a) => a.addonId)));
   const drifted = new Set(items.filter((i) => managed.has(i.addonId)).map((i) => i.addonId));
   const missing = new Set(
-    items.filter((i) => i.kind === DriftKind.MissingBucket || i.kind === DriftKind.MissingUser).map((i) => i.addonId),
+    items.filter((i) => i.kind === DriftKind.MissingBucket || i.kind === DriftKind.MissingResource || i.kind === DriftKind.MissingUser).map((i) => i.addonId),
   );
   const orphaned = new Set(items.filter((i) => ORPHAN_KINDS.has(i.kind)).map((i) => i.addonId));
   return {
@@ -127,14 +130,14 @@ export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], n
  * Orphans with no action this pass are still reported: waiting out their grace period, kept by a
  * retain tag, or belonging to a team that was unlinked.
  */
-function orphanItems(context: ReportContext, actions: Action[], reported: DriftItem[], now: Date): DriftItem[] {
+function orphanItems(context: ReportContext, kinds: KindTable, actions: Action[], reported: DriftItem[], now: Date): DriftItem[] {
   const covered = new Set([...reported.map((i) => i.addonId), ...actions.filter((a) => a.kind === 'mark-orphan').map((a) => a.addonId)]);
   const linked = new Set(context.links.map((l) => l.teamId));
   const items: DriftItem[] = [];
   for (const record of context.records) {
     if (covered.has(record.addonId)) continue;
     const base = { accountId: record.accountId, addonId: record.addonId, resource: record.resourceName ?? record.userName, field: 'add-on', expected: 'wanted by an add-on' };
-    const orphaned = orphanedKind(record);
+    const orphaned = orphanDrift(kinds, record);
     if (!linked.has(record.teamId)) {
       items.push({ ...base, kind: DriftKind.TeamUnlinked, status: 'blocked', actual: `team ${record.teamId} is not linked; kept until an operator decides` });
     } else if (record.orphan && record.state === 'retained') {

@@ -17,7 +17,7 @@ import { BlockedReason, DriftKind, GcReason, OrphanReason, RecordReason } from '
 import { groupBy } from '../util/group-by.js';
 import { profileFor, type ProfileTable } from './profiles.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
-import type { KindTable, ResourceKind } from './kinds/kind.js';
+import { orphanDrift, type KindTable, type ResourceKind } from './kinds/kind.js';
 import { TAG, configVarNames, isOwnedBy, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface GcPolicy {
@@ -171,7 +171,7 @@ export function planGarbageCollection(
       if (!record.orphan) {
         const grace = deprovisioned ? gc.graceDeprovisionedMs : gc.graceOrphanedMs;
         const orphan = { since: input.now, reason: deprovisioned ? OrphanReason.Deprovisioned : OrphanReason.Orphaned, deleteAfter: new Date(input.now.getTime() + grace) };
-        actions.push(mark(record, orphan, record.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedBucket, account, naming));
+        actions.push(mark(record, orphan, orphanDrift(kinds, record), account, naming));
       } else if (due_) {
         due.push(record);
       }
@@ -270,7 +270,7 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
       for (const resource of kind ? unknown.values() : []) {
         const addonId = unknownOwner(resource.tags);
         if (addonId === null || found.has(addonId) || resource.region === null || resource.name !== kind!.resourceName(naming, account.accountId, addonId)) continue;
-        recordAgain(addonId, kind!, resource.tags, resource.region, DriftKind.OrphanedBucket, `${kind!.name} ${resource.name}`);
+        recordAgain(addonId, kind!, resource.tags, resource.region, kind!.orphanedAs ?? DriftKind.OrphanedResource, `${kind!.name} ${resource.name}`);
       }
     }
   }

@@ -17,8 +17,11 @@ import type {
   ObserveOptions,
   ObservedAccount,
   ObservedBucket,
+  ObservedResource,
   ObservedUser,
+  ResourceHandle,
   TeamDesiredState,
+  UnknownResource,
   UserHandle,
 } from '../../src/reconciler/ports.js';
 import type { BucketHandle } from '../../src/reconciler/kinds/bucket/ports.js';
@@ -47,8 +50,23 @@ export function awsError(name: string, status: number): Error {
   return Object.assign(new Error(`${name} (fake)`), { name, $metadata: { httpStatusCode: status } });
 }
 
+/** A resource of another kind than a bucket: a name, tags and a creation time (any simple AWS resource). */
+export interface MemoryResource {
+  region: string;
+  createdAt: Date;
+  tags: Record<string, string>;
+}
+
+/** The handle the in-memory cloud gives for a resource of another kind than a bucket. */
+export interface MemoryResourceHandle extends ResourceHandle {
+  create(tags: Record<string, string>): Promise<void>;
+  delete(): Promise<void>;
+}
+
 export class MemoryAccount {
   readonly buckets = new Map<string, MemoryBucket>();
+  /** Resources of other kinds, by kind then name: what a new kind's adapter would observe and write. */
+  readonly resources = new Map<string, Map<string, MemoryResource>>();
   readonly users = new Map<string, MemoryUser>();
   /** Set to make every call into this account fail with it. */
   failWith: Error | null = null;
@@ -84,10 +102,7 @@ export class MemoryAccount {
         return observed;
       },
       // Buckets are the only kind of resource it holds.
-      resource: (kind, name, region) => {
-        if (kind !== 'bucket') throw new Error(`the in-memory cloud holds no resources of kind ${kind}`);
-        return this.bucketHandle(name, region);
-      },
+      resource: (kind, name, region) => (kind === 'bucket' ? this.bucketHandle(name, region) : this.resourceHandle(kind, name, region)),
       user: (name) => this.userHandle(name),
     };
   }
@@ -115,6 +130,23 @@ export class MemoryAccount {
       buckets.set(name, { name, creationDate: bucket.createdAt, tags: { ...bucket.tags }, settings: deepBuckets.get(name) ? structuredClone(bucket.settings) : null });
     }
     observed.resources.set('bucket', buckets);
+    // Every other kind as its adapter would: those with the prefix or expected, and (in a full
+    // pass) those with this instance's tag that nothing expected names.
+    const expectedNames = new Set(expected.resources.map((r) => `${r.kind}/${r.name}`));
+    if (inventory) observed.unknownResources = new Map([['bucket', new Map()]]);
+    for (const [kind, resources] of this.resources) {
+      const found = new Map<string, ObservedResource>();
+      const unknown = new Map<string, UnknownResource>();
+      for (const [name, resource] of resources) {
+        const isExpected = expectedNames.has(`${kind}/${name}`);
+        if (isExpected || (inventory && name.startsWith(options.namePrefix))) found.set(name, { name, creationDate: resource.createdAt, tags: { ...resource.tags }, settings: null });
+        if (inventory && !isExpected && resource.tags[options.instanceTag.key] === options.instanceTag.value && resource.tags[options.addonTagKey]) {
+          unknown.set(name, { name, region: resource.region, tags: { ...resource.tags } });
+        }
+      }
+      observed.resources.set(kind, found);
+      observed.unknownResources?.set(kind, unknown);
+    }
     const deepUsers = new Map(expected.users.map((u) => [u.name, u.deep]));
     for (const [name, user] of this.users) {
       if (!(inventory && user.path.startsWith(options.iamPath)) && !deepUsers.has(name)) continue;
@@ -122,8 +154,33 @@ export class MemoryAccount {
       if (deepUsers.get(name)) observedUser.accessKeys = user.keys.map((k) => ({ accessKeyId: k.accessKeyId, status: k.status }));
       observed.users.set(name, observedUser);
     }
-    if (inventory) observed.unknownResources = new Map([['bucket', new Map()]]);
     return observed;
+  }
+
+  private resourceHandle(kind: string, name: string, region: string): MemoryResourceHandle {
+    const ofKind = () => this.resources.get(kind) ?? this.resources.set(kind, new Map()).get(kind)!;
+    return {
+      create: async (tags) => {
+        this.write(`Create ${kind} ${name}`);
+        if (!ofKind().has(name)) ofKind().set(name, { region, createdAt: this.cloud.now(), tags: { ...tags } });
+      },
+      tags: async () => {
+        this.check();
+        const resource = ofKind().get(name);
+        return resource ? { ...resource.tags } : null;
+      },
+      mergeTags: async (set, remove = []) => {
+        const resource = ofKind().get(name);
+        if (!resource) return;
+        this.write(`Tag ${kind} ${name}`);
+        resource.tags = { ...resource.tags, ...set };
+        for (const key of remove) delete resource.tags[key];
+      },
+      delete: async () => {
+        this.write(`Delete ${kind} ${name}`);
+        ofKind().delete(name);
+      },
+    };
   }
 
   private bucketHandle(name: string, region: string): BucketHandle {

@@ -55,9 +55,10 @@ export const configVarHandlers: Handlers = {
   'remove-config-vars': async (action, ctx) => {
     const { deps } = ctx;
     if (action.reason === GcReason.GraceExpired) await ctx.teardownStarted(action);
+    const suffix = await resourceVarSuffix(ctx, action.addonId);
     const ours = await ctx.onApp(action.appId, async () => {
       const onApp = await deps.configVars.read(action.appId);
-      const still = onApp ? stillDelivered(action, onApp) : [];
+      const still = onApp ? stillDelivered(action, onApp, suffix) : [];
       await deps.configVars.remove(action.appId, still);
       return still;
     });
@@ -94,9 +95,11 @@ export async function findDeliveries(ctx: ApplyContext, record: ResourceInput): 
 async function deliveriesOnOwningApp(ctx: ApplyContext, record: ResourceInput): Promise<DeliveryRecord[]> {
   if (!record.appId) return [];
   const onApp = (await ctx.deps.configVars.read(record.appId)) ?? {};
-  // Attachment names whose vars name the add-on's bucket, or without a bucket, hold a key id.
+  // Attachment names whose vars name the add-on's resource (the var its kind names it in), or for
+  // a kind without such a var, hold a key id.
+  const suffix = record.resourceName === null ? undefined : ctx.kindOf(record).resourceVarSuffix;
   const prefixes = Object.entries(onApp).flatMap(([name, value]) => {
-    if (record.resourceName !== null) return name.endsWith(BUCKET_NAME_SUFFIX) && value === record.resourceName ? [name.slice(0, -BUCKET_NAME_SUFFIX.length)] : [];
+    if (suffix !== undefined) return name.endsWith(suffix) && value === record.resourceName ? [name.slice(0, -suffix.length)] : [];
     return name.endsWith(ACCESS_KEY_ID_SUFFIX) ? [name.slice(0, -ACCESS_KEY_ID_SUFFIX.length)] : [];
   });
   if (prefixes.length === 0) return [];
@@ -142,15 +145,27 @@ export function heldDelivery(
 }
 
 /**
- * Of the vars one delivery set, those the app still holds as delivered (invariant 10). They are
- * this add-on's only while the app's `*_BUCKET_NAME` still names its bucket (a bucket name is
- * unique to its add-on; the region var alone could be anybody's), and each only while its value
- * hashes to what was delivered. Vars from before value hashes were kept go on the bucket alone.
+ * The suffix of the var naming the add-on's resource, by its record's kind ({@link ResourceKind.resourceVarSuffix}).
+ * Without a record (forgotten meanwhile) the vars of a resource are a bucket's, as every delivery
+ * was before kinds.
  */
-function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: Record<string, string>): string[] {
-  if (action.bucket !== null) {
-    const bucketVar = action.varNames.find((name) => name.endsWith(BUCKET_NAME_SUFFIX));
-    if (!bucketVar || onApp[bucketVar] !== action.bucket) return [];
+async function resourceVarSuffix(ctx: ApplyContext, addonId: string): Promise<string | undefined> {
+  const record = await ctx.deps.resources.get(addonId);
+  return record ? ctx.kindOf(record).resourceVarSuffix : BUCKET_NAME_SUFFIX;
+}
+
+/**
+ * Of the vars one delivery set, those the app still holds as delivered (invariant 10). They are
+ * this add-on's only while the app's var naming its resource (`*_BUCKET_NAME`, its kind's
+ * `resourceVarSuffix`) still names it (a resource name is unique to its add-on; the region var
+ * alone could be anybody's), and each only while its value hashes to what was delivered. Vars from
+ * before value hashes were kept go on the resource's name alone. Without a resource, or a var
+ * naming it, the key id anchors them.
+ */
+function stillDelivered(action: Action & { kind: 'remove-config-vars' }, onApp: Record<string, string>, suffix: string | undefined): string[] {
+  if (action.bucket !== null && suffix !== undefined) {
+    const resourceVar = action.varNames.find((name) => name.endsWith(suffix));
+    if (!resourceVar || onApp[resourceVar] !== action.bucket) return [];
   } else {
     // No bucket names the add-on: its key id does, exactly as delivered (key ids are unique).
     const keyVar = action.varNames.find((name) => name.endsWith(ACCESS_KEY_ID_SUFFIX));

@@ -13,6 +13,7 @@ import type { ApplyContext, Handlers } from '../apply/context.js';
 import type { DesiredAddon, ObservedAccount } from '../model.js';
 import type { SettingsProfile } from '../profiles.js';
 import type { Credentials, NamingPolicy } from '../spec.js';
+import { DriftKind } from '../../reasons.js';
 
 /** What a user's policy is made from. */
 export interface PolicyContext {
@@ -64,6 +65,17 @@ export interface ResourceKind {
   readonly userTags: Readonly<Record<string, string>>;
   /** The inline policy of the add-on's IAM user, as a JSON document. */
   userPolicy(ctx: PolicyContext): string;
+  /**
+   * What an orphan's resource is reported as (the bucket's `orphaned-bucket`); absent:
+   * `orphaned-resource`. An orphan of a kind without a resource is its user (`orphaned-user`).
+   */
+  readonly orphanedAs?: DriftKind;
+  /**
+   * The suffix of the var, among those an attachment gets, whose value is the resource's name
+   * (the bucket's `_BUCKET_NAME`): it says whose an attachment's vars are, so they are removed only
+   * while it still names the add-on's resource (safety invariant 10). Absent: the key id var says it.
+   */
+  readonly resourceVarSuffix?: string;
   /** The config vars one attachment gets (`BUCKET` → `BUCKET_AWS_ACCESS_KEY_ID`, …). */
   configVars(attachmentName: string, credentials: Credentials): Record<string, string>;
   /** What is wrong with a plan's profile of this kind, one sentence each; none when it is usable. */
@@ -72,6 +84,12 @@ export interface ResourceKind {
 
 /** The kinds this controller has, by name. */
 export type KindTable = ReadonlyMap<ResourceKindName, ResourceKind>;
+
+/** What an orphan is reported as: its kind's resource, or its user for a kind without one. */
+export function orphanDrift(kinds: KindTable, record: Pick<ResourceRecord, 'kind' | 'resourceName'>): DriftKind {
+  if (record.resourceName === null) return DriftKind.OrphanedUser;
+  return kinds.get(record.kind)?.orphanedAs ?? DriftKind.OrphanedResource;
+}
 
 /**
  * What is wrong with the configured profiles, checked at start: each plan's profile must name a

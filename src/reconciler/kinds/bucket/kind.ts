@@ -4,7 +4,8 @@ import { bucketHandlers, keepBucket } from './apply.js';
 import { planBucket } from './plan-bucket.js';
 import { bucketTeardown } from './teardown.js';
 import { observedResource, type ObservedBucket } from '../../model.js';
-import { bucketNameFor, configVarsFor, userPolicyDocument, type Credentials } from '../../spec.js';
+import { DriftKind } from '../../../reasons.js';
+import { BUCKET_NAME_SUFFIX, bucketNameFor, configVarsFor, userPolicyDocument, type Credentials } from '../../spec.js';
 
 export const bucketKind: ResourceKind = {
   name: 'bucket',
@@ -13,6 +14,8 @@ export const bucketKind: ResourceKind = {
   planResources: (ctx, account, bucket, region) => planBucket(ctx, bucket!, region, observedResource(account, 'bucket', bucket) as ObservedBucket | undefined),
   teardown: bucketTeardown,
   handlers: bucketHandlers,
+  orphanedAs: DriftKind.OrphanedBucket,
+  resourceVarSuffix: BUCKET_NAME_SUFFIX,
   keep: keepBucket,
   userPolicy: ({ resource, profile }) => userPolicyDocument(resource!, profile.access),
   // A bucket add-on's credentials always name its bucket.
