@@ -164,7 +164,7 @@ export function controllerPorts(config: Pick<Config, 'addonServices' | 'aws'>, h
 export const KINDS: KindTable = new Map([...BUILT_IN_KINDS, [credentialsKind.name, credentialsKind]]);
 
 /** The AWS adapter of each kind that makes resources beyond the user (the credentials kind makes none). */
-const KIND_ADAPTERS: KindAdapters = new Map([['bucket', awsBucketKind]]);
+export const KIND_ADAPTERS: KindAdapters = new Map([['bucket', awsBucketKind]]);
 
 export async function createRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   // Checked before anything starts: a profile its kind cannot use stops here, with what to fix.

@@ -278,8 +278,11 @@ const profileSchema = z
     versioning: z.boolean().optional(),
     corsOrigins: z.array(z.string().min(1)).optional(),
     retain: z.boolean().optional(),
-    /** What the plan stands for: a bucket (default) or IAM credentials alone. */
-    kind: z.enum(['bucket', 'credentials']).optional(),
+    /**
+     * What the plan stands for: a bucket (default), IAM credentials alone, or another kind the
+     * controller is built with; a name it lacks is refused when it starts (with the kinds it has).
+     */
+    kind: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a kind is a lowercase name such as bucket or credentials').optional(),
     /** `credentials`: the users' IAM policy, a document (or its JSON text) with ${...} variables. */
     policy: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
   })

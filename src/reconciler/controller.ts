@@ -16,7 +16,7 @@ import { Executor, type AddonConfigDelivery, type ExecutionSummary } from './exe
 import type { AddonWhereabouts, DesiredAddon, ObservedAccount, PlanInput, TeamDesiredState } from './model.js';
 import { plan } from './plan.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
-import type { KindTable } from './kinds/kind.js';
+import { recordedResource, type KindTable } from './kinds/kind.js';
 import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources, StorePorts } from './ports.js';
 import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
@@ -444,7 +444,10 @@ export class Controller {
    * null for a kind that makes nothing beyond the user.
    */
   private resourceOf(addon: DesiredAddon | null, record: ResourceRecord | null, accountId: string): { kind: ResourceKindName; name: string } | null {
-    if (record) return record.resourceName === null ? null : { kind: record.kind, name: record.resourceName };
+    if (record) {
+      const name = recordedResource(this.kinds, this.naming, record);
+      return name === null ? null : { kind: record.kind, name };
+    }
     const kind = addon && this.kinds.get(profileFor(this.deps.config.profiles, addon.plan).kind);
     const name = kind?.resourceName(this.naming, accountId, addon!.addonId) ?? null;
     return name === null ? null : { kind: kind!.name, name };

@@ -133,7 +133,7 @@ export class Executor {
     if (action.kind === 'record-resource') {
       // A rebuilt record's vars are looked for first: a read that may answer next time leaves
       // the record unwritten, so the next pass rebuilds it and looks again.
-      const rebuilt = action.reason === DriftKind.OrphanedUser || action.reason === DriftKind.OrphanedBucket;
+      const rebuilt = action.reason === DriftKind.OrphanedUser || action.reason === DriftKind.OrphanedBucket || action.reason === DriftKind.OrphanedResource;
       const found = rebuilt ? await findDeliveries(this.ctx, action.record) : null;
       await this.deps.resources.upsert(action.record);
       for (const delivery of found?.deliveries ?? []) await this.deps.deliveries.record(delivery);

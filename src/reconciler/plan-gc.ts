@@ -209,9 +209,13 @@ export function planGarbageCollection(
  * (while it lists the add-on as deprovisioned), or if neither names any plan.
  */
 function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked: Map<string, Link>, wanted: Map<string, DesiredAddon>, kinds: KindTable): Action[] {
-  // The kind a user's tags name (none: a bucket, as every user made before kinds); a resource's
-  // kind is the one whose adapter found it.
-  const kindNamed = (tags: Record<string, string>): ResourceKind => kinds.get(tags[TAG.kind] as ResourceKindName) ?? BUILT_IN_KINDS.get('bucket')!;
+  // The kind a user's tags name (none: a bucket, as every user made before kinds; one this
+  // controller lacks: none, and the user is not recorded); a resource's kind is the one whose
+  // adapter found it.
+  const kindNamed = (tags: Record<string, string>): ResourceKind | undefined => {
+    const named = tags[TAG.kind];
+    return named === undefined ? BUILT_IN_KINDS.get('bucket') : kinds.get(named);
+  };
   const kindOf = (kind: ResourceKind, accountId: string, addonId: string): Pick<ResourceInput, 'kind' | 'resourceName'> => ({ kind: kind.name, resourceName: kind.resourceName(naming, accountId, addonId) });
   const actions: Action[] = [];
   const links = new Map<string, Link>();
@@ -259,6 +263,7 @@ function rediscover(input: PlanInput, naming: NamingPolicy, gc: GcPolicy, linked
       // Only at the name we would have given it: tags naming another add-on make no user ours.
       if (addonId === null || user.userName !== userNameFor(naming, addonId)) continue;
       const kind = kindNamed(user.tags);
+      if (!kind) continue;
       const resource = account.unknownResources?.get(kind.name)?.get(kind.resourceName(naming, account.accountId, addonId) ?? '');
       const ownResource = resource && isOwnedBy(resource.tags, naming, addonId) ? resource : null;
       // Its resource's region could not be read: the record waits for it rather than guess.

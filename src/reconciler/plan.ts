@@ -9,7 +9,7 @@ import { observedResource, type DesiredAddon, type DesiredAttachment, type Obser
 export { CLOCK_SKEW_MS } from './kinds/bucket/plan-bucket.js';
 import { groupBy } from '../util/group-by.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
-import type { KindTable, ResourceKind } from './kinds/kind.js';
+import { recordedResource, type KindTable, type ResourceKind } from './kinds/kind.js';
 import { describeTags, pick } from './describe.js';
 import { UNKNOWN_PLAN, planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
@@ -39,7 +39,9 @@ export interface PlanLimits {
   kinds?: KindTable;
 }
 
-export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits = {}): Action[] {
+export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits = {}): Action[] {
+  const kinds = limits.kinds ?? BUILT_IN_KINDS;
+  const input = withResourceNames(world, kinds, policy);
   const breaker = { maxRepairs: limits.maxRepairs ?? Infinity };
   const linksByTeam = new Map<string, Link>(input.links.map((link) => [link.teamId, link]));
   const deliveriesByAddon = groupBy(input.deliveries, (d) => d.addonId);
@@ -48,7 +50,6 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
   const profiles = limits.profiles ?? {};
   const profileByPlan = new Map<string, SettingsProfile>();
   const usersPlanned = new Map<string, number>();
-  const kinds = limits.kinds ?? BUILT_IN_KINDS;
   const actions: Action[] = [];
   for (const team of input.desired) {
     const link = linksByTeam.get(team.teamId);
@@ -87,6 +88,23 @@ export function plan(input: PlanInput, policy: NamingPolicy, limits: PlanLimits 
   const out = gc.held.size === 0 ? actions : actions.map((a) => (a.kind === 'delete-access-key' && gc.held.has(a.addonId) ? heldByBreaker(a) : a));
   out.push(...gc.actions);
   return out;
+}
+
+/**
+ * The world with every record naming its own resource: one whose resource row was lost (a store
+ * restored in part) names it again as its kind does (see {@link recordedResource}), so nothing is
+ * planned for a resource without a name. The input itself when no record lacks one.
+ */
+function withResourceNames(input: PlanInput, kinds: KindTable, naming: NamingPolicy): PlanInput {
+  let records: Map<string, ResourceRecord> | null = null;
+  for (const record of input.records.values()) {
+    if (record.resourceName !== null) continue;
+    const name = recordedResource(kinds, naming, record);
+    if (name === null) continue;
+    records ??= new Map(input.records);
+    records.set(record.addonId, { ...record, resourceName: name });
+  }
+  return records ? { ...input, records } : input;
 }
 
 function heldByBreaker(action: Action & { kind: 'delete-access-key' }): Action {

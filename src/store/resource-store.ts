@@ -161,15 +161,18 @@ export class ResourceStore {
   }
 
   /**
-   * Records when the create call of the add-on's resource (CreateBucket) is about to be sent, or
-   * null to clear it; write it before the call. Returns false if the record has no such resource.
+   * Records the add-on's resource by its name, of the kind the add-on was made as, and when its
+   * create call (CreateBucket) is about to be sent, or null to clear that; write it before the
+   * call. A record whose resource row was lost gets it back. Returns false if there is no record.
    */
-  async setCreateStarted(addonId: string, at: Date | null): Promise<boolean> {
+  async setCreateStarted(addonId: string, name: string, at: Date | null): Promise<boolean> {
     const rows = await this.#db.query(
-      `UPDATE kind_resources r SET create_started_at = $2::timestamptz, updated_at = now()
-       FROM managed_resources m WHERE r.addon_id = $1 AND m.addon_id = r.addon_id AND r.kind = m.kind
-       RETURNING r.addon_id`,
-      [addonId, at],
+      `INSERT INTO kind_resources (addon_id, kind, name, create_started_at)
+         SELECT addon_id, kind, $2, $3::timestamptz FROM managed_resources WHERE addon_id = $1
+       ON CONFLICT (addon_id, kind) DO UPDATE SET name = EXCLUDED.name,
+         create_started_at = EXCLUDED.create_started_at, updated_at = now()
+       RETURNING addon_id`,
+      [addonId, name, at],
     );
     return rows.length > 0;
   }

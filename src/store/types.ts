@@ -49,9 +49,9 @@ export interface ResourceRecord {
   teamId: string;
   appId: string;
   plan: string;
-  /** Which kind of resources the add-on has: a bucket with its user and key, or credentials alone. */
+  /** Which kind of resources the add-on was made as (a bucket with its user and key, credentials alone, …). */
   kind: ResourceKindName;
-  /** The add-on's bucket; null for a kind without one. */
+  /** The name of the resource its kind makes beyond the user (a bucket's); null for a kind without one. */
   resourceName: string | null;
   /** The region of the add-on's resources (its bucket's), delivered to its apps. */
   region: string;
@@ -61,8 +61,9 @@ export interface ResourceRecord {
   /** Decrypted in memory only; stored Fernet-encrypted so it can be re-delivered without rotation. */
   secretAccessKey: string | null;
   /**
-   * When the controller last sent CreateBucket for `resourceName` (written before the call). An
-   * untagged bucket of that name created after this moment is ours, interrupted before tagging.
+   * When the controller last sent the create call of `resourceName` (CreateBucket; written before
+   * the call). An untagged resource of that name created after this moment is ours, interrupted
+   * before tagging.
    */
   resourceCreateStartedAt: Date | null;
   /** When the bucket's settings and the user's keys were last read in full; null = due now. */

@@ -285,8 +285,10 @@ describe('resources the store lost (issue 13: a store wiped, or restored from an
     ]);
   });
 
-  it('a user of another instance, or with no add-on id, is not ours to record', () => {
+  it('a user of another instance, or with no add-on id, or of a kind this controller lacks, is not ours to record', () => {
     expect(plan(stray({ ...ownershipTags(POLICY, addon()), [TAG.instance]: 'another' }), POLICY, { gc: GC })).toEqual([]);
+    // Recorded as a bucket, it would be torn down as one; its own kind's resources are unknown here.
+    expect(plan(stray({ ...ownershipTags(POLICY, addon()), [TAG.kind]: 'queue' }), POLICY, { gc: GC })).toEqual([]);
     const { [TAG.addonId]: _gone, ...noAddon } = ownershipTags(POLICY, addon());
     expect(plan(stray(noAddon), POLICY, { gc: GC })).toEqual([]);
   });

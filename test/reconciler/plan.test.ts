@@ -18,6 +18,12 @@ describe('plan', () => {
     expect(plan(inSync(), POLICY)).toEqual([]);
   });
 
+  it('plans nothing for a bucket record whose resource row was lost (a store restored in part): its bucket is the one its name says', () => {
+    const input = inSync();
+    input.records.set(ADDON, { ...input.records.get(ADDON)!, resourceName: null });
+    expect(plan(input, POLICY)).toEqual([]);
+  });
+
   it('creates everything for a new add-on, in dependency order', () => {
     const input: PlanInput = { ...withObserved(inSync(), [], []), records: new Map(), deliveries: [] };
     expect(kinds(plan(input, POLICY))).toEqual([

@@ -203,10 +203,11 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(await store.resources.get(r.addonId)).toMatchObject({ state: 'ready', lastError: null });
 
       const at = new Date();
-      expect(await store.resources.setCreateStarted(r.addonId, at)).toBe(true);
+      expect(await store.resources.setCreateStarted(r.addonId, r.resourceName!, at)).toBe(true);
       expect((await store.resources.get(r.addonId))?.resourceCreateStartedAt?.getTime()).toBe(at.getTime());
 
       expect(await store.resources.setKey('missing', 'A', 'B')).toBe(false);
+      expect(await store.resources.setCreateStarted('missing', 'b', at)).toBe(false);
       expect(await store.resources.setState('missing', 'ready', null)).toBe(false);
       expect(await store.resources.remove(r.addonId)).toBe(true);
       expect(await store.resources.remove(r.addonId)).toBe(false);
@@ -220,12 +221,17 @@ describe.each(backends)('store repositories on $name', (backend) => {
       const credentials = await store.resources.upsert(resource({ kind: 'credentials', resourceName: null }));
       expect(credentials).toMatchObject({ kind: 'credentials', resourceName: null, resourceCreateStartedAt: null });
       expect(await rows(credentials.addonId)).toEqual([]);
-      // No resource to mark: the create time has nowhere to go.
-      expect(await store.resources.setCreateStarted(credentials.addonId, new Date())).toBe(false);
-
       // A record rewritten without its resource keeps no stale row; removing it removes its rows.
       await store.resources.upsert({ ...bucket, kind: 'credentials', resourceName: null });
       expect(await rows(bucket.addonId)).toEqual([]);
+      // A bucket record whose row was lost (a store restored in part) gets it back when its
+      // create is next sent, under the name given and the kind the record says.
+      const lost = await store.resources.upsert(resource());
+      await store.db.query('DELETE FROM kind_resources WHERE addon_id = $1', [lost.addonId]);
+      expect(await store.resources.get(lost.addonId)).toMatchObject({ kind: 'bucket', resourceName: null });
+      const at = new Date('2026-12-05T01:02:03.456Z');
+      expect(await store.resources.setCreateStarted(lost.addonId, lost.resourceName!, at)).toBe(true);
+      expect(await store.resources.get(lost.addonId)).toMatchObject({ resourceName: lost.resourceName, resourceCreateStartedAt: at });
       const again = await store.resources.upsert(resource());
       await store.resources.remove(again.addonId);
       expect(await rows(again.addonId)).toEqual([]);

@@ -101,7 +101,7 @@ export class MemoryAccount {
         const observed = await this.observe({ resources: [], users: [{ name: userName, deep: false }] }, { instanceTag: { key: '', value: '' }, addonTagKey: '', namePrefix: '\u0000', iamPath: '\u0000', listRegion: '' }, false);
         return observed;
       },
-      // Buckets are the only kind of resource it holds.
+      // A bucket, or a simple resource of any other kind (see MemoryResourceHandle).
       resource: (kind, name, region) => (kind === 'bucket' ? this.bucketHandle(name, region) : this.resourceHandle(kind, name, region)),
       user: (name) => this.userHandle(name),
     };

@@ -145,13 +145,13 @@ export function heldDelivery(
 }
 
 /**
- * The suffix of the var naming the add-on's resource, by its record's kind ({@link ResourceKind.resourceVarSuffix}).
+ * The suffix of the var naming the add-on's resource, by its record's kind (`resourceVarSuffix`).
  * Without a record (forgotten meanwhile) the vars of a resource are a bucket's, as every delivery
- * was before kinds.
+ * was before kinds; of a kind this controller lacks, the key id anchors them.
  */
 async function resourceVarSuffix(ctx: ApplyContext, addonId: string): Promise<string | undefined> {
   const record = await ctx.deps.resources.get(addonId);
-  return record ? ctx.kindOf(record).resourceVarSuffix : BUCKET_NAME_SUFFIX;
+  return record ? ctx.deps.kinds.get(record.kind)?.resourceVarSuffix : BUCKET_NAME_SUFFIX;
 }
 
 /**

@@ -8,17 +8,18 @@ export const gcHandlers: Handlers = {
   'mark-orphan': async (action, ctx) => {
     await ctx.deps.resources.setOrphan(action.addonId, action.orphan);
     const record = await ctx.requireRecord(action.addonId);
-    const resource = record.resourceName === null ? null : ctx.resource(action, record.kind, record.resourceName, record.region);
+    // Reached only to tag it: a kind without an adapter here has nothing to tag.
+    const resource = () => (record.resourceName === null ? null : ctx.resource(action, record.kind, record.resourceName, record.region));
     const user = ctx.user(action, record.userName);
     const markTags = [TAG.orphanedAt, TAG.deleteAfter];
     if (action.orphan) {
       const tags = { [TAG.orphanedAt]: action.orphan.since.toISOString(), [TAG.deleteAfter]: action.orphan.deleteAfter.toISOString() };
-      if (action.tagBucket) await resource?.mergeTags(tags);
+      if (action.tagBucket) await resource()?.mergeTags(tags);
       // A user already gone is left gone: the mark is for what is still there.
       if (action.tagUser) await user.tag(tags).catch(ignoreNotFound);
       return { orphan: action.orphan.reason, deleteAfter: action.orphan.deleteAfter.toISOString() };
     }
-    if (action.tagBucket) await resource?.mergeTags({}, markTags);
+    if (action.tagBucket) await resource()?.mergeTags({}, markTags);
     if (action.tagUser) await user.untag(markTags);
     return { orphan: null };
   },

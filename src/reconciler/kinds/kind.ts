@@ -85,6 +85,15 @@ export interface ResourceKind {
 /** The kinds this controller has, by name. */
 export type KindTable = ReadonlyMap<ResourceKindName, ResourceKind>;
 
+/**
+ * The name of the record's own resource: the one recorded, or, for a record whose resource row
+ * was lost (a store restored in part), the deterministic name its kind gives it, as the record
+ * would have said. Null for a kind without one (or a kind this controller lacks).
+ */
+export function recordedResource(kinds: KindTable, naming: NamingPolicy, record: Pick<ResourceRecord, 'kind' | 'resourceName' | 'accountId' | 'addonId'>): string | null {
+  return record.resourceName ?? kinds.get(record.kind)?.resourceName(naming, record.accountId, record.addonId) ?? null;
+}
+
 /** What an orphan is reported as: its kind's resource, or its user for a kind without one. */
 export function orphanDrift(kinds: KindTable, record: Pick<ResourceRecord, 'kind' | 'resourceName'>): DriftKind {
   if (record.resourceName === null) return DriftKind.OrphanedUser;

@@ -29,6 +29,9 @@ export async function observeAccount(
   const tally = { accountUsers: 0 };
   const concurrency = options.concurrency ?? 8;
   try {
+    // A resource no adapter can see is not absent: the read is incomplete, and nothing is decided.
+    const unobservable = [...new Set(expected.resources.map((r) => r.kind))].filter((kind) => !kinds.has(kind));
+    if (unobservable.length > 0) throw new Error(`no adapter observes resources of kind ${unobservable.join(', ')}`);
     const [users, quota, ...byKind] = await Promise.all([
       listUsers(clients.iam, options.iamPath, tally, new Set(expected.users.map((user) => user.name))),
       readIamUserQuota(clients.iam),

@@ -81,10 +81,12 @@ describe('the credentials policy template', () => {
     await expect(createRuntime(config, silentLogger())).rejects.toThrow(/^PLAN_PROFILES: plan wide's policy, statement 1, would grant every action on every resource/);
   });
 
-  it('PLAN_PROFILES takes the policy as a document or as its JSON text, and an unknown kind is refused', () => {
+  it('PLAN_PROFILES takes the policy as a document or as its JSON text, and a kind the controller lacks is refused at start', async () => {
     const asObject = loadConfig({ PLAN_PROFILES: JSON.stringify({ role: { kind: 'credentials', policy: JSON.parse(TEMPLATE) } }) });
     expect(profileFor(asObject.profiles, 's3-bucket:role')).toMatchObject({ kind: 'credentials', policy: TEMPLATE });
-    expect(() => loadConfig({ PLAN_PROFILES: JSON.stringify({ role: { kind: 'queue' } }) })).toThrow(/PLAN_PROFILES: has a bad profile at role.kind/);
+    expect(() => loadConfig({ PLAN_PROFILES: JSON.stringify({ role: { kind: 'Queue!' } }) })).toThrow(/PLAN_PROFILES: has a bad profile at role.kind/);
+    const unknown = loadConfig({ PLAN_PROFILES: JSON.stringify({ role: { kind: 'queue' } }) });
+    await expect(createRuntime(unknown, silentLogger())).rejects.toThrow(/^PLAN_PROFILES: plan role names kind "queue"; the kinds are bucket, credentials/);
   });
 });
 

@@ -291,6 +291,13 @@ describe('a populated account', () => {
     expect(recorder.calls.map((c) => c.operation).filter((op) => /^Get(BucketPolicy|BucketEncryption|PublicAccessBlock)$|^ListAccessKeys$/.test(op))).toEqual([]);
   });
 
+  it('is incomplete, and reads nothing, when a resource of a kind no adapter observes is expected', async () => {
+    const observed = await observeWithKinds(clients, { resources: [{ kind: 'queue', name: 'q', region: 'us-east-1', deep: false }], users: [] }, options, KINDS);
+    expect(observed).toMatchObject({ complete: false, error: expect.stringMatching(/no adapter observes resources of kind queue/) });
+    const keyed = await observeAddonResources(clients, { resource: { kind: 'queue', name: 'q', region: 'us-east-1', deep: false }, user: { name: 'user-a1', deep: false } }, options, KINDS);
+    expect(keyed).toMatchObject({ complete: false, error: expect.stringMatching(/no adapter observes resources of kind "queue"/) });
+  });
+
   it('with nothing expected: complete, no buckets, the users under the path without keys', async () => {
     const observed = await observeAccount(clients, { buckets: [], users: [] }, { ...options, concurrency: 1 });
     expect(observed.complete).toBe(true);

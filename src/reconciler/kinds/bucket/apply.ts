@@ -28,7 +28,7 @@ export const bucketHandlers: Handlers = {
   'create-bucket': async (action, ctx) => {
     // The intent, stored before the call: lets the next pass recognise the bucket as ours if the
     // process dies before the bucket is tagged.
-    if (!(await ctx.deps.resources.setCreateStarted(action.addonId, ctx.now()))) {
+    if (!(await ctx.deps.resources.setCreateStarted(action.addonId, action.bucket, ctx.now()))) {
       throw new Error(`no stored record for add-on ${action.addonId}`);
     }
     await bucketAt(ctx, action, action.bucket, action.region).create(action.tags, DESIRED_OBJECT_OWNERSHIP);
