@@ -93,8 +93,8 @@ export function passSummary(result: PassResult) {
       users: a.users.size,
       iamUserQuota: a.iamUserQuota,
     })),
-    actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined }))).map(
-      ({ action, result: outcome, error }) => ({
+    actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined, failure: undefined }))).map(
+      ({ action, result: outcome, error, failure }) => ({
         kind: action.kind,
         reason: action.reason,
         accountId: action.accountId,
@@ -102,6 +102,8 @@ export function passSummary(result: PassResult) {
         resource: actionResource(action),
         result: outcome,
         ...(error ? { error } : {}),
+        // What kind of failure (access-denied, throttled, …): whether a retry soon can help.
+        ...(failure ? { failure } : {}),
       }),
     ),
     drift: result.drift,

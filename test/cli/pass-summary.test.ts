@@ -1,0 +1,42 @@
+/**
+ * `reconcile -o json` reports each action's outcome with, for a failure, its kind from the one
+ * error classification (util/error-class.ts): whether retrying soon can help.
+ */
+import { describe, expect, it } from 'vitest';
+import { passSummary } from '../../src/cli/reconcile-commands.js';
+import type { Action } from '../../src/reconciler/actions.js';
+import { buildDriftReport } from '../../src/reconciler/drift-report.js';
+
+const NOW = new Date('2026-12-05T00:00:00Z');
+const create: Action = { addonId: 'a1', accountId: '111122223333', kind: 'create-user', reason: 'missing-user', userName: 'hsc-a1', path: '/hsc/', tags: {} };
+const key: Action = { addonId: 'a2', accountId: '111122223333', kind: 'create-access-key', reason: 'missing-key', userName: 'hsc-a2' };
+
+function summary(outcomes: Parameters<typeof passSummary>[0]['execution']) {
+  return passSummary({ startedAt: NOW, durationMs: 5, teams: [], accounts: [], actions: [create, key], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: outcomes });
+}
+
+describe('the JSON summary of a pass', () => {
+  it('gives a failed action its failure kind beside the error, and none to the others', () => {
+    const json = summary({
+      outcomes: [
+        { action: create, result: 'failed', error: 'AccessDenied: not authorized to perform iam:CreateUser', failure: 'access-denied' },
+        { action: key, result: 'applied' },
+      ],
+      applied: 1,
+      failed: 1,
+      blocked: 0,
+      skipped: 0,
+    });
+    expect(json.actions).toEqual([
+      { kind: 'create-user', reason: 'missing-user', accountId: '111122223333', addonId: 'a1', resource: 'hsc-a1', result: 'failed', error: 'AccessDenied: not authorized to perform iam:CreateUser', failure: 'access-denied' },
+      { kind: 'create-access-key', reason: 'missing-key', accountId: '111122223333', addonId: 'a2', resource: 'hsc-a2', result: 'applied' },
+    ]);
+  });
+
+  it('lists a dry run\'s actions as planned, with no failure', () => {
+    expect(summary(null).actions.map((a) => [a.result, 'failure' in a])).toEqual([
+      ['planned', false],
+      ['planned', false],
+    ]);
+  });
+});
