@@ -32,7 +32,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -545,9 +545,10 @@ async function main() {
       checks.metrics = await get(`${base}/metrics`);
       if (checks.metrics !== 200) fail(`${label}: /metrics answered ${checks.metrics}`);
       // Who is running: node itself, as PID 1 of its namespace (NSpid's last field), as the user.
+      // Its program, not its name: Node 24 names its main thread `MainThread`, which /proc shows.
       const status = readFileSync(`/proc/${target}/status`, 'utf8');
       checks.process = {
-        name: /^Name:\s*(\S+)/m.exec(status)?.[1] ?? null,
+        name: path.basename(readlinkSync(`/proc/${target}/exe`)),
         namespacePid: Number(/^NSpid:.*?(\d+)\s*$/m.exec(status)?.[1] ?? NaN),
         uid: Number(/^Uid:\s*(\d+)/m.exec(status)?.[1] ?? NaN),
         noNewPrivs: /^NoNewPrivs:\s*1/m.test(status),

@@ -22,6 +22,7 @@ interface StartChecks {
   appDirChanged: string[];
   dataDirFiles: string[];
   tmpFiles: string[];
+  /** `name`: the program running (/proc/PID/exe), so a shell in between would show. */
   process: { name: string | null; namespacePid: number; uid: number; noNewPrivs: boolean };
   stop: { code: number | null; signal: string | null; ms: number };
 }
