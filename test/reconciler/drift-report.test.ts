@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDriftReport } from '../../src/reconciler/drift-report.js';
 import { plan } from '../../src/reconciler/plan.js';
-import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, SECRET, account, inSync, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
+import { ACCOUNT, ADDON, BUCKET, NOW, POLICY, SECRET, account, inSync, link, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
 
 describe('buildDriftReport', () => {
   it('reports an add-on in sync as in sync', () => {
@@ -48,6 +48,15 @@ describe('buildDriftReport', () => {
     stuck.observed = new Map([[ACCOUNT, account([syncedBucket()], [syncedUser({ accessKeys: [{ accessKeyId: 'AKIAONE', status: 'Active' }, { accessKeyId: 'AKIATWO', status: 'Active' }] })])]]);
     const items = buildDriftReport(stuck.desired, plan(stuck, POLICY), NOW).items;
     expect(items).toContainEqual(expect.objectContaining({ kind: 'missing-key', status: 'blocked', field: 'accessKeys' }));
+  });
+
+  it('reports a waiting orphan as its kind says: a bucket record whose resource row was lost is still an orphaned bucket', () => {
+    const orphan = { since: NOW, reason: 'orphaned' as const, deleteAfter: new Date(NOW.getTime() + 3_600_000) };
+    for (const resourceName of [BUCKET, null]) {
+      const report = buildDriftReport([], [], NOW, { records: [record({ resourceName, orphan })], links: [link()] });
+      expect(report.items).toEqual([expect.objectContaining({ addonId: ADDON, kind: 'orphaned-bucket', status: 'waiting' })]);
+      expect(report.summary.orphaned).toBe(1);
+    }
   });
 
   it('never carries a secret value', () => {

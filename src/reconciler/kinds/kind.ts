@@ -94,10 +94,12 @@ export function recordedResource(kinds: KindTable, naming: NamingPolicy, record:
   return record.resourceName ?? kinds.get(record.kind)?.resourceName(naming, record.accountId, record.addonId) ?? null;
 }
 
-/** What an orphan is reported as: its kind's resource, or its user for a kind without one. */
+/**
+ * What an orphan is reported as: what its kind says (a bucket's, even when its resource row was
+ * lost), else its resource, or its user for a record without one.
+ */
 export function orphanDrift(kinds: KindTable, record: Pick<ResourceRecord, 'kind' | 'resourceName'>): DriftKind {
-  if (record.resourceName === null) return DriftKind.OrphanedUser;
-  return kinds.get(record.kind)?.orphanedAs ?? DriftKind.OrphanedResource;
+  return kinds.get(record.kind)?.orphanedAs ?? (record.resourceName === null ? DriftKind.OrphanedUser : DriftKind.OrphanedResource);
 }
 
 /**
