@@ -16,7 +16,8 @@ import type { ErrorObject, ValidateFunction } from 'ajv-draft-04';
 /** The definitions the fake serves. `config-vars` is a response map (string values only);
  * `config-vars-update` is the PATCH request body (string or null values); `add-on-update` and
  * `team-app-transfer` are the request bodies of the add-on "Update" and team-app "Transfer to
- * Team" links. */
+ * Team" links. `account`, `team-member` and `oauth-token` are what a signed-in user's token is
+ * answered (`GET /account`, `GET /teams/{team}/members`, `POST /oauth/tokens`). */
 export type DefinitionName =
   | 'team'
   | 'team-app'
@@ -30,7 +31,10 @@ export type DefinitionName =
   | 'app-webhook-create'
   | 'app-webhook-update'
   | 'add-on-update'
-  | 'team-app-transfer';
+  | 'team-app-transfer'
+  | 'account'
+  | 'team-member'
+  | 'oauth-token';
 
 /**
  * False when HEROKU_PLATFORM_SCHEMA=off: the fake then answers without validating anything. Only
@@ -91,6 +95,7 @@ function compile(): Compiled {
   const raw = JSON.parse(readFileSync(schemaPath(), 'utf8')) as Json;
   const full = strip(raw, undefined) as { [k: string]: Json };
   const definitions = full['definitions'] as { [k: string]: { [k: string]: Json } };
+  allowViewerRole(definitions);
 
   // The PATCH request schema of config vars sits in a link of `#/definitions/config-var`.
   const patchLink = (definitions['config-var']!['links'] as Array<{ [k: string]: Json }>).find((l) => l['method'] === 'PATCH');
@@ -126,7 +131,11 @@ function compile(): Compiled {
       } else visit(v);
     }
   };
-  visit(['team', 'team-app', 'app', 'add-on', 'add-on-attachment', 'config-var', 'rate-limit', 'app-webhook'].map((d) => ({ $ref: `#/definitions/${d}` })));
+  visit(
+    ['team', 'team-app', 'app', 'add-on', 'add-on-attachment', 'config-var', 'rate-limit', 'app-webhook', 'account', 'team-member', 'oauth-token'].map((d) => ({
+      $ref: `#/definitions/${d}`,
+    })),
+  );
   visit(patchLink['schema']);
   visit([webhookCreate, webhookUpdate, addonUpdate, teamAppTransfer]);
   const doc: { [k: string]: Json } = {
@@ -202,9 +211,30 @@ function compile(): Compiled {
     ['app-webhook-update', ajv.compile(absoluteRefs(webhookUpdate) as object)],
     ['add-on-update', ajv.compile(absoluteRefs(addonUpdate) as object)],
     ['team-app-transfer', ajv.compile(absoluteRefs(teamAppTransfer) as object)],
+    ['account', ref('/definitions/account')],
+    ['team-member', ref('/definitions/team-member')],
+    ['oauth-token', ref('/definitions/oauth-token')],
   ]);
   compiled = { validators };
   return compiled;
+}
+
+/**
+ * The one change made to the published schema. A team member's `role` (in `team` and
+ * `team-member`) is `#/definitions/team/definitions/role`, whose enum is admin, collaborator,
+ * member, owner or null; yet the same schema lets a team admin give the role `viewer`
+ * (`#/definitions/team-member/definitions/team_role`, the request body of the member links, and
+ * the team preference `default-permission`), and the API answers the role a member has. So the
+ * read enum gains `viewer`, and only that: any other value is still a violation. (Unconfirmed
+ * whether Heroku answers `viewer` or maps it; the fake answers the role it was given.)
+ */
+function allowViewerRole(definitions: { [k: string]: { [k: string]: Json } }): void {
+  const role = (definitions['team']?.['definitions'] as { [k: string]: { [k: string]: Json } } | undefined)?.['role'];
+  const teamRole = (definitions['team-member']?.['definitions'] as { [k: string]: { [k: string]: Json } } | undefined)?.['team_role'];
+  if (!role || !Array.isArray(role['enum']) || !Array.isArray(teamRole?.['enum']) || !teamRole['enum'].includes('viewer')) {
+    throw new Error('schema: #/definitions/team/definitions/role or team-member team_role changed; review allowViewerRole');
+  }
+  if (!role['enum'].includes('viewer')) role['enum'] = [...role['enum'], 'viewer'];
 }
 
 /** A link's schema compiled on its own: its `#/definitions/…` refs point into the added document. */

@@ -18,6 +18,20 @@
  * Writes served besides config vars and webhooks: `PATCH /teams/apps/{app}` with `{owner}` (Transfer
  * to Team) and `PATCH /apps/{app}/addons/{addon}` with `{plan, name?}` (add-on Update); test code
  * reaches the same through `moveApp`, `changePlan`, `renameAttachment`, `attach`, `detach`, ….
+ *
+ * Users and their tokens (`accounts.ts`, `identity.ts`): tests add users (`addUser`) with roles in
+ * teams (`setTeamRole`); a user signs in through the OAuth web flow (`registerOAuthClient`,
+ * `signInAs` or the authorize form) or gets a token from `issueUserToken`. With a user's token the
+ * API answers as that user: `GET /account` is the user, `GET /teams` lists only the teams they are
+ * a member of with their `role`, `GET /teams/{team}/members` lists a team's members, and a team,
+ * app, add-on or attachment of a team they are not in answers `403 forbidden` (an unknown one still
+ * 404 first). Global listings (`/apps`, `/addons`, `/addon-attachments`) hold only their teams'.
+ * Chosen here, unconfirmed: every role may read its team; writes need the `admin` role. Scopes are
+ * enforced: `identity` reaches `GET /account` only; `read` reads all but config vars
+ * (`read-protected`); `write` writes all but config vars (`write-protected`); `global` all. Each
+ * user has a rate-limit bucket of their own (4,500, counted down), as Heroku's is per account.
+ * The controller's token (`fake.token`) sees every team as `admin`, as before, and `GET /account`
+ * answers it with an account that is a member of no team.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -26,7 +40,11 @@ import { randomUUID } from 'node:crypto';
 import { validate, validateList } from './schema.js';
 import type { DefinitionName } from './schema.js';
 import { FakeState, InvalidParams, NotFound } from './state.js';
-import type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, Region, Team } from './state.js';
+import type { AddAddonOptions, AddOn, AddOnAttachment, AddOnState, App, Region, Team, TeamRole } from './state.js';
+import { FakeAccounts } from './accounts.js';
+import type { Account, TeamMember } from './accounts.js';
+import { FakeIdentity } from './identity.js';
+import type { OAuthClient, OAuthScope, Principal, TokenExchangeAnswer } from './identity.js';
 import { FakeWebhooks } from './webhooks.js';
 import { FakePartner } from './partner.js';
 import type { AppWebhook } from './webhooks.js';
@@ -133,7 +151,8 @@ interface Route {
   pattern: string[]; // segments; ':x' is a parameter
   list: boolean;
   free?: boolean;
-  handle: (params: string[], body: unknown) => Answer;
+  /** `who` is the operator (the controller's token) or a signed-in user. */
+  handle: (params: string[], body: unknown, who: Principal) => Answer;
 }
 
 interface ParsedRange {
@@ -151,7 +170,12 @@ export class HerokuFake {
   readonly schemaViolations: string[] = [];
 
   private readonly state = new FakeState();
+  private readonly accounts = new FakeAccounts(this.state);
   private readonly hooks = new FakeWebhooks();
+  /** Rate-limit tokens left per user account (the operator's are `rateLimit`). */
+  private readonly userRateLimits = new Map<string, number>();
+  /** Milliseconds; the OAuth codes' and user tokens' expiry reads it. */
+  private clock: () => number = Date.now;
   private readonly faults: Fault[] = [];
   /** Tokens left; fractional while the emulation refills. */
   private rateLimit = DEFAULT_RATE_LIMIT;
@@ -165,6 +189,8 @@ export class HerokuFake {
   private readonly routes: Route[];
   /** Heroku's side of the Add-on Partner API: provisioning requests, OAuth tokens, add-on actions and config. */
   readonly partner: FakePartner;
+  /** id.heroku.com's OAuth web flow: clients, the authorize page, user tokens (`identity.ts`). */
+  readonly identity: FakeIdentity;
 
   private constructor(
     private readonly server: Server,
@@ -175,9 +201,16 @@ export class HerokuFake {
     this.token = token;
     this.routes = this.buildRoutes();
     this.partner = new FakePartner(this.state, this.schemaViolations, this.requests);
+    this.identity = new FakeIdentity(this.accounts, this.schemaViolations, this.requests, () => this.clock());
   }
 
-  static async start(opts: { token?: string; rateLimitRemaining?: number; rateLimit?: RateLimitEmulation } = {}): Promise<HerokuFake> {
+  /**
+   * `clock` (milliseconds, default `Date.now`) is what OAuth codes and user tokens expire by; other
+   * timestamps of the fake keep real time.
+   */
+  static async start(
+    opts: { token?: string; rateLimitRemaining?: number; rateLimit?: RateLimitEmulation; clock?: () => number } = {},
+  ): Promise<HerokuFake> {
     const token = opts.token ?? `HRKU-fake-${randomUUID()}`;
     let fake: HerokuFake | undefined;
     const server = createServer((req, res) => {
@@ -199,6 +232,7 @@ export class HerokuFake {
     fake = new HerokuFake(server, `http://127.0.0.1:${port}`, token);
     if (opts.rateLimitRemaining !== undefined) fake.rateLimit = opts.rateLimitRemaining;
     if (opts.rateLimit) fake.emulateRateLimit(opts.rateLimit);
+    if (opts.clock) fake.clock = opts.clock;
     return fake;
   }
 
@@ -240,7 +274,58 @@ export class HerokuFake {
   }
 
   destroyTeam(team: string): void {
+    const id = this.state.team(team).id;
     this.state.destroyTeam(team);
+    this.accounts.forgetTeam(id);
+  }
+
+  // ---- users and OAuth -------------------------------------------------------------------------
+
+  /** A Heroku user account (email unique, any case); `GET /account` answers it to its tokens. */
+  addUser(o: { email: string; name?: string | null; id?: string }): Account {
+    return this.accounts.accountJson(this.accounts.addUser(o));
+  }
+
+  /** A user's account (email or id) as `GET /account` answers it. */
+  user(ref: string): Account {
+    return this.accounts.accountJson(this.accounts.user(ref));
+  }
+
+  /**
+   * Makes the user (email or id) a member of the team (name or id) with `role`, or changes their
+   * role; `null` removes them from the team. Returns the membership as `GET /teams/{team}/members`
+   * lists it, or null after a removal.
+   */
+  setTeamRole(team: string, user: string, role: TeamRole | null): TeamMember | null {
+    const m = this.accounts.setTeamRole(team, user, role);
+    return m === null ? null : this.accounts.memberJson(m);
+  }
+
+  /** A team's members as `GET /teams/{team}/members` lists them (unsorted). */
+  teamMembers(team: string): TeamMember[] {
+    return this.accounts.members(team).map((m) => this.accounts.memberJson(m));
+  }
+
+  /** Registers an OAuth client (id and secret generated unless given) whose redirect URI Heroku uses. */
+  registerOAuthClient(o: { redirectUri: string; id?: string; secret?: string; name?: string }): OAuthClient {
+    return this.identity.registerClient(o);
+  }
+
+  /**
+   * The fake's browser session: with a user (email or id) signed in, `GET /oauth/authorize`
+   * redirects straight back with a code for them (for tests without a browser); `null` signs out,
+   * and the authorize page shows its sign-in form (for a browser test).
+   */
+  signInAs(user: string | null): void {
+    this.identity.signInAs(user);
+  }
+
+  /**
+   * A user token without the web flow, as `POST /oauth/token` answers it (scopes default to
+   * `global`; the client to the first registered one).
+   */
+  issueUserToken(user: string, o: { scopes?: OAuthScope[]; client?: string } = {}): TokenExchangeAnswer {
+    return this.identity.issueToken(user, o);
   }
 
   setAddonState(addon: string, state: AddOnState): AddOn {
@@ -477,26 +562,49 @@ export class HerokuFake {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = (req.url ?? '/').split('?')[0]!;
     const range = header(req, 'range');
+    let who: Principal | null = null;
     const fail = (status: number, id: string, message: string, headers: Record<string, string> = {}): void => {
-      this.finish(req, res, { method, path, status, range, requestId }, { id, message }, headers);
+      this.finish(req, res, { method, path, status, range, requestId, remaining: this.remainingFor(who) }, { id, message }, headers);
     };
 
+    // id.heroku.com: `POST /oauth/token` is shared by the web flow and the add-on partner grant.
+    if (method === 'POST' && path === '/oauth/token') {
+      const params = FakeIdentity.tokenParams(req, rawBody);
+      if (params && this.identity.ownsTokenRequest(params)) return this.identity.dispatch(req, res, method, path, rawBody);
+      return this.partner.dispatch(req, res, method, path, rawBody);
+    }
+    if (this.identity.handles(method, path)) return this.identity.dispatch(req, res, method, path, rawBody);
     if (this.partner.handles(method, path)) return this.partner.dispatch(req, res, method, path, rawBody);
 
-    if (!this.authorized(header(req, 'authorization'))) {
+    who = this.principal(header(req, 'authorization'));
+    if (!who) {
       fail(401, 'unauthorized', 'Invalid credentials provided.');
       return;
     }
 
     const match = this.match(method, path);
     if (!match?.route.free) {
-      this.refill();
-      if (this.rateLimit < 1) {
-        this.throttled += 1;
-        fail(429, 'rate_limit', ERROR_IDS[429]![1]);
-        return;
+      if (who.kind === 'operator') {
+        this.refill();
+        if (this.rateLimit < 1) {
+          this.throttled += 1;
+          fail(429, 'rate_limit', ERROR_IDS[429]![1]);
+          return;
+        }
+        this.rateLimit -= 1;
+      } else {
+        const left = this.remainingFor(who);
+        if (left < 1) {
+          fail(429, 'rate_limit', ERROR_IDS[429]![1]);
+          return;
+        }
+        this.userRateLimits.set(who.accountId, left - 1);
       }
-      this.rateLimit -= 1;
+    }
+
+    if (who.kind === 'user' && match && !scopeAllows(who.scopes, method, match.route)) {
+      fail(403, 'forbidden', `This OAuth token's scope (${[...who.scopes].join(', ')}) does not allow ${method} ${path}.`);
+      return;
     }
 
     const fault = this.takeFault(method, path, undefined);
@@ -522,7 +630,8 @@ export class HerokuFake {
 
     let answer: Answer;
     try {
-      answer = match.route.handle(match.params, body);
+      if (who.kind === 'user') this.guard(who, match, method);
+      answer = match.route.handle(match.params, body, who);
     } catch (err) {
       if (err instanceof NotFound) return fail(404, 'not_found', err.message);
       if (err instanceof InvalidParams) return fail(422, 'invalid_params', err.message);
@@ -534,7 +643,7 @@ export class HerokuFake {
     if (answer.kind === 'one') {
       const out = this.tamper ? this.tamper(answer.body, { method, path, definition: answer.definition, list: false }) : answer.body;
       this.check(method, path, answer.definition, validate(answer.definition, out));
-      this.finish(req, res, { method, path, status: answer.status ?? 200, range, requestId }, out);
+      this.finish(req, res, { method, path, status: answer.status ?? 200, range, requestId, remaining: this.remainingFor(who) }, out);
       return;
     }
 
@@ -584,20 +693,20 @@ export class HerokuFake {
       const last = pageItems[pageItems.length - 1]!.id;
       headers['Next-Range'] = `id ]${last}..; max=${parsed.max}${parsed.desc ? '; order=desc' : ''}`;
     }
-    this.finish(req, res, { method, path, status: more ? 206 : 200, range, requestId }, out, headers);
+    this.finish(req, res, { method, path, status: more ? 206 : 200, range, requestId, remaining: this.remainingFor(who) }, out, headers);
   }
 
   private finish(
     req: IncomingMessage,
     res: ServerResponse,
-    rec: { method: string; path: string; status: number; range: string | undefined; requestId: string },
+    rec: { method: string; path: string; status: number; range: string | undefined; requestId: string; remaining?: number },
     body: unknown,
     headers: Record<string, string> = {},
   ): void {
     const entry: RecordedRequest = { method: rec.method, path: rec.path, status: rec.status, requestId: rec.requestId };
     if (rec.range !== undefined) entry.range = rec.range;
     this.requests.push(entry);
-    this.send(req, res, rec.requestId, rec.status, body, headers);
+    this.send(req, res, rec.requestId, rec.status, body, headers, rec.remaining);
   }
 
   private send(
@@ -607,11 +716,12 @@ export class HerokuFake {
     status: number,
     body: unknown,
     headers: Record<string, string> = {},
+    remaining: number = this.rateLimit,
   ): void {
     const text = JSON.stringify(body);
     res.statusCode = status;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('RateLimit-Remaining', String(Math.floor(this.rateLimit)));
+    res.setHeader('RateLimit-Remaining', String(Math.floor(remaining)));
     res.setHeader('Request-Id', requestId);
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.setHeader('Content-Length', Buffer.byteLength(text));
@@ -627,16 +737,66 @@ export class HerokuFake {
     for (const e of errors) this.schemaViolations.push(`${method} ${path} (#/definitions/${definition}): ${e}`);
   }
 
-  private authorized(auth: string | undefined): boolean {
-    if (!auth) return false;
+  /** Whose token the request carries (Bearer, or Basic with the token as password); null: none valid. */
+  private principal(auth: string | undefined): Principal | null {
+    if (!auth) return null;
     const [scheme, value = ''] = auth.trim().split(/\s+/, 2);
-    if (/^bearer$/i.test(scheme ?? '')) return value === this.token;
-    if (/^basic$/i.test(scheme ?? '')) {
+    let token: string | null = null;
+    if (/^bearer$/i.test(scheme ?? '')) token = value;
+    else if (/^basic$/i.test(scheme ?? '')) {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      return colon >= 0 && decoded.slice(colon + 1) === this.token;
+      token = colon >= 0 ? decoded.slice(colon + 1) : null;
     }
-    return false;
+    if (token === null || token === '') return null;
+    if (token === this.token) return { kind: 'operator' };
+    return this.identity.principal(token);
+  }
+
+  /** Rate-limit tokens left for whoever asks (the operator's bucket before anyone is known). */
+  private remainingFor(who: Principal | null): number {
+    if (who?.kind !== 'user') {
+      this.refill();
+      return this.rateLimit;
+    }
+    return this.userRateLimits.get(who.accountId) ?? DEFAULT_RATE_LIMIT;
+  }
+
+  /** The teams a user may see (a member of, in any role); null for the operator (every team). */
+  private visibleTeams(who: Principal): Set<string> | null {
+    return who.kind === 'user' ? this.accounts.teamIdsOf(who.accountId) : null;
+  }
+
+  /**
+   * A user's access to what the route names: the team of every `:team`, `:app`, `:addon` (when no
+   * `:app` names it) and `:attachment` parameter must be one of theirs, with the `admin` role for a
+   * write. Unknown resources throw NotFound first (404 before 403).
+   */
+  private guard(who: Extract<Principal, { kind: 'user' }>, match: { route: Route; params: string[] }, method: string): void {
+    const s = this.state;
+    const write = method !== 'GET' && method !== 'HEAD';
+    const names = match.route.pattern.filter((p) => p.startsWith(':'));
+    const check = (teamId: string, what: string): void => {
+      const role = this.accounts.roleIn(teamId, who.accountId);
+      if (role === null) throw new HttpError(403, 'forbidden', `You do not have access to the ${what}.`);
+      if (write && role !== 'admin') throw new HttpError(403, 'forbidden', `Only an admin of the team ${s.team(teamId).name} may change the ${what}.`);
+    };
+    names.forEach((name, i) => {
+      const ref = match.params[i]!;
+      if (name === ':team') {
+        const team = s.team(ref);
+        check(team.id, `team ${team.name}`);
+      } else if (name === ':app') {
+        const app = s.app(ref);
+        check(app.teamId, `app ${app.name}`);
+      } else if (name === ':addon' && !names.includes(':app')) {
+        const addon = s.addon(ref);
+        check(s.app(addon.appId).teamId, `add-on ${addon.name}`);
+      } else if (name === ':attachment') {
+        const att = s.attachment(ref);
+        check(s.app(att.appId).teamId, `add-on attachment ${att.id}`);
+      }
+    });
   }
 
   private takeFault(method: string, path: string, page: number | undefined): Fault | undefined {
@@ -675,6 +835,11 @@ export class HerokuFake {
     return undefined;
   }
 
+  /** The `role` a team representation shows to whoever asks (the operator: `admin`). */
+  private roleOf(who: Principal, teamId: string): TeamRole {
+    return who.kind === 'user' ? (this.accounts.roleIn(teamId, who.accountId) ?? 'member') : 'admin';
+  }
+
   private buildRoutes(): Route[] {
     const s = this.state;
     const one = (definition: DefinitionName, body: unknown): Answer => ({ kind: 'one', definition, body });
@@ -693,18 +858,39 @@ export class HerokuFake {
     });
     const p = (params: string[], i: number): string => params[i]!;
     return [
-      r('GET', '/account/rate-limits', () => one('rate-limit', { remaining: this.rateLimitRemaining }), { free: true }),
-      r('GET', '/teams', () => list('team', s.allTeams(), (t) => s.teamJson(t)), { list: true }),
-      r('GET', '/teams/:team', (ps) => one('team', s.teamJson(s.team(p(ps, 0))))),
+      r('GET', '/account/rate-limits', (_ps, _b, who) => one('rate-limit', { remaining: Math.floor(this.remainingFor(who)) }), { free: true }),
+      r('GET', '/account', (_ps, _b, who) =>
+        one('account', this.accounts.accountJson(who.kind === 'user' ? this.accounts.user(who.accountId) : this.accounts.operator)),
+      ),
+      r('GET', '/teams', (_ps, _b, who) => {
+        const mine = this.visibleTeams(who);
+        const teams = mine === null ? s.allTeams() : s.allTeams().filter((t) => mine.has(t.id));
+        return list('team', teams, (t) => s.teamJson(t, this.roleOf(who, t.id)));
+      }, { list: true }),
+      r('GET', '/teams/:team', (ps, _b, who) => {
+        const team = s.team(p(ps, 0));
+        return one('team', s.teamJson(team, this.roleOf(who, team.id)));
+      }),
+      r('GET', '/teams/:team/members', (ps) => list('team-member', this.accounts.members(p(ps, 0)), (m) => this.accounts.memberJson(m)), { list: true }),
       r('GET', '/teams/:team/addons', (ps) => list('add-on', s.teamAddons(p(ps, 0)), (a) => s.addonJson(a)), { list: true }),
       r('GET', '/teams/:team/apps', (ps) => list('team-app', s.teamApps(p(ps, 0)), (a) => s.teamAppJson(a)), { list: true }),
-      r('GET', '/apps', () => list('app', s.allApps(), (a) => s.appJson(a)), { list: true }),
+      r('GET', '/apps', (_ps, _b, who) => {
+        const mine = this.visibleTeams(who);
+        return list('app', s.allApps().filter((a) => mine === null || mine.has(a.teamId)), (a) => s.appJson(a));
+      }, { list: true }),
       r('GET', '/apps/:app', (ps) => one('app', s.appJson(s.app(p(ps, 0))))),
       r('GET', '/apps/:app/addons', (ps) => list('add-on', s.appAddons(p(ps, 0)), (a) => s.addonJson(a)), { list: true }),
-      r('GET', '/addons', () => list('add-on', s.allAddons(), (a) => s.addonJson(a)), { list: true }),
+      r('GET', '/addons', (_ps, _b, who) => {
+        const mine = this.visibleTeams(who);
+        return list('add-on', s.allAddons().filter((a) => mine === null || mine.has(s.app(a.appId).teamId)), (a) => s.addonJson(a));
+      }, { list: true }),
       r('GET', '/addons/:addon', (ps) => one('add-on', s.addonJson(s.addon(p(ps, 0))))),
-      r('GET', '/addon-attachments', () => list('add-on-attachment', s.allAttachments(), (a) => s.attachmentJson(a)), { list: true }),
-      r('GET', '/addon-attachments/:id', (ps) => one('add-on-attachment', s.attachmentJson(s.attachment(p(ps, 0))))),
+      r('GET', '/addon-attachments', (_ps, _b, who) => {
+        const mine = this.visibleTeams(who);
+        const atts = s.allAttachments().filter((a) => mine === null || mine.has(s.app(a.appId).teamId));
+        return list('add-on-attachment', atts, (a) => s.attachmentJson(a));
+      }, { list: true }),
+      r('GET', '/addon-attachments/:attachment', (ps) => one('add-on-attachment', s.attachmentJson(s.attachment(p(ps, 0))))),
       r(
         'GET',
         '/addons/:addon/addon-attachments',
@@ -756,7 +942,7 @@ export class HerokuFake {
         return one('add-on', s.addonJson(s.addon(addon.id)));
       }),
       r('GET', '/teams/apps/:app', (ps) => one('team-app', s.teamAppJson(s.app(p(ps, 0))))),
-      r('PATCH', '/teams/apps/:app', (ps, body) => {
+      r('PATCH', '/teams/apps/:app', (ps, body, who) => {
         const app = s.app(p(ps, 0));
         const b = requestObject(body);
         // "Update Locked" ({locked}) shares the route: a valid request the fake does not serve.
@@ -764,6 +950,12 @@ export class HerokuFake {
         this.checkRequest('PATCH', `/teams/apps/${p(ps, 0)}`, 'team-app-transfer', body);
         // A team by name or id; "Transfer to Account" (an account's email or id) is not served (404 team).
         if (typeof b['owner'] !== 'string') throw new InvalidParams('Owner must be a team name.');
+        if (who.kind === 'user') {
+          const target = s.team(b['owner']);
+          if (this.accounts.roleIn(target.id, who.accountId) !== 'admin') {
+            throw new HttpError(403, 'forbidden', `Only an admin of the team ${target.name} may move an app into it.`);
+          }
+        }
         s.moveApp(app.id, b['owner']);
         return one('team-app', s.teamAppJson(app));
       }),
@@ -780,6 +972,24 @@ export class HerokuFake {
       }),
     ];
   }
+}
+
+/**
+ * Whether a user token's scopes allow the request (Dev Center, "OAuth", scopes): `global` allows
+ * everything; `identity` only reading the account; `read`/`write` reading/writing all but config
+ * vars, which need `read-protected`/`write-protected` (a `-protected` or `write` scope also reads).
+ */
+function scopeAllows(scopes: ReadonlySet<OAuthScope>, method: string, route: Route): boolean {
+  if (scopes.has('global')) return true;
+  const path = route.pattern.join('/');
+  if (path === 'account' || path === 'account/rate-limits') return method === 'GET' || method === 'HEAD';
+  const configVars = route.pattern[route.pattern.length - 1] === 'config-vars';
+  if (method === 'GET' || method === 'HEAD') {
+    if (configVars) return scopes.has('read-protected') || scopes.has('write-protected');
+    return ['read', 'write', 'read-protected', 'write-protected'].some((x) => scopes.has(x as OAuthScope));
+  }
+  if (configVars) return scopes.has('write-protected');
+  return scopes.has('write') || scopes.has('write-protected');
 }
 
 function requestObject(body: unknown): Record<string, unknown> {

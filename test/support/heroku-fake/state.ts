@@ -7,6 +7,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 
 export type Region = 'us' | 'eu';
+/**
+ * A member's role in a team. `admin`, `collaborator`, `member` and `owner` are the read enum of
+ * `#/definitions/team/definitions/role`; `viewer` is in `team-member/definitions/team_role` (what a
+ * team admin may set) but missing from that read enum (see `schema.ts`).
+ */
+export type TeamRole = 'admin' | 'collaborator' | 'member' | 'owner' | 'viewer';
 export type AddOnState = 'provisioning' | 'provisioned' | 'deprovisioned';
 
 // ---- representations (what the fake serves) ------------------------------------------------
@@ -27,7 +33,7 @@ export interface Team {
   membership_limit: number | null;
   name: string;
   provisioned_licenses: boolean;
-  role: 'admin' | 'collaborator' | 'member' | 'owner' | null;
+  role: TeamRole | null;
   type: 'enterprise' | 'team';
   updated_at: string;
 }
@@ -211,7 +217,7 @@ function later(prev: string): string {
 }
 
 export class NotFound extends Error {
-  constructor(readonly resource: 'team' | 'app' | 'add-on' | 'add-on attachment' | 'app webhook' | 'plan') {
+  constructor(readonly resource: 'team' | 'app' | 'add-on' | 'add-on attachment' | 'app webhook' | 'plan' | 'user') {
     super(`Couldn't find that ${resource}.`);
   }
 }
@@ -634,7 +640,11 @@ export class FakeState {
 
   // -- representations --
 
-  teamJson(t: TeamRec): Team {
+  /**
+   * `role` is the role of whoever asks: `admin` for the controller's own token (it sees every team
+   * as today), the member's role for a user's token (`FakeAccounts`).
+   */
+  teamJson(t: TeamRec, role: TeamRole = 'admin'): Team {
     return {
       id: t.id,
       created_at: t.createdAt,
@@ -645,7 +655,7 @@ export class FakeState {
       membership_limit: null,
       name: t.name,
       provisioned_licenses: false,
-      role: 'admin',
+      role,
       type: 'team',
       updated_at: t.updatedAt,
     };
