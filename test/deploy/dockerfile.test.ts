@@ -70,7 +70,9 @@ describe('structure', () => {
     expect(runtime).toContain('ARG APP_UID=10001');
     expect(runtime.at(-2)).toBe('ENTRYPOINT ["node", "dist/cli/main.js"]');
     expect(runtime.at(-1)).toBe('CMD ["serve"]');
-    expect(runtime).toContain('EXPOSE 8080');
+    // Both listeners: private (PORT, health, metrics, admin API, console) and public (PUBLIC_PORT, Heroku's requests).
+    expect(runtime).toContain('EXPOSE 8080 8081');
+    expect(runtime.some((l) => l.startsWith('ENV ') && /\bPORT=8080\b/.test(l) && /\bPUBLIC_PORT=8081\b/.test(l))).toBe(true);
     expect(runtime.some((l) => l.startsWith('ENV ') && l.includes('DATA_DIR=/data') && l.includes('NODE_ENV=production'))).toBe(true);
     expect(runtime.some((l) => l.startsWith('HEALTHCHECK'))).toBe(false);
   });

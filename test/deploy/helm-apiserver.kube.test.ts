@@ -1,8 +1,9 @@
 /**
  * The chart's rendered objects against the stand's real kube-apiserver: every object of the
- * default render and of the every-option render is accepted by a server-side dry run (the
- * ServiceMonitor and PrometheusRule against the Prometheus Operator's real CRD schemas, taken from
- * its Go module), and the Role really grants what the controller uses and nothing else (created for
+ * default render and of the every-option render (both listeners' Services, the public Ingress) is
+ * accepted by a server-side dry run (the ServiceMonitor, with its Bearer token authorization, and
+ * the PrometheusRule against the Prometheus Operator's real CRD schemas, taken from its Go
+ * module), and the Role really grants what the controller uses and nothing else (created for
  * real, then asked with SubjectAccessReviews).
  * Needs the stand's kube-apiserver (see test/support/global-setup.ts).
  */
@@ -97,8 +98,20 @@ describe('the rendered chart on a real kube-apiserver', () => {
     await namespaces(ns, leases);
     const objects = await render(ns, '-f', ALL_OPTIONS, '--set', `leaderElection.leaseNamespace=${leases}`);
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const kind of ['ServiceMonitor', 'PrometheusRule', 'PodDisruptionBudget', 'Role', 'RoleBinding']) expect(kinds, kind).toContain(kind);
+    for (const kind of ['ServiceMonitor', 'PrometheusRule', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Ingress']) expect(kinds, kind).toContain(kind);
+    expect(objects.filter((o) => o.kind === 'Service')).toHaveLength(2);
     expect(await dryRun(objects, ns)).toEqual([]);
+  });
+
+  it('keeps the ServiceMonitor\'s Bearer token authorization (a field the CRD knows, not pruned)', async () => {
+    const ns = randomName('hsc');
+    await namespaces(ns);
+    const monitor = (await render(ns, '-f', ALL_OPTIONS, '--set', `leaderElection.leaseNamespace=${ns}`)).find((o) => o.kind === 'ServiceMonitor')!;
+    const authorization = { type: 'Bearer', credentials: { name: 'hs3-metrics-token', key: 'api-token' } };
+    expect(monitor.spec.endpoints[0].authorization).toEqual(authorization);
+    const client = KubernetesObjectApi.makeApiClient(kubeConfig());
+    const created = (await client.create(monitor, undefined, 'All')) as Obj;
+    expect(created.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics', authorization });
   });
 
   it('refuses an object the schema forbids, so the dry runs above can fail', async () => {

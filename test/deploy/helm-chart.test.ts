@@ -7,7 +7,7 @@
  * really exports.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
@@ -20,6 +20,11 @@ const ALL_OPTIONS = path.join(CHART, 'ci/all-options-values.yaml');
 const RELEASE = 't';
 const NAMESPACE = 'ops';
 const FULLNAME = 't-heroku-s3-controller';
+const PUBLIC_SERVICE = `${FULLNAME}-public`;
+/** Variables whose values are secrets: they may only come from the Secret, never as a value. */
+const SECRET_VARIABLE = /(_TOKEN|_KEYS?|_KEY_ID|_SECRETS?|_PASSWORD|^DATABASE_URL)$/;
+/** The only paths the Ingress may route: what Heroku must reach. */
+const PUBLIC_PATHS = ['/webhooks/heroku', '/heroku/resources'];
 
 let helm: string;
 let tmp: string;
@@ -48,6 +53,18 @@ const one = (objects: Obj[], kind: string, name?: string): Obj => {
 };
 const container = (objects: Obj[]): Obj => one(objects, 'Deployment').spec.template.spec.containers[0];
 const envOf = (objects: Obj[]): Map<string, Obj> => new Map((container(objects).env as Obj[]).map((e) => [e.name as string, e]));
+const portNumber = (objects: Obj[], name: string): number => (container(objects).ports as Obj[]).find((p) => p.name === name)?.containerPort;
+/** Every Service an Ingress of the render sends traffic to, with the path and port. */
+const ingressBackends = (objects: Obj[]): { ingress: string; host?: string; path?: string; pathType?: string; service: string; port: Obj }[] =>
+  objects
+    .filter((o) => o.kind === 'Ingress')
+    .flatMap((ingress) => [
+      ...(ingress.spec.defaultBackend ? [{ ingress: ingress.metadata.name, ...ingress.spec.defaultBackend.service }] : []),
+      ...((ingress.spec.rules ?? []) as Obj[]).flatMap((rule) =>
+        ((rule.http?.paths ?? []) as Obj[]).map((p) => ({ ingress: ingress.metadata.name, host: rule.host, path: p.path, pathType: p.pathType, ...p.backend.service })),
+      ),
+    ])
+    .map(({ name, ...rest }) => ({ ...rest, service: name }));
 
 /** The environment variables src/config/config.ts reads (the keys of its zod envSchema). */
 function configVariables(): string[] {
@@ -92,7 +109,7 @@ describe('default render', () => {
   });
 
   it('renders the expected objects, and no Prometheus Operator ones', () => {
-    expect(kinds(objects)).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(kinds(objects)).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount']);
     for (const o of objects) expect(o.metadata.namespace).toBe(NAMESPACE);
   });
 
@@ -102,7 +119,10 @@ describe('default render', () => {
     const c = container(objects);
     expect(c.image).toBe('heroku-s3-controller:0.1.0');
     expect(c.args).toEqual(['serve']);
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'public', containerPort: 8081, protocol: 'TCP' },
+    ]);
     expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
     expect(c.startupProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
@@ -173,10 +193,22 @@ describe('default render', () => {
     expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('10000');
     expect(env.get('GC_BREAKER_MIN_DELETIONS')?.value).toBe('5');
     expect(env.get('PORT')?.value).toBe('8080');
+    expect(env.get('PUBLIC_PORT')?.value).toBe('8081');
+    expect(env.get('METRICS_REQUIRE_TOKEN')?.value).toBe('false');
+    expect(env.get('PUBLIC_RATE_LIMIT')?.value).toBe('1200');
+    // No Ingress, so no proxy in front: the client is the socket's peer.
+    expect(env.get('TRUST_PROXY')?.value).toBe('0');
+    expect(env.get('SESSION_TTL')?.value).toBe('8h');
+    // No Heroku sign-in by default: operators sign in to the console with API tokens.
+    expect(env.has('CONSOLE_URL')).toBe(false);
+    expect(env.has('HEROKU_OAUTH_ID')).toBe(false);
+    for (const key of ['ADDON_MANIFEST_PASSWORD', 'ADDON_CLIENT_SECRET', 'WEBHOOK_SECRETS', 'HEROKU_OAUTH_SECRET']) {
+      expect(env.get(key), key).toEqual({ name: key, valueFrom: { secretKeyRef: { name: FULLNAME, key, optional: true } } });
+    }
     // No INSTANCE_ID by default: the database chooses one and keeps it (issue 13, defect 8).
     expect(env.has('INSTANCE_ID')).toBe(false);
-    // No secret value is ever written into the Deployment.
-    for (const e of env.values()) if (/(_TOKEN|_KEYS?|_KEY_ID|^DATABASE_URL)$/.test(e.name)) expect(e.value).toBeUndefined();
+    // No secret value is ever written into the Deployment (METRICS_REQUIRE_TOKEN is a switch, not a token).
+    for (const e of env.values()) if (SECRET_VARIABLE.test(e.name) && e.name !== 'METRICS_REQUIRE_TOKEN') expect(e.value, e.name).toBeUndefined();
   });
 
   it('grants only what the controller uses: its Lease and Events', () => {
@@ -192,11 +224,17 @@ describe('default render', () => {
     expect(one(objects, 'ServiceAccount').metadata.name).toBe(FULLNAME);
   });
 
-  it('has a Service for HTTP and metrics, and a PodDisruptionBudget of minAvailable 1, both selecting the pods', () => {
+  it('has a ClusterIP Service per listener, no Ingress, and a PodDisruptionBudget of minAvailable 1, all selecting the pods', () => {
     const podLabels = one(objects, 'Deployment').spec.template.metadata.labels as Record<string, string>;
-    const service = one(objects, 'Service');
+    const service = one(objects, 'Service', FULLNAME);
+    expect(service.spec.type).toBe('ClusterIP');
     expect(service.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
     expect(podLabels).toMatchObject(service.spec.selector);
+    const publicService = one(objects, 'Service', PUBLIC_SERVICE);
+    expect(publicService.spec.type).toBe('ClusterIP');
+    expect(publicService.spec.ports).toEqual([{ name: 'public', port: 8081, targetPort: 'public', protocol: 'TCP' }]);
+    expect(podLabels).toMatchObject(publicService.spec.selector);
+    expect(kinds(objects)).not.toContain('Ingress');
     const pdb = one(objects, 'PodDisruptionBudget');
     expect(pdb.apiVersion).toBe('policy/v1');
     expect(pdb.spec.minAvailable).toBe(1);
@@ -222,12 +260,21 @@ describe('every option', () => {
 
   it('renders the ServiceMonitor and the PrometheusRule, and a Role for the Lease in its own namespace', () => {
     expect(kinds(objects)).toEqual([
-      'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',
+      'Deployment', 'Ingress', 'PodDisruptionBudget', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor',
     ]);
     const monitor = one(objects, 'ServiceMonitor');
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(monitor.metadata.labels.release).toBe('prometheus');
-    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
+    // metrics.requireToken: the scrape sends the operator API token of the values-named Secret.
+    expect(monitor.spec.endpoints).toEqual([
+      {
+        port: 'http',
+        path: '/metrics',
+        interval: '15s',
+        scrapeTimeout: '10s',
+        authorization: { type: 'Bearer', credentials: { name: 'hs3-metrics-token', key: 'api-token' } },
+      },
+    ]);
     const leaseRole = one(objects, 'Role', 'hs3-leader-election');
     expect(leaseRole.metadata.namespace).toBe('platform-leases');
     expect(leaseRole.rules[1].resourceNames).toEqual(['hs3-leader']);
@@ -244,6 +291,19 @@ describe('every option', () => {
     expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('1000000');
     expect(env.get('GC_BREAKER_MIN_DELETIONS')?.value).toBe('3');
     expect(env.get('INSTANCE_ID')?.value).toBe('prod');
+    expect([env.get('PORT')?.value, env.get('PUBLIC_PORT')?.value, env.get('METRICS_REQUIRE_TOKEN')?.value]).toEqual(['9090', '9091', 'true']);
+    expect([env.get('PUBLIC_RATE_LIMIT')?.value, env.get('TRUST_PROXY')?.value]).toEqual(['600', '2']);
+    expect([env.get('CONSOLE_URL')?.value, env.get('HEROKU_OAUTH_ID')?.value, env.get('SESSION_TTL')?.value]).toEqual([
+      'https://s3-console.internal.example.com',
+      '01234567-89ab-cdef-0123-456789abcdef',
+      '4h',
+    ]);
+    // The console's OAuth client secret comes from the Secret, under the key the values name.
+    expect(env.get('HEROKU_OAUTH_SECRET')).toEqual({
+      name: 'HEROKU_OAUTH_SECRET',
+      valueFrom: { secretKeyRef: { name: 'hs3-secrets', key: 'console-oauth-secret', optional: true } },
+    });
+    for (const e of env.values()) if (SECRET_VARIABLE.test(e.name) && e.name !== 'METRICS_REQUIRE_TOKEN') expect(e.value, e.name).toBeUndefined();
     expect(JSON.parse(env.get('PLAN_PROFILES')?.value as string)).toEqual({
       's3-bucket:versioned': { versioning: true },
       'read-only': { access: 'read-only', corsOrigins: ['https://app.example.com'] },
@@ -255,6 +315,242 @@ describe('every option', () => {
     expect(env.get('LEASE_DURATION')?.value).toBe('20s');
     expect(env.get('DATABASE_URL')?.valueFrom.secretKeyRef.name).toBe('hs3-secrets');
     expect(container(objects).image).toMatch(/^registry\.example\.com\/platform\/heroku-s3-controller@sha256:0{64}$/);
+  });
+});
+
+describe('the private and the public listener', () => {
+  const INGRESS = ['--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=hs3.example.com'];
+
+  it.each([
+    ['the defaults', [] as string[], 8080, 8081],
+    ['other ports', ['--set', 'containerPort=9000', '--set', 'publicContainerPort=9443'], 9000, 9443],
+    ['every option', ['-f', ALL_OPTIONS], 9090, 9091],
+  ])('sets PORT and PUBLIC_PORT to the container ports "http" and "public" (%s)', async (_what, args, privatePort, publicPort) => {
+    const objects = await template(...args);
+    const env = envOf(objects);
+    expect(portNumber(objects, 'http')).toBe(privatePort);
+    expect(portNumber(objects, 'public')).toBe(publicPort);
+    expect(env.get('PORT')?.value).toBe(String(privatePort));
+    expect(env.get('PUBLIC_PORT')?.value).toBe(String(publicPort));
+    // The probes ask the private listener (the public one has no /healthz or /readyz).
+    const c = container(objects);
+    for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) expect(probe.httpGet.port).toBe('http');
+    // Each Service sends to its own listener.
+    expect(objects.filter((o) => o.kind === 'Service').map((o) => o.spec.ports.map((p: Obj) => p.targetPort)).sort()).toEqual([['http'], ['public']]);
+  });
+
+  it.each([
+    ['no Ingress', [] as string[], '0'],
+    ['the Ingress', INGRESS, '1'],
+    ['the Ingress, config.trustProxy null', [...INGRESS, '--set', 'config.trustProxy=null'], '1'],
+    ['the Ingress, config.trustProxy 0', [...INGRESS, '--set', 'config.trustProxy=0'], '0'],
+    ['no Ingress, config.trustProxy 2 (a load balancer that appends to X-Forwarded-For, then your own proxy)', ['--set', 'config.trustProxy=2'], '2'],
+    ['every option', ['-f', ALL_OPTIONS], '2'],
+  ])('sets TRUST_PROXY to the proxies in front: 1 behind the Ingress unless config.trustProxy says otherwise (%s)', async (_what, args, hops) => {
+    const env = envOf(await template(...args));
+    expect(env.get('TRUST_PROXY')?.value).toBe(hops);
+  });
+
+  it('sets PUBLIC_RATE_LIMIT from config.publicRateLimit', async () => {
+    expect(envOf(await template('--set', 'config.publicRateLimit=300')).get('PUBLIC_RATE_LIMIT')?.value).toBe('300');
+  });
+
+  it('turns Heroku sign-in on with the OAuth client id and the console URL, its secret from the Secret', async () => {
+    const env = envOf(
+      await template('--set', 'config.console.url=http://localhost:8080', '--set', 'config.console.herokuOauthId=01234567-89ab-cdef-0123-456789abcdef', '--set', 'config.console.sessionTtl=12h'),
+    );
+    expect(env.get('CONSOLE_URL')?.value).toBe('http://localhost:8080');
+    expect(env.get('HEROKU_OAUTH_ID')?.value).toBe('01234567-89ab-cdef-0123-456789abcdef');
+    expect(env.get('SESSION_TTL')?.value).toBe('12h');
+    expect(env.get('HEROKU_OAUTH_SECRET')?.valueFrom).toEqual({ secretKeyRef: { name: FULLNAME, key: 'HEROKU_OAUTH_SECRET', optional: true } });
+    // The console URL alone (for the record) turns nothing on.
+    const urlOnly = envOf(await template('--set', 'config.console.url=https://s3-console.example.com'));
+    expect(urlOnly.get('CONSOLE_URL')?.value).toBe('https://s3-console.example.com');
+    expect(urlOnly.has('HEROKU_OAUTH_ID')).toBe(false);
+  });
+
+  it('refuses an OAuth client id without the console URL its redirect goes back to, saying why', async () => {
+    const result = await run(helm, ['template', RELEASE, CHART, '--set', 'config.console.herokuOauthId=01234567-89ab-cdef-0123-456789abcdef']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('config.console.herokuOauthId is set but config.console.url is empty');
+    expect(result.stderr).toContain('CONSOLE_URL/auth/heroku/callback');
+    expect(result.stderr).toContain('e.g. http://localhost:8080 with kubectl port-forward');
+  });
+
+  it('refuses one port for both listeners, saying why', async () => {
+    const result = await run(helm, ['template', RELEASE, CHART, '--set', 'publicContainerPort=8080']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('containerPort and publicContainerPort are both 8080: the private and the public listener need ports of their own');
+  });
+
+  it('routes only /webhooks/heroku and /heroku/resources (Prefix) of each host to the public Service, never the private one', async () => {
+    const objects = await template('-f', ALL_OPTIONS);
+    const ingress = one(objects, 'Ingress');
+    expect(ingress.apiVersion).toBe('networking.k8s.io/v1');
+    expect(ingress.spec.ingressClassName).toBe('nginx');
+    expect(ingress.metadata.annotations).toEqual({ 'cert-manager.io/cluster-issuer': 'letsencrypt', 'nginx.ingress.kubernetes.io/proxy-body-size': '1m' });
+    expect(ingress.spec.tls).toEqual([{ secretName: 'heroku-s3-tls', hosts: ['heroku-s3.example.com', 'heroku-s3.example.net'] }]);
+    expect(ingress.spec.defaultBackend).toBeUndefined();
+    const publicService = one(objects, 'Service', 'hs3-public');
+    const backends = ingressBackends(objects);
+    expect(backends).toEqual(
+      ['heroku-s3.example.com', 'heroku-s3.example.net'].flatMap((host) =>
+        PUBLIC_PATHS.map((path) => ({ ingress: 'hs3', host, path, pathType: 'Prefix', service: 'hs3-public', port: { name: 'public' } })),
+      ),
+    );
+    // The port it names is the public Service's, which targets the public container port.
+    expect(publicService.spec.ports).toEqual([{ name: 'public', port: 80, targetPort: 'public', protocol: 'TCP' }]);
+    expect(portNumber(objects, 'public')).toBe(9091);
+  });
+
+  it.each([
+    ['the default values with an Ingress', INGRESS],
+    ['every option', ['-f', ALL_OPTIONS]],
+    ['a public LoadBalancer and an Ingress', [...INGRESS, '--set', 'publicService.type=LoadBalancer']],
+  ])('keeps the private Service ClusterIP and out of every Ingress (%s)', async (_what, args) => {
+    const objects = await template(...args);
+    const services = objects.filter((o) => o.kind === 'Service');
+    expect(services).toHaveLength(2);
+    const privateService = services.find((o) => o.metadata.labels['heroku-s3-controller/listener'] === 'private')!;
+    const publicService = services.find((o) => o.metadata.labels['heroku-s3-controller/listener'] === 'public')!;
+    expect(privateService.spec.type).toBe('ClusterIP');
+    expect(privateService.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['http']);
+    expect(publicService.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['public']);
+    const backends = ingressBackends(objects);
+    expect(backends.length).toBeGreaterThan(0);
+    expect(backends.filter((b) => b.service !== publicService.metadata.name)).toEqual([]);
+    expect(new Set(backends.map((b) => b.path))).toEqual(new Set(PUBLIC_PATHS));
+  });
+
+  it('exposes the public Service alone as a LoadBalancer when asked', async () => {
+    const objects = await template('--set', 'publicService.type=LoadBalancer');
+    expect(one(objects, 'Service', PUBLIC_SERVICE).spec.type).toBe('LoadBalancer');
+    expect(one(objects, 'Service', FULLNAME).spec.type).toBe('ClusterIP');
+  });
+
+  it('has the ServiceMonitor scrape /metrics on the private port, of the private Service only, anonymously by default', async () => {
+    const objects = await template('--set', 'metrics.serviceMonitor.enabled=true');
+    const monitor = one(objects, 'ServiceMonitor');
+    expect(monitor.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+    const selected = objects.filter(
+      (o) => o.kind === 'Service' && Object.entries(monitor.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => o.metadata.labels[k] === v),
+    );
+    expect(selected.map((o) => o.metadata.name)).toEqual([FULLNAME]);
+    // The endpoint's port is the private Service's port, which targets the container port PORT names.
+    const [servicePort] = selected[0]!.spec.ports as Obj[];
+    expect(servicePort!.name).toBe(monitor.spec.endpoints[0].port);
+    expect(servicePort!.targetPort).toBe('http');
+    expect(String(portNumber(objects, 'http'))).toBe(envOf(objects).get('PORT')?.value);
+    expect(envOf(objects).get('METRICS_REQUIRE_TOKEN')?.value).toBe('false');
+  });
+
+  it('with metrics.requireToken, sets METRICS_REQUIRE_TOKEN and scrapes with the Bearer token of the named Secret', async () => {
+    const objects = await template(
+      '--set', 'metrics.requireToken=true',
+      '--set', 'metrics.serviceMonitor.enabled=true',
+      '--set', 'metrics.serviceMonitor.tokenSecret.name=prometheus-hsc-token',
+    );
+    expect(envOf(objects).get('METRICS_REQUIRE_TOKEN')?.value).toBe('true');
+    expect(one(objects, 'ServiceMonitor').spec.endpoints).toEqual([
+      {
+        port: 'http',
+        path: '/metrics',
+        interval: '30s',
+        scrapeTimeout: '10s',
+        authorization: { type: 'Bearer', credentials: { name: 'prometheus-hsc-token', key: 'token' } },
+      },
+    ]);
+  });
+
+  it('with metrics.requireToken but no token Secret, refuses to render a ServiceMonitor that could not scrape', async () => {
+    const result = await run(helm, ['template', RELEASE, CHART, '--set', 'metrics.requireToken=true', '--set', 'metrics.serviceMonitor.enabled=true']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('metrics.serviceMonitor.tokenSecret.name is empty: with metrics.requireToken the ServiceMonitor needs the Secret');
+    // Without a ServiceMonitor no Secret is needed.
+    expect(envOf(await template('--set', 'metrics.requireToken=true')).get('METRICS_REQUIRE_TOKEN')?.value).toBe('true');
+  });
+
+  describe('NOTES.txt', () => {
+    /**
+     * helm template leaves NOTES.txt out, and `helm install --dry-run` wants a cluster: a copy of
+     * the chart keeps NOTES.txt outside templates/ and renders it with `tpl` into a ConfigMap.
+     */
+    const notes = async (...args: string[]): Promise<string> => {
+      const copy = path.join(tmp, `chart-notes-${Math.random().toString(36).slice(2)}`);
+      await cp(CHART, copy, { recursive: true });
+      await rename(path.join(copy, 'templates/NOTES.txt'), path.join(copy, 'NOTES.txt'));
+      await writeFile(
+        path.join(copy, 'templates/notes-probe.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get "NOTES.txt") . | toJson }}\n',
+      );
+      const result = await run(helm, ['template', RELEASE, copy, '--namespace', NAMESPACE, '--show-only', 'templates/notes-probe.yaml', ...args]);
+      if (result.code !== 0) throw new Error(`rendering NOTES.txt failed:\n${result.stderr}`);
+      return (loadAllYaml(result.stdout)[0] as Obj).data.notes as string;
+    };
+
+    it('says how to reach the console: a port-forward to the private Service', async () => {
+      const text = await notes();
+      expect(text).toContain(`kubectl -n ${NAMESPACE} port-forward service/${FULLNAME} 8080:8080`);
+      expect(text).toContain('http://localhost:8080/api/v1');
+      expect(text).not.toMatch(/port-forward service\/\S*-public/);
+      // Without an Ingress: what to expose, and what never to.
+      expect(text).toContain(`expose service/${PUBLIC_SERVICE} yourself`);
+      expect(text).toContain(`Never expose service/${FULLNAME}`);
+    });
+
+    /** The image's program, from the Dockerfile's ENTRYPOINT: what `kubectl exec` must run (no binary is on its PATH). */
+    const entrypoint = (): string => {
+      const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+      if (!line) throw new Error('cannot find the exec-form ENTRYPOINT of the Dockerfile');
+      return (JSON.parse(line) as string[]).join(' ');
+    };
+
+    it('says how to make an operator API token in a pod, with the image\'s own program', async () => {
+      const text = await notes();
+      const exec = `kubectl -n ${NAMESPACE} exec deployment/${FULLNAME} -- ${entrypoint()}`;
+      expect(text).toContain(`${exec} token create --name NAME --scope read`);
+      expect(text).toContain(`${exec} tokens`);
+      expect(text).toContain(`${exec} token revoke ID`);
+      expect(text).toContain('http://localhost:8080/ for the console');
+    });
+
+    it('says how to turn Heroku sign-in on when it is off: the OAuth client, its secret in the Secret, its id', async () => {
+      const text = await notes();
+      expect(text).toContain('Heroku sign-in for team admins (they see, and may link, only the Heroku Teams they administer) is off');
+      expect(text).toContain('heroku clients:create "S3 console" http://localhost:8080/auth/heroku/callback');
+      expect(text).toContain(`kubectl -n ${NAMESPACE} patch secret ${FULLNAME} --type merge`);
+      expect(text).toContain('{"stringData":{"HEROKU_OAUTH_SECRET":');
+      expect(text).toContain('--set config.console.url=http://localhost:8080 --set config.console.herokuOauthId=');
+      // A console URL of its own is the redirect URI's base.
+      const own = await notes('--set', 'config.console.url=https://s3-console.internal.example.com/');
+      expect(own).toContain('heroku clients:create "S3 console" https://s3-console.internal.example.com/auth/heroku/callback');
+    });
+
+    it('says Heroku sign-in is on, with the redirect URI and the Secret key of its secret', async () => {
+      const text = await notes('-f', ALL_OPTIONS);
+      expect(text).toContain('Heroku sign-in for team admins is on: OAuth client 01234567-89ab-cdef-0123-456789abcdef');
+      expect(text).toContain('https://s3-console.internal.example.com/auth/heroku/callback');
+      expect(text).toContain('key console-oauth-secret of Secret hs3-secrets');
+      expect(text).not.toContain('clients:create');
+    });
+
+    it('says how clients of the public listener are told apart (TRUST_PROXY)', async () => {
+      expect(await notes()).toContain('TRUST_PROXY 0, config.trustProxy');
+      expect(await notes('--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=hs3.example.com')).toContain('TRUST_PROXY 1,\n   config.trustProxy: 1 because of the Ingress');
+      expect(await notes('-f', ALL_OPTIONS)).toContain('Each client may send 600 requests a minute there');
+    });
+
+    it('gives the URLs for Heroku from the Ingress hosts', async () => {
+      const text = await notes('-f', ALL_OPTIONS);
+      for (const host of ['heroku-s3.example.com', 'heroku-s3.example.net']) {
+        expect(text).toContain(`https://${host}/webhooks/heroku`);
+        expect(text).toContain(`https://${host}/heroku/resources`);
+      }
+      expect(text).toContain('webhooks register --url https://heroku-s3.example.com/webhooks/heroku');
+      expect(text).toContain('port-forward service/hs3 9090:9090');
+      expect(text).toContain('curl -H "Authorization: Bearer $TOKEN" localhost:9090/metrics');
+      expect(text).not.toContain('ingress.tls does not list');
+    });
   });
 });
 
@@ -278,6 +574,28 @@ describe('values.schema.json', () => {
   });
   it('refuses a heap share above 90% of the memory limit', () => refused(['--set', 'heapPercentOfMemoryLimit=95'], '/heapPercentOfMemoryLimit', /maximum: got 95, want 90/));
   it('refuses a heap share that is not a whole number', () => refused(['--set-string', 'heapPercentOfMemoryLimit=half'], '/heapPercentOfMemoryLimit', /got string, want integer/));
+  it('refuses a private port above 65535', () => refused(['--set', 'containerPort=70000'], '/containerPort', /maximum: got 70,000, want 65,535/));
+  it('refuses a public port of 0', () => refused(['--set', 'publicContainerPort=0'], '/publicContainerPort', /minimum: got 0, want 1/));
+  it('refuses a public port that is not a number', () => refused(['--set-string', 'publicContainerPort=https'], '/publicContainerPort', /got string, want integer/));
+  it('refuses a public Service port that is not a number', () => refused(['--set-string', 'publicService.port=eighty'], '/publicService/port', /got string, want integer/));
+  it('refuses exposing the private Service', () => refused(['--set', 'service.type=LoadBalancer'], '/service/type', /value must be 'ClusterIP'/));
+  it('refuses an unknown public Service type', () => refused(['--set', 'publicService.type=ExternalName'], '/publicService/type', /must be one of/));
+  it('refuses an enabled Ingress without a host', () => refused(['--set', 'ingress.enabled=true'], '/ingress/hosts', /minItems: got 0, want 1/));
+  it('refuses an Ingress host given as a bare string', () =>
+    refused(['--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0]=hs3.example.com'], '/ingress/hosts/0', /got string, want object/));
+  it('refuses Ingress paths (they are fixed)', () =>
+    refused(['--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=a.example.com', '--set', 'ingress.hosts[0].paths[0]=/'], '/ingress/hosts/0', /additional properties 'paths' not allowed/));
+  it('refuses an Ingress host that is not a DNS name', () =>
+    refused(['--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=https://a.example.com'], '/ingress/hosts/0/host', /does not match pattern/));
+  it('refuses ingress.enabled that is not a boolean', () => refused(['--set-string', 'ingress.enabled=yes'], '/ingress/enabled', /got string, want boolean/));
+  it('refuses metrics.requireToken that is not a boolean', () => refused(['--set-string', 'metrics.requireToken=yes'], '/metrics/requireToken', /got string, want boolean/));
+  it('refuses a TRUST_PROXY above 9', () => refused(['--set', 'config.trustProxy=10'], '/config/trustProxy', /maximum: got 10, want 9/));
+  it('refuses a TRUST_PROXY that is not a number', () => refused(['--set-string', 'config.trustProxy=one'], '/config/trustProxy', /got string, want integer/));
+  it('refuses a PUBLIC_RATE_LIMIT of 0', () => refused(['--set', 'config.publicRateLimit=0'], '/config/publicRateLimit', /minimum: got 0, want 1/));
+  it('refuses a SESSION_TTL that is not a duration', () => refused(['--set', 'config.console.sessionTtl=a day'], '/config/console/sessionTtl', /does not match pattern/));
+  it('refuses a console URL without its scheme', () => refused(['--set', 'config.console.url=s3-console.example.com'], '/config/console/url', /does not match pattern/));
+  it('refuses a console URL with a query', () => refused(['--set', 'config.console.url=https://s3-console.example.com/?a=b'], '/config/console/url', /does not match pattern/));
+  it('refuses an OAuth client id that is not a UUID', () => refused(['--set', 'config.console.herokuOauthId=S3 console'], '/config/console/herokuOauthId', /does not match pattern/));
   it('refuses a misspelt key', () => refused(['--set', 'replicacount=3'], '', /additional properties 'replicacount' not allowed/));
   it('refuses running as root', () => refused(['--set', 'securityContext.runAsNonRoot=false'], '/securityContext/runAsNonRoot', /value must be true/));
   it('refuses an unknown leader election mode', () => refused(['--set', 'leaderElection.mode=etcd'], '/leaderElection/mode', /must be one of 'kubernetes', 'postgres', 'none'/));

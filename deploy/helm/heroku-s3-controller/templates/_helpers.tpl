@@ -34,6 +34,28 @@ app.kubernetes.io/component: controller
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* The private listener's Service (health, metrics, drift, admin API, console): the full name. */}}
+{{- define "hsc.privateServiceName" -}}
+{{- include "hsc.fullname" . }}
+{{- end }}
+
+{{/* The public listener's Service (webhooks, Partner API): <full name>-public, within 63 characters. */}}
+{{- define "hsc.publicServiceName" -}}
+{{- printf "%s-public" (include "hsc.fullname" . | trunc 56 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+TRUST_PROXY: config.trustProxy, or when it is null 1 behind the chart's Ingress (the Ingress
+controller appends the client's address to X-Forwarded-For) and 0 without one.
+*/}}
+{{- define "hsc.trustProxy" -}}
+{{- $hops := .Values.config.trustProxy -}}
+{{- if kindIs "invalid" $hops -}}
+{{- $hops = ternary 1 0 (eq .Values.ingress.enabled true) -}}
+{{- end -}}
+{{- $hops | int64 -}}
+{{- end }}
+
 {{- define "hsc.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "hsc.fullname" .) .Values.serviceAccount.name }}
