@@ -55,10 +55,13 @@ COPY migrations ./migrations
 
 ENV NODE_ENV=production \
     DATA_DIR=/data \
-    PORT=8080
+    PORT=8080 \
+    PUBLIC_PORT=8081
 
 USER ${APP_UID}:${APP_UID}
-EXPOSE 8080
+# 8080: the private listener (health, metrics, admin API); 8081: the public one (Heroku's webhooks
+# and the Partner API), the only one to expose outside the cluster.
+EXPOSE 8080 8081
 
 # No HEALTHCHECK: Kubernetes ignores Docker's HEALTHCHECK and probes /healthz (liveness) and
 # /readyz (readiness) itself (see deploy/helm); the slim image has no curl to run one anyway.

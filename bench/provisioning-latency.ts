@@ -24,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createFastLane } from '../src/fast-lane/fast-lane.js';
-import { startHttpServer } from '../src/http/server.js';
+import { startPublicListener } from '../src/http/public-listener.js';
 import { WEBHOOK_PATH } from '../src/fast-lane/keyed-queue.js';
 import { SIGNATURE_HEADER, signHerokuWebhook } from '../src/webhooks/heroku-webhooks.js';
 import type { PartnerTarget } from '../test/support/heroku-fake/index.js';
@@ -102,14 +102,9 @@ async function main(): Promise<void> {
     return result;
   };
   const lane = createFastLane(runtime, () => true);
-  const server = await startHttpServer(
+  const server = await startPublicListener(
     0,
-    {
-      health: { lastPassAt: () => null, maxPassAgeMs: 60_000 },
-      metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) },
-      drift: () => null,
-      routes: lane.routes,
-    },
+    { routes: lane.routes, requestsPerMinute: Number.MAX_SAFE_INTEGER },
     '127.0.0.1',
   );
   lane.start();

@@ -12,7 +12,9 @@ import { GetUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { loadConfig } from '../src/config/config.js';
 import { linkCommand } from '../src/cli/link-commands.js';
-import { startHttpServer, type HttpServer } from '../src/http/server.js';
+import { apiTokenAuthenticator } from '../src/http/authentication.js';
+import type { HttpServer } from '../src/http/listen.js';
+import { startPrivateListener } from '../src/http/private-listener.js';
 import { failedPassRecord, publishPass } from '../src/metrics/pass-outcome.js';
 import type { Action } from '../src/reconciler/actions.js';
 import type { PassResult } from '../src/reconciler/controller.js';
@@ -49,6 +51,8 @@ export interface StoryEvidence {
   drift: { seen: string[]; repaired: boolean; publicAccessBlockRestored: boolean; configVarRestored: boolean };
   reviewApp: { orphanedAt: string | null; bucketGone: boolean; userGone: boolean };
   urls: { metrics: string; drift: string };
+  /** A read-only operator API token made for the demo: /drift and the admin API ask for one. */
+  readToken: string;
 }
 
 /** The controller's environment: what a user would export, pointed at the sandbox. */
@@ -89,11 +93,13 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
     runtime = await createRuntime(config, createLogger(config.logLevel));
     const rt = runtime;
     let lastPassAt: Date | null = null;
-    server = await startHttpServer(
+    server = await startPrivateListener(
       options.port,
-      { health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000 }, metrics: rt.metrics, drift: () => rt.reports.latest },
+      { health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000 }, metrics: rt.metrics, drift: () => rt.reports.latest, authenticator: apiTokenAuthenticator(rt.store.apiTokens) },
       '127.0.0.1',
     );
+    // As `heroku-s3-controller token create --name demo-reader --scope read` would make it.
+    const { token: readToken } = await rt.store.apiTokens.create({ name: `demo-reader-${Date.now().toString(36)}`, scope: 'read', createdBy: 'demo', expiresAt: null });
     const urls = { metrics: `${server.url}/metrics`, drift: `${server.url}/drift` };
     let passes = 0;
     const pass = async (): Promise<PassResult> => {
@@ -125,6 +131,7 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
       drift: { seen: [], repaired: false, publicAccessBlockRestored: false, configVarRestored: false },
       reviewApp: { orphanedAt: null, bucketGone: false, userGone: false },
       urls,
+      readToken,
     };
     for (const r of records) {
       await s3.send(new HeadBucketCommand({ Bucket: r.resourceName! }));
@@ -193,7 +200,8 @@ export async function tellStory(sandbox: Sandbox, options: StoryOptions): Promis
 
     step(say, 6, 'Where to look');
     say(`  ${urls.metrics}   Prometheus metrics (drift, managed resources, API calls, passes)`);
-    say(`  ${urls.drift}     the latest drift report as JSON`);
+    say(`  ${urls.drift}     the latest drift report as JSON, for an operator API token:`);
+    say(`    curl -H 'Authorization: Bearer ${readToken}' ${urls.drift}`);
     say(`  The sandbox's AWS (moto) answers on ${sandbox.motoUrl}: break something there and watch the next pass repair it.`);
     writeFileSync(path.join(sandbox.dir, 'story.json'), `${JSON.stringify(evidence, null, 2)}\n`);
     const session: DemoSession = {

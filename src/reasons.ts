@@ -270,6 +270,8 @@ export const ServeEvent = {
   Shutdown: 'shutdown',
   /** A second signal: exit at once, without releasing the lease. */
   ShutdownForced: 'shutdown-forced',
+  /** An HTTP request failed inside the controller; it was answered 500 without the error's text. */
+  RequestFailed: 'request-failed',
   /** FERNET_KEYS is not set (embedded database): a key was generated in the data directory. */
   GeneratedFernetKey: 'generated-fernet-key',
 } as const;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { need, type Config } from './config/config.js';
 import { SecretBox } from './crypto/secret-box.js';
 import { Metrics } from './metrics/metrics.js';
+import type { LatestReports } from './metrics/pass-outcome.js';
 import { createPartnerApiFromConfig, type PartnerApi } from './partner/partner-api.js';
 import { Controller } from './reconciler/controller.js';
 import { BUILT_IN_KINDS } from './reconciler/kinds/bucket/kind.js';
@@ -19,12 +20,14 @@ import type { Sleep } from './sinks/aws/aws-errors.js';
 import { herokuConfigVars } from './sinks/heroku/config-vars.js';
 import { herokuDesiredState } from './sources/heroku/desired-state.js';
 import type { AddonConfigDelivery } from './reconciler/executor.js';
-import type { DriftReport } from './reconciler/drift.js';
 import { ApiCallRecorder } from './sinks/aws/api-calls.js';
 import { AwsConnector, type ClientHook, type ConnectorOptions } from './sinks/aws/connect.js';
 import { awsBucketKind } from './sinks/aws/bucket-kind.js';
 import type { KindAdapters } from './sinks/aws/observe-account.js';
+import type { LinkDeps } from './admin/links.js';
 import { HerokuApi, type HerokuRequest } from './heroku/heroku-api.js';
+import { resolveTeam } from './heroku/teams.js';
+import { verifyCredentials } from './links/verify-credentials.js';
 import { HerokuBudget } from './heroku/request-budget.js';
 import { Store } from './store/store.js';
 import { ConfigError, UserError } from './util/errors.js';
@@ -101,6 +104,21 @@ async function fernetKeys(config: Config, logger?: Logger): Promise<string[]> {
  * The Heroku API with its request budget: every request waits for admission (HEROKU_BUDGET_*),
  * and 429s are retried with backoff before they surface.
  */
+/**
+ * How a link is proven and named, for the CLI, the admin API and the console alike: the team by
+ * Heroku (HEROKU_API_TOKEN), the credentials by STS.
+ */
+export function linkingFor(config: Config, heroku: HerokuApi): Pick<LinkDeps, 'resolveTeam' | 'verify' | 'instanceId'> {
+  return {
+    resolveTeam: (team) => {
+      need(config, 'HEROKU_API_TOKEN');
+      return resolveTeam(heroku, team);
+    },
+    verify: (auth, field, options) => verifyCredentials(auth, { aws: config.aws, instanceId: config.instanceId, field, externalIdRequired: options?.externalIdRequired === true }),
+    instanceId: config.instanceId,
+  };
+}
+
 export function herokuApi(config: Config, onRequest?: (request: HerokuRequest) => void, logger?: Logger): HerokuApi {
   return new HerokuApi({
     url: config.herokuApiUrl,
@@ -131,8 +149,8 @@ export interface Runtime {
   logger: Logger;
   /** One per runtime: every AWS call and Heroku request is counted here. */
   metrics: Metrics;
-  /** The latest drift report, replaced after each pass; served on `/drift`. */
-  reports: { latest: DriftReport | null };
+  /** What the latest pass found, replaced after each; served on `/drift` and by the admin API. */
+  reports: LatestReports;
   /** The add-on Partner API (`/heroku/resources`), or null without ADDON_MANIFEST_ID. */
   partner: PartnerApi | null;
   /** Where the Partner API puts the add-ons it is told about: set by `serve`'s fast lane. */
@@ -219,7 +237,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     controller,
     logger,
     metrics,
-    reports: { latest: null },
+    reports: { latest: null, pass: null },
     partner,
     partnerWork,
     async close() {

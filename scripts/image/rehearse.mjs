@@ -480,8 +480,10 @@ async function main() {
     const gid = asRoot ? Number(gidText ?? uidText) : process.getgid?.();
     report.user = { image: last.user, rehearsedUid: uid ?? null, rehearsedGid: gid ?? null, droppedFromRoot: asRoot };
 
-    if (last.expose.length && !last.expose.some((p) => p.split('/')[0] === (last.env.PORT ?? '8080'))) {
-      fail(`EXPOSE ${last.expose.join(' ')} does not include the image's PORT ${last.env.PORT}`);
+    for (const [variable, fallback] of [['PORT', '8080'], ['PUBLIC_PORT', '8081']]) {
+      if (last.expose.length && !last.expose.some((p) => p.split('/')[0] === (last.env[variable] ?? fallback))) {
+        fail(`EXPOSE ${last.expose.join(' ')} does not include the image's ${variable} ${last.env[variable] ?? fallback}`);
+      }
     }
     const argv = [...last.entrypoint, ...last.cmd];
     const binary = argv[0] === 'node' ? (process.env.REHEARSE_NODE ?? process.execPath) : argv[0];
@@ -501,6 +503,8 @@ async function main() {
     /** One start of the image's command: healthy, ready, exits 0 on SIGTERM, writes nowhere else. */
     const startAndStop = async (label, { dataDir, tmpDir, extraEnv }) => {
       const port = await freePort();
+      let publicPort = await freePort();
+      while (publicPort === port) publicPort = await freePort();
       const env = {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         ...last.env,
@@ -508,6 +512,7 @@ async function main() {
         TMPDIR: tmpDir,
         HOME: path.join(last.root, 'nonexistent'),
         PORT: String(port),
+        PUBLIC_PORT: String(publicPort),
         ...extraEnv,
       };
       const before = snapshot(appDir);

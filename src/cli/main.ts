@@ -14,6 +14,7 @@ import { linkCommand, linksCommand, unlinkCommand } from './link-commands.js';
 import { parseOutput } from './output.js';
 import { exitCodeFor, reconcileCommand } from './reconcile-commands.js';
 import { serveCommand } from './serve-command.js';
+import { tokenCreateCommand, tokenRevokeCommand, tokensCommand } from './token-commands.js';
 import { webhooksRegisterCommand } from './webhook-commands.js';
 
 /** Errors whose message is written for the operator; anything else is a bug or an outage. */
@@ -122,6 +123,26 @@ function program(): Command {
     .description('let the deletions held by a tripped mass-deletion breaker proceed, once')
     .requiredOption('--account <id>', 'AWS account id whose breaker tripped')
     .action(async (opts) => gcApproveCommand(opts));
+
+  const token = cli.command('token').description('operator API tokens for the private listener (admin API, /drift, metrics)');
+  token
+    .command('create')
+    .description('make a token and print it once (only its hash is stored)')
+    .requiredOption('--name <name>', 'what the token is for, e.g. grafana-reader (shown in the journal)')
+    .addOption(new Option('--scope <scope>', 'read: see everything; write: also link, unlink and approve deletions').makeOptionMandatory())
+    .option('--expires-in <duration>', 'lifetime such as 90d (default: until revoked)')
+    .addOption(outputOption())
+    .action(async (opts) => tokenCreateCommand({ name: opts.name, scope: opts.scope, expiresIn: opts.expiresIn, output: opts.output }));
+  token
+    .command('revoke')
+    .description('revoke a token by id or name; it is refused from the next request on')
+    .argument('<token>', 'the token\'s id or name (see `tokens`)')
+    .action(async (id: string) => tokenRevokeCommand({ token: id }));
+  cli
+    .command('tokens')
+    .description('list API tokens (never shows a token)')
+    .addOption(outputOption())
+    .action(async (opts) => tokensCommand({ output: opts.output }));
 
   cli
     .command('migrate')

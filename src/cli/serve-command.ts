@@ -1,12 +1,17 @@
 /** `serve`: the reconcile loop on the cron schedule, with the HTTP server beside it. */
 import cron from 'node-cron';
 import { loadConfig, need } from '../config/config.js';
-import { startHttpServer } from '../http/server.js';
+import { adminApi } from '../http/admin-api/admin-api.js';
+import type { HttpServer } from '../http/listen.js';
+import { apiTokenAuthenticator, FailureCounter } from '../http/authentication.js';
+import { adminConsole } from '../http/console/console.js';
+import { startPrivateListener, type PrivateListenerOptions } from '../http/private-listener.js';
+import { startPublicListener, type PublicListenerOptions } from '../http/public-listener.js';
 import { createFastLane } from '../fast-lane/fast-lane.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outcome.js';
-import { createRuntime } from '../runtime.js';
-import { errorMessage } from '../util/errors.js';
+import { createRuntime, linkingFor } from '../runtime.js';
+import { errorMessage, UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { HerokuEvent, LeaderEvent, PassEvent, ServeEvent } from '../reasons.js';
 
@@ -87,25 +92,71 @@ export async function serveCommand(): Promise<void> {
     await running;
   };
 
-  const server = await startHttpServer(config.port, {
+  const onError = (err: unknown, route: string) => logger.error({ reason: ServeEvent.RequestFailed, route }, `request to ${route} failed: ${errorMessage(err)}`);
+  const linking = linkingFor(config, runtime.heroku);
+  const signIn = config.console.herokuOAuth;
+  // Failed token checks and sign-ins, per client: shared by the API and the console.
+  const failures = new FailureCounter({ perMinute: 20 });
+  const privateOptions: PrivateListenerOptions = {
     health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000, standby: () => !elector.isLeader() },
     metrics: runtime.metrics,
     drift: () => runtime.reports.latest,
-    routes: lane.routes,
+    authenticator: apiTokenAuthenticator(runtime.store.apiTokens),
+    metricsRequireToken: config.http.metricsRequireToken,
+    failures,
+    plugins: [
+      adminApi({ store: runtime.store, reports: runtime.reports, linking }),
+      adminConsole({
+        store: runtime.store,
+        reports: runtime.reports,
+        linking,
+        herokuSignIn: signIn && config.console.url ? { ...signIn, apiUrl: config.herokuApiUrl, redirectUri: `${config.console.url}/auth/heroku/callback` } : null,
+        cookieKeys: runtime.store.box.derivedKeys('console cookies'),
+        externalIdKey: runtime.store.box.derivedKeys('role external ids')[0]!,
+        sessionTtlMs: config.console.sessionTtlMs,
+        failures,
+      }),
+    ],
+    // Nothing proxies the private listener: believing X-Forwarded-For there would let any pod that
+    // reaches it choose the address its failed sign-ins are counted against.
+    onError,
+  };
+  const publicOptions: PublicListenerOptions = { routes: lane.routes, requestsPerMinute: config.http.publicRequestsPerMinute, trustProxyHops: config.http.trustProxyHops, onError };
+  const [privateServer, publicServer] = await startListeners(
+    () => startPrivateListener(config.port, privateOptions),
+    () => startPublicListener(config.publicPort, publicOptions),
+  ).catch(async (err: unknown) => {
+    // A port taken (or refused) must end the process, not leave it looking healthy and idle.
+    await runtime.close().catch(() => undefined);
+    throw new UserError(`cannot listen: ${errorMessage(err)}. Free the port or choose another (PORT, PUBLIC_PORT)`);
   });
   logger.info(
-    { reason: ServeEvent.Serving, url: server.url, schedule: config.resyncSchedule, instanceId: config.instanceId, routes: lane.routes.map((r) => r.prefix) },
-    `serving on ${server.url}`,
+    {
+      reason: ServeEvent.Serving,
+      url: privateServer.url,
+      publicUrl: publicServer.url,
+      schedule: config.resyncSchedule,
+      instanceId: config.instanceId,
+      routes: lane.routes.map((r) => r.prefix),
+    },
+    `serving the admin API, metrics and health on ${privateServer.url}, and Heroku's webhooks and Partner API on ${publicServer.url}`,
   );
   runtime.metrics.setLeader(false);
   elector.onChange((leader) => {
     runtime.metrics.setLeader(leader); // losing it clears the per-pass gauges
-    if (!leader) runtime.reports.latest = null;
+    if (!leader) {
+      runtime.reports.latest = null;
+      runtime.reports.pass = null;
+    }
     logger.info({ reason: leader ? LeaderEvent.Elected : LeaderEvent.Lost, identity: config.leaderElection.identity }, leader ? 'now leading' : 'no longer leading');
     if (leader) void pass();
   });
   await elector.start();
   lane.start();
+  // Expired console sessions are refused already; this only keeps their rows from piling up, on
+  // every replica and whether or not passes run.
+  const sweeper = setInterval(() => void runtime.store.sessions.sweep(new Date()).catch(() => 0), 10 * 60_000);
+  sweeper.unref();
   const task = cron.schedule(config.resyncSchedule, pass, { noOverlap: true });
   void pass();
 
@@ -124,6 +175,7 @@ export async function serveCommand(): Promise<void> {
   // From here mayMutate() is false: the executor checks it before every action, so a pass in
   // flight makes no further AWS or Heroku change, whatever it is waiting on.
   draining = true;
+  clearInterval(sweeper);
   await task.stop();
   const inFlight = running as Promise<void> | null;
   const keyed = lane.shutdown(config.shutdownTimeoutMs);
@@ -138,7 +190,7 @@ export async function serveCommand(): Promise<void> {
   // process ends right after (taking any call still waiting with it), and each action is
   // idempotent with its intent journaled, so the next leader re-reads and converges.
   await elector.stop({ release: true });
-  await server.close();
+  await Promise.all([privateServer.close(), publicServer.close()]);
   if (!finished) {
     // The abandoned pass still holds sockets (a hung Heroku or AWS call) and the store; closing
     // the store under it would only turn its wait into errors. Exit now, successfully: the pod
@@ -146,6 +198,17 @@ export async function serveCommand(): Promise<void> {
     process.exit(0);
   }
   await runtime.close();
+}
+
+/** Starts both listeners; if the second fails, the first is closed again before the error goes on. */
+async function startListeners(first: () => Promise<HttpServer>, second: () => Promise<HttpServer>): Promise<[HttpServer, HttpServer]> {
+  const a = await first();
+  try {
+    return [a, await second()];
+  } catch (err) {
+    await a.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** True when `promise` settles within `ms` (a rejection counts as settled), false otherwise. */

@@ -69,7 +69,27 @@ export interface Config {
    */
   instanceIdConfigured: boolean;
   resyncSchedule: string;
+  /** The private listener: health, readiness, metrics, drift, the admin API and console. */
   port: number;
+  /** The public listener: only Heroku's webhooks and the add-on Partner API. */
+  publicPort: number;
+  /** The admin console on the private listener. */
+  console: {
+    /** CONSOLE_URL: the console's address as browsers reach it (the OAuth redirect goes back there). */
+    url: string | null;
+    /** Heroku sign-in for team admins (HEROKU_OAUTH_ID/SECRET); null: operators sign in with API tokens only. */
+    herokuOAuth: { clientId: string; clientSecret: string; identityUrl: string } | null;
+    /** SESSION_TTL: how long a console session lasts (never longer than the Heroku token behind it). */
+    sessionTtlMs: number;
+  };
+  http: {
+    /** METRICS_REQUIRE_TOKEN: /metrics asks for a read token like the admin API. */
+    metricsRequireToken: boolean;
+    /** PUBLIC_RATE_LIMIT: requests per client and minute on the public listener. */
+    publicRequestsPerMinute: number;
+    /** TRUST_PROXY: how many proxy hops (an Ingress) the public listener believes `X-Forwarded-For` from; 0 none. The private listener believes none. */
+    trustProxyHops: number;
+  };
   bucketPrefix: string;
   iamPath: string;
   iamUserPrefix: string;
@@ -158,6 +178,16 @@ const envSchema = z.object({
   ADDON_MANIFEST_PASSWORD: optionalText,
   ADDON_CLIENT_SECRET: optionalText,
   HEROKU_OAUTH_URL: httpUrl('id.heroku.com'),
+  HEROKU_OAUTH_ID: optionalText.refine((value) => value === undefined || /^[0-9a-f-]{36}$/i.test(value), {
+    message: 'must be the id (a UUID) of the OAuth client made for the console (`heroku clients:create "S3 console" CONSOLE_URL/auth/heroku/callback`)',
+  }),
+  HEROKU_OAUTH_SECRET: optionalText,
+  CONSOLE_URL: httpUrl('s3-console.example.com').refine((value) => value === undefined || !/[?#]/.test(value), {
+    message: 'must be the console\'s base URL without query or fragment, e.g. https://s3-console.internal.example.com',
+  }),
+  SESSION_TTL: optionalText.refine((value) => value === undefined || (parseDuration(value) ?? 0) >= 60_000, {
+    message: 'must be a duration of at least 1m, such as 8h',
+  }),
   CREDENTIAL_DELIVERY: z.enum(['app-config-vars', 'addon-config']).optional(),
   ADDON_CONFIG_VARS_PREFIX: optionalText.refine((value) => value === undefined || /^[A-Z][A-Z0-9_]*$/.test(value), {
     message: 'must be the prefix of the add-on manifest\'s config vars in capitals, e.g. S3_BUCKET',
@@ -174,6 +204,18 @@ const envSchema = z.object({
   }),
   PORT: optionalText.refine((value) => value === undefined || (/^\d+$/.test(value) && Number(value) < 65536), {
     message: 'must be a TCP port number between 0 and 65535',
+  }),
+  PUBLIC_PORT: optionalText.refine((value) => value === undefined || (/^\d+$/.test(value) && Number(value) < 65536), {
+    message: 'must be a TCP port number between 0 and 65535',
+  }),
+  METRICS_REQUIRE_TOKEN: optionalText.refine((value) => value === undefined || value === 'true' || value === 'false', {
+    message: 'must be true or false (true: /metrics needs an operator API token with read scope)',
+  }),
+  PUBLIC_RATE_LIMIT: optionalText.refine((value) => value === undefined || (/^[1-9]\d*$/.test(value) && Number(value) <= 1_000_000), {
+    message: 'must be a whole number of requests per client and minute on the public listener, e.g. 1200',
+  }),
+  TRUST_PROXY: optionalText.refine((value) => value === undefined || (/^\d$/.test(value)), {
+    message: 'must be the number of proxy hops in front of the controller (0-9), e.g. 1 behind one Ingress',
   }),
   BUCKET_PREFIX: optionalText.refine((value) => value === undefined || /^[a-z0-9][a-z0-9-]{0,17}$/.test(value), {
     message: 'must be 1-18 lowercase letters, digits or dashes, starting with a letter or digit (bucket names are at most 63 characters)',
@@ -351,7 +393,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (herokuBudget.floor >= herokuBudget.tokensPerHour) {
     throw new ConfigError('HEROKU_BUDGET_FLOOR', `is ${herokuBudget.floor}, not below the account's ${herokuBudget.tokensPerHour} tokens (HEROKU_BUDGET_TOKENS_PER_HOUR), so full resyncs would never run. Lower it, e.g. to ${Math.floor(herokuBudget.tokensPerHour / 4)}.`);
   }
+  const port = Number(e.PORT ?? 8080);
+  if (port !== 0 && Number(e.PUBLIC_PORT ?? 8081) === port) {
+    throw new ConfigError('PUBLIC_PORT', `is ${port}, the same as PORT: the public listener (webhooks, Partner API) and the private one (admin API, metrics) need two ports. Set PUBLIC_PORT to another port, e.g. ${port + 1}.`);
+  }
   const partner = partnerSettings(e);
+  const consoleConfig = consoleSettings(e);
   const credentialDelivery = e.CREDENTIAL_DELIVERY ?? 'app-config-vars';
   if (credentialDelivery === 'addon-config' && partner === null) {
     throw new ConfigError('CREDENTIAL_DELIVERY', 'is addon-config, which needs the Add-on Partner API: set ADDON_MANIFEST_ID, ADDON_MANIFEST_PASSWORD and ADDON_CLIENT_SECRET, or use app-config-vars.');
@@ -380,7 +427,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     instanceIdConfigured: e.INSTANCE_ID !== undefined,
     leaderElection,
     resyncSchedule: e.RESYNC_SCHEDULE ?? '* * * * *',
-    port: Number(e.PORT ?? 8080),
+    port,
+    publicPort: Number(e.PUBLIC_PORT ?? 8081),
+    console: consoleConfig,
+    http: {
+      metricsRequireToken: e.METRICS_REQUIRE_TOKEN === 'true',
+      publicRequestsPerMinute: Number(e.PUBLIC_RATE_LIMIT ?? 1200),
+      trustProxyHops: Number(e.TRUST_PROXY ?? 0),
+    },
     bucketPrefix: e.BUCKET_PREFIX ?? 'hs3-',
     iamPath: e.IAM_PATH ?? '/heroku-s3-controller/',
     iamUserPrefix: e.IAM_USER_PREFIX ?? 'hs3-',
@@ -416,6 +470,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** The Partner API settings: all three of id, password and client secret, or none (never echoes a value). */
+function consoleSettings(e: z.infer<typeof envSchema>): Config['console'] {
+  const url = e.CONSOLE_URL?.replace(/\/+$/, '') ?? null;
+  if (url !== null && /^http:/i.test(url) && !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i.test(url)) {
+    throw new ConfigError('CONSOLE_URL', `is ${url}: browsers keep the console's Secure cookies on https:// or http://localhost only, so sign-in would fail there. Use an https:// address (or a port-forward to http://localhost:PORT).`);
+  }
+  let herokuOAuth: Config['console']['herokuOAuth'] = null;
+  if (e.HEROKU_OAUTH_ID !== undefined || e.HEROKU_OAUTH_SECRET !== undefined) {
+    if (e.HEROKU_OAUTH_ID === undefined) throw new ConfigError('HEROKU_OAUTH_ID', 'is not set but HEROKU_OAUTH_SECRET is. Set both (the console\'s OAuth client), or neither.');
+    if (e.HEROKU_OAUTH_SECRET === undefined) throw new ConfigError('HEROKU_OAUTH_SECRET', 'is not set but HEROKU_OAUTH_ID is. Set it to the secret of that OAuth client.');
+    if (url === null) throw new ConfigError('CONSOLE_URL', 'is not set, and Heroku sign-in needs it: set it to the console\'s address as browsers reach it; the OAuth client\'s redirect URI is CONSOLE_URL/auth/heroku/callback.');
+    herokuOAuth = { clientId: e.HEROKU_OAUTH_ID, clientSecret: e.HEROKU_OAUTH_SECRET, identityUrl: (e.HEROKU_OAUTH_URL ?? 'https://id.heroku.com').replace(/\/+$/, '') };
+  }
+  return { url, herokuOAuth, sessionTtlMs: parseDuration(e.SESSION_TTL ?? '8h')! };
+}
+
 function partnerSettings(e: z.infer<typeof envSchema>): PartnerSettings | null {
   const passwords = list(e.ADDON_MANIFEST_PASSWORD);
   if (e.ADDON_MANIFEST_ID === undefined) {

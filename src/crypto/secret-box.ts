@@ -5,7 +5,7 @@
  * new key can be prepended, stored secrets re-encrypted, and the old key removed afterwards.
  * Nothing here ever puts a key, a token or a plaintext into an error message.
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { decryptToken, encryptToken, fernetKey, type FernetKey } from './fernet-token.js';
 
 /** How an operator makes a key; quoted in every key error. */
@@ -124,6 +124,15 @@ export class SecretBox {
   /** A fresh random key in url-safe base64 (no padding), ready for FERNET_KEYS. */
   static generateKey(): string {
     return randomBytes(32).toString('base64url');
+  }
+
+  /**
+   * Keys for another purpose (e.g. signing the console's cookies), derived from each Fernet key
+   * with HKDF, in the same order: rotating FERNET_KEYS rotates them too, and no second secret
+   * needs to be configured. A derived key reveals nothing of the Fernet key.
+   */
+  derivedKeys(purpose: string): Buffer[] {
+    return this.#secrets.map((s) => Buffer.from(hkdfSync('sha256', Buffer.concat([s.signing, s.encryption]), Buffer.alloc(0), `heroku-s3-controller ${purpose}`, 32)));
   }
 
   /** Number of distinct keys. */

@@ -10,7 +10,7 @@
  * not re-enqueue every key; only add-ons whose actions failed in a full pass go to the queue, for
  * their per-key backoff.
  */
-import type { MountedRoute } from '../http/server.js';
+import type { MountedRoute } from '../http/public-listener.js';
 import type { PartnerApi } from '../partner/partner-api.js';
 import type { AddonPassResult, PassResult } from '../reconciler/controller.js';
 import { FastPath } from './keyed-queue.js';

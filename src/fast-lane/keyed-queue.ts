@@ -18,7 +18,7 @@
  *   `PassLock` in controller.ts), so whichever caller starts a pass, neither acts on records the
  *   other is changing.
  */
-import type { MountedRoute } from '../http/server.js';
+import type { MountedRoute } from '../http/public-listener.js';
 import { WorkQueue, type QueueClock, type ShutdownResult, type WorkQueueHooks, type WorkResult } from '../queue/work-queue.js';
 import { needsOutsideChange, type ErrorKind } from '../util/error-class.js';
 import { errorMessage } from '../util/errors.js';

@@ -18,7 +18,23 @@ export interface VerifyOptions {
   aws: AwsSettings;
   instanceId: string;
   onClient?: (client: STSClient) => void;
+  /**
+   * How the errors name the parts of the link to check, as the person who typed them saw them:
+   * the CLI's flags (the default), the console's labels or the API's fields.
+   */
+  field?: LinkFieldName;
+  /**
+   * Refuse a role that can be assumed without the external id given: then anyone who knows its
+   * ARN could have the controller assume it (the confused deputy).
+   */
+  externalIdRequired?: boolean;
 }
+
+export type LinkField = 'accessKeyId' | 'secretAccessKey' | 'externalId' | 'roleArn' | 'region';
+export type LinkFieldName = (field: LinkField) => string;
+
+/** The CLI's names: `--secret-access-key`. */
+export const FLAG_NAME: LinkFieldName = (field) => `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions): Promise<VerifiedIdentity> {
   const base = {
@@ -47,10 +63,11 @@ export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions):
         }),
       );
     } catch (err) {
-      throw new UserError(explainAssumeRole(auth.roleArn, err));
+      throw new UserError(explainAssumeRole(auth.roleArn, err, options.field ?? FLAG_NAME));
     } finally {
       sts.destroy();
     }
+    if (options.externalIdRequired) await refuseWithoutExternalId(make, auth, options.instanceId);
     const c = assumed.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey) throw new UserError(`AssumeRole of ${auth.roleArn} returned no credentials; try again`);
     caller = make({ accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}) });
@@ -61,30 +78,45 @@ export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions):
     return { accountId: identity.Account, arn: identity.Arn ?? '' };
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(explainCallerIdentity(auth, err));
+    throw new UserError(explainCallerIdentity(auth, err, options.field ?? FLAG_NAME));
   } finally {
     caller.destroy();
   }
 }
 
-function explainCallerIdentity(auth: LinkAuth, err: unknown): string {
+/** AssumeRole once more, without the external id: it must be refused. */
+async function refuseWithoutExternalId(make: () => STSClient, auth: Extract<LinkAuth, { kind: 'role' }>, instanceId: string): Promise<void> {
+  const sts = make();
+  try {
+    await sts.send(new AssumeRoleCommand({ RoleArn: auth.roleArn, RoleSessionName: `heroku-s3-controller-${instanceId}-probe`.slice(0, 64), DurationSeconds: 900 }));
+  } catch {
+    return; // refused (or unreachable): the role does not let just anyone through this controller
+  } finally {
+    sts.destroy();
+  }
+  throw new UserError(
+    `role ${auth.roleArn} can be assumed without its external id: add the condition {"StringEquals": {"sts:ExternalId": "${auth.externalId ?? ''}"}} to its trust policy, so that no one but this team can link it`,
+  );
+}
+
+function explainCallerIdentity(auth: LinkAuth, err: unknown, field: LinkFieldName): string {
   const code = errorCode(err);
   if (auth.kind === 'keys') {
-    if (code === 'InvalidClientTokenId') return `AWS does not recognise access key id ${auth.accessKeyId}: check --access-key-id, and that the key is active`;
-    if (code === 'SignatureDoesNotMatch') return `the secret access key does not match access key id ${auth.accessKeyId}: check --secret-access-key`;
+    if (code === 'InvalidClientTokenId') return `AWS does not recognise access key id ${auth.accessKeyId}: check ${field('accessKeyId')}, and that the key is active`;
+    if (code === 'SignatureDoesNotMatch') return `the secret access key does not match access key id ${auth.accessKeyId}: check ${field('secretAccessKey')}`;
   }
   if (code === 'ExpiredToken') return 'the credentials have expired: create new ones and link again';
   if (code === 'AccessDenied') return `AWS refused GetCallerIdentity for these credentials (${code}); check that they are active`;
   return unreachable(err);
 }
 
-function explainAssumeRole(roleArn: string, err: unknown): string {
+function explainAssumeRole(roleArn: string, err: unknown, field: LinkFieldName): string {
   const code = errorCode(err);
   if (code === 'AccessDenied' || code === 'AccessDeniedException') {
-    return `cannot assume role ${roleArn}: access denied. Check that the role's trust policy allows the controller's AWS identity, and pass --external-id if the role requires one`;
+    return `cannot assume role ${roleArn}: access denied. Check that the role's trust policy allows the controller's AWS identity, and give ${field('externalId')} if the role requires one`;
   }
   if (code === 'CredentialsProviderError') {
-    return `cannot assume role ${roleArn}: the controller has no AWS credentials of its own to assume it with. Give it some (environment, web identity, instance role), or link with --access-key-id/--secret-access-key`;
+    return `cannot assume role ${roleArn}: the controller has no AWS credentials of its own to assume it with. Give it some (environment, web identity, instance role), or link with ${field('accessKeyId')} and ${field('secretAccessKey')}`;
   }
   if (code === 'ValidationError' || code === 'MalformedPolicyDocument') return `cannot assume role ${roleArn}: ${errorMessage(err)}`;
   if (code === 'InvalidClientTokenId' || code === 'SignatureDoesNotMatch') {

@@ -25,10 +25,25 @@ export function failedPassRecord(startedAt: Date, at: Date = new Date()): PassRe
   return { result: 'failure', durationSeconds: (at.getTime() - startedAt.getTime()) / 1000, herokuComplete: false, awsComplete: false, at };
 }
 
-/** Everything a finished pass tells the metrics and the `/drift` report. */
-export function publishPass(metrics: Metrics, reports: { latest: DriftReport | null }, pass: PassResult, at: Date = new Date()): void {
+/** What the latest full pass found: served on `/drift` and by the admin API. */
+export interface LatestReports {
+  /** The drift report, replaced after each pass. */
+  latest: DriftReport | null;
+  /** What it read: each linked team's add-ons and attachments, and whether each account could be read. */
+  pass?: LatestPassView | null;
+}
+
+export interface LatestPassView {
+  at: Date;
+  teams: PassResult['teams'];
+  accounts: { accountId: string; complete: boolean; error: string | null }[];
+}
+
+/** Everything a finished pass tells the metrics, the `/drift` report and the admin API. */
+export function publishPass(metrics: Metrics, reports: LatestReports, pass: PassResult, at: Date = new Date()): void {
   metrics.recordPass(passRecord(pass, at));
   reports.latest = pass.drift;
+  reports.pass = { at, teams: pass.teams, accounts: pass.accounts.map((a) => ({ accountId: a.accountId, complete: a.complete, error: a.error })) };
   metrics.setDriftReport(pass.drift, pass.accounts.map((a) => a.accountId));
   for (const [accountId, counts] of pass.managed) metrics.setManagedResources(accountId, counts);
   for (const account of pass.accounts.filter((a) => a.complete)) metrics.setIamUsers(account.accountId, account.iamUsersInAccount, account.iamUserQuota?.quota ?? null);

@@ -20,7 +20,7 @@
  * Never logs or answers a password, the client secret, the grant code, a token or the body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { MountedRoute } from '../http/server.js';
+import type { MountedRoute } from '../http/public-listener.js';
 import type { PartnerAddonStore } from '../store/partner-addon-store.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';

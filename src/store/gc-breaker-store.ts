@@ -37,12 +37,17 @@ export class GcBreakerStore {
     );
   }
 
-  /** Approves the planned deletions of a tripped breaker; false when none is tripped. */
-  async approve(accountId: string, at: Date): Promise<GcBreaker | null> {
+  /**
+   * Approves the planned deletions of a tripped breaker; null when none is tripped, or when
+   * `planned` is given and the breaker holds anything else (checked in the same statement, so a
+   * pass re-tripping it meanwhile is never approved unseen).
+   */
+  async approve(accountId: string, at: Date, planned?: readonly string[]): Promise<GcBreaker | null> {
     const rows = await this.#db.query<BreakerRow>(
-      `UPDATE gc_breakers SET approved_at = $2::timestamptz WHERE account_id = $1
+      `UPDATE gc_breakers SET approved_at = $2::timestamptz
+       WHERE account_id = $1 AND ($3::text[] IS NULL OR planned = $3::text[])
        RETURNING account_id, tripped_at, planned, approved_at`,
-      [accountId, at],
+      [accountId, at, planned === undefined ? null : [...planned].sort()],
     );
     return rows[0] ? toBreaker(rows[0]) : null;
   }

@@ -14,8 +14,14 @@ export interface JournalRecord extends JournalEntry {
 export interface JournalListOptions {
   addonId?: string;
   accountId?: string;
+  /** Only lines of this action (`create-bucket`, `link`, `gc-approve`, …). */
+  action?: string;
+  /** Only lines made by this actor (`token:NAME`, `heroku:EMAIL`, `cli:LOGIN`), kept in `detail.actor`. */
+  actor?: string;
   /** Only lines after this id (for tailing). */
   afterId?: number;
+  /** Only lines before this id (for paging back). */
+  beforeId?: number;
   /** The newest `limit` lines (default 100, at most 10,000). */
   limit?: number;
 }
@@ -100,6 +106,15 @@ export class Journal {
     return new Map(rows.map((r) => [`${r.addon_id}|${r.action}|${r.resource}|${r.reason ?? ''}`, Number(r.n)]));
   }
 
+  /** When each add-on's latest `action` succeeded (e.g. its current key's `create-access-key`). */
+  async lastSucceededAt(action: string): Promise<Map<string, Date>> {
+    const rows = await this.#db.query<{ addon_id: string; at: Date }>(
+      `SELECT addon_id, max(at) AS at FROM journal WHERE action = $1 AND phase = 'ok' AND addon_id IS NOT NULL GROUP BY addon_id`,
+      [action],
+    );
+    return new Map(rows.map((r) => [r.addon_id, new Date(r.at)]));
+  }
+
   /** The newest `limit` lines matching the filters, returned oldest first (newest last). */
   async list(opts: JournalListOptions = {}): Promise<JournalRecord[]> {
     const where: string[] = [];
@@ -112,9 +127,21 @@ export class Journal {
       params.push(opts.accountId);
       where.push(`account_id = $${params.length}`);
     }
+    if (opts.action !== undefined) {
+      params.push(opts.action);
+      where.push(`action = $${params.length}`);
+    }
+    if (opts.actor !== undefined) {
+      params.push(opts.actor);
+      where.push(`detail->>'actor' = $${params.length}`);
+    }
     if (opts.afterId !== undefined) {
       params.push(opts.afterId);
       where.push(`id > $${params.length}`);
+    }
+    if (opts.beforeId !== undefined) {
+      params.push(opts.beforeId);
+      where.push(`id < $${params.length}`);
     }
     const limit = Math.max(1, Math.min(MAX_LIMIT, Math.floor(opts.limit ?? DEFAULT_LIMIT)));
     params.push(limit);

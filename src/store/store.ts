@@ -7,6 +7,7 @@
  *   await store.close();
  */
 import { SecretBox } from '../crypto/secret-box.js';
+import { ApiTokenStore } from './api-token-store.js';
 import { DeliveryStore } from './delivery-store.js';
 import { GcBreakerStore } from './gc-breaker-store.js';
 import { openDb, type OpenDbOptions } from './db.js';
@@ -15,6 +16,7 @@ import { LinkStore } from './link-store.js';
 import { migrate } from './migrate.js';
 import { PartnerAddonStore } from './partner-addon-store.js';
 import { ResourceStore } from './resource-store.js';
+import { SessionStore } from './session-store.js';
 import { SettingsStore } from './settings-store.js';
 import type { Db } from './types.js';
 
@@ -36,6 +38,8 @@ export class StoreRepositories {
   readonly gcBreakers: GcBreakerStore;
   readonly partnerAddons: PartnerAddonStore;
   readonly settings: SettingsStore;
+  readonly apiTokens: ApiTokenStore;
+  readonly sessions: SessionStore;
 
   constructor(db: Db, box: SecretBox) {
     this.db = db;
@@ -46,6 +50,8 @@ export class StoreRepositories {
     this.gcBreakers = new GcBreakerStore(db);
     this.partnerAddons = new PartnerAddonStore(db, box);
     this.settings = new SettingsStore(db);
+    this.apiTokens = new ApiTokenStore(db);
+    this.sessions = new SessionStore(db, box);
   }
 }
 

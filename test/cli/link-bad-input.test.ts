@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { HerokuFake } from '../support/heroku-fake/index.js';
 import { runCli, type CliResult } from '../support/cli.js';
-import { freshPostgresDatabase, motoAuthPrincipal, motoAuthUrl, type FreshDatabase } from '../support/stand.js';
+import { freshPostgresDatabase, motoAuthEnv, motoAuthPrincipal, type FreshDatabase } from '../support/stand.js';
 
 let fake: HerokuFake;
 let db: FreshDatabase;
@@ -27,12 +27,9 @@ beforeAll(async () => {
     FERNET_KEYS: SecretBox.generateKey(),
     HEROKU_API_TOKEN: fake.token,
     HEROKU_API_URL: fake.url,
-    // The authenticating moto server: signatures and IAM policies are checked for real.
-    AWS_ENDPOINT_URL: motoAuthUrl(),
-    AWS_REGION: 'us-east-1',
-    // The controller's own identity: may assume exactly one role.
-    AWS_ACCESS_KEY_ID: principal.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: principal.secretAccessKey,
+    // The authenticating moto server: signatures and IAM policies are checked for real; the
+    // controller's own identity may assume exactly one role.
+    ...motoAuthEnv(principal),
   };
 });
 

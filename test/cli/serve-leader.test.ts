@@ -30,7 +30,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 
 function serve(name: string, env: Record<string, string>) {
   const child = spawn(process.execPath, [CLI_PATH, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', PORT: '0', LOG_LEVEL: 'info', POD_NAME: name, ...env },
+    env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', PORT: '0', PUBLIC_PORT: '0', LOG_LEVEL: 'info', POD_NAME: name, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(child);

@@ -36,7 +36,7 @@ beforeAll(async () => {
   env = {
     PATH: process.env.PATH ?? '',
     NODE_NO_WARNINGS: '1',
-    PORT: '0',
+    PORT: '0', PUBLIC_PORT: '0',
     LOG_LEVEL: 'info',
     DATABASE_URL: db.url,
     FERNET_KEYS: SecretBox.generateKey(),

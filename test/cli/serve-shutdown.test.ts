@@ -101,7 +101,7 @@ async function hungServe(extraEnv: Record<string, string> = {}) {
   // Counted before the start: the pass may reach Heroku before its "now leading" line is read.
   const held = fake.heldRequests;
   const child = spawn(process.execPath, [CLI_PATH, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', PORT: '0', LOG_LEVEL: 'debug', POD_NAME: 'replica-a', ...env, ...extraEnv },
+    env: { PATH: process.env.PATH ?? '', NODE_NO_WARNINGS: '1', PORT: '0', PUBLIC_PORT: '0', LOG_LEVEL: 'debug', POD_NAME: 'replica-a', ...env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(child);

@@ -39,6 +39,18 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe('postgres://u:p@db:5432/x');
   });
 
+  it('reads the listeners\' and the console\'s settings', () => {
+    expect(loadConfig({})).toMatchObject({ port: 8080, publicPort: 8081, http: { metricsRequireToken: false, publicRequestsPerMinute: 1200, trustProxyHops: 0 }, console: { url: null, herokuOAuth: null, sessionTtlMs: 8 * 3_600_000 } });
+    expect(
+      loadConfig({ PORT: '0', PUBLIC_PORT: '0', METRICS_REQUIRE_TOKEN: 'true', TRUST_PROXY: '1', CONSOLE_URL: 'http://localhost:8080/', HEROKU_OAUTH_ID: '01234567-89ab-cdef-0123-456789abcdef', HEROKU_OAUTH_SECRET: 's', SESSION_TTL: '1h' }),
+    ).toMatchObject({
+      port: 0,
+      publicPort: 0,
+      http: { metricsRequireToken: true, trustProxyHops: 1 },
+      console: { url: 'http://localhost:8080', herokuOAuth: { clientId: '01234567-89ab-cdef-0123-456789abcdef', clientSecret: 's', identityUrl: 'https://id.heroku.com' }, sessionTtlMs: 3_600_000 },
+    });
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' })).toMatchObject({ databaseUrl: null, port: 8080 });
   });
@@ -63,6 +75,17 @@ describe('loadConfig', () => {
     ['GC_MODE', { GC_MODE: 'maybe' }, /^GC_MODE: must be one of enabled, dry-run, off/],
     ['GC_MAX_DELETION_RATIO', { GC_MAX_DELETION_RATIO: '1.5' }, /^GC_MAX_DELETION_RATIO: must be a ratio/],
     ['GC_GRACE_ORPHANED', { GC_GRACE_ORPHANED: 'a day' }, /^GC_GRACE_ORPHANED: must be a duration/],
+    ['PUBLIC_PORT', { PORT: '9000', PUBLIC_PORT: '9000' }, /^PUBLIC_PORT: is 9000, the same as PORT: .*Set PUBLIC_PORT to another port, e.g. 9001/],
+    ['PUBLIC_PORT', { PUBLIC_PORT: '8080' }, /^PUBLIC_PORT: is 8080, the same as PORT/],
+    ['METRICS_REQUIRE_TOKEN', { METRICS_REQUIRE_TOKEN: 'yes' }, /^METRICS_REQUIRE_TOKEN: must be true or false/],
+    ['PUBLIC_RATE_LIMIT', { PUBLIC_RATE_LIMIT: '0' }, /^PUBLIC_RATE_LIMIT: must be a whole number of requests/],
+    ['TRUST_PROXY', { TRUST_PROXY: 'true' }, /^TRUST_PROXY: must be the number of proxy hops/],
+    ['HEROKU_OAUTH_SECRET', { HEROKU_OAUTH_ID: '01234567-89ab-cdef-0123-456789abcdef', CONSOLE_URL: 'https://s3.example.com' }, /^HEROKU_OAUTH_SECRET: is not set but HEROKU_OAUTH_ID is/],
+    ['HEROKU_OAUTH_ID', { HEROKU_OAUTH_SECRET: 'hunter2' }, /^HEROKU_OAUTH_ID: is not set but HEROKU_OAUTH_SECRET is/],
+    ['HEROKU_OAUTH_ID', { HEROKU_OAUTH_ID: 'console', HEROKU_OAUTH_SECRET: 'hunter2' }, /^HEROKU_OAUTH_ID: must be the id \(a UUID\)/],
+    ['CONSOLE_URL', { HEROKU_OAUTH_ID: '01234567-89ab-cdef-0123-456789abcdef', HEROKU_OAUTH_SECRET: 'hunter2' }, /^CONSOLE_URL: is not set, and Heroku sign-in needs it/],
+    ['CONSOLE_URL', { CONSOLE_URL: 'http://s3-console.internal:8080' }, /^CONSOLE_URL: is http:\/\/s3-console\.internal:8080: browsers keep the console's Secure cookies on https:\/\/ or http:\/\/localhost only/],
+    ['SESSION_TTL', { SESSION_TTL: '10s' }, /^SESSION_TTL: must be a duration of at least 1m/],
   ];
   it.each(bad)('names the bad variable %s and says what to do', (variable, env, message) => {
     let caught: unknown;

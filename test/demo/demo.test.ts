@@ -155,7 +155,8 @@ describe('npm run demo', () => {
 
       // The controller's endpoints answer while the demo runs.
       expect(evidence.urls.drift).toBe(`http://127.0.0.1:${port}/drift`);
-      const drift = (await (await fetch(evidence.urls.drift)).json()) as { summary: { managed: number; drifted: number } };
+      expect((await fetch(evidence.urls.drift)).status).toBe(401);
+      const drift = (await (await fetch(evidence.urls.drift, { headers: { authorization: `Bearer ${evidence.readToken}` } })).json()) as { summary: { managed: number; drifted: number } };
       expect(drift.summary).toMatchObject({ managed: 1, drifted: 0 });
       expect(await (await fetch(evidence.urls.metrics)).text()).toMatch(/^heroku_s3_controller_managed_resources\{/m);
 

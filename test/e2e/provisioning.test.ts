@@ -14,7 +14,8 @@ import type { IAMClient } from '@aws-sdk/client-iam';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createFastLane, type FastLane } from '../../src/fast-lane/fast-lane.js';
-import { startHttpServer, type HttpServer } from '../../src/http/server.js';
+import { startPublicListener } from '../../src/http/public-listener.js';
+import type { HttpServer } from '../../src/http/listen.js';
 import { WEBHOOK_PATH } from '../../src/fast-lane/keyed-queue.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import type { ResourceRecord } from '../../src/store/types.js';
@@ -51,14 +52,9 @@ async function serve(world: World, env: Record<string, string>): Promise<Served>
       enqueue(addonId);
     };
   }
-  const server = await startHttpServer(
+  const server = await startPublicListener(
     0,
-    {
-      health: { lastPassAt: () => null, maxPassAgeMs: 60_000 },
-      metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) },
-      drift: () => null,
-      routes: lane.routes,
-    },
+    { routes: lane.routes, requestsPerMinute: Number.MAX_SAFE_INTEGER },
     '127.0.0.1',
   );
   lane.start();

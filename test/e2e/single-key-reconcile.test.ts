@@ -18,7 +18,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { controllerPorts, type Runtime } from '../../src/runtime.js';
 import type { ResourceRecord } from '../../src/store/types.js';
 import { readFileSync } from 'node:fs';
-import { startHttpServer } from '../../src/http/server.js';
+import { startPublicListener } from '../../src/http/public-listener.js';
 import { FastPath, WEBHOOK_PATH } from '../../src/fast-lane/keyed-queue.js';
 import { SIGNATURE_HEADER, signHerokuWebhook } from '../../src/webhooks/heroku-webhooks.js';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -291,11 +291,7 @@ describe('reconcileAddon', () => {
     const secret = 'e2e-webhook-secret-7c41d2a9f0';
     const fastPath = new FastPath({ controller: runtime.controller, isLeader: () => true, logger: silentLogger(), webhookSecrets: [secret], coalesceMs: 0 });
     fastPath.start();
-    const server = await startHttpServer(
-      0,
-      { health: { lastPassAt: () => null, maxPassAgeMs: 60_000 }, metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) }, drift: () => null, routes: [fastPath.route!] },
-      '127.0.0.1',
-    );
+    const server = await startPublicListener(0, { routes: [fastPath.route!], requestsPerMinute: Number.MAX_SAFE_INTEGER }, '127.0.0.1');
     try {
       const addon = world.fake.addAddon({ app: 'beta-web', service: SERVICE, attachmentName: 'UPLOADS' });
       const event = JSON.parse(readFileSync(new URL('../../../shared/heroku/webhook-events/api-addon-create.json', import.meta.url), 'utf8'));

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startHttpServer, type HttpServer } from '../../src/http/server.js';
+import type { HttpServer } from '../../src/http/listen.js';
+import { startPrivateListener } from '../../src/http/private-listener.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { ApiCallRecorder } from '../../src/sinks/aws/api-calls.js';
 import { ACCOUNT_A, ACCOUNT_B, mixedReport } from './fixtures.js';
@@ -80,7 +81,11 @@ beforeAll(async () => {
   metrics.setIamUsers(ACCOUNT_A, 12);
   metrics.setIamUsers(ACCOUNT_B, 4990, 5000);
 
-  server = await startHttpServer(0, { health: { lastPassAt: () => new Date(), maxPassAgeMs: 60_000 }, metrics, drift: () => mixedReport() }, '127.0.0.1');
+  server = await startPrivateListener(
+    0,
+    { health: { lastPassAt: () => new Date(), maxPassAgeMs: 60_000 }, metrics, drift: () => mixedReport(), authenticator: { fromBearerToken: async () => null } },
+    '127.0.0.1',
+  );
 });
 
 afterAll(async () => {

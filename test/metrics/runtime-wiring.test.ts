@@ -55,5 +55,5 @@ it('counts Heroku requests by template and outcome, tracks the budget, and count
   expect(body).not.toContain(team.id);
   expect(body).not.toContain('acme-canary');
   expect(body).not.toContain('no-such-team');
-  expect(runtime.reports).toEqual({ latest: null });
+  expect(runtime.reports).toEqual({ latest: null, pass: null });
 });

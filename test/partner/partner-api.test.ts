@@ -9,7 +9,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpServer } from '../../src/http/server.js';
+import { startPublicListener } from '../../src/http/public-listener.js';
+import type { HttpServer } from '../../src/http/listen.js';
 import { createPartnerApi, type PartnerApi } from '../../src/partner/partner-api.js';
 import type { FetchLike } from '../../src/partner/oauth-client.js';
 import { Store } from '../../src/store/store.js';
@@ -69,14 +70,9 @@ beforeAll(async () => {
     maxBodyBytes: 16 * 1024,
     logger: pino({ level: 'debug' }, sink),
   });
-  server = await startHttpServer(
+  server = await startPublicListener(
     0,
-    {
-      health: { lastPassAt: () => null, maxPassAgeMs: 60_000 },
-      metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) },
-      drift: () => null,
-      routes: [partner],
-    },
+    { routes: [partner], requestsPerMinute: Number.MAX_SAFE_INTEGER },
     '127.0.0.1',
   );
   target = { url: server.url, manifestId: MANIFEST_ID, password: PASSWORD };

@@ -676,6 +676,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     apiserverBin.catch(() => {}); // awaited in startKube
     // One after the other: these may call apt-get on a fresh machine.
     await runScript('scripts/stand/install-moto.sh', false);
+    // Browser tests only: a failure here fails them (saying why), not the whole run.
+    const chromium = await runScript('scripts/stand/ensure-chromium.sh', true)
+      .then((out): { path: string } | { error: string } => ({ path: lastLine(out, 'scripts/stand/ensure-chromium.sh') }))
+      .catch((e: Error) => ({ error: e.message }));
+    project.provide('chromium', chromium);
     const databaseUrl = process.env.DATABASE_URL;
     let pgBin = '';
     if (!databaseUrl) {

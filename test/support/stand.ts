@@ -41,7 +41,16 @@ declare module 'vitest' {
     motoAuthAdmin: MotoAuthAdmin;
     /** Where the stand writes its kube-apiserver's address, or why there is none (use `kubeStand()`). */
     kubeStandFile: string;
+    /** The Chromium binary for browser tests, or why there is none (use `chromiumPath()`). */
+    chromium: { path: string } | { error: string };
   }
+}
+
+/** The stand's Chromium (scripts/stand/ensure-chromium.sh); throws why there is none. */
+export function chromiumPath(): string {
+  const chromium = inject('chromium');
+  if ('error' in chromium) throw new Error(`test stand: no Chromium for browser tests: ${chromium.error}`);
+  return chromium.path;
 }
 
 export function motoUrl(): string {
@@ -161,6 +170,16 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 }
 
 /** The shared principal on the auth server; read-only use (see moto-auth.ts). */
+/** The environment of a controller on the authenticating moto, as `principal` (keys and roles checked for real). */
+export function motoAuthEnv(principal: MotoAuthPrincipal): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: motoAuthUrl(),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: principal.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: principal.secretAccessKey,
+  };
+}
+
 export function motoAuthPrincipal(): MotoAuthPrincipal {
   return inject('motoAuthPrincipal');
 }

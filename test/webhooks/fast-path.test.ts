@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpServer } from '../../src/http/server.js';
+import { startPublicListener } from '../../src/http/public-listener.js';
+import type { HttpServer } from '../../src/http/listen.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { AddonPassResult } from '../../src/reconciler/controller.js';
@@ -101,14 +102,9 @@ async function rig(options: Partial<FastPathOptions> = {}): Promise<Rig> {
     ...options,
   });
   fastPath.start();
-  const server = await startHttpServer(
+  const server = await startPublicListener(
     0,
-    {
-      health: { lastPassAt: () => null, maxPassAgeMs: 60_000 },
-      metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) },
-      drift: () => null,
-      routes: fastPath.route ? [fastPath.route] : [],
-    },
+    { routes: fastPath.route ? [fastPath.route] : [], requestsPerMinute: Number.MAX_SAFE_INTEGER },
     '127.0.0.1',
   );
   const post = async (body: Buffer, signature: string | null = signHerokuWebhook(body, SECRET)) => {

@@ -1,9 +1,11 @@
 /**
- * The HTTP server on its own: health, readiness, `/metrics`, `/drift`, HEAD, 404 and 405, with a
- * hand-built `Metrics` and drift holder (no controller).
+ * The private listener on its own: health, readiness, `/metrics`, `/drift`, HEAD, 404 and 405, with a
+ * hand-built `Metrics`, drift holder and one operator token (no controller, no store).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpServer, type HttpServerDeps } from '../../src/http/server.js';
+import type { Authenticator } from '../../src/http/authentication.js';
+import type { HttpServer } from '../../src/http/listen.js';
+import { startPrivateListener, type PrivateListenerOptions } from '../../src/http/private-listener.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { DriftReport } from '../../src/reconciler/drift.js';
 import { DriftKind } from '../../src/reasons.js';
@@ -22,16 +24,23 @@ interface World {
   health: { last: Date | null };
 }
 
-async function start(overrides: Partial<HttpServerDeps> = {}): Promise<World> {
+const TOKEN = 'hs3c_0123456789ab_reader-token-for-this-test-only-000000000000000';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const authenticator: Authenticator = {
+  fromBearerToken: async (token) => (token === TOKEN ? { kind: 'operator', tokenId: '0123456789ab', name: 'reader', scope: 'read' } : null),
+};
+
+async function start(overrides: Partial<PrivateListenerOptions> = {}): Promise<World> {
   const metrics = new Metrics({ processMetrics: false });
   const reports: { latest: DriftReport | null } = { latest: null };
   const health: { last: Date | null } = { last: null };
-  server = await startHttpServer(
+  server = await startPrivateListener(
     0,
     {
       health: { lastPassAt: () => health.last, maxPassAgeMs: 60_000 },
       metrics,
       drift: () => reports.latest,
+      authenticator,
       ...overrides,
     },
     '127.0.0.1',
@@ -79,22 +88,22 @@ describe('/metrics', () => {
 describe('/drift', () => {
   it('is 503 with a JSON explanation before the first pass, then serves the latest report', async () => {
     const w = await start();
-    const before = await fetch(`${w.url}/drift`);
+    const before = await fetch(`${w.url}/drift`, { headers: AUTH });
     expect(before.status).toBe(503);
-    expect(before.headers.get('content-type')).toBe('application/json');
+    expect(before.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect((await before.json()) as unknown).toEqual({ error: expect.stringContaining('no reconcile pass has completed yet') });
 
     const first = mixedReport();
     w.reports.latest = first;
-    const res = await fetch(`${w.url}/drift`);
+    const res = await fetch(`${w.url}/drift`, { headers: AUTH });
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(await res.json()).toEqual(first);
 
     const second = driftReport([], '2025-01-01T00:05:00.000Z');
     w.reports.latest = second;
-    const next = (await (await fetch(`${w.url}/drift`)).json()) as DriftReport;
+    const next = (await (await fetch(`${w.url}/drift`, { headers: AUTH })).json()) as DriftReport;
     expect(next).toEqual(second);
     expect(Object.keys(next)).toEqual(['generatedAt', 'summary', 'items']);
   });
@@ -115,7 +124,7 @@ describe('/drift', () => {
     ]);
     w.reports.latest = report;
     w.metrics.setDriftReport(report);
-    const drift = await (await fetch(`${w.url}/drift`)).text();
+    const drift = await (await fetch(`${w.url}/drift`, { headers: AUTH })).text();
     expect(drift).toBe(JSON.stringify(report));
     const metrics = await (await fetch(`${w.url}/metrics`)).text();
     for (const canary of canaries) {
@@ -130,9 +139,9 @@ describe('methods and paths', () => {
     const w = await start();
     w.reports.latest = mixedReport();
     w.health.last = new Date();
-    const get = await fetch(`${w.url}${path}`);
+    const get = await fetch(`${w.url}${path}`, { headers: AUTH });
     await get.arrayBuffer();
-    const head = await fetch(`${w.url}${path}`, { method: 'HEAD' });
+    const head = await fetch(`${w.url}${path}`, { method: 'HEAD', headers: AUTH });
     expect(head.status).toBe(get.status);
     expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
     expect(await head.text()).toBe('');
@@ -140,7 +149,7 @@ describe('methods and paths', () => {
 
   it.each(['POST', 'PUT', 'DELETE', 'PATCH'])('%s is 405 with Allow: GET, HEAD', async (method) => {
     const w = await start();
-    for (const path of ['/metrics', '/drift', '/healthz', '/nope']) {
+    for (const path of ['/metrics', '/drift', '/healthz', '/readyz']) {
       const res = await fetch(`${w.url}${path}`, { method });
       expect(res.status).toBe(405);
       expect(res.headers.get('allow')).toBe('GET, HEAD');
@@ -151,7 +160,7 @@ describe('methods and paths', () => {
   it('unknown paths are 404', async () => {
     const w = await start();
     for (const path of ['/', '/nope', '/metrics/x', '/drift.json', '/DRIFT']) {
-      const res = await fetch(`${w.url}${path}`);
+      const res = await fetch(`${w.url}${path}`, { headers: AUTH });
       expect(res.status, path).toBe(404);
       expect(await res.json()).toEqual({ error: 'not found' });
     }

@@ -1,0 +1,129 @@
+/**
+ * Linking a Heroku Team to an AWS account, and unlinking it: the one place both the CLI and the
+ * admin API do it. The credentials are proven with STS before anything is stored; a refusal stores
+ * nothing. Every change is journaled with who made it.
+ */
+import type { LinkFieldName } from '../links/verify-credentials.js';
+import type { JournalEntry, Link, LinkAuth } from '../store/types.js';
+import { UserError } from '../util/errors.js';
+
+export const ROLE_ARN = /^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+export const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
+export interface LinkDeps {
+  links: {
+    save(link: Omit<Link, 'createdAt' | 'updatedAt'>): Promise<Link>;
+    get(teamId: string): Promise<Link | null>;
+    findByTeam(nameOrId: string): Promise<Link | null>;
+    list(): Promise<Link[]>;
+    remove(teamId: string): Promise<unknown>;
+  };
+  journal: { append(entry: JournalEntry): Promise<unknown> };
+  /** The team as Heroku names it; a UserError when Heroku does not know it. */
+  resolveTeam(nameOrId: string): Promise<{ id: string; name: string }>;
+  /**
+   * STS GetCallerIdentity (after AssumeRole for a role); a UserError naming the `field` to check.
+   * With `externalIdRequired`, a role that can also be assumed without its external id is refused.
+   */
+  verify(auth: LinkAuth, field: LinkFieldName, options?: { externalIdRequired?: boolean }): Promise<{ accountId: string; arn: string }>;
+  instanceId: string;
+}
+
+export interface LinkRequest {
+  team: string;
+  auth: LinkAuth;
+  region: string | null;
+  /**
+   * For a team admin, who is not trusted beyond their own teams (the confused deputy):
+   * - `teamId`: the team Heroku said they administer; `team` must still resolve to exactly it;
+   * - a role must demand its external id (`externalIdRequired`), which the caller then chose;
+   * - a role may not reach an account another team is linked to (`exclusiveAccount`): the
+   *   controller's own identity may be trusted there, which proves nothing about the admin.
+   */
+  teamId?: string;
+  externalIdRequired?: boolean;
+  exclusiveAccount?: boolean;
+}
+
+/** Checks the parts of a link request alone, before any call; names the field that is wrong. */
+export function checkLinkRequest(request: LinkRequest, field: LinkFieldName): void {
+  if (request.region !== null && !REGION.test(request.region)) {
+    throw new UserError(`${field('region')} "${request.region}" is not an AWS region such as us-east-1`);
+  }
+  const auth = request.auth;
+  if (auth.kind === 'role' && !ROLE_ARN.test(auth.roleArn)) {
+    throw new UserError(`${field('roleArn')} "${auth.roleArn}" is not an IAM role ARN such as arn:aws:iam::123456789012:role/heroku-s3-controller`);
+  }
+  if (auth.kind === 'keys' && auth.accessKeyId.trim() === '') throw new UserError(`${field('accessKeyId')} is empty`);
+  if (auth.kind === 'keys' && auth.secretAccessKey.trim() === '') throw new UserError(`${field('secretAccessKey')} is empty`);
+}
+
+/**
+ * Proves the credentials, then stores the link (replacing the team's previous one) and journals
+ * it. Errors name the fields as `field` says (the CLI's flags, the console's labels, the API's).
+ */
+export async function linkTeam(deps: LinkDeps, request: LinkRequest, actor: string, field: LinkFieldName): Promise<{ link: Link; arn: string }> {
+  const team = await deps.resolveTeam(request.team);
+  if (request.teamId !== undefined && team.id !== request.teamId) {
+    throw new UserError(`Heroku now names another team "${request.team}": sign in again and link the team from the list`);
+  }
+  const identity = await deps.verify(request.auth, field, { externalIdRequired: request.externalIdRequired === true });
+  if (request.exclusiveAccount) {
+    const other = (await deps.links.list()).find((l) => l.accountId === identity.accountId && l.teamId !== team.id);
+    if (other) throw new UserError(`AWS account ${identity.accountId} is already linked to team ${other.teamName}: only an operator may link another team to it`);
+  }
+  const link = await deps.links.save({ teamId: team.id, teamName: team.name, accountId: identity.accountId, region: request.region, auth: request.auth });
+  const auth = request.auth;
+  await deps.journal.append({
+    instanceId: deps.instanceId,
+    accountId: identity.accountId,
+    addonId: null,
+    action: 'link',
+    resource: team.id,
+    phase: 'ok',
+    detail: { actor, team: team.name, auth: auth.kind, ...(auth.kind === 'role' ? { roleArn: auth.roleArn } : { accessKeyId: auth.accessKeyId }) },
+  });
+  return { link, arn: identity.arn };
+}
+
+/**
+ * Removes the team's link and journals it; its buckets and users stay where they are. `team` is a
+ * name or an id; with `byId` only an id (a team admin's, proven by Heroku: a link's stored name may
+ * be another team's by now).
+ */
+export async function unlinkTeam(deps: Pick<LinkDeps, 'links' | 'journal' | 'instanceId'>, team: string, actor: string, byId = false): Promise<Link> {
+  const link = byId ? await deps.links.get(team) : await deps.links.findByTeam(team);
+  if (!link) throw new NotLinkedError(team);
+  await deps.links.remove(link.teamId);
+  await deps.journal.append({
+    instanceId: deps.instanceId,
+    accountId: link.accountId,
+    addonId: null,
+    action: 'unlink',
+    resource: link.teamId,
+    phase: 'ok',
+    detail: { actor, team: link.teamName },
+  });
+  return link;
+}
+
+export class NotLinkedError extends UserError {
+  constructor(readonly team: string) {
+    super(`team "${team}" is not linked; \`heroku-s3-controller links\` lists the linked teams`);
+  }
+}
+
+/** What listings show of a link: never a secret. */
+export function describeLink(link: Link) {
+  return {
+    teamId: link.teamId,
+    teamName: link.teamName,
+    accountId: link.accountId,
+    region: link.region,
+    auth: link.auth.kind,
+    ...(link.auth.kind === 'keys'
+      ? { accessKeyId: link.auth.accessKeyId }
+      : { roleArn: link.auth.roleArn, externalId: link.auth.externalId ? 'set' : null }),
+    createdAt: link.createdAt.toISOString(),
+  };
+}

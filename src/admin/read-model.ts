@@ -1,0 +1,17 @@
+/** Reads what the admin views need from the store, beside what the latest pass left in memory. */
+import type { LatestReports } from '../metrics/pass-outcome.js';
+import type { Store } from '../store/store.js';
+import type { AdminReadModel } from './views.js';
+
+export type AdminStore = Pick<Store, 'links' | 'resources' | 'deliveries' | 'gcBreakers' | 'journal'>;
+
+export async function loadReadModel(store: AdminStore, reports: LatestReports, now: Date): Promise<AdminReadModel> {
+  const [links, records, deliveries, breakers, keyCreatedAt] = await Promise.all([
+    store.links.list(),
+    store.resources.listAll(),
+    store.deliveries.listAll(),
+    store.gcBreakers.list(),
+    store.journal.lastSucceededAt('create-access-key'),
+  ]);
+  return { links, records, deliveries, breakers, keyCreatedAt, report: reports.latest, pass: reports.pass ?? null, now };
+}

@@ -1,0 +1,206 @@
+/**
+ * The admin API, `/api/v1` on the private listener: links (list, link with the STS check, unlink,
+ * health), teams with their add-ons, drift, orphans, the mass-deletion breakers and their
+ * approval, and the journal. Every answer follows the OpenAPI document served at
+ * `/api/v1/openapi.json`; every change is journaled with the principal that made it.
+ */
+import swagger from '@fastify/swagger';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { approveGc, NothingToApproveError } from '../../admin/gc.js';
+import { checkLinkRequest, linkTeam, NotLinkedError, unlinkTeam, type LinkDeps } from '../../admin/links.js';
+import { loadReadModel, type AdminStore } from '../../admin/read-model.js';
+import { breakerViews, linkViews, orphanViews, teamDetail, teamSummaries } from '../../admin/views.js';
+import type { LatestReports } from '../../metrics/pass-outcome.js';
+import type { LinkAuth } from '../../store/types.js';
+import { UserError } from '../../util/errors.js';
+import { actorOf } from '../authentication.js';
+import * as S from './schemas.js';
+
+export interface AdminApiDeps {
+  store: AdminStore;
+  reports: LatestReports;
+  /** How a link is proven and named: Heroku for the team, STS for the credentials. */
+  linking: Pick<LinkDeps, 'resolveTeam' | 'verify' | 'instanceId'>;
+  now?: () => Date;
+}
+
+export const API_PREFIX = '/api/v1';
+
+interface LinkBody {
+  team: string;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  roleArn?: string;
+  externalId?: string;
+}
+
+export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
+  const now = deps.now ?? (() => new Date());
+  const model = () => loadReadModel(deps.store, deps.reports, now());
+  const linkDeps: LinkDeps = { ...deps.linking, links: deps.store.links, journal: deps.store.journal };
+
+  return async (root) => {
+    await root.register(
+      async (api: FastifyInstance) => {
+        await api.register(swagger, {
+          openapi: {
+            openapi: '3.1.0',
+            info: {
+              title: 'heroku-s3-controller admin API',
+              version: '1',
+              description: 'Links, teams and their add-ons, drift, orphans, garbage-collection breakers and the journal. Send "Authorization: Bearer <operator API token>".',
+            },
+            components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator API token (`heroku-s3-controller token create`).' } } },
+            security: [{ operatorToken: [] }],
+          },
+        });
+
+        api.get('/openapi.json', { schema: { hide: true } }, async () => api.swagger());
+
+        api.get('/whoami', { schema: { summary: 'Who the credentials belong to', response: { 200: S.Whoami, ...S.COMMON_ERRORS } } }, async (request) => {
+          const p = request.principal!;
+          return p.kind === 'operator' ? { kind: p.kind, name: p.name, scope: p.scope } : { kind: p.kind, name: p.email, scope: 'write' };
+        });
+
+        api.get('/links', { schema: { summary: 'Linked teams, with how each account read on the latest pass', response: { 200: S.obj({ links: { type: 'array', items: S.LinkView } }), ...S.COMMON_ERRORS } } }, async () => ({
+          links: linkViews(await model()),
+        }));
+
+        api.post<{ Body: LinkBody }>(
+          '/links',
+          {
+            schema: {
+              summary: 'Link a team to an AWS account; the credentials are proven with STS first, and nothing is stored if they fail',
+              body: S.LinkRequest,
+              response: { 201: S.obj({ link: S.LinkView, arn: { type: 'string' } }), 400: S.ErrorAnswer, 422: S.ErrorAnswer, ...S.COMMON_ERRORS },
+            },
+          },
+          async (request, reply) => {
+            const request_ = linkRequestOf(request.body);
+            const made = await linkTeam(linkDeps, request_, actorOf(request.principal!), (field) => field).catch(unprocessable);
+            const view = linkViews({ ...(await model()), links: [made.link] })[0]!;
+            return reply.code(201).send({ link: view, arn: made.arn });
+          },
+        );
+
+        api.delete<{ Params: { team: string } }>(
+          '/links/:team',
+          { schema: { summary: 'Unlink a team; its buckets and users stay where they are', params: S.obj({ team: { type: 'string', minLength: 1 } }), response: { 200: S.obj({ unlinked: S.LinkView }), 404: S.ErrorAnswer, ...S.COMMON_ERRORS } } },
+          async (request, reply) => {
+            try {
+              const link = await unlinkTeam(linkDeps, request.params.team, actorOf(request.principal!));
+              return { unlinked: linkViews({ ...(await model()), links: [link] })[0]! };
+            } catch (err) {
+              if (err instanceof NotLinkedError) return notFound(reply, err.message);
+              throw err;
+            }
+          },
+        );
+
+        api.get('/teams', { schema: { summary: 'Linked teams with their add-on, drift and orphan counts', response: { 200: S.obj({ teams: { type: 'array', items: S.TeamSummary } }), ...S.COMMON_ERRORS } } }, async () => ({
+          teams: teamSummaries(await model()),
+        }));
+
+        api.get<{ Params: { team: string } }>(
+          '/teams/:team',
+          { schema: { summary: 'One team: its link and each add-on\'s bucket, user, key, deliveries and drift', params: S.obj({ team: { type: 'string', minLength: 1 } }), response: { 200: S.TeamDetail, 404: S.ErrorAnswer, ...S.COMMON_ERRORS } } },
+          async (request, reply) => teamDetail(await model(), request.params.team) ?? notFound(reply, `team "${request.params.team}" is not linked; GET ${API_PREFIX}/links lists the linked teams`),
+        );
+
+        api.get('/drift', { schema: { summary: 'The latest drift report', response: { 200: S.DriftReportSchema, 503: S.ErrorAnswer, ...S.COMMON_ERRORS } } }, async (_request, reply) => {
+          return deps.reports.latest ?? reply.code(503).send({ error: 'no reconcile pass has completed yet: the drift report appears after the first pass' });
+        });
+
+        api.get('/orphans', { schema: { summary: 'Resources no add-on wants, soonest deletion first, with the time left in their grace', response: { 200: S.obj({ orphans: { type: 'array', items: S.OrphanView } }), ...S.COMMON_ERRORS } } }, async () => ({
+          orphans: orphanViews(await model()),
+        }));
+
+        api.get('/gc/breakers', { schema: { summary: 'Accounts whose mass-deletion breaker tripped, with what an approval deletes', response: { 200: S.obj({ breakers: { type: 'array', items: S.BreakerView } }), ...S.COMMON_ERRORS } } }, async () => ({
+          breakers: breakerViews(await model()),
+        }));
+
+        api.post<{ Params: { account: string }; Body: { addonIds: string[] } }>(
+          '/gc/breakers/:account/approve',
+          {
+            schema: {
+              summary: 'Let the deletions a breaker holds proceed once; the body names them, and a breaker holding anything else is refused',
+              params: S.obj({ account: { type: 'string', pattern: '^\\d{12}$' } }),
+              body: S.ApproveRequest,
+              response: { 200: S.obj({ approved: { type: 'array', items: { type: 'string' } } }), 400: S.ErrorAnswer, 404: S.ErrorAnswer, 409: S.ErrorAnswer, ...S.COMMON_ERRORS },
+            },
+          },
+          async (request, reply) => {
+            try {
+              const approved = await approveGc(
+                { gcBreakers: deps.store.gcBreakers, journal: deps.store.journal, instanceId: deps.linking.instanceId },
+                request.params.account,
+                actorOf(request.principal!),
+                now(),
+                request.body.addonIds,
+              );
+              return { approved };
+            } catch (err) {
+              if (err instanceof NothingToApproveError) return notFound(reply, err.message);
+              if (err instanceof UserError) return reply.code(409).send({ error: err.message });
+              throw err;
+            }
+          },
+        );
+
+        api.get<{ Querystring: { action?: string; addon?: string; account?: string; actor?: string; after?: number; before?: number; limit?: number } }>(
+          '/journal',
+          { schema: { summary: 'Journal lines, newest last, filtered', querystring: S.JournalQuery, response: { 200: S.obj({ entries: { type: 'array', items: S.JournalEntry } }), 400: S.ErrorAnswer, ...S.COMMON_ERRORS } } },
+          async (request) => {
+            const q = request.query;
+            const entries = await deps.store.journal.list({
+              ...(q.action !== undefined ? { action: q.action } : {}),
+              ...(q.addon !== undefined ? { addonId: q.addon } : {}),
+              ...(q.account !== undefined ? { accountId: q.account } : {}),
+              ...(q.actor !== undefined ? { actor: q.actor } : {}),
+              ...(q.after !== undefined ? { afterId: q.after } : {}),
+              ...(q.before !== undefined ? { beforeId: q.before } : {}),
+              limit: q.limit ?? 100,
+            });
+            return {
+              entries: entries.map((e) => ({ ...e, at: e.at.toISOString(), actor: typeof e.detail.actor === 'string' ? e.detail.actor : null })),
+            };
+          },
+        );
+      },
+      { prefix: API_PREFIX },
+    );
+  };
+}
+
+function linkRequestOf(body: LinkBody) {
+  const hasKeys = body.accessKeyId !== undefined || body.secretAccessKey !== undefined;
+  if (hasKeys && body.roleArn !== undefined) throw badRequest('give either accessKeyId and secretAccessKey, or roleArn, not both');
+  if (body.externalId !== undefined && body.roleArn === undefined) throw badRequest('externalId only goes with roleArn');
+  let auth: LinkAuth;
+  if (body.roleArn !== undefined) auth = { kind: 'role', roleArn: body.roleArn, externalId: body.externalId ?? null };
+  else if (body.accessKeyId !== undefined && body.secretAccessKey !== undefined) auth = { kind: 'keys', accessKeyId: body.accessKeyId, secretAccessKey: body.secretAccessKey };
+  else throw badRequest('give accessKeyId and secretAccessKey, or roleArn');
+  const request = { team: body.team, auth, region: body.region ?? null };
+  try {
+    checkLinkRequest(request, (field) => field);
+  } catch (err) {
+    throw badRequest((err as Error).message);
+  }
+  return request;
+}
+
+/** A client error fastify answers with its status and this message. */
+function badRequest(message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode: 400 });
+}
+
+/** A refusal the caller can fix (unknown team, credentials STS refused): 422 with its sentence. */
+function unprocessable(err: unknown): never {
+  if (err instanceof UserError) throw Object.assign(new Error(err.message), { statusCode: 422 });
+  throw err;
+}
+
+function notFound(reply: FastifyReply, message: string) {
+  return reply.code(404).send({ error: message });
+}

@@ -1,0 +1,191 @@
+/**
+ * JSON Schemas of the admin API's bodies and answers. They validate requests, shape the JSON
+ * written (fastify's serializer drops any property a schema does not name, a last guard against
+ * a secret slipping into an answer) and make the OpenAPI document (`/api/v1/openapi.json`).
+ */
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const obj = (properties: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+  ({ type: 'object', required: Object.keys(properties), additionalProperties: false, properties, ...extra }) as const;
+
+export const ErrorAnswer = obj({ error: { ...str, description: 'What is wrong and what to do, in one sentence.' } });
+
+export const LinkHealth = obj({
+  status: { type: 'string', enum: ['ok', 'failing', 'unknown'], description: 'How the account read on the latest pass; unknown before one.' },
+  error: nullableStr,
+  checkedAt: nullableTime,
+});
+
+export const LinkView = {
+  type: 'object',
+  required: ['teamId', 'teamName', 'accountId', 'region', 'auth', 'createdAt', 'health'],
+  additionalProperties: false,
+  properties: {
+    teamId: str,
+    teamName: str,
+    accountId: { type: 'string', pattern: '^\\d{12}$' },
+    region: nullableStr,
+    auth: { type: 'string', enum: ['keys', 'role'] },
+    accessKeyId: { ...str, description: 'For a link by access keys; the secret is never shown.' },
+    roleArn: str,
+    externalId: { type: ['string', 'null'], enum: ['set', null], description: '"set" when the role needs one; its value is never shown.' },
+    createdAt: time,
+    health: LinkHealth,
+  },
+} as const;
+
+export const LinkRequest = {
+  type: 'object',
+  required: ['team'],
+  additionalProperties: false,
+  properties: {
+    team: { type: 'string', minLength: 1, maxLength: 100, description: 'Heroku Team name or id.' },
+    region: { type: 'string', description: 'AWS region for the team\'s buckets; default: mapped from each app\'s region.' },
+    accessKeyId: { type: 'string', minLength: 1, maxLength: 128 },
+    secretAccessKey: { type: 'string', minLength: 1, maxLength: 256, writeOnly: true },
+    roleArn: { type: 'string', minLength: 1, maxLength: 2048 },
+    externalId: { type: 'string', minLength: 2, maxLength: 1224, writeOnly: true },
+  },
+} as const;
+
+export const TeamSummary = obj({
+  teamId: str,
+  teamName: str,
+  accountId: str,
+  addons: { type: 'integer', minimum: 0 },
+  drifted: { type: 'integer', minimum: 0 },
+  orphans: { type: 'integer', minimum: 0 },
+  health: LinkHealth,
+});
+
+const OrphanMark = obj({
+  reason: { type: 'string', enum: ['deprovisioned', 'orphaned'] },
+  since: time,
+  deleteAfter: time,
+  secondsLeft: { type: 'integer', minimum: 0, description: 'Until the grace ends; 0 when it has.' },
+  heldByBreaker: { type: 'boolean' },
+  retained: { type: 'boolean', description: 'Kept by its plan\'s retain setting: never deleted.' },
+});
+
+const DriftEntry = obj({
+  kind: str,
+  status: { type: 'string', enum: ['repairable', 'blocked', 'flapping', 'waiting', 'retained'] },
+  resource: str,
+  field: str,
+  expected: nullableStr,
+  actual: nullableStr,
+});
+
+const Attachment = obj({
+  attachmentId: str,
+  name: nullableStr,
+  appId: str,
+  appName: nullableStr,
+  delivered: { type: 'boolean' },
+  deliveredAt: nullableTime,
+});
+
+export const AddonView = obj({
+  addonId: str,
+  addonName: nullableStr,
+  appName: nullableStr,
+  plan: nullableStr,
+  kind: nullableStr,
+  wanted: { type: 'boolean', description: 'Heroku still lists the add-on; false for an orphan.' },
+  state: { type: 'string', enum: ['pending', 'ready', 'error', 'retained'] },
+  lastError: nullableStr,
+  region: nullableStr,
+  resourceName: nullableStr,
+  userName: nullableStr,
+  accessKeyId: nullableStr,
+  keyCreatedAt: nullableTime,
+  orphan: { anyOf: [OrphanMark, { type: 'null' }] },
+  attachments: { type: 'array', items: Attachment },
+  drift: { type: 'array', items: DriftEntry },
+});
+
+export const TeamDetail = obj({
+  teamId: str,
+  teamName: str,
+  link: LinkView,
+  readAt: nullableTime,
+  herokuComplete: { type: ['boolean', 'null'] },
+  addons: { type: 'array', items: AddonView },
+});
+
+export const OrphanView = obj({
+  addonId: str,
+  addonName: str,
+  teamId: str,
+  accountId: str,
+  kind: str,
+  resourceName: nullableStr,
+  userName: str,
+  ...OrphanMark.properties,
+});
+
+export const BreakerView = obj({
+  accountId: str,
+  trippedAt: time,
+  approvedAt: nullableTime,
+  planned: {
+    type: 'array',
+    items: obj({ addonId: str, addonName: nullableStr, teamId: nullableStr, resourceName: nullableStr, userName: nullableStr }),
+  },
+});
+
+export const ApproveRequest = obj(
+  { addonIds: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 10_000, description: 'Exactly the add-ons the breaker holds, as shown: a changed plan is refused.' } },
+);
+
+export const DriftReportSchema = obj({
+  generatedAt: time,
+  summary: obj({
+    managed: { type: 'integer' },
+    inSync: { type: 'integer' },
+    drifted: { type: 'integer' },
+    missing: { type: 'integer' },
+    orphaned: { type: 'integer' },
+    flapping: { type: 'integer' },
+  }),
+  items: { type: 'array', items: obj({ ...DriftEntry.properties, accountId: str, addonId: str }) },
+});
+
+export const JournalEntry = obj({
+  id: { type: 'integer' },
+  at: time,
+  instanceId: str,
+  accountId: nullableStr,
+  addonId: nullableStr,
+  action: str,
+  resource: str,
+  phase: { type: 'string', enum: ['intent', 'ok', 'failed'] },
+  actor: { ...nullableStr, description: 'Who made the change: token:NAME, heroku:EMAIL, cli:LOGIN; null for the controller itself.' },
+  detail: { type: 'object', additionalProperties: true, description: 'What the journal line records beside; never a secret.' },
+});
+
+export const JournalQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    action: { type: 'string', maxLength: 64 },
+    addon: { type: 'string', maxLength: 64 },
+    account: { type: 'string', pattern: '^\\d{12}$' },
+    actor: { type: 'string', maxLength: 200 },
+    after: { type: 'integer', minimum: 0 },
+    before: { type: 'integer', minimum: 1 },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  },
+} as const;
+
+export const Whoami = obj({
+  kind: { type: 'string', enum: ['operator', 'team-admin'] },
+  name: str,
+  scope: { type: 'string', enum: ['read', 'write'] },
+});
+
+/** The answers every authenticated route may give besides its own. */
+export const COMMON_ERRORS = { 401: ErrorAnswer, 403: ErrorAnswer, 429: ErrorAnswer } as const;

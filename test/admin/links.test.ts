@@ -1,0 +1,81 @@
+/**
+ * Linking and unlinking as the CLI, the API and the console share them, on in-memory fakes: the
+ * rules that keep a team admin to their own team (the confused deputy), and the journal's actor.
+ */
+import { describe, expect, it } from 'vitest';
+import { linkTeam, NotLinkedError, unlinkTeam, type LinkDeps } from '../../src/admin/links.js';
+import type { JournalEntry, Link, LinkAuth } from '../../src/store/types.js';
+import { UserError } from '../../src/util/errors.js';
+
+function world(teams: Record<string, { id: string; name: string }>, accountOf: (auth: LinkAuth) => string) {
+  const links = new Map<string, Link>();
+  const journal: JournalEntry[] = [];
+  const verified: { auth: LinkAuth; externalIdRequired: boolean }[] = [];
+  const deps: LinkDeps = {
+    links: {
+      save: async (l) => {
+        const link = { ...l, createdAt: new Date(), updatedAt: new Date() };
+        links.set(l.teamId, link);
+        return link;
+      },
+      get: async (id) => links.get(id) ?? null,
+      findByTeam: async (t) => links.get(t) ?? [...links.values()].find((l) => l.teamName === t) ?? null,
+      list: async () => [...links.values()],
+      remove: async (id) => links.delete(id),
+    },
+    journal: { append: async (e) => journal.push(e) },
+    resolveTeam: async (t) => {
+      const team = teams[t] ?? Object.values(teams).find((x) => x.id === t);
+      if (!team) throw new UserError(`Heroku team "${t}" not found`);
+      return team;
+    },
+    verify: async (auth, _field, options) => {
+      verified.push({ auth, externalIdRequired: options?.externalIdRequired === true });
+      return { accountId: accountOf(auth), arn: 'arn:aws:iam::x' };
+    },
+    instanceId: 'test',
+  };
+  return { deps, links, journal, verified };
+}
+
+const role = (arn: string): LinkAuth => ({ kind: 'role', roleArn: arn, externalId: 'hs3c-made-for-the-team' });
+const field = (f: string) => f;
+
+describe('linkTeam', () => {
+  it('journals who linked, and passes on that the role must demand its external id', async () => {
+    const w = world({ acme: { id: 't-acme', name: 'acme' } }, () => '111111111111');
+    await linkTeam(w.deps, { team: 'acme', auth: role('arn:aws:iam::111111111111:role/r'), region: null, externalIdRequired: true }, 'heroku:ada@acme.example', field);
+    expect(w.verified).toEqual([{ auth: role('arn:aws:iam::111111111111:role/r'), externalIdRequired: true }]);
+    expect(w.journal).toEqual([expect.objectContaining({ action: 'link', resource: 't-acme', detail: expect.objectContaining({ actor: 'heroku:ada@acme.example', roleArn: 'arn:aws:iam::111111111111:role/r' }) })]);
+  });
+
+  it('refuses when the name no longer resolves to the team that was vouched for, before any AWS call', async () => {
+    const w = world({ alpha: { id: 't-victim', name: 'alpha' } }, () => '111111111111');
+    await expect(linkTeam(w.deps, { team: 'alpha', teamId: 't-mine', auth: role('arn:aws:iam::111111111111:role/r'), region: null }, 'heroku:m@x', field)).rejects.toThrow(/names another team "alpha"/);
+    expect(w.verified).toEqual([]);
+    expect(w.links.size).toBe(0);
+  });
+
+  it('with exclusiveAccount, refuses an account another team is linked to; the same team may link again', async () => {
+    const w = world({ acme: { id: 't-acme', name: 'acme' }, beta: { id: 't-beta', name: 'beta' } }, () => '222222222222');
+    await linkTeam(w.deps, { team: 'acme', auth: role('arn:aws:iam::222222222222:role/r'), region: null }, 'token:ops', field);
+    await expect(linkTeam(w.deps, { team: 'beta', auth: role('arn:aws:iam::222222222222:role/r'), region: null, exclusiveAccount: true }, 'heroku:b@x', field)).rejects.toThrow(
+      /AWS account 222222222222 is already linked to team acme: only an operator may link another team to it/,
+    );
+    expect(w.links.has('t-beta')).toBe(false);
+    await linkTeam(w.deps, { team: 'acme', auth: role('arn:aws:iam::222222222222:role/r'), region: 'eu-west-1', exclusiveAccount: true }, 'heroku:a@x', field);
+    expect(w.links.get('t-acme')?.region).toBe('eu-west-1');
+  });
+});
+
+describe('unlinkTeam', () => {
+  it('by id only, a stale name is not a match', async () => {
+    const w = world({ victim: { id: 't-victim', name: 'victim' } }, () => '333333333333');
+    await w.deps.links.save({ teamId: 't-victim', teamName: 'alpha', accountId: '333333333333', region: null, auth: role('arn:aws:iam::333333333333:role/r') });
+    await expect(unlinkTeam(w.deps, 'alpha', 'heroku:m@x', true)).rejects.toBeInstanceOf(NotLinkedError);
+    expect(w.links.has('t-victim')).toBe(true);
+    await unlinkTeam(w.deps, 'alpha', 'token:ops');
+    expect(w.links.has('t-victim')).toBe(false);
+    expect(w.journal.at(-1)).toMatchObject({ action: 'unlink', detail: { actor: 'token:ops', team: 'alpha' } });
+  });
+});
