@@ -14,7 +14,7 @@ export interface AdminReadModel {
   records: ResourceRecord[];
   deliveries: DeliveryRecord[];
   breakers: GcBreaker[];
-  /** When the add-on's current access key was made (its last `create-access-key`), by add-on. */
+  /** By add-on, its last `create-access-key`: when a key was made, for records that do not know yet. */
   keyCreatedAt: Map<string, Date>;
   report: DriftReport | null;
   pass: LatestPassView | null;
@@ -98,7 +98,7 @@ function addonView(m: AdminReadModel, addonId: string, record: ResourceRecord | 
     resourceName: record?.resourceName ?? null,
     userName: record?.userName ?? null,
     accessKeyId: record?.accessKeyId ?? null,
-    keyCreatedAt: iso(record?.accessKeyId ? m.keyCreatedAt.get(addonId) : null),
+    keyCreatedAt: iso(record?.accessKeyId ? (record.accessKeyCreatedAt ?? m.keyCreatedAt.get(addonId)) : null),
     orphan: record?.orphan ? orphanMark(m, record) : null,
     attachments,
     drift,

@@ -73,7 +73,7 @@ export async function serveCommand(): Promise<void> {
         const result = await runtime.controller.reconcileOnce();
         if (budget) lastPassCost = Math.max(1, budget.snapshot().spentLastHour - spentBefore);
         // Leadership lost during the pass: its figures are the new leader's to publish now.
-        if (elector.isLeader()) publishPass(runtime.metrics, runtime.reports, result);
+        if (elector.isLeader()) publishPass(runtime.metrics, runtime.reports, result, new Date(), config.keyMaxAgeMs);
         else runtime.metrics.recordPass(passRecord(result));
         await lane.afterPass(result);
         const e = result.execution;

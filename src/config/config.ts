@@ -115,6 +115,8 @@ export interface Config {
   profiles: ProfileTable;
   /** Every bucket's settings and every user's keys are read in full once per this window. */
   deepCheckWindowMs: number;
+  /** KEY_MAX_AGE: delivered access keys older than this are reported (metrics) and, once rotation lands, rotated. */
+  keyMaxAgeMs: number;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
   requestTimeoutMs: number;
   /**
@@ -184,6 +186,9 @@ const envSchema = z.object({
   HEROKU_OAUTH_SECRET: optionalText,
   CONSOLE_URL: httpUrl('s3-console.example.com').refine((value) => value === undefined || !/[?#]/.test(value), {
     message: 'must be the console\'s base URL without query or fragment, e.g. https://s3-console.internal.example.com',
+  }),
+  KEY_MAX_AGE: optionalText.refine((value) => value === undefined || (parseDuration(value) ?? 0) >= 86_400_000, {
+    message: 'must be a duration of at least 1d, such as 90d (AWS Security Hub IAM.3 fails keys older than 90 days)',
   }),
   SESSION_TTL: optionalText.refine((value) => value === undefined || (parseDuration(value) ?? 0) >= 60_000, {
     message: 'must be a duration of at least 1m, such as 8h',
@@ -443,6 +448,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fastPath: { concurrency: Number(e.FAST_PATH_CONCURRENCY ?? 4), coalesceMs: parseDuration(e.FAST_PATH_COALESCE ?? '1s')! },
     shutdownTimeoutMs: parseDuration(e.SHUTDOWN_TIMEOUT ?? '20s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
+    keyMaxAgeMs: parseDuration(e.KEY_MAX_AGE ?? '90d')!,
     herokuBudget,
     herokuRateLimitMaxWaitMs: parseDuration(e.HEROKU_RATE_LIMIT_MAX_WAIT ?? '3m')!,
     profiles: { ...DEFAULT_PROFILES, ...(e.PLAN_PROFILES ? parseProfiles(e.PLAN_PROFILES) : {}) },

@@ -85,6 +85,8 @@ export class Metrics {
   private readonly iamUsersQuota: Gauge<'account_id'>;
   private readonly iamUserQuota: Gauge<'account_id'>;
   private readonly gcHeld: Gauge<'account_id'>;
+  private readonly keyOldestAge: Gauge<'account_id'>;
+  private readonly keysPastMaxAge: Gauge<'account_id'>;
   private readonly leader: Gauge;
   private leaderRegistered = false;
   /** Accounts of the latest drift report, kept at 0 by the next one if they have no item left. */
@@ -179,6 +181,18 @@ export class Metrics {
       labelNames: ['account_id'],
       registers,
     });
+    this.keyOldestAge = new Gauge({
+      name: `${METRIC_PREFIX}access_key_oldest_age_seconds`,
+      help: 'Age of the oldest access key the controller delivers in the AWS account (keys whose creation time is known); 0 when none.',
+      labelNames: ['account_id'],
+      registers,
+    });
+    this.keysPastMaxAge = new Gauge({
+      name: `${METRIC_PREFIX}access_keys_past_max_age`,
+      help: 'Access keys the controller delivers in the AWS account that are older than KEY_MAX_AGE (AWS Security Hub IAM.3 fails them past 90 days).',
+      labelNames: ['account_id'],
+      registers,
+    });
     // Registered by the first `setLeader`: only `serve` takes part in an election. No label: the
     // scrape's own target labels (pod, instance) say which replica it is.
     this.leader = new Gauge({
@@ -251,12 +265,21 @@ export class Metrics {
     else this.iamUserQuota.set({ account_id: accountId }, quota);
   }
 
+  /** When each delivered key of the account was made (null: not known yet), against KEY_MAX_AGE. */
+  setAccessKeyAges(accountId: string, createdAt: readonly (Date | null)[], now: Date, maxAgeMs: number): void {
+    const ages = createdAt.filter((d): d is Date => d !== null).map((d) => Math.max(0, now.getTime() - d.getTime()));
+    this.keyOldestAge.set({ account_id: accountId }, Math.max(0, ...ages) / 1000);
+    this.keysPastMaxAge.set({ account_id: accountId }, ages.filter((age) => age > maxAgeMs).length);
+  }
+
   /** Drops every per-account series of an account that is no longer linked. */
   forgetAccount(accountId: string): void {
     for (const type of RESOURCE_TYPES) this.managedResources.remove({ account_id: accountId, type });
     this.iamUsersQuota.remove({ account_id: accountId });
     this.iamUserQuota.remove({ account_id: accountId });
     this.gcHeld.remove({ account_id: accountId });
+    this.keyOldestAge.remove({ account_id: accountId });
+    this.keysPastMaxAge.remove({ account_id: accountId });
   }
 
   /**
@@ -275,7 +298,7 @@ export class Metrics {
 
   /**
    * Drops every series a pass sets from what it read — drift, managed resources, breaker holds,
-   * IAM quota, and the Heroku rate limit last seen — until this replica publishes a pass again.
+   * key ages, IAM quota, and the Heroku rate limit last seen — until this replica publishes a pass again.
    * Counters, histograms and the last-successful-sync timestamps stay: they are this process's
    * own history, and alerts take their increase or their maximum.
    */
@@ -285,6 +308,8 @@ export class Metrics {
     this.driftAccounts = new Set();
     this.managedResources.reset();
     this.gcHeld.reset();
+    this.keyOldestAge.reset();
+    this.keysPastMaxAge.reset();
     this.iamUsersQuota.reset();
     this.iamUserQuota.reset();
     if (this.herokuRateLimitRegistered) {

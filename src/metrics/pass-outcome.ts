@@ -39,13 +39,17 @@ export interface LatestPassView {
   accounts: { accountId: string; complete: boolean; error: string | null }[];
 }
 
+/** KEY_MAX_AGE's default: AWS Security Hub IAM.3 (CIS 1.13) fails keys older than 90 days. */
+export const DEFAULT_KEY_MAX_AGE_MS = 90 * 24 * 3_600_000;
+
 /** Everything a finished pass tells the metrics, the `/drift` report and the admin API. */
-export function publishPass(metrics: Metrics, reports: LatestReports, pass: PassResult, at: Date = new Date()): void {
+export function publishPass(metrics: Metrics, reports: LatestReports, pass: PassResult, at: Date = new Date(), keyMaxAgeMs = DEFAULT_KEY_MAX_AGE_MS): void {
   metrics.recordPass(passRecord(pass, at));
   reports.latest = pass.drift;
   reports.pass = { at, teams: pass.teams, accounts: pass.accounts.map((a) => ({ accountId: a.accountId, complete: a.complete, error: a.error })) };
   metrics.setDriftReport(pass.drift, pass.accounts.map((a) => a.accountId));
   for (const [accountId, counts] of pass.managed) metrics.setManagedResources(accountId, counts);
+  for (const [accountId, createdAt] of pass.keysCreatedAt) metrics.setAccessKeyAges(accountId, createdAt, at, keyMaxAgeMs);
   for (const account of pass.accounts.filter((a) => a.complete)) metrics.setIamUsers(account.accountId, account.iamUsersInAccount, account.iamUserQuota?.quota ?? null);
   for (const account of pass.accounts) {
     const held = pass.actions.filter((a) => a.accountId === account.accountId && a.kind === 'blocked' && a.reason === BlockedReason.GcBreakerTripped);

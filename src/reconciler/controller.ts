@@ -59,6 +59,8 @@ export interface PassResult {
   drift: DriftReport;
   /** Per complete account: resources observed that carry this instance's tags, and stored keys. */
   managed: Map<string, { bucket: number; iam_user: number; access_key: number }>;
+  /** Per complete account: when each wanted add-on's recorded key was made (null: not known yet). */
+  keysCreatedAt: Map<string, (Date | null)[]>;
   /** Null for a dry run (`plan`). */
   execution: ExecutionSummary | null;
 }
@@ -138,6 +140,7 @@ export class Controller {
     // Recorded before any repair: the executor clears it for what it changes, so the next pass
     // verifies its own repairs.
     if (!options.dryRun) await store.resources.setDeepChecked(deepChecked, startedAt);
+    if (!options.dryRun) await this.learnKeyCreationTimes(records.values(), accounts);
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: BlockedReason.ObserveFailed, accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
     }
@@ -172,7 +175,26 @@ export class Controller {
           },
         ]),
     );
-    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, execution };
+    const keysCreatedAt = new Map(
+      accounts
+        .filter((a) => a.complete)
+        .map((a) => [a.accountId, [...records.values()].filter((r) => r.accountId === a.accountId && r.accessKeyId !== null && r.orphan === null).map((r) => r.accessKeyCreatedAt)]),
+    );
+    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, execution };
+  }
+
+  /**
+   * Keys recorded before their creation time was kept get it from a deep check's ListAccessKeys
+   * (bookkeeping, like the deep-check time: no cloud call, and `records` is updated for this pass).
+   */
+  private async learnKeyCreationTimes(records: Iterable<ResourceRecord>, accounts: ObservedAccount[]): Promise<void> {
+    for (const record of records) {
+      if (record.accessKeyId === null || record.accessKeyCreatedAt !== null) continue;
+      const keys = accounts.find((a) => a.accountId === record.accountId)?.users.get(record.userName)?.accessKeys;
+      const createdAt = keys?.find((k) => k.accessKeyId === record.accessKeyId)?.createdAt;
+      if (!createdAt) continue;
+      if (await this.deps.store.resources.setKeyCreatedAt(record.addonId, record.accessKeyId, createdAt)) record.accessKeyCreatedAt = createdAt;
+    }
   }
 
   /**
@@ -269,6 +291,7 @@ export class Controller {
     }
     const complete = accounts.every((a) => a.complete);
     if (!options.dryRun && deep && record && complete) await store.resources.setDeepChecked([addonId], startedAt);
+    if (!options.dryRun && record) await this.learnKeyCreationTimes([record], accounts);
     // As in the full pass: an add-on without a record has delivered nothing yet to compare with,
     // unless its user holds a key the store does not know, which an app may hold.
     const readVars = desired && ((deep && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId)));

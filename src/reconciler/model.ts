@@ -89,6 +89,8 @@ export type ObservedBucket = ObservedResource<BucketSettings>;
 export interface ObservedAccessKey {
   accessKeyId: string;
   status: 'Active' | 'Inactive';
+  /** When AWS made it (ListAccessKeys' CreateDate); absent or null when it was not said. */
+  createdAt?: Date | null;
 }
 
 export interface ObservedUser {

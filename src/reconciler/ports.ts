@@ -166,7 +166,8 @@ export interface UserHandle {
   /** The user's access keys; none when the user does not exist. */
   accessKeys(): Promise<ObservedAccessKey[]>;
   /** A new key; the secret goes straight to the store, never to a log. */
-  createAccessKey(): Promise<{ accessKeyId: string; secretAccessKey: string }>;
+  /** A new key, with when AWS made it (null when AWS did not say). */
+  createAccessKey(): Promise<{ accessKeyId: string; secretAccessKey: string; createdAt: Date | null }>;
   deleteAccessKey(accessKeyId: string): Promise<void>;
   // Teardown, in this order: keys, policies, the user.
   deleteAllAccessKeys(): Promise<string[]>;
@@ -180,7 +181,7 @@ export interface UserHandle {
 /** The records of what was made for each add-on. */
 export type ResourceRecords = Pick<
   ResourceStore,
-  'get' | 'listAll' | 'upsert' | 'follow' | 'setKey' | 'setCreateStarted' | 'setDeepChecked' | 'setOrphan' | 'setTeardownStarted' | 'setState' | 'remove'
+  'get' | 'listAll' | 'upsert' | 'follow' | 'setKey' | 'setKeyCreatedAt' | 'setCreateStarted' | 'setDeepChecked' | 'setOrphan' | 'setTeardownStarted' | 'setState' | 'remove'
 >;
 /** What was delivered to which attachment (fingerprints and value hashes, never values). */
 export type DeliveryRecords = Pick<DeliveryStore, 'listAll' | 'listForAddon' | 'record' | 'remove' | 'removeForAddon'>;

@@ -7,8 +7,13 @@
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Db, OrphanMark, ResourceKindName, ResourceRecord, ResourceState } from './types.js';
 
-/** What {@link ResourceStore.upsert} takes: a record without its timestamps. */
-export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt' | 'orphan' | 'teardownStartedAt'>;
+/**
+ * What {@link ResourceStore.upsert} takes: a record without its timestamps; the key's creation
+ * time only when known (a recorded key keeps its own while its id is unchanged).
+ */
+export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt' | 'orphan' | 'teardownStartedAt' | 'accessKeyCreatedAt'> & {
+  accessKeyCreatedAt?: Date | null;
+};
 
 interface ResourceRow {
   addon_id: string;
@@ -23,6 +28,7 @@ interface ResourceRow {
   user_name: string;
   access_key_id: string | null;
   secret_access_key_enc: string | null;
+  access_key_created_at: Date | null;
   resource_create_started_at: Date | null;
   deep_checked_at: Date | null;
   orphaned_at: Date | null;
@@ -38,7 +44,7 @@ interface ResourceRow {
 /** A record is its add-on's row with the row of the kind it was made as, when that kind made one. */
 const RECORDS = `SELECT m.addon_id, m.addon_name, m.account_id, m.team_id, m.app_id, m.plan, m.kind,
   r.name AS resource_name, m.region, m.user_name, m.access_key_id, m.secret_access_key_enc,
-  r.create_started_at AS resource_create_started_at, m.deep_checked_at, m.orphaned_at,
+  m.access_key_created_at, r.create_started_at AS resource_create_started_at, m.deep_checked_at, m.orphaned_at,
   m.orphan_reason, m.delete_after, m.teardown_started_at, m.state, m.last_error, m.created_at,
   m.updated_at
   FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind`;
@@ -63,12 +69,15 @@ export class ResourceStore {
     await this.#db.transaction(async (tx) => {
       await tx.query(
         `INSERT INTO managed_resources (addon_id, addon_name, account_id, team_id, app_id, plan,
-           region, user_name, access_key_id, secret_access_key_enc, state, last_error, kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           region, user_name, access_key_id, secret_access_key_enc, state, last_error, kind, access_key_created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::timestamptz)
          ON CONFLICT (addon_id) DO UPDATE SET
            addon_name = EXCLUDED.addon_name, account_id = EXCLUDED.account_id,
            team_id = EXCLUDED.team_id, app_id = EXCLUDED.app_id, plan = EXCLUDED.plan,
            region = EXCLUDED.region, user_name = EXCLUDED.user_name,
+           access_key_created_at = CASE WHEN managed_resources.access_key_id IS NOT DISTINCT FROM EXCLUDED.access_key_id
+             THEN COALESCE(EXCLUDED.access_key_created_at, managed_resources.access_key_created_at)
+             ELSE EXCLUDED.access_key_created_at END,
            access_key_id = EXCLUDED.access_key_id, secret_access_key_enc = EXCLUDED.secret_access_key_enc,
            state = EXCLUDED.state, last_error = EXCLUDED.last_error, kind = EXCLUDED.kind, updated_at = now()`,
         [
@@ -85,6 +94,7 @@ export class ResourceStore {
           record.state,
           record.lastError,
           record.kind,
+          record.accessKeyCreatedAt ?? null,
         ],
       );
       await tx.query('DELETE FROM kind_resources WHERE addon_id = $1 AND (kind <> $2 OR $3::text IS NULL)', [addonId, record.kind, record.resourceName]);
@@ -150,12 +160,26 @@ export class ResourceStore {
     addonId: string,
     accessKeyId: string | null,
     secretAccessKey: string | null,
+    createdAt: Date | null = null,
   ): Promise<boolean> {
     const rows = await this.#db.query(
       `UPDATE managed_resources
-       SET access_key_id = $2, secret_access_key_enc = $3, updated_at = now()
+       SET access_key_id = $2, secret_access_key_enc = $3, access_key_created_at = $4::timestamptz, updated_at = now()
        WHERE addon_id = $1 RETURNING addon_id`,
-      [addonId, accessKeyId, this.#seal(secretAccessKey)],
+      [addonId, accessKeyId, this.#seal(secretAccessKey), createdAt],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * When the recorded key was made, as a deep check read it (a key recorded before this was kept):
+   * written only while that key is still the recorded one and its time is unknown.
+   */
+  async setKeyCreatedAt(addonId: string, accessKeyId: string, createdAt: Date): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE managed_resources SET access_key_created_at = $3::timestamptz
+       WHERE addon_id = $1 AND access_key_id = $2 AND access_key_created_at IS NULL RETURNING addon_id`,
+      [addonId, accessKeyId, createdAt],
     );
     return rows.length > 0;
   }
@@ -271,6 +295,7 @@ export class ResourceStore {
         row.secret_access_key_enc === null
           ? null
           : this.#box.decrypt(row.secret_access_key_enc, context(row.addon_id)),
+      accessKeyCreatedAt: row.access_key_created_at,
       resourceCreateStartedAt: row.resource_create_started_at,
       deepCheckedAt: row.deep_checked_at,
       orphan:

@@ -60,6 +60,8 @@ export interface ResourceRecord {
   accessKeyId: string | null;
   /** Decrypted in memory only; stored Fernet-encrypted so it can be re-delivered without rotation. */
   secretAccessKey: string | null;
+  /** When AWS made that key (its CreateDate); null until known (keys recorded before it was kept). */
+  accessKeyCreatedAt: Date | null;
   /**
    * When the controller last sent the create call of `resourceName` (CreateBucket; written before
    * the call). An untagged resource of that name created after this moment is ours, interrupted

@@ -12,7 +12,7 @@ const create: Action = { addonId: 'a1', accountId: '111122223333', kind: 'create
 const key: Action = { addonId: 'a2', accountId: '111122223333', kind: 'create-access-key', reason: 'missing-key', userName: 'hsc-a2' };
 
 function summary(outcomes: Parameters<typeof passSummary>[0]['execution']) {
-  return passSummary({ startedAt: NOW, durationMs: 5, teams: [], accounts: [], actions: [create, key], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: outcomes });
+  return passSummary({ startedAt: NOW, durationMs: 5, teams: [], accounts: [], actions: [create, key], drift: buildDriftReport([], [], NOW), managed: new Map(), keysCreatedAt: new Map(), execution: outcomes });
 }
 
 describe('the JSON summary of a pass', () => {

@@ -290,6 +290,7 @@ describe('every option', () => {
     expect(env.get('ADDON_SERVICES')?.value).toBe('s3-bucket,bucketeer');
     expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('1000000');
     expect(env.get('GC_BREAKER_MIN_DELETIONS')?.value).toBe('3');
+    expect(env.get('KEY_MAX_AGE')?.value).toBe('60d');
     expect(env.get('INSTANCE_ID')?.value).toBe('prod');
     expect([env.get('PORT')?.value, env.get('PUBLIC_PORT')?.value, env.get('METRICS_REQUIRE_TOKEN')?.value]).toEqual(['9090', '9091', 'true']);
     expect([env.get('PUBLIC_RATE_LIMIT')?.value, env.get('TRUST_PROXY')?.value]).toEqual(['600', '2']);

@@ -39,6 +39,8 @@ describe('the exposition', () => {
       [`${P}iam_users_quota_ratio`]: 'gauge',
       [`${P}iam_users_quota`]: 'gauge',
       [`${P}gc_breaker_held_deletions`]: 'gauge',
+      [`${P}access_key_oldest_age_seconds`]: 'gauge',
+      [`${P}access_keys_past_max_age`]: 'gauge',
     });
   });
 
@@ -245,6 +247,7 @@ describe('resources and quota', () => {
       actions: [],
       drift: driftReport([]),
       managed: new Map(),
+      keysCreatedAt: new Map(),
       execution: null,
     } as PassResult;
     publishPass(metrics, { latest: null }, pass);
@@ -254,6 +257,30 @@ describe('resources and quota', () => {
     // An account that could not be read reports nothing.
     expect(samplesOf(samples, `${P}iam_users_quota`, { account_id: ACCOUNT_B })).toEqual([]);
     expect(samplesOf(samples, `${P}iam_users_quota_ratio`, { account_id: ACCOUNT_B })).toEqual([]);
+  });
+});
+
+describe('access key ages', () => {
+  const DAY = 86_400_000;
+  const at = new Date('2026-12-05T12:00:00Z');
+  const pass = (keysCreatedAt: PassResult['keysCreatedAt']) =>
+    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, execution: null }) as PassResult;
+
+  it('publishPass exports the oldest known key age and the keys past KEY_MAX_AGE, per account', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const ago = (days: number) => new Date(at.getTime() - days * DAY);
+    publishPass(metrics, { latest: null }, pass(new Map([[ACCOUNT_A, [ago(100), ago(91), ago(89), null]], [ACCOUNT_B, [null]]])), at, 90 * DAY);
+    const { samples } = await scrape(metrics);
+    expect(valueOf(samples, `${P}access_key_oldest_age_seconds`, { account_id: ACCOUNT_A })).toBe(100 * 86_400);
+    expect(valueOf(samples, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_A })).toBe(2);
+    // A key whose creation time is not known yet counts in neither.
+    expect(valueOf(samples, `${P}access_key_oldest_age_seconds`, { account_id: ACCOUNT_B })).toBe(0);
+    expect(valueOf(samples, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_B })).toBe(0);
+    // A shorter limit counts more; forgetting the account drops its series.
+    publishPass(metrics, { latest: null }, pass(new Map([[ACCOUNT_A, [ago(100), ago(91), ago(89)]]])), at, 30 * DAY);
+    expect(valueOf((await scrape(metrics)).samples, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_A })).toBe(3);
+    metrics.forgetAccount(ACCOUNT_A);
+    expect(samplesOf((await scrape(metrics)).samples, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_A })).toEqual([]);
   });
 });
 

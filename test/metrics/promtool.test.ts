@@ -80,6 +80,7 @@ beforeAll(async () => {
   metrics.setManagedResources(ACCOUNT_B, { bucket: 2, iam_user: 2, access_key: 1 });
   metrics.setIamUsers(ACCOUNT_A, 12);
   metrics.setIamUsers(ACCOUNT_B, 4990, 5000);
+  metrics.setAccessKeyAges(ACCOUNT_A, [new Date(Date.now() - 100 * 86_400_000), null], new Date(), 90 * 86_400_000);
 
   server = await startPrivateListener(
     0,
@@ -97,7 +98,7 @@ it('promtool finds no problem in the scraped /metrics', async () => {
   expect(res.status).toBe(200);
   const body = await res.text();
   // The scrape is the populated one, not an empty registry.
-  for (const name of ['drift_items', 'drift_flapping', 'managed_resources', 'reconcile_total', 'reconcile_duration_seconds_bucket', 'api_requests_total', 'heroku_rate_limit_remaining', 'last_successful_sync_timestamp_seconds', 'iam_users_quota_ratio', 'iam_users_quota{', 'process_cpu_seconds_total']) {
+  for (const name of ['drift_items', 'drift_flapping', 'managed_resources', 'reconcile_total', 'reconcile_duration_seconds_bucket', 'api_requests_total', 'heroku_rate_limit_remaining', 'last_successful_sync_timestamp_seconds', 'iam_users_quota_ratio', 'iam_users_quota{', 'access_key_oldest_age_seconds', 'access_keys_past_max_age', 'process_cpu_seconds_total']) {
     expect(body).toContain(`heroku_s3_controller_${name}`);
   }
   const check = await run(promtool, ['check', 'metrics'], body);

@@ -107,6 +107,24 @@ describe('Controller on in-memory ports', () => {
     }
   });
 
+  it('records when the key it makes was made, and learns it from a deep check for a key recorded without it', async () => {
+    desired.addons.set('a1', addon('a1'));
+    const madeAt = now;
+    await controller.reconcileOnce();
+    expect((await store.resources.get('a1'))?.accessKeyCreatedAt?.toISOString()).toBe(madeAt.toISOString());
+    // As a key recorded before the time was kept (or adopted from an app): unknown.
+    const record = (await store.resources.get('a1'))!;
+    await store.resources.setKey('a1', record.accessKeyId, record.secretAccessKey, null);
+    now = new Date(now.getTime() + 10 * 24 * HOUR);
+    const shallow = await controller.reconcileOnce({ dryRun: true });
+    expect((await store.resources.get('a1'))?.accessKeyCreatedAt).toBeNull(); // plan writes nothing
+    expect(shallow.keysCreatedAt.get(ACCOUNT)).toEqual([null]);
+    const pass = await controller.reconcileOnce(); // the deep check is due: ListAccessKeys says when
+    expect(pass.actions).toEqual([]);
+    expect((await store.resources.get('a1'))?.accessKeyCreatedAt?.toISOString()).toBe(madeAt.toISOString());
+    expect(pass.keysCreatedAt.get(ACCOUNT)?.map((d) => d?.toISOString())).toEqual([madeAt.toISOString()]);
+  });
+
   it('repairs a drift found by a deep check with the value the attribute row wants, and only that', async () => {
     desired.addons.set('a1', addon('a1', 's3-bucket:versioned'));
     await controller.reconcileOnce();

@@ -72,6 +72,7 @@ export function record(overrides: Partial<ResourceRecord> = {}): ResourceRecord 
     userName: USER,
     accessKeyId: KEY_ID,
     secretAccessKey: SECRET,
+    accessKeyCreatedAt: null,
     resourceCreateStartedAt: new Date(NOW.getTime() - 3_600_000),
     deepCheckedAt: new Date(NOW.getTime() - 60_000),
     orphan: null,

@@ -156,7 +156,7 @@ describe.each(backends)('migrate on $name', (backend) => {
           delete_after, teardown_started_at, state, last_error, created_at FROM managed_resources ORDER BY addon_id`);
       expect(before).toHaveLength(3);
 
-      expect((await migrate(old)).applied).toEqual(['0008_kind_resources', '0009_api_tokens_and_sessions']);
+      expect((await migrate(old)).applied).toEqual(['0008_kind_resources', '0009_api_tokens_and_sessions', '0010_access_key_created_at']);
       const after = await old.query(`SELECT m.addon_id, m.addon_name, m.account_id, m.team_id, m.app_id, m.plan, m.kind, r.name, m.region,
           m.user_name, m.access_key_id, m.secret_access_key_enc, r.create_started_at, m.deep_checked_at, m.orphaned_at, m.orphan_reason,
           m.delete_after, m.teardown_started_at, m.state, m.last_error, m.created_at

@@ -190,6 +190,28 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(second).toMatchObject({ plan: 'versioned', state: 'ready', accessKeyId: null, secretAccessKey: null });
     });
 
+    it('keeps when the recorded key was made: set with the key, learnt once, kept while the key is the same', async () => {
+      const made = new Date('2026-09-01T10:00:00Z');
+      const r = await store.resources.upsert(resource({ accessKeyId: null, secretAccessKey: null }));
+      expect(r.accessKeyCreatedAt).toBeNull();
+      await store.resources.setKey(r.addonId, 'AKIAAGE1', AWS_SECRET, made);
+      expect((await store.resources.get(r.addonId))?.accessKeyCreatedAt?.toISOString()).toBe(made.toISOString());
+      // A rewrite of the record with the same key keeps it; another key forgets it.
+      const same = await store.resources.upsert({ ...(await store.resources.get(r.addonId))!, accessKeyCreatedAt: undefined, plan: 'versioned' });
+      expect(same.accessKeyCreatedAt?.toISOString()).toBe(made.toISOString());
+      const other = await store.resources.upsert({ ...same, accessKeyId: 'AKIAAGE2', accessKeyCreatedAt: undefined });
+      expect(other.accessKeyCreatedAt).toBeNull();
+      // Learnt from a deep check: only for the recorded key, and only while unknown.
+      expect(await store.resources.setKeyCreatedAt(r.addonId, 'AKIAAGE1', made)).toBe(false);
+      expect(await store.resources.setKeyCreatedAt(r.addonId, 'AKIAAGE2', made)).toBe(true);
+      expect(await store.resources.setKeyCreatedAt(r.addonId, 'AKIAAGE2', new Date())).toBe(false);
+      expect((await store.resources.get(r.addonId))?.accessKeyCreatedAt?.toISOString()).toBe(made.toISOString());
+      // A key adopted or set without a time has none.
+      await store.resources.setKey(r.addonId, 'AKIAAGE3', AWS_SECRET);
+      expect((await store.resources.get(r.addonId))?.accessKeyCreatedAt).toBeNull();
+      await store.resources.remove(r.addonId);
+    });
+
     it('sets key, state and bucket-create time; false for an unknown add-on', async () => {
       const r = await store.resources.upsert(resource());
       expect(await store.resources.setKey(r.addonId, 'AKIANEW', `${AWS_SECRET}2`)).toBe(true);

@@ -40,7 +40,7 @@ export interface MemoryUser {
   path: string;
   tags: Record<string, string>;
   policies: Record<string, string>;
-  keys: { accessKeyId: string; secretAccessKey: string; status: 'Active' | 'Inactive' }[];
+  keys: { accessKeyId: string; secretAccessKey: string; status: 'Active' | 'Inactive'; createdAt?: Date }[];
 }
 
 const NO_SETTINGS = (): BucketSettings => ({ publicAccessBlock: null, encryption: null, objectOwnership: null, policy: null, lifecycleRules: [], versioning: null, cors: null });
@@ -151,7 +151,7 @@ export class MemoryAccount {
     for (const [name, user] of this.users) {
       if (!(inventory && user.path.startsWith(options.iamPath)) && !deepUsers.has(name)) continue;
       const observedUser: ObservedUser = { userName: name, path: user.path, tags: { ...user.tags }, inlinePolicies: { ...user.policies }, accessKeys: null };
-      if (deepUsers.get(name)) observedUser.accessKeys = user.keys.map((k) => ({ accessKeyId: k.accessKeyId, status: k.status }));
+      if (deepUsers.get(name)) observedUser.accessKeys = user.keys.map((k) => ({ accessKeyId: k.accessKeyId, status: k.status, createdAt: k.createdAt ?? null }));
       observed.users.set(name, observedUser);
     }
     return observed;
@@ -290,15 +290,15 @@ export class MemoryAccount {
       },
       accessKeys: async () => {
         this.check();
-        return (this.users.get(name)?.keys ?? []).map((k) => ({ accessKeyId: k.accessKeyId, status: k.status }));
+        return (this.users.get(name)?.keys ?? []).map((k) => ({ accessKeyId: k.accessKeyId, status: k.status, createdAt: k.createdAt ?? null }));
       },
       createAccessKey: async () => {
         this.write(`CreateAccessKey ${name}`);
         const user = get();
         if (user.keys.length >= 2) throw awsError('LimitExceeded', 409);
-        const key = { accessKeyId: `AKIA${String(++this.cloud.keyCounter).padStart(16, '0')}`, secretAccessKey: `secret-${this.cloud.keyCounter}`, status: 'Active' as const };
+        const key = { accessKeyId: `AKIA${String(++this.cloud.keyCounter).padStart(16, '0')}`, secretAccessKey: `secret-${this.cloud.keyCounter}`, status: 'Active' as const, createdAt: this.cloud.now() };
         user.keys.push(key);
-        return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+        return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, createdAt: key.createdAt };
       },
       deleteAccessKey: async (accessKeyId) => {
         this.write(`DeleteAccessKey ${name} ${accessKeyId}`);

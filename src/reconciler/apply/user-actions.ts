@@ -24,7 +24,7 @@ export const userHandlers: Handlers = {
   },
   'create-access-key': async (action, ctx) => {
     const key = await ctx.user(action, action.userName).createAccessKey();
-    await ctx.deps.resources.setKey(action.addonId, key.accessKeyId, key.secretAccessKey);
+    await ctx.deps.resources.setKey(action.addonId, key.accessKeyId, key.secretAccessKey, key.createdAt);
     return { accessKeyId: key.accessKeyId };
   },
   'delete-access-key': async (action, ctx) => {

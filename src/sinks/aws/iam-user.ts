@@ -72,6 +72,7 @@ export async function listAccessKeys(iam: IAMClient, userName: string): Promise<
   return (out.AccessKeyMetadata ?? []).map((key) => ({
     accessKeyId: key.AccessKeyId ?? '',
     status: key.Status === 'Active' ? 'Active' : 'Inactive',
+    createdAt: key.CreateDate ?? null,
   }));
 }
 
@@ -157,6 +158,8 @@ export async function deleteUserPolicy(iam: IAMClient, userName: string, policyN
 export interface NewAccessKey {
   accessKeyId: string;
   secretAccessKey: string;
+  /** AWS's CreateDate of the key; null when it did not say. */
+  createdAt: Date | null;
 }
 
 export async function createAccessKey(iam: IAMClient, userName: string, sleep?: Sleep): Promise<NewAccessKey> {
@@ -167,7 +170,7 @@ export async function createAccessKey(iam: IAMClient, userName: string, sleep?: 
   );
   const key = out.AccessKey;
   if (!key?.AccessKeyId || !key.SecretAccessKey) throw new Error(`CreateAccessKey for ${userName} returned no key`);
-  return { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey };
+  return { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey, createdAt: key.CreateDate ?? null };
 }
 
 export async function deleteAccessKey(iam: IAMClient, userName: string, accessKeyId: string): Promise<void> {

@@ -201,20 +201,23 @@ describe('access keys', () => {
     await createUser(iam, name, PATH, tagsFor('addon-k'));
     expect(await listAccessKeys(iam, name)).toEqual([]);
 
+    const before = Date.now() - 60_000;
     const first = await createAccessKey(iam, name);
     expect(first.accessKeyId).toMatch(/^[A-Z0-9]{16,128}$/);
     expect(first.secretAccessKey.length).toBeGreaterThanOrEqual(20);
+    // AWS's CreateDate comes back with the key, and again with every listing.
+    expect(first.createdAt?.getTime()).toBeGreaterThan(before);
     const second = await createAccessKey(iam, name);
     expect(second.accessKeyId).not.toBe(first.accessKeyId);
     expect((await listAccessKeys(iam, name)).sort((a, b) => a.accessKeyId.localeCompare(b.accessKeyId))).toEqual(
       [
-        { accessKeyId: first.accessKeyId, status: 'Active' },
-        { accessKeyId: second.accessKeyId, status: 'Active' },
+        { accessKeyId: first.accessKeyId, status: 'Active', createdAt: first.createdAt },
+        { accessKeyId: second.accessKeyId, status: 'Active', createdAt: second.createdAt },
       ].sort((a, b) => a.accessKeyId.localeCompare(b.accessKeyId)),
     );
 
     await deleteAccessKey(iam, name, first.accessKeyId);
-    expect(await listAccessKeys(iam, name)).toEqual([{ accessKeyId: second.accessKeyId, status: 'Active' }]);
+    expect(await listAccessKeys(iam, name)).toEqual([{ accessKeyId: second.accessKeyId, status: 'Active', createdAt: second.createdAt }]);
     // Deleting it again, or a key that never existed, or for a user that does not exist: fine.
     await expect(deleteAccessKey(iam, name, first.accessKeyId)).resolves.toBeUndefined();
     await expect(deleteAccessKey(iam, name, 'AKIAIOSFODNN7EXAMPLE')).resolves.toBeUndefined();
@@ -264,7 +267,7 @@ describe('access keys', () => {
     };
     const key = await createAccessKey(iam, name, sleep);
     expect(delays).toEqual([250, 500]);
-    expect(await listAccessKeys(iam, name)).toEqual([{ accessKeyId: key.accessKeyId, status: 'Active' }]);
+    expect(await listAccessKeys(iam, name)).toEqual([{ accessKeyId: key.accessKeyId, status: 'Active', createdAt: key.createdAt }]);
   });
 
   it('listAccessKeys of a missing user fails with NoSuchEntity', async () => {
