@@ -110,6 +110,8 @@ export const PassEvent = {
   PassFailed: 'pass-failed',
   /** Shutting down, the work in flight did not finish within SHUTDOWN_TIMEOUT: it is abandoned. */
   PassAbandoned: 'pass-abandoned',
+  /** A link's own access key is older than KEY_MAX_AGE (logged when the set of such links changes). */
+  LinkKeyPastMaxAge: 'link-key-past-max-age',
 } as const;
 export type PassEvent = (typeof PassEvent)[keyof typeof PassEvent];
 

@@ -25,7 +25,7 @@ export interface LinkDeps {
    * STS GetCallerIdentity (after AssumeRole for a role); a UserError naming the `field` to check.
    * With `externalIdRequired`, a role that can also be assumed without its external id is refused.
    */
-  verify(auth: LinkAuth, field: LinkFieldName, options?: { externalIdRequired?: boolean }): Promise<{ accountId: string; arn: string }>;
+  verify(auth: LinkAuth, field: LinkFieldName, options?: { externalIdRequired?: boolean }): Promise<{ accountId: string; arn: string; keyCreatedAt?: Date | null }>;
   instanceId: string;
 }
 
@@ -72,7 +72,7 @@ export async function linkTeam(deps: LinkDeps, request: LinkRequest, actor: stri
     const other = (await deps.links.list()).find((l) => l.accountId === identity.accountId && l.teamId !== team.id);
     if (other) throw new UserError(`AWS account ${identity.accountId} is already linked to team ${other.teamName}: only an operator may link another team to it`);
   }
-  const link = await deps.links.save({ teamId: team.id, teamName: team.name, accountId: identity.accountId, region: request.region, auth: request.auth });
+  const link = await deps.links.save({ teamId: team.id, teamName: team.name, accountId: identity.accountId, region: request.region, auth: request.auth, accessKeyCreatedAt: identity.keyCreatedAt ?? null });
   const auth = request.auth;
   await deps.journal.append({
     instanceId: deps.instanceId,
@@ -122,7 +122,7 @@ export function describeLink(link: Link) {
     region: link.region,
     auth: link.auth.kind,
     ...(link.auth.kind === 'keys'
-      ? { accessKeyId: link.auth.accessKeyId }
+      ? { accessKeyId: link.auth.accessKeyId, accessKeyCreatedAt: link.accessKeyCreatedAt?.toISOString() ?? null }
       : { roleArn: link.auth.roleArn, externalId: link.auth.externalId ? 'set' : null }),
     createdAt: link.createdAt.toISOString(),
   };

@@ -5,7 +5,7 @@ import type { AdminReadModel } from './views.js';
 
 export type AdminStore = Pick<Store, 'links' | 'resources' | 'deliveries' | 'gcBreakers' | 'journal'>;
 
-export async function loadReadModel(store: AdminStore, reports: LatestReports, now: Date): Promise<AdminReadModel> {
+export async function loadReadModel(store: AdminStore, reports: LatestReports, now: Date, keyMaxAgeMs: number): Promise<AdminReadModel> {
   const [links, records, deliveries, breakers, keyCreatedAt] = await Promise.all([
     store.links.list(),
     store.resources.listAll(),
@@ -13,5 +13,5 @@ export async function loadReadModel(store: AdminStore, reports: LatestReports, n
     store.gcBreakers.list(),
     store.journal.lastSucceededAt('create-access-key'),
   ]);
-  return { links, records, deliveries, breakers, keyCreatedAt, report: reports.latest, pass: reports.pass ?? null, now };
+  return { links, records, deliveries, breakers, keyCreatedAt, report: reports.latest, pass: reports.pass ?? null, now, keyMaxAgeMs };
 }

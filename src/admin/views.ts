@@ -19,6 +19,8 @@ export interface AdminReadModel {
   report: DriftReport | null;
   pass: LatestPassView | null;
   now: Date;
+  /** KEY_MAX_AGE: keys older than this are flagged. */
+  keyMaxAgeMs: number;
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -37,7 +39,14 @@ export function linkHealth(m: AdminReadModel, accountId: string): LinkHealth {
 }
 
 export function linkViews(m: AdminReadModel) {
-  return m.links.map((link) => ({ ...describeLink(link), health: linkHealth(m, link.accountId) }));
+  return m.links.map((link) => ({ ...describeLink(link), ...linkKeyAge(m, link), health: linkHealth(m, link.accountId) }));
+}
+
+/** For a link by access keys: whether its own key is older than KEY_MAX_AGE (null when its age is unknown). */
+function linkKeyAge(m: AdminReadModel, link: Link): { accessKeyPastMaxAge?: boolean | null } {
+  if (link.auth.kind !== 'keys') return {};
+  const made = link.accessKeyCreatedAt;
+  return { accessKeyPastMaxAge: pastMaxAge(m, made ?? null) };
 }
 
 export function teamSummaries(m: AdminReadModel) {
@@ -69,7 +78,7 @@ export function teamDetail(m: AdminReadModel, team: string) {
   return {
     teamId: link.teamId,
     teamName: link.teamName,
-    link: { ...describeLink(link), health: linkHealth(m, link.accountId) },
+    link: { ...describeLink(link), ...linkKeyAge(m, link), health: linkHealth(m, link.accountId) },
     readAt: iso(m.pass?.at),
     herokuComplete: desired?.complete ?? null,
     addons,
@@ -98,11 +107,21 @@ function addonView(m: AdminReadModel, addonId: string, record: ResourceRecord | 
     resourceName: record?.resourceName ?? null,
     userName: record?.userName ?? null,
     accessKeyId: record?.accessKeyId ?? null,
-    keyCreatedAt: iso(record?.accessKeyId ? (record.accessKeyCreatedAt ?? m.keyCreatedAt.get(addonId)) : null),
+    keyCreatedAt: iso(record?.accessKeyId ? keyMade(m, record) : null),
+    keyPastMaxAge: record?.accessKeyId ? pastMaxAge(m, keyMade(m, record)) : null,
     orphan: record?.orphan ? orphanMark(m, record) : null,
     attachments,
     drift,
   };
+}
+
+/** When the add-on's key was made: as recorded, else its last `create-access-key`. */
+function keyMade(m: AdminReadModel, record: ResourceRecord): Date | null {
+  return record.accessKeyCreatedAt ?? m.keyCreatedAt.get(record.addonId) ?? null;
+}
+
+function pastMaxAge(m: AdminReadModel, made: Date | null): boolean | null {
+  return made ? m.now.getTime() - made.getTime() > m.keyMaxAgeMs : null;
 }
 
 function orphanMark(m: AdminReadModel, record: ResourceRecord) {

@@ -10,6 +10,7 @@ import { startPublicListener, type PublicListenerOptions } from '../http/public-
 import { createFastLane } from '../fast-lane/fast-lane.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outcome.js';
+import { oldLinkKeys } from '../links/link-key-age.js';
 import { createRuntime, linkingFor } from '../runtime.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
@@ -41,6 +42,15 @@ export async function serveCommand(): Promise<void> {
   // Heroku requests the last full pass sent: what the next one is expected to cost.
   let lastPassCost = 1;
   let deferring = false;
+
+  // Named again only when the set changes: a warning every minute would drown everything else.
+  let oldLinkKeysSeen = '';
+  const warnOfOldLinkKeys = async () => {
+    const old = oldLinkKeys(await runtime.store.links.list(), new Date(), config.keyMaxAgeMs);
+    const seen = old.map((k) => `${k.teamName}:${k.accessKeyId}`).join(',');
+    if (seen !== oldLinkKeysSeen) for (const k of old) logger.warn({ reason: PassEvent.LinkKeyPastMaxAge, team: k.teamName, accessKeyId: k.accessKeyId, ageDays: k.ageDays }, k.message);
+    oldLinkKeysSeen = seen;
+  };
 
   const pass = async () => {
     if (running) return; // one pass at a time; a slow pass makes the next tick skip
@@ -76,6 +86,7 @@ export async function serveCommand(): Promise<void> {
         if (elector.isLeader()) publishPass(runtime.metrics, runtime.reports, result, new Date(), config.keyMaxAgeMs);
         else runtime.metrics.recordPass(passRecord(result));
         await lane.afterPass(result);
+        await warnOfOldLinkKeys();
         const e = result.execution;
         logger.info(
           { reason: PassEvent.PassFinished, durationMs: result.durationMs, actions: result.actions.length, applied: e?.applied ?? 0, failed: e?.failed ?? 0, blocked: e?.blocked ?? 0 },
@@ -105,7 +116,7 @@ export async function serveCommand(): Promise<void> {
     metricsRequireToken: config.http.metricsRequireToken,
     failures,
     plugins: [
-      adminApi({ store: runtime.store, reports: runtime.reports, linking }),
+      adminApi({ store: runtime.store, reports: runtime.reports, linking, keyMaxAgeMs: config.keyMaxAgeMs }),
       adminConsole({
         store: runtime.store,
         reports: runtime.reports,
@@ -114,6 +125,7 @@ export async function serveCommand(): Promise<void> {
         cookieKeys: runtime.store.box.derivedKeys('console cookies'),
         externalIdKey: runtime.store.box.derivedKeys('role external ids')[0]!,
         sessionTtlMs: config.console.sessionTtlMs,
+        keyMaxAgeMs: config.keyMaxAgeMs,
         failures,
       }),
     ],

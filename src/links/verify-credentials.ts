@@ -3,6 +3,7 @@
  * or AssumeRole (with the controller's own credential chain) then GetCallerIdentity as the role.
  * Every failure becomes one sentence saying what is wrong and what to do, never echoing a secret.
  */
+import { IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsSettings } from '../config/config.js';
 import { errorCode } from '../sinks/aws/aws-errors.js';
@@ -12,6 +13,11 @@ import { UserError, errorMessage } from '../util/errors.js';
 export interface VerifiedIdentity {
   accountId: string;
   arn: string;
+  /**
+   * For access keys: when AWS made the key (ListAccessKeys of the caller itself), so its age can
+   * be reported; null when the user may not list its own keys (iam:ListAccessKeys) or for a role.
+   */
+  keyCreatedAt: Date | null;
 }
 
 export interface VerifyOptions {
@@ -75,12 +81,31 @@ export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions):
   try {
     const identity = await caller.send(new GetCallerIdentityCommand({}));
     if (!identity.Account) throw new UserError('AWS STS did not say which account these credentials belong to; try again');
-    return { accountId: identity.Account, arn: identity.Arn ?? '' };
+    const keyCreatedAt = auth.kind === 'keys' ? await keyCreationTime(auth, options) : null;
+    return { accountId: identity.Account, arn: identity.Arn ?? '', keyCreatedAt };
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw new UserError(explainCallerIdentity(auth, err, options.field ?? FLAG_NAME));
   } finally {
     caller.destroy();
+  }
+}
+
+/** When AWS made the link's own key: ListAccessKeys without a user name lists the caller's. Null when refused. */
+async function keyCreationTime(auth: Extract<LinkAuth, { kind: 'keys' }>, options: VerifyOptions): Promise<Date | null> {
+  const iam = new IAMClient({
+    region: options.aws.region,
+    ...(options.aws.endpoints.iam ? { endpoint: options.aws.endpoints.iam } : {}),
+    credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey },
+    maxAttempts: 2,
+  });
+  try {
+    const out = await iam.send(new ListAccessKeysCommand({}));
+    return out.AccessKeyMetadata?.find((k) => k.AccessKeyId === auth.accessKeyId)?.CreateDate ?? null;
+  } catch {
+    return null; // not allowed to list its own keys: the age stays unknown, the link is still good
+  } finally {
+    iam.destroy();
   }
 }
 

@@ -15,12 +15,13 @@ interface LinkRow {
   secret_access_key_enc: string | null;
   role_arn: string | null;
   external_id_enc: string | null;
+  access_key_created_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `team_id, team_name, account_id, region, auth_kind, access_key_id,
-  secret_access_key_enc, role_arn, external_id_enc, created_at, updated_at`;
+  secret_access_key_enc, role_arn, external_id_enc, access_key_created_at, created_at, updated_at`;
 
 export class LinkStore {
   readonly #db: Db;
@@ -38,14 +39,15 @@ export class LinkStore {
     const role = auth.kind === 'role' ? auth : null;
     const rows = await this.#db.query<LinkRow>(
       `INSERT INTO links (team_id, team_name, account_id, region, auth_kind, access_key_id,
-         secret_access_key_enc, role_arn, external_id_enc)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         secret_access_key_enc, role_arn, external_id_enc, access_key_created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamptz)
        ON CONFLICT (team_id) DO UPDATE SET
          team_name = EXCLUDED.team_name, account_id = EXCLUDED.account_id,
          region = EXCLUDED.region, auth_kind = EXCLUDED.auth_kind,
          access_key_id = EXCLUDED.access_key_id,
          secret_access_key_enc = EXCLUDED.secret_access_key_enc,
          role_arn = EXCLUDED.role_arn, external_id_enc = EXCLUDED.external_id_enc,
+         access_key_created_at = EXCLUDED.access_key_created_at,
          updated_at = now()
        RETURNING ${COLUMNS}`,
       [
@@ -58,6 +60,7 @@ export class LinkStore {
         keys ? this.#box.encrypt(keys.secretAccessKey) : null,
         role?.roleArn ?? null,
         role?.externalId != null ? this.#box.encrypt(role.externalId) : null,
+        keys ? (link.accessKeyCreatedAt ?? null) : null,
       ],
     );
     return this.#toLink(one(rows));
@@ -153,6 +156,7 @@ export class LinkStore {
       teamId: row.team_id,
       teamName: row.team_name,
       accountId: row.account_id,
+      ...(row.access_key_created_at ? { accessKeyCreatedAt: row.access_key_created_at } : {}),
       region: row.region,
       auth,
       createdAt: row.created_at,

@@ -29,6 +29,8 @@ export interface Link {
   /** Default AWS region for this team's buckets; null = derive from the Heroku app's region. */
   region: string | null;
   auth: LinkAuth;
+  /** For a link by access keys: when AWS made that key, as read when linking; null or absent when not known. */
+  accessKeyCreatedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }

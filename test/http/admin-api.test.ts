@@ -186,6 +186,8 @@ describe('links', () => {
     const made = await call('POST', '/api/v1/links', { token: writer, body: { team: teamName, accessKeyId: principal.accessKeyId, secretAccessKey: principal.secretAccessKey, region: 'eu-west-1' } });
     expect(made.status).toBe(201);
     expect(made.body.link).toMatchObject({ teamName, accountId: principal.accountId, auth: 'keys', accessKeyId: principal.accessKeyId, region: 'eu-west-1', health: { status: 'unknown' } });
+    // This user may not list its own keys: the age of the linked key is unknown, and said so.
+    expect(made.body.link).toMatchObject({ accessKeyCreatedAt: null, accessKeyPastMaxAge: null });
     expect(made.body.arn).toBe(principal.userArn);
 
     const listed = await call('GET', '/api/v1/links');
@@ -232,7 +234,7 @@ describe('teams, orphans and the breaker', () => {
       state: 'ready' as const,
       lastError: null,
     });
-    await store.resources.upsert(record('live1'));
+    await store.resources.upsert({ ...record('live1'), accessKeyCreatedAt: new Date(Date.now() - 100 * 86_400_000) });
     await store.resources.upsert(record('gone1'));
     await store.resources.upsert(record('gone2'));
     const now = Date.now();
@@ -258,7 +260,8 @@ describe('teams, orphans and the breaker', () => {
     const team = await call('GET', `/api/v1/teams/linked-${accountId}`);
     expect(team.status).toBe(200);
     const live = team.body.addons.find((a: { addonId: string }) => a.addonId === 'live1');
-    expect(live).toMatchObject({ wanted: true, appName: 'web', resourceName: 'hs3-live1', userName: 'hs3-live1', state: 'ready', orphan: null });
+    expect(live).toMatchObject({ wanted: true, appName: 'web', resourceName: 'hs3-live1', userName: 'hs3-live1', state: 'ready', orphan: null, keyPastMaxAge: true });
+    expect(Date.now() - Date.parse(live.keyCreatedAt)).toBeGreaterThan(99 * 86_400_000);
     expect(live.attachments).toEqual([
       { attachmentId: 'att-1', name: 'BUCKET', appId: 'app-live1', appName: 'web', delivered: true, deliveredAt: expect.any(String) },
       { attachmentId: 'att-2', name: 'BUCKET', appId: 'app-2', appName: 'worker', delivered: false, deliveredAt: null },

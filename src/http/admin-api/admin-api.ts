@@ -10,7 +10,7 @@ import { approveGc, NothingToApproveError } from '../../admin/gc.js';
 import { checkLinkRequest, linkTeam, NotLinkedError, unlinkTeam, type LinkDeps } from '../../admin/links.js';
 import { loadReadModel, type AdminStore } from '../../admin/read-model.js';
 import { breakerViews, linkViews, orphanViews, teamDetail, teamSummaries } from '../../admin/views.js';
-import type { LatestReports } from '../../metrics/pass-outcome.js';
+import { DEFAULT_KEY_MAX_AGE_MS, type LatestReports } from '../../metrics/pass-outcome.js';
 import type { LinkAuth } from '../../store/types.js';
 import { UserError } from '../../util/errors.js';
 import { actorOf } from '../authentication.js';
@@ -21,6 +21,8 @@ export interface AdminApiDeps {
   reports: LatestReports;
   /** How a link is proven and named: Heroku for the team, STS for the credentials. */
   linking: Pick<LinkDeps, 'resolveTeam' | 'verify' | 'instanceId'>;
+  /** KEY_MAX_AGE: older keys are flagged (default 90 days). */
+  keyMaxAgeMs?: number;
   now?: () => Date;
 }
 
@@ -37,7 +39,7 @@ interface LinkBody {
 
 export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
   const now = deps.now ?? (() => new Date());
-  const model = () => loadReadModel(deps.store, deps.reports, now());
+  const model = () => loadReadModel(deps.store, deps.reports, now(), deps.keyMaxAgeMs ?? DEFAULT_KEY_MAX_AGE_MS);
   const linkDeps: LinkDeps = { ...deps.linking, links: deps.store.links, journal: deps.store.journal };
 
   return async (root) => {

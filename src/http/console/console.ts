@@ -15,7 +15,7 @@ import { approveGc, NothingToApproveError } from '../../admin/gc.js';
 import { checkLinkRequest, linkTeam, NotLinkedError, unlinkTeam, type LinkDeps, type LinkRequest } from '../../admin/links.js';
 import { loadReadModel, type AdminStore } from '../../admin/read-model.js';
 import { breakerViews, linkViews, orphanViews, teamDetail, teamSummaries, type AdminReadModel } from '../../admin/views.js';
-import type { LatestReports } from '../../metrics/pass-outcome.js';
+import { DEFAULT_KEY_MAX_AGE_MS, type LatestReports } from '../../metrics/pass-outcome.js';
 import type { ApiTokenStore } from '../../store/api-token-store.js';
 import type { SessionStore, TeamRef } from '../../store/session-store.js';
 import type { LinkAuth } from '../../store/types.js';
@@ -48,6 +48,8 @@ export interface ConsoleDeps {
   failures: FailureCounter;
   /** Sign-in attempts (token form, Heroku round trips) one client may start per minute. */
   signInsPerMinute?: number;
+  /** KEY_MAX_AGE: older keys are flagged (default 90 days). */
+  keyMaxAgeMs?: number;
   now?: () => Date;
 }
 
@@ -166,7 +168,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
     /** The teams this principal may see: every linked team for an operator, their own for a team admin. */
     const visible = (p: Principal, m: AdminReadModel): AdminReadModel =>
       p.kind === 'operator' ? m : { ...m, links: m.links.filter((l) => p.teams.some((t) => t.id === l.teamId)), records: m.records.filter((r) => p.teams.some((t) => t.id === r.teamId)) };
-    const model = async (p: Principal) => visible(p, await loadReadModel(deps.store, deps.reports, now()));
+    const model = async (p: Principal) => visible(p, await loadReadModel(deps.store, deps.reports, now(), deps.keyMaxAgeMs ?? DEFAULT_KEY_MAX_AGE_MS));
     const refuse = (request: FastifyRequest, reply: FastifyReply, status: 403 | 404, message: string) =>
       sendPage(reply.code(status), problemPage({ title: status === 403 ? 'Not allowed' : 'Not found', viewer: viewerOf(request.principal!), csrf: reply.generateCsrf() }, message));
     const mayWrite = (p: Principal) => p.kind === 'team-admin' || p.scope === 'write';

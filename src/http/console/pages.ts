@@ -98,6 +98,13 @@ function countdown(deleteAfter: string, secondsLeft: number): Html {
   return html`<span data-deadline="${deleteAfter}">${secondsLeft <= 0 ? 'now (grace over)' : `in ${humanDuration(secondsLeft)}`}</span> <span class="muted">(${deleteAfter.replace('T', ' ').slice(0, 16)} UTC)</span>`;
 }
 
+/** How old a key is, and a warning once it is older than KEY_MAX_AGE. */
+function keyAge(createdAt: string | null, pastMaxAge: boolean | null): Html {
+  if (!createdAt) return html``;
+  const age = html` <span class="muted">made ${humanDuration(Math.max(0, Math.round((Date.now() - Date.parse(createdAt)) / 1000)))} ago</span>`;
+  return pastMaxAge ? html`${age} <span class="badge bad">older than KEY_MAX_AGE: replace it</span>` : age;
+}
+
 export function humanDuration(seconds: number): string {
   const m = Math.floor(seconds / 60);
   const h = Math.floor(m / 60);
@@ -152,7 +159,7 @@ ${wanted.map(
 <td data-label="App">${a.appName ?? ''}</td>
 <td data-label="State">${a.state === 'ready' ? html`<span class="badge ok">ready</span>` : a.state === 'error' ? html`<span class="badge bad">error</span> <span class="bad">${a.lastError ?? ''}</span>` : html`<span class="badge muted">${a.state}</span>`}</td>
 <td data-label="Bucket">${a.resourceName ? html`<code>${a.resourceName}</code><br><span class="muted">${a.region ?? ''}</span>` : html`<span class="muted">none yet</span>`}</td>
-<td data-label="IAM user and key">${a.userName ? html`<code>${a.userName}</code>` : ''}${a.accessKeyId ? html`<br><code>${a.accessKeyId}</code>${a.keyCreatedAt ? html` <span class="muted">made ${humanDuration(Math.max(0, Math.round((Date.now() - Date.parse(a.keyCreatedAt)) / 1000)))} ago</span>` : ''}` : ''}</td>
+<td data-label="IAM user and key">${a.userName ? html`<code>${a.userName}</code>` : ''}${a.accessKeyId ? html`<br><code>${a.accessKeyId}</code>${keyAge(a.keyCreatedAt, a.keyPastMaxAge)}` : ''}</td>
 <td data-label="Delivered to">${a.attachments.length === 0 ? html`<span class="muted">no attachment</span>` : html`<ul>${a.attachments.map((x) => html`<li>${x.appName ?? x.appId} <span class="muted">${x.name ?? ''}</span> ${x.delivered ? html`<span class="ok">delivered</span>` : html`<span class="warn">not yet</span>`}</li>`)}</ul>`}</td>
 <td data-label="Drift">${a.drift.length === 0 ? html`<span class="ok">in sync</span>` : html`<ul>${a.drift.map((d) => html`<li><strong>${d.field}</strong>: expected <code>${d.expected ?? '—'}</code>, found <code>${d.actual ?? '—'}</code> <span class="badge ${d.status === 'repairable' ? 'warn' : 'bad'}">${d.status}</span></li>`)}</ul>`}</td>
 </tr>`,
@@ -198,7 +205,7 @@ ${links.map(
   (l) => html`<tr>
 <td data-label="Team"><a href="/teams/${encodeURIComponent(l.teamName)}">${l.teamName}</a></td>
 <td data-label="AWS account"><code>${l.accountId}</code></td>
-<td data-label="Via">${'roleArn' in l ? html`role <code>${l.roleArn}</code>` : html`key <code>${'accessKeyId' in l ? l.accessKeyId : ''}</code>`}</td>
+<td data-label="Via">${'roleArn' in l ? html`role <code>${l.roleArn}</code>` : html`key <code>${'accessKeyId' in l ? l.accessKeyId : ''}</code>${keyAge('accessKeyCreatedAt' in l ? l.accessKeyCreatedAt : null, l.accessKeyPastMaxAge ?? null)}`}</td>
 <td data-label="Region">${l.region ?? 'each app\u2019s region'}</td>
 <td data-label="Account read">${health(l.health)}</td>
 ${frame.viewer?.mayWrite
