@@ -114,7 +114,7 @@ export function linkingFor(config: Config, heroku: HerokuApi): Pick<LinkDeps, 'r
       need(config, 'HEROKU_API_TOKEN');
       return resolveTeam(heroku, team);
     },
-    verify: (auth, field, options) => verifyCredentials(auth, { aws: config.aws, instanceId: config.instanceId, field, externalIdRequired: options?.externalIdRequired === true }),
+    verify: (auth, field, options) => verifyCredentials(auth, { aws: config.aws, instanceId: config.instanceId, requestTimeoutMs: config.requestTimeoutMs, field, externalIdRequired: options?.externalIdRequired === true }),
     instanceId: config.instanceId,
   };
 }

@@ -6,12 +6,11 @@ import type { AdminReadModel } from './views.js';
 export type AdminStore = Pick<Store, 'links' | 'resources' | 'deliveries' | 'gcBreakers' | 'journal'>;
 
 export async function loadReadModel(store: AdminStore, reports: LatestReports, now: Date, keyMaxAgeMs: number): Promise<AdminReadModel> {
-  const [links, records, deliveries, breakers, keyCreatedAt] = await Promise.all([
+  const [links, records, deliveries, breakers] = await Promise.all([
     store.links.list(),
     store.resources.listAll(),
     store.deliveries.listAll(),
     store.gcBreakers.list(),
-    store.journal.lastSucceededAt('create-access-key'),
   ]);
-  return { links, records, deliveries, breakers, keyCreatedAt, report: reports.latest, pass: reports.pass ?? null, now, keyMaxAgeMs };
+  return { links, records, deliveries, breakers, report: reports.latest, pass: reports.pass ?? null, now, keyMaxAgeMs };
 }

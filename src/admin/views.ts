@@ -14,8 +14,6 @@ export interface AdminReadModel {
   records: ResourceRecord[];
   deliveries: DeliveryRecord[];
   breakers: GcBreaker[];
-  /** By add-on, its last `create-access-key`: when a key was made, for records that do not know yet. */
-  keyCreatedAt: Map<string, Date>;
   report: DriftReport | null;
   pass: LatestPassView | null;
   now: Date;
@@ -107,17 +105,12 @@ function addonView(m: AdminReadModel, addonId: string, record: ResourceRecord | 
     resourceName: record?.resourceName ?? null,
     userName: record?.userName ?? null,
     accessKeyId: record?.accessKeyId ?? null,
-    keyCreatedAt: iso(record?.accessKeyId ? keyMade(m, record) : null),
-    keyPastMaxAge: record?.accessKeyId ? pastMaxAge(m, keyMade(m, record)) : null,
+    keyCreatedAt: iso(record?.accessKeyId ? record.accessKeyCreatedAt : null),
+    keyPastMaxAge: record?.accessKeyId ? pastMaxAge(m, record.accessKeyCreatedAt) : null,
     orphan: record?.orphan ? orphanMark(m, record) : null,
     attachments,
     drift,
   };
-}
-
-/** When the add-on's key was made: as recorded, else its last `create-access-key`. */
-function keyMade(m: AdminReadModel, record: ResourceRecord): Date | null {
-  return record.accessKeyCreatedAt ?? m.keyCreatedAt.get(record.addonId) ?? null;
 }
 
 function pastMaxAge(m: AdminReadModel, made: Date | null): boolean | null {

@@ -46,7 +46,10 @@ export async function serveCommand(): Promise<void> {
   // Named again only when the set changes: a warning every minute would drown everything else.
   let oldLinkKeysSeen = '';
   const warnOfOldLinkKeys = async () => {
-    const old = oldLinkKeys(await runtime.store.links.list(), new Date(), config.keyMaxAgeMs);
+    // Only a warning: a store that cannot be read here is the next pass's to report.
+    const links = await runtime.store.links.list().catch(() => null);
+    if (!links) return;
+    const old = oldLinkKeys(links, new Date(), config.keyMaxAgeMs);
     const seen = old.map((k) => `${k.teamName}:${k.accessKeyId}`).join(',');
     if (seen !== oldLinkKeysSeen) for (const k of old) logger.warn({ reason: PassEvent.LinkKeyPastMaxAge, team: k.teamName, accessKeyId: k.accessKeyId, ageDays: k.ageDays }, k.message);
     oldLinkKeysSeen = seen;

@@ -23,6 +23,8 @@ export interface VerifiedIdentity {
 export interface VerifyOptions {
   aws: AwsSettings;
   instanceId: string;
+  /** REQUEST_TIMEOUT: how long one STS or IAM call may take (default 30 s): a link never hangs. */
+  requestTimeoutMs?: number;
   onClient?: (client: STSClient) => void;
   /**
    * How the errors name the parts of the link to check, as the person who typed them saw them:
@@ -47,6 +49,7 @@ export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions):
     region: options.aws.region,
     ...(options.aws.endpoints.sts ? { endpoint: options.aws.endpoints.sts } : {}),
     maxAttempts: 2,
+    requestHandler: requestHandler(options),
   };
   const make = (credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => {
     const client = new STSClient({ ...base, ...(credentials ? { credentials } : {}) });
@@ -91,19 +94,30 @@ export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions):
   }
 }
 
+/**
+ * Every call ends: REQUEST_TIMEOUT for an answer, at most 10 s to connect. (Without
+ * throwOnRequestTimeout the SDK only warns about a late answer, and waits on.)
+ */
+function requestHandler(options: VerifyOptions): { requestTimeout: number; connectionTimeout: number; throwOnRequestTimeout: true } {
+  const timeout = options.requestTimeoutMs ?? 30_000;
+  return { requestTimeout: timeout, connectionTimeout: Math.min(timeout, 10_000), throwOnRequestTimeout: true };
+}
+
 /** When AWS made the link's own key: ListAccessKeys without a user name lists the caller's. Null when refused. */
 async function keyCreationTime(auth: Extract<LinkAuth, { kind: 'keys' }>, options: VerifyOptions): Promise<Date | null> {
   const iam = new IAMClient({
     region: options.aws.region,
     ...(options.aws.endpoints.iam ? { endpoint: options.aws.endpoints.iam } : {}),
     credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: auth.secretAccessKey },
-    maxAttempts: 2,
+    maxAttempts: 1,
+    // Optional: a slow IAM makes the age unknown, never the link late.
+    requestHandler: { ...requestHandler(options), requestTimeout: Math.min(options.requestTimeoutMs ?? 30_000, 10_000) },
   });
   try {
     const out = await iam.send(new ListAccessKeysCommand({}));
     return out.AccessKeyMetadata?.find((k) => k.AccessKeyId === auth.accessKeyId)?.CreateDate ?? null;
   } catch {
-    return null; // not allowed to list its own keys: the age stays unknown, the link is still good
+    return null; // not allowed to list its own keys (or no answer): the age stays unknown, the link is still good
   } finally {
     iam.destroy();
   }

@@ -89,6 +89,8 @@ export class Metrics {
   private readonly keysPastMaxAge: Gauge<'account_id'>;
   private readonly leader: Gauge;
   private leaderRegistered = false;
+  /** Accounts some per-account series is shown for (see {@link retainAccounts}). */
+  private readonly accountsShown = new Set<string>();
   /** Accounts of the latest drift report, kept at 0 by the next one if they have no item left. */
   private driftAccounts = new Set<string>();
 
@@ -246,11 +248,13 @@ export class Metrics {
   }
 
   setManagedResources(accountId: string, counts: ManagedResourceCounts): void {
+    this.accountsShown.add(accountId);
     for (const type of RESOURCE_TYPES) this.managedResources.set({ account_id: accountId, type }, counts[type]);
   }
 
   /** Teardowns the account's mass-deletion breaker holds back (0 when it is not tripped). */
   setGcHeld(accountId: string, count: number): void {
+    this.accountsShown.add(accountId);
     this.gcHeld.set({ account_id: accountId }, count);
   }
 
@@ -260,6 +264,7 @@ export class Metrics {
    * and the ratio is taken against the default quota).
    */
   setIamUsers(accountId: string, count: number, quota: number | null = null): void {
+    this.accountsShown.add(accountId);
     this.iamUsersQuota.set({ account_id: accountId }, count / (quota ?? IAM_USERS_QUOTA));
     if (quota === null) this.iamUserQuota.remove({ account_id: accountId });
     else this.iamUserQuota.set({ account_id: accountId }, quota);
@@ -267,13 +272,24 @@ export class Metrics {
 
   /** When each delivered key of the account was made (null: not known yet), against KEY_MAX_AGE. */
   setAccessKeyAges(accountId: string, createdAt: readonly (Date | null)[], now: Date, maxAgeMs: number): void {
+    this.accountsShown.add(accountId);
     const ages = createdAt.filter((d): d is Date => d !== null).map((d) => Math.max(0, now.getTime() - d.getTime()));
     this.keyOldestAge.set({ account_id: accountId }, Math.max(0, ...ages) / 1000);
     this.keysPastMaxAge.set({ account_id: accountId }, ages.filter((age) => age > maxAgeMs).length);
   }
 
+  /**
+   * Drops the per-account series of every account not in `accountIds` (the accounts a pass read):
+   * an account unlinked since keeps no figure that an alert would go on firing on.
+   */
+  retainAccounts(accountIds: Iterable<string>): void {
+    const keep = new Set(accountIds);
+    for (const accountId of [...this.accountsShown]) if (!keep.has(accountId)) this.forgetAccount(accountId);
+  }
+
   /** Drops every per-account series of an account that is no longer linked. */
   forgetAccount(accountId: string): void {
+    this.accountsShown.delete(accountId);
     for (const type of RESOURCE_TYPES) this.managedResources.remove({ account_id: accountId, type });
     this.iamUsersQuota.remove({ account_id: accountId });
     this.iamUserQuota.remove({ account_id: accountId });
@@ -307,6 +323,7 @@ export class Metrics {
     this.driftFlapping.reset();
     this.driftAccounts = new Set();
     this.managedResources.reset();
+    this.accountsShown.clear();
     this.gcHeld.reset();
     this.keyOldestAge.reset();
     this.keysPastMaxAge.reset();

@@ -48,6 +48,7 @@ export function publishPass(metrics: Metrics, reports: LatestReports, pass: Pass
   reports.latest = pass.drift;
   reports.pass = { at, teams: pass.teams, accounts: pass.accounts.map((a) => ({ accountId: a.accountId, complete: a.complete, error: a.error })) };
   metrics.setDriftReport(pass.drift, pass.accounts.map((a) => a.accountId));
+  metrics.retainAccounts(pass.accounts.map((a) => a.accountId));
   for (const [accountId, counts] of pass.managed) metrics.setManagedResources(accountId, counts);
   for (const [accountId, createdAt] of pass.keysCreatedAt) metrics.setAccessKeyAges(accountId, createdAt, at, keyMaxAgeMs);
   for (const account of pass.accounts.filter((a) => a.complete)) metrics.setIamUsers(account.accountId, account.iamUsersInAccount, account.iamUserQuota?.quota ?? null);

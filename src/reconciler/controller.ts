@@ -175,10 +175,12 @@ export class Controller {
           },
         ]),
     );
+    // The keys as this pass left them (made, replaced, orphaned): read again after a pass that acted.
+    const after = execution && execution.applied > 0 ? await store.resources.listAll() : [...records.values()];
     const keysCreatedAt = new Map(
       accounts
         .filter((a) => a.complete)
-        .map((a) => [a.accountId, [...records.values()].filter((r) => r.accountId === a.accountId && r.accessKeyId !== null && r.orphan === null).map((r) => r.accessKeyCreatedAt)]),
+        .map((a) => [a.accountId, after.filter((r) => r.accountId === a.accountId && r.accessKeyId !== null && r.orphan === null).map((r) => r.accessKeyCreatedAt)]),
     );
     return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, execution };
   }

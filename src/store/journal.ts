@@ -106,15 +106,6 @@ export class Journal {
     return new Map(rows.map((r) => [`${r.addon_id}|${r.action}|${r.resource}|${r.reason ?? ''}`, Number(r.n)]));
   }
 
-  /** When each add-on's latest `action` succeeded (e.g. its current key's `create-access-key`). */
-  async lastSucceededAt(action: string): Promise<Map<string, Date>> {
-    const rows = await this.#db.query<{ addon_id: string; at: Date }>(
-      `SELECT addon_id, max(at) AS at FROM journal WHERE action = $1 AND phase = 'ok' AND addon_id IS NOT NULL GROUP BY addon_id`,
-      [action],
-    );
-    return new Map(rows.map((r) => [r.addon_id, new Date(r.at)]));
-  }
-
   /** The newest `limit` lines matching the filters, returned oldest first (newest last). */
   async list(opts: JournalListOptions = {}): Promise<JournalRecord[]> {
     const where: string[] = [];

@@ -47,7 +47,9 @@ export class LinkStore {
          access_key_id = EXCLUDED.access_key_id,
          secret_access_key_enc = EXCLUDED.secret_access_key_enc,
          role_arn = EXCLUDED.role_arn, external_id_enc = EXCLUDED.external_id_enc,
-         access_key_created_at = EXCLUDED.access_key_created_at,
+         access_key_created_at = CASE WHEN links.access_key_id IS NOT DISTINCT FROM EXCLUDED.access_key_id
+           THEN COALESCE(EXCLUDED.access_key_created_at, links.access_key_created_at)
+           ELSE EXCLUDED.access_key_created_at END,
          updated_at = now()
        RETURNING ${COLUMNS}`,
       [

@@ -2,6 +2,7 @@
  * A link's own access key: when AWS made it is read while linking (ListAccessKeys of the caller,
  * on the authenticating moto), and keys past KEY_MAX_AGE are named with what to do.
  */
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { oldLinkKeys } from '../../src/links/link-key-age.js';
@@ -23,6 +24,24 @@ describe('verifyCredentials', () => {
     // The shared principal may only call STS: its key's age stays unknown, and the link is still good.
     const refused = await verifyCredentials({ kind: 'keys', accessKeyId: principal.accessKeyId, secretAccessKey: principal.secretAccessKey }, { aws: config.aws, instanceId: 'test' });
     expect(refused).toEqual({ accountId: principal.accountId, arn: principal.userArn, keyCreatedAt: null });
+  });
+});
+
+describe('verifyCredentials against an IAM that never answers', () => {
+  it('links all the same, with the key\'s age unknown, after its request timeout', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => void sockets.push(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const admin = motoAuthAdmin();
+      const config = loadConfig({ ...motoAuthEnv(motoAuthPrincipal()), AWS_ENDPOINT_URL_IAM: `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}` });
+      const identity = await verifyCredentials({ kind: 'keys', accessKeyId: admin.accessKeyId, secretAccessKey: admin.secretAccessKey }, { aws: config.aws, instanceId: 'test', requestTimeoutMs: 500 });
+      expect(identity).toMatchObject({ accountId: admin.accountId, keyCreatedAt: null });
+      expect(sockets.length).toBeGreaterThan(0); // it did ask
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
 

@@ -279,8 +279,15 @@ describe('access key ages', () => {
     // A shorter limit counts more; forgetting the account drops its series.
     publishPass(metrics, { latest: null }, pass(new Map([[ACCOUNT_A, [ago(100), ago(91), ago(89)]]])), at, 30 * DAY);
     expect(valueOf((await scrape(metrics)).samples, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_A })).toBe(3);
-    metrics.forgetAccount(ACCOUNT_A);
-    expect(samplesOf((await scrape(metrics)).samples, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_A })).toEqual([]);
+    // A pass that no longer reads the account (unlinked) drops its series: no alert fires on.
+    const observed = (accountId: string): ObservedAccount => ({ accountId, complete: true, error: null, resources: new Map(), users: new Map(), iamUsersInAccount: 1, iamUserQuota: null });
+    publishPass(metrics, { latest: null }, { ...pass(new Map([[ACCOUNT_A, [ago(100)]], [ACCOUNT_B, [ago(100)]]])), accounts: [observed(ACCOUNT_A), observed(ACCOUNT_B)] }, at, 30 * DAY);
+    publishPass(metrics, { latest: null }, { ...pass(new Map([[ACCOUNT_B, [ago(100)]]])), accounts: [observed(ACCOUNT_B)] }, at, 30 * DAY);
+    const after = (await scrape(metrics)).samples;
+    for (const name of ['access_keys_past_max_age', 'access_key_oldest_age_seconds', 'managed_resources', 'iam_users_quota_ratio']) {
+      expect(samplesOf(after, `${P}${name}`, { account_id: ACCOUNT_A }), name).toEqual([]);
+    }
+    expect(valueOf(after, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_B })).toBe(1);
   });
 });
 

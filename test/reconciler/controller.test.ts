@@ -110,8 +110,10 @@ describe('Controller on in-memory ports', () => {
   it('records when the key it makes was made, and learns it from a deep check for a key recorded without it', async () => {
     desired.addons.set('a1', addon('a1'));
     const madeAt = now;
-    await controller.reconcileOnce();
+    const first = await controller.reconcileOnce();
     expect((await store.resources.get('a1'))?.accessKeyCreatedAt?.toISOString()).toBe(madeAt.toISOString());
+    // The pass that made the key reports it already (the records as the pass left them).
+    expect(first.keysCreatedAt.get(ACCOUNT)?.map((d) => d?.toISOString())).toEqual([madeAt.toISOString()]);
     // As a key recorded before the time was kept (or adopted from an app): unknown.
     const record = (await store.resources.get('a1'))!;
     await store.resources.setKey('a1', record.accessKeyId, record.secretAccessKey, null);

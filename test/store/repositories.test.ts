@@ -110,6 +110,19 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(raw).toEqual([{ access_key_id: null, secret_access_key_enc: null }]);
     });
 
+    it('keeps when the linked key was made while the key stays the same; a new key or a role forgets it', async () => {
+      const made = new Date('2026-06-01T00:00:00Z');
+      const link = await store.links.save({ ...linkWithKeys(), accessKeyCreatedAt: made });
+      expect(link.accessKeyCreatedAt?.toISOString()).toBe(made.toISOString());
+      // Linked again with the same key, its age unread this time (ListAccessKeys refused): kept.
+      expect((await store.links.save({ ...linkWithKeys(link.teamId), accessKeyCreatedAt: null })).accessKeyCreatedAt?.toISOString()).toBe(made.toISOString());
+      const other = await store.links.save({ ...linkWithKeys(link.teamId), auth: { kind: 'keys', accessKeyId: 'AKIAOTHER', secretAccessKey: AWS_SECRET }, accessKeyCreatedAt: null });
+      expect(other.accessKeyCreatedAt).toBeUndefined();
+      await store.links.save({ ...linkWithKeys(link.teamId), accessKeyCreatedAt: made });
+      const role = await store.links.save({ ...linkWithKeys(link.teamId), auth: { kind: 'role', roleArn: 'arn:aws:iam::1:role/r', externalId: null } });
+      expect(role.accessKeyCreatedAt).toBeUndefined();
+    });
+
     it('finds a team by id or by name, case-insensitively', async () => {
       const link = await store.links.save({ ...linkWithKeys(), teamName: 'Acme-Platform' });
       expect((await store.links.findByTeam(link.teamId))?.teamId).toBe(link.teamId);

@@ -163,7 +163,9 @@ export class AwsConnector {
       // backoff (500 ms base for throttling). The pacing middleware keeps throttles rare, so five
       // attempts are plenty; adaptive mode would slow every call of a client after one throttle.
       maxAttempts: 5,
-      requestHandler: { requestTimeout: timeout, connectionTimeout: Math.min(timeout, 10_000) },
+      // throwOnRequestTimeout: without it the SDK's HTTP handler only warns when an answer is late,
+      // and a call to an endpoint that accepts but never answers waits forever.
+      requestHandler: { requestTimeout: timeout, connectionTimeout: Math.min(timeout, 10_000), throwOnRequestTimeout: true },
     };
   }
 

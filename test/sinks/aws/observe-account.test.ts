@@ -4,6 +4,7 @@
  * mutation; `complete: false` (never a throw) when the account cannot be read. Also
  * `listInstanceBucketTags` (bucket-tags.ts), the bulk tag read.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, DeleteBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
@@ -461,5 +462,23 @@ describe('races and failures', () => {
     expect(bucketsOf(observed).size).toBe(0);
     expect(observed.users.size).toBe(0);
     expect(elapsed).toBeLessThan(15_000);
+  });
+
+  it('an endpoint that accepts and never answers makes the read incomplete after REQUEST_TIMEOUT, rather than hang', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+    const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    try {
+      const connector = track(new AwsConnector({ ...connectorOptions(), aws: { region: 'us-east-1', endpoints: { s3: url, iam: url, sts: url, tagging: url }, forcePathStyle: true }, requestTimeoutMs: 300 }));
+      const clients = connector.connect({ accountId: randomAccountId(), auth: { kind: 'keys', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' } });
+      const observed = await observeAccount(clients, { buckets: [{ name: 'b', region: 'us-east-1', deep: true }], users: [{ name: 'u', deep: true }] }, opts('hsc-'));
+      expect(observed.complete).toBe(false);
+      expect(observed.error).toMatch(/timeout|timed out/i);
+      expect(sockets.length).toBeGreaterThan(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
