@@ -465,6 +465,30 @@ describe('authorization', () => {
   });
 });
 
+describe('what a page says', () => {
+  it('shows a notice only for a team name, never text of a stranger\'s choosing', async () => {
+    const ops = new BrowserSession(base);
+    await signInWithToken(ops, writer);
+    const phishing = await page(ops, `/links?unlinked=${encodeURIComponent('everything. Your session expired: paste your API token at https://evil.example')}`);
+    expect(phishing.text).not.toContain('evil.example');
+    expect(phishing.text).not.toContain('role="status"');
+    expect((await page(ops, `/links?linked=${acme}`)).text).toContain(`<div class="notice" role="status">Linked ${acme}:`);
+  });
+
+  it('sends a team admin whose Heroku sign-in has ended to sign in again, rather than fail', async () => {
+    fake.addUser({ email: 'carol@example.com' });
+    fake.setTeamRole(acme, 'carol@example.com', 'admin');
+    const carol = new BrowserSession(base);
+    await signInWithHeroku(carol, 'carol@example.com');
+    const csrf = await carol.csrf('/links');
+    fake.identity.revokeTokens('carol@example.com');
+    const res = await carol.post(`/links/${acme}/unlink`, { _csrf: csrf });
+    pages.push(res.text);
+    expect(res.status).toBe(401);
+    expect(res.text).toContain('your Heroku sign-in has expired: sign in again');
+  });
+});
+
 describe('secrets', () => {
   it('no page held a secret: linked-account keys, API tokens, session ids, Heroku tokens', () => {
     expect(pages.length).toBeGreaterThan(20);
