@@ -1,4 +1,6 @@
 /** `reconcile --once` and `plan`: one pass, applied or only planned. */
+import { DEFAULT_KEY_MAX_AGE_MS } from '../metrics/pass-outcome.js';
+import { keyAgeSummary } from '../reconciler/key-age.js';
 import { loadConfig, need, type Config } from '../config/config.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import type { LeaderElector } from '../leader/leader-election.js';
@@ -35,8 +37,8 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
   });
   try {
     const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });
-    if (options.output === 'json') printJson(passSummary(result));
-    else printPass(result);
+    if (options.output === 'json') printJson(passSummary(result, config.keyMaxAgeMs));
+    else printPass(result, config.keyMaxAgeMs);
     const signal = interrupted();
     if (signal !== null) {
       const e = result.execution;
@@ -80,7 +82,7 @@ export function exitCodeFor(signal: NodeJS.Signals): number {
   return signal === 'SIGINT' ? 130 : 143;
 }
 
-export function passSummary(result: PassResult) {
+export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AGE_MS) {
   return {
     startedAt: result.startedAt.toISOString(),
     durationMs: result.durationMs,
@@ -92,6 +94,7 @@ export function passSummary(result: PassResult) {
       buckets: a.resources.get('bucket')?.size ?? 0,
       users: a.users.size,
       iamUserQuota: a.iamUserQuota,
+      ...accessKeys(result, a.accountId, keyMaxAgeMs),
     })),
     actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined, failure: undefined }))).map(
       ({ action, result: outcome, error, failure }) => ({
@@ -113,18 +116,31 @@ export function passSummary(result: PassResult) {
   };
 }
 
-function printPass(result: PassResult): void {
+/** What `plan` and `reconcile` say of one account they read. */
+export function accountLine(result: PassResult, account: PassResult['accounts'][number], keyMaxAgeMs: number): string {
+  if (!account.complete) return `account ${account.accountId}: NOT READ: ${account.error}`;
+  const quota = account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : '';
+  return `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${quota}${oldKeys(accessKeys(result, account.accountId, keyMaxAgeMs).accessKeys)}`;
+}
+
+/** `; 3 access key(s) older than KEY_MAX_AGE (oldest 120 days)`, or nothing while none is. */
+function oldKeys(summary: ReturnType<typeof keyAgeSummary> | undefined): string {
+  if (!summary || summary.pastMaxAge === 0) return '';
+  return `; ${summary.pastMaxAge} access key(s) older than KEY_MAX_AGE (oldest ${Math.floor(summary.oldestAgeMs! / 86_400_000)} days)`;
+}
+
+/** The delivered keys' ages in a completely read account (see key-age.ts); nothing for another. */
+function accessKeys(result: PassResult, accountId: string, keyMaxAgeMs: number): { accessKeys?: ReturnType<typeof keyAgeSummary> } {
+  const createdAt = result.keysCreatedAt.get(accountId);
+  return createdAt ? { accessKeys: keyAgeSummary(createdAt, result.startedAt, keyMaxAgeMs) } : {};
+}
+
+function printPass(result: PassResult, keyMaxAgeMs: number): void {
   const out: string[] = [];
   for (const team of result.teams) {
     out.push(`team ${team.teamName}: ${team.addons.length} add-on(s)${team.complete ? '' : ` — READ INCOMPLETE: ${team.error}`}`);
   }
-  for (const account of result.accounts) {
-    out.push(
-      account.complete
-        ? `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : ''}`
-        : `account ${account.accountId}: NOT READ: ${account.error}`,
-    );
-  }
+  for (const account of result.accounts) out.push(accountLine(result, account, keyMaxAgeMs));
   if (!result.execution) {
     // plan: what differs, one line per attribute, then what the next pass would do about it.
     for (const item of result.drift.items) {

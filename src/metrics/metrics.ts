@@ -4,6 +4,7 @@
  * by construction: account ids, fixed vocabularies (drift kinds, results, services) and Heroku
  * path templates — never a bucket, user, app or team name, and never a secret.
  */
+import { keyAgeSummary } from '../reconciler/key-age.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DriftReport } from '../reconciler/drift.js';
 import { DriftKind } from '../reasons.js';
@@ -273,9 +274,9 @@ export class Metrics {
   /** When each delivered key of the account was made (null: not known yet), against KEY_MAX_AGE. */
   setAccessKeyAges(accountId: string, createdAt: readonly (Date | null)[], now: Date, maxAgeMs: number): void {
     this.accountsShown.add(accountId);
-    const ages = createdAt.filter((d): d is Date => d !== null).map((d) => Math.max(0, now.getTime() - d.getTime()));
-    this.keyOldestAge.set({ account_id: accountId }, Math.max(0, ...ages) / 1000);
-    this.keysPastMaxAge.set({ account_id: accountId }, ages.filter((age) => age > maxAgeMs).length);
+    const summary = keyAgeSummary(createdAt, now, maxAgeMs);
+    this.keyOldestAge.set({ account_id: accountId }, (summary.oldestAgeMs ?? 0) / 1000);
+    this.keysPastMaxAge.set({ account_id: accountId }, summary.pastMaxAge);
   }
 
   /**

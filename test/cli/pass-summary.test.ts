@@ -3,7 +3,7 @@
  * error classification (util/error-class.ts): whether retrying soon can help.
  */
 import { describe, expect, it } from 'vitest';
-import { passSummary } from '../../src/cli/reconcile-commands.js';
+import { accountLine, passSummary } from '../../src/cli/reconcile-commands.js';
 import type { Action } from '../../src/reconciler/actions.js';
 import { buildDriftReport } from '../../src/reconciler/drift-report.js';
 
@@ -31,6 +31,25 @@ describe('the JSON summary of a pass', () => {
       { kind: 'create-user', reason: 'missing-user', accountId: '111122223333', addonId: 'a1', resource: 'hsc-a1', result: 'failed', error: 'AccessDenied: not authorized to perform iam:CreateUser', failure: 'access-denied' },
       { kind: 'create-access-key', reason: 'missing-key', accountId: '111122223333', addonId: 'a2', resource: 'hsc-a2', result: 'applied' },
     ]);
+  });
+
+  it('tells each completely read account\'s delivered keys against KEY_MAX_AGE; an account not read has none', () => {
+    const DAY = 86_400_000;
+    const account = (accountId: string, complete: boolean) => ({ accountId, complete, error: complete ? null : 'AccessDenied', resources: new Map(), users: new Map(), iamUsersInAccount: 0, iamUserQuota: null });
+    const json = passSummary(
+      {
+        startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null,
+        accounts: [account('111122223333', true), account('444455556666', false)],
+        keysCreatedAt: new Map([['111122223333', [new Date(NOW.getTime() - 120 * DAY), new Date(NOW.getTime() - 10 * DAY), null]]]),
+      },
+      90 * DAY,
+    );
+    expect(json.accounts[0]).toMatchObject({ accessKeys: { delivered: 3, ageKnown: 2, pastMaxAge: 1, oldestAgeMs: 120 * DAY } });
+    expect(json.accounts[1]).not.toHaveProperty('accessKeys');
+    // The text says so only while a key is past the limit.
+    const result = { startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null, accounts: [account('111122223333', true)], keysCreatedAt: new Map([['111122223333', [new Date(NOW.getTime() - 120 * DAY)]]]) };
+    expect(accountLine(result, result.accounts[0]!, 90 * DAY)).toBe('account 111122223333: 0 bucket(s), 0 user(s) observed; 1 access key(s) older than KEY_MAX_AGE (oldest 120 days)');
+    expect(accountLine(result, result.accounts[0]!, 200 * DAY)).toBe('account 111122223333: 0 bucket(s), 0 user(s) observed');
   });
 
   it('lists a dry run\'s actions as planned, with no failure', () => {
