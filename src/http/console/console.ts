@@ -17,7 +17,7 @@ import { loadReadModel, type AdminStore } from '../../admin/read-model.js';
 import { breakerViews, linkViews, orphanViews, teamDetail, teamSummaries, type AdminReadModel } from '../../admin/views.js';
 import { DEFAULT_KEY_MAX_AGE_MS, type LatestReports } from '../../metrics/pass-outcome.js';
 import type { ApiTokenStore } from '../../store/api-token-store.js';
-import type { SessionStore, TeamRef } from '../../store/session-store.js';
+import type { SessionStore, SessionSubject, TeamRef } from '../../store/session-store.js';
 import type { LinkAuth } from '../../store/types.js';
 import { UserError } from '../../util/errors.js';
 import { actorOf, type FailureCounter, type Principal } from '../authentication.js';
@@ -103,7 +103,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
       if (!principal) {
         // Back here after sign-in only for a page (a form's target cannot be opened).
         const next = request.method === 'GET' ? localPath(request.url) : HOME;
-        return sendPage(reply.code(401), signInPage({ next, herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error: null, status: 'Sign in to see this page.' }));
+        return signInAnswer(reply, 401, next, null, 'Sign in to see this page.');
       }
       request.principal = principal;
     });
@@ -116,7 +116,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
       const at = now();
       const session = await deps.store.sessions.find(unsigned.value, at);
       if (!session) return null;
-      if (session.kind === 'operator') return { kind: 'operator', tokenId: session.tokenId, name: session.tokenName, scope: session.scope };
+      if (session.kind === 'operator') return principalOf(session);
       let teams = session.adminTeams;
       // What a team admin may see follows Heroku within minutes, not only at their next sign-in.
       if (deps.herokuSignIn && (!session.checkedAt || at.getTime() - session.checkedAt.getTime() >= RECHECK_TEAMS_MS)) {
@@ -132,7 +132,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
           // (links and unlinks ask Heroku themselves, so they never act on a stale answer).
         }
       }
-      return { kind: 'team-admin', email: session.email, teams, herokuToken: session.herokuToken };
+      return principalOf({ ...session, adminTeams: teams });
     }
 
     /** A new session, in a new cookie: whatever session id the browser held before is dropped. */
@@ -142,7 +142,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
       const id = await deps.store.sessions.open(subject, expiresAt);
       reply.setCookie(SESSION_COOKIE, id, { path: '/', httpOnly: true, secure: true, sameSite: 'lax', signed: true, expires: expiresAt });
       // Who signed in, and when: the journal shows every console change with its actor, and this.
-      const actor = subject.kind === 'operator' ? `token:${subject.tokenName}` : `heroku:${subject.email}`;
+      const actor = actorOf(principalOf(subject));
       await deps.store.journal.append({
         instanceId: deps.linking.instanceId,
         accountId: null,
@@ -153,6 +153,10 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
         detail: { actor, ...(subject.kind === 'team-admin' ? { adminTeams: subject.adminTeams.map((t) => t.name) } : { scope: subject.scope }) },
       });
     }
+
+    /** The sign-in page, as the answer to a request that needs (another) sign-in. */
+    const signInAnswer = (reply: FastifyReply, status: number, next: string, error: string | null, notice: string | null = null) =>
+      sendPage(reply.code(status), signInPage({ next, herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error, status: notice }));
 
     const viewerOf = (p: Principal): Viewer =>
       p.kind === 'operator'
@@ -178,16 +182,16 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
 
     // ---- Sign-in and sign-out
     app.get<{ Querystring: { next?: string; error?: string } }>('/login', { config: { access: 'anonymous' } }, async (request, reply) =>
-      sendPage(reply, signInPage({ next: localPath(request.query.next), herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error: null })),
+      signInAnswer(reply, 200, localPath(request.query.next), null),
     );
 
     app.post<{ Body: { token?: string; next?: string } }>('/login/token', { config: { access: 'anonymous', ...signInLimit }, preHandler: app.csrfProtection }, async (request, reply) => {
       const next = localPath(request.body?.next);
-      if (deps.failures.exhausted(request.ip)) return sendPage(reply.code(429), signInPage({ next, herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error: 'Too many failed sign-ins from this address: wait a minute and try again.' }));
+      if (deps.failures.exhausted(request.ip)) return signInAnswer(reply, 429, next, 'Too many failed sign-ins from this address: wait a minute and try again.');
       const record = typeof request.body?.token === 'string' ? await deps.store.apiTokens.verify(request.body.token.trim(), now()) : null;
       if (!record) {
         deps.failures.record(request.ip);
-        return sendPage(reply.code(401), signInPage({ next, herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error: 'That API token is unknown, revoked or expired.' }));
+        return signInAnswer(reply, 401, next, 'That API token is unknown, revoked or expired.');
       }
       const expiresAt = new Date(Math.min(now().getTime() + deps.sessionTtlMs, record.expiresAt?.getTime() ?? Infinity));
       await startSession(request, reply, { kind: 'operator', tokenId: record.id, tokenName: record.name, scope: record.scope }, expiresAt);
@@ -195,7 +199,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
     });
 
     app.get<{ Querystring: { next?: string } }>('/auth/heroku', { config: { access: 'anonymous', ...signInLimit } }, async (request, reply) => {
-      if (!deps.herokuSignIn) return sendPage(reply.code(404), signInPage({ next: HOME, herokuSignIn: false, csrf: reply.generateCsrf(), error: 'Heroku sign-in is not configured here: sign in with an API token.' }));
+      if (!deps.herokuSignIn) return signInAnswer(reply, 404, HOME, 'Heroku sign-in is not configured here: sign in with an API token.');
       const state = randomBytes(24).toString('base64url');
       // The state and where to go after, bound to this browser for ten minutes.
       reply.setCookie(STATE_COOKIE, `${state}|${localPath(request.query.next)}`, { path: '/', httpOnly: true, secure: true, sameSite: 'lax', signed: true, maxAge: 600 });
@@ -204,7 +208,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
 
     app.get<{ Querystring: { code?: string; state?: string; error?: string } }>('/auth/heroku/callback', { config: { access: 'anonymous', ...signInLimit } }, async (request, reply) => {
       const signIn = deps.herokuSignIn;
-      const failed = (status: number, error: string) => sendPage(reply.code(status), signInPage({ next: HOME, herokuSignIn: signIn !== null, csrf: reply.generateCsrf(), error }));
+      const failed = (status: number, error: string) => signInAnswer(reply, status, HOME, error);
       if (!signIn) return failed(404, 'Heroku sign-in is not configured here: sign in with an API token.');
       const held = request.cookies[STATE_COOKIE] ? request.unsignCookie(request.cookies[STATE_COOKIE]!) : null;
       reply.clearCookie(STATE_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'lax' });
@@ -294,7 +298,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
         return reply.code(303).header('location', `/links?linked=${encodeURIComponent(made.link.teamName)}`).send();
       } catch (err) {
         if (err instanceof NotYoursError) return again(403, err.message);
-        if (err instanceof SignInExpiredError) return sendPage(reply.code(401), signInPage({ next: '/links', herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error: err.message }));
+        if (err instanceof SignInExpiredError) return signInAnswer(reply, 401, '/links', err.message);
         if (err instanceof UserError) return again(422, err.message);
         throw err;
       }
@@ -313,7 +317,7 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
       } catch (err) {
         if (err instanceof NotYoursError) return refuse(request, reply, 403, err.message);
         if (err instanceof NotLinkedError) return refuse(request, reply, 404, err.message);
-        if (err instanceof SignInExpiredError) return sendPage(reply.code(401), signInPage({ next: '/links', herokuSignIn: deps.herokuSignIn !== null, csrf: reply.generateCsrf(), error: err.message }));
+        if (err instanceof SignInExpiredError) return signInAnswer(reply, 401, '/links', err.message);
         throw err;
       }
     });
@@ -375,6 +379,13 @@ export function adminConsole(deps: ConsoleDeps): FastifyPluginAsync {
 const FIELD_LABELS = { region: 'Region', roleArn: 'Role ARN', accessKeyId: 'Access key id', secretAccessKey: 'Secret access key', externalId: 'External id' } as const;
 
 class NotYoursError extends UserError {}
+
+/** Who a session's subject is, as the rest of the listener names principals. */
+function principalOf(subject: SessionSubject): Principal {
+  return subject.kind === 'operator'
+    ? { kind: 'operator', tokenId: subject.tokenId, name: subject.tokenName, scope: subject.scope }
+    : { kind: 'team-admin', email: subject.email, teams: subject.adminTeams, herokuToken: subject.herokuToken };
+}
 
 function sendPage(reply: FastifyReply, page: Html): FastifyReply {
   return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.text);
