@@ -39,6 +39,8 @@ export const DriftKind = {
   KindChanged: 'kind-changed',
   /** The team was unlinked: its resources stay until an operator decides. */
   TeamUnlinked: 'team-unlinked',
+  /** The delivered access key is older than KEY_MAX_AGE: it is rotated (AWS Security Hub IAM.3). */
+  KeyPastMaxAge: 'key-past-max-age',
 } as const;
 export type DriftKind = (typeof DriftKind)[keyof typeof DriftKind];
 
@@ -61,6 +63,13 @@ export const BlockedReason = {
    * new add-on gets nothing (no user, and no bucket it has not got yet) until there is room.
    */
   IamUserQuota: 'iam-user-quota',
+  /**
+   * Age rotations would deactivate the old keys of more than ROTATION_MAX_DEACTIVATION_RATIO of
+   * an account's add-ons in one pass: none is deactivated until `rotate approve`.
+   */
+  RotationBreakerTripped: 'rotation-breaker-tripped',
+  /** A rotated-out key was still used after its deactivation: switched back on, waiting for an operator. */
+  RotatedKeyInUse: 'rotated-key-in-use',
 } as const;
 export type BlockedReason = (typeof BlockedReason)[keyof typeof BlockedReason];
 
@@ -90,6 +99,25 @@ export const RecordReason = {
 } as const;
 export type RecordReason = (typeof RecordReason)[keyof typeof RecordReason];
 
+
+/** Why a step of an access-key rotation runs (reconciler/rotation.ts); each is journaled. */
+export const RotationReason = {
+  /** The key is nearing KEY_MAX_AGE (its turn in the spread before it): a new one is made. */
+  AgeDue: 'rotation-due',
+  /** An operator asked for it (`rotate`). */
+  Requested: 'rotation-requested',
+  /** An operator said the key leaked (`rotate --compromised`): no overlap, no reactivation. */
+  Compromised: 'key-compromised',
+  /** Every attachment holds the new key: the overlap starts. */
+  Delivered: 'rotation-delivered',
+  /** The overlap is over: the old key is deactivated. */
+  OverlapOver: 'rotation-overlap-over',
+  /** The deactivated key's grace is over: it is deleted, unless it was used meanwhile. */
+  GraceOver: 'rotation-grace-over',
+  /** The old key is gone (deleted by the rotation or by someone else): the rotation is over. */
+  Finished: 'rotation-finished',
+} as const;
+export type RotationReason = (typeof RotationReason)[keyof typeof RotationReason];
 
 /** Why an add-on's record is marked orphaned (stored with the mark; it sets the grace period). */
 export const OrphanReason = {
@@ -285,6 +313,7 @@ export type Reason =
   | BlockedReason
   | GcReason
   | RecordReason
+  | RotationReason
   | OrphanReason
   | PassEvent
   | ReconcileEvent

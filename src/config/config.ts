@@ -41,6 +41,18 @@ export interface PartnerSettings {
   oauthUrl: string;
 }
 
+/** How access keys are rotated (ROTATION_*; see reconciler/rotation.ts). */
+export interface RotationSettings {
+  /** ROTATION_OVERLAP: the old key stays active this long after every app holds the new one (a rolling restart). */
+  overlapMs: number;
+  /** ROTATION_DEACTIVATED_GRACE: a deactivated old key is deleted this long after, unless it was used meanwhile. */
+  deactivatedGraceMs: number;
+  /** ROTATION_MAX_CONCURRENT_APPS: apps of one team restarting because of rotation at once. */
+  maxConcurrentApps: number;
+  /** ROTATION_MAX_DEACTIVATION_RATIO: age rotations deactivating more than this share of an account's add-ons in one pass stop and ask. */
+  maxDeactivationRatio: number;
+}
+
 export interface Config {
   /** PostgreSQL server; null means the embedded PGlite database under `dataDir`. */
   databaseUrl: string | null;
@@ -115,8 +127,10 @@ export interface Config {
   profiles: ProfileTable;
   /** Every bucket's settings and every user's keys are read in full once per this window. */
   deepCheckWindowMs: number;
-  /** KEY_MAX_AGE: delivered access keys older than this are reported (metrics) and, once rotation lands, rotated. */
+  /** KEY_MAX_AGE: delivered access keys are rotated before they are this old, and reported past it. */
   keyMaxAgeMs: number;
+  /** How access keys are rotated (issue 16). */
+  rotation: RotationSettings;
   /** How long the loop waits on one Heroku or AWS call before giving up on it. */
   requestTimeoutMs: number;
   /**
@@ -186,6 +200,18 @@ const envSchema = z.object({
   HEROKU_OAUTH_SECRET: optionalText,
   CONSOLE_URL: httpUrl('s3-console.example.com').refine((value) => value === undefined || !/[?#]/.test(value), {
     message: 'must be the console\'s base URL without query or fragment, e.g. https://s3-console.internal.example.com',
+  }),
+  ROTATION_OVERLAP: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 1h (how long the old key stays active after the new one is delivered)',
+  }),
+  ROTATION_DEACTIVATED_GRACE: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 1d (how long a deactivated old key is kept before it is deleted)',
+  }),
+  ROTATION_MAX_CONCURRENT_APPS: optionalText.refine((value) => value === undefined || (/^[1-9]\d*$/.test(value) && Number(value) <= 10_000), {
+    message: 'must be a whole number of apps, at least 1 (e.g. 5)',
+  }),
+  ROTATION_MAX_DEACTIVATION_RATIO: optionalText.refine((value) => value === undefined || /^(0(\.\d+)?|1(\.0+)?)$/.test(value), {
+    message: 'must be a ratio between 0 and 1 such as 0.5',
   }),
   KEY_MAX_AGE: optionalText.refine((value) => value === undefined || (parseDuration(value) ?? 0) >= 86_400_000, {
     message: 'must be a duration of at least 1d, such as 90d (AWS Security Hub IAM.3 fails keys older than 90 days)',
@@ -449,6 +475,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: parseDuration(e.SHUTDOWN_TIMEOUT ?? '20s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
     keyMaxAgeMs: parseDuration(e.KEY_MAX_AGE ?? '90d')!,
+    rotation: {
+      overlapMs: parseDuration(e.ROTATION_OVERLAP ?? '1h')!,
+      deactivatedGraceMs: parseDuration(e.ROTATION_DEACTIVATED_GRACE ?? '1d')!,
+      maxConcurrentApps: Number(e.ROTATION_MAX_CONCURRENT_APPS ?? 5),
+      maxDeactivationRatio: Number(e.ROTATION_MAX_DEACTIVATION_RATIO ?? 0.5),
+    },
     herokuBudget,
     herokuRateLimitMaxWaitMs: parseDuration(e.HEROKU_RATE_LIMIT_MAX_WAIT ?? '3m')!,
     profiles: { ...DEFAULT_PROFILES, ...(e.PLAN_PROFILES ? parseProfiles(e.PLAN_PROFILES) : {}) },

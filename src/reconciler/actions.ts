@@ -5,7 +5,8 @@
 import type { ResourceInput } from '../store/resource-store.js';
 import type { OrphanMark, ResourceRecord } from '../store/types.js';
 import type { BucketSettingKind, BucketSettingValues } from './kinds/bucket/attributes.js';
-import { BlockedReason, GcReason, type DriftKind, type RecordReason } from '../reasons.js';
+import { BlockedReason, GcReason, type DriftKind, type RecordReason, type RotationReason } from '../reasons.js';
+import type { RotationTrigger } from '../store/types.js';
 
 /** What differs, for the drift report: never a secret value. */
 export interface DriftDetail {
@@ -17,7 +18,7 @@ export interface DriftDetail {
 export interface ActionBase {
   addonId: string;
   accountId: string;
-  reason: DriftKind | BlockedReason | GcReason | RecordReason;
+  reason: DriftKind | BlockedReason | GcReason | RecordReason | RotationReason;
   detail?: DriftDetail;
 }
 
@@ -93,6 +94,62 @@ export interface DeleteAccessKey extends ActionBase {
   kind: 'delete-access-key';
   userName: string;
   accessKeyId: string;
+  /**
+   * A rotated-out key at the end of its grace: deleted only if IAM says it was not used since its
+   * deactivation (else it is switched back on, unless the key was compromised), then the rotation ends.
+   */
+  rotation?: { deactivatedAt: Date; emergency: boolean };
+}
+
+/**
+ * Starts a rotation (its row is written first: the intent) and makes the new key, which becomes
+ * the record's key at once; the deliveries planned after it give it to every attachment. Made only
+ * into a free slot: the user holds the old key alone.
+ */
+export interface CreateRotationKey extends ActionBase {
+  kind: 'create-rotation-key';
+  userName: string;
+  oldAccessKeyId: string;
+  trigger: RotationTrigger;
+  requestedBy: string;
+}
+
+/**
+ * Every attachment holds the new key (the deliveries before it landed): the overlap starts. The
+ * new key is the record's (it may be made in this very pass, so the plan cannot name it).
+ */
+export interface MarkRotationDelivered extends ActionBase {
+  kind: 'mark-rotation-delivered';
+  userName: string;
+  oldAccessKeyId: string;
+}
+
+/**
+ * Switches the rotated-out key off, after checking right before that the record's key (the new
+ * one) is another and active, and that no attached app still holds the old one (a delivery that
+ * did not land).
+ */
+export interface DeactivateAccessKey extends ActionBase {
+  kind: 'deactivate-access-key';
+  userName: string;
+  accessKeyId: string;
+  /** An operator asked for it: the rotation breaker does not count it. */
+  approved: boolean;
+  attachments: { attachmentId: string; appId: string; appName: string; attachmentName: string }[];
+}
+
+/** Switches a rotated-out key back on: it was still used after its deactivation. */
+export interface ReactivateAccessKey extends ActionBase {
+  kind: 'reactivate-access-key';
+  userName: string;
+  accessKeyId: string;
+}
+
+/** The rotated-out key is gone: the rotation's row is removed. */
+export interface FinishRotation extends ActionBase {
+  kind: 'finish-rotation';
+  userName: string;
+  oldAccessKeyId: string;
 }
 
 /**
@@ -208,6 +265,11 @@ export type Action =
   | DeleteUserPolicy
   | CreateAccessKey
   | DeleteAccessKey
+  | CreateRotationKey
+  | MarkRotationDelivered
+  | DeactivateAccessKey
+  | ReactivateAccessKey
+  | FinishRotation
   | AdoptAccessKey
   | DeliverConfigVars
   | MarkOrphan
@@ -303,8 +365,14 @@ export function actionResource(action: Action): string {
     case 'delete-user-policy':
     case 'create-access-key':
       return action.userName;
+    case 'create-rotation-key':
+    case 'mark-rotation-delivered':
+    case 'finish-rotation':
+      return action.oldAccessKeyId;
     case 'delete-access-key':
     case 'adopt-access-key':
+    case 'deactivate-access-key':
+    case 'reactivate-access-key':
       return action.accessKeyId;
     case 'deliver-config-vars':
       return action.appName;

@@ -4,7 +4,7 @@
  * from what it reads now.
  */
 import type { Config } from '../config/config.js';
-import type { GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
+import type { GcBreaker, KeyRotation, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/map-limit.js';
@@ -22,10 +22,14 @@ import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
+import { ageDue, keptByRotation } from './rotation.js';
 import { TAG, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
   config: Pick<Config, 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'> & {
+    /** KEY_MAX_AGE and ROTATION_*: absent, no key is rotated for its age. */
+    keyMaxAgeMs?: number;
+    rotation?: Config['rotation'];
     aws: Pick<Config['aws'], 'region'>;
   };
   store: StorePorts;
@@ -61,6 +65,8 @@ export interface PassResult {
   managed: Map<string, { bucket: number; iam_user: number; access_key: number }>;
   /** Per complete account: when each wanted add-on's recorded key was made (null: not known yet). */
   keysCreatedAt: Map<string, (Date | null)[]>;
+  /** Key rotations in flight as this pass left them. */
+  rotations: KeyRotation[];
   /** Null for a dry run (`plan`). */
   execution: ExecutionSummary | null;
 }
@@ -119,13 +125,14 @@ export class Controller {
       logger.warn({ reason: HerokuEvent.ReadIncomplete, teamId: team.teamId, team: team.teamName }, `desired state of team ${team.teamName} is incomplete: ${team.error}`);
     }
     const records = new Map((await store.resources.listAll()).map((r) => [r.addonId, r]));
+    const rotations = new Map((await store.rotations.list()).map((r) => [r.addonId, r]));
     const told = (await this.deps.toldDeprovisioned?.all()) ?? new Set<string>();
     applyToldDeprovisioned(teams, records, told);
     const deliveries = await store.deliveries.listAll();
     const targets = accountTargets(links);
     const deepChecked: string[] = [];
     const accounts = await mapLimit([...targets.values()], 4, async (link) => {
-      const { expected, deepAddons } = this.expectedIn(link.accountId, links, teams, records, startedAt);
+      const { expected, deepAddons } = this.expectedIn(link.accountId, links, teams, records, rotations, startedAt);
       const account = await this.account(link).observe(expected, {
         instanceTag: { key: TAG.instance, value: this.naming.instanceId },
         addonTagKey: TAG.addonId,
@@ -154,13 +161,13 @@ export class Controller {
     // add-ons whose user holds a key the store does not know (an app may hold it: invariant 10).
     const appsToCheck = teams
       .flatMap((t) => t.addons)
-      .filter((a) => deepSet.has(a.addonId) || this.holdsUnrecordedKey(a, records.get(a.addonId), observedById.get(linkByTeam.get(a.teamId)?.accountId ?? '')))
+      .filter((a) => deepSet.has(a.addonId) || this.holdsUnrecordedKey(a, records.get(a.addonId), observedById.get(linkByTeam.get(a.teamId)?.accountId ?? ''), rotations.get(a.addonId)))
       .flatMap((a) => a.attachments.map((att) => att.appId));
     const configVars = await this.readConfigVars(appsToCheck);
     const whereabouts = await this.whereabouts(orphanCandidates({ links, desired: teams, records, now: startedAt }, this.deps.config.gc), told);
     const breakers = new Map((await store.gcBreakers.list()).map((b) => [b.accountId, b]));
     const addonConfigDelivered = this.deps.addonConfig ? await this.deps.addonConfig.addonIds() : undefined;
-    const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
+    const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, rotations, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
     const { actions, execution } = await this.decide(world, options);
     const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode, kinds: this.kinds });
     const managed = new Map(
@@ -182,7 +189,8 @@ export class Controller {
         .filter((a) => a.complete)
         .map((a) => [a.accountId, after.filter((r) => r.accountId === a.accountId && r.accessKeyId !== null && r.orphan === null).map((r) => r.accessKeyCreatedAt)]),
     );
-    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, execution };
+    const rotationsAfter = execution && execution.applied > 0 ? await store.rotations.list() : [...rotations.values()];
+    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, rotations: rotationsAfter, execution };
   }
 
   /**
@@ -261,6 +269,7 @@ export class Controller {
       if (recordLink) teams.push({ teamId: recordLink.teamId, teamName: recordLink.teamName, complete: true, error: null, addons: [], deprovisioned: deprovisioned ? [addonId] : [] });
     }
     const records = new Map(record ? [[addonId, record]] : []);
+    const rotation = await store.rotations.get(addonId);
     const targets = accountTargets(links);
     const accountIds = [...new Set([link?.accountId ?? null, record?.accountId ?? null])].filter((id): id is string => id !== null && targets.has(id));
     const deep = !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan) ||
@@ -274,7 +283,8 @@ export class Controller {
     const accounts = await mapLimit(accountIds, 2, (accountId) => {
       const resource = this.resourceOf(desired, record, accountId);
       return this.account(targets.get(accountId)!).observeAddon(
-        { resource: resource && { ...resource, region: record?.region ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep } },
+        // A rotation's keys are listed every pass: its old key is kept, whatever this pass does.
+        { resource: resource && { ...resource, region: record?.region ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep: deep || rotation !== null } },
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
     });
@@ -296,7 +306,7 @@ export class Controller {
     if (!options.dryRun && record) await this.learnKeyCreationTimes([record], accounts);
     // As in the full pass: an add-on without a record has delivered nothing yet to compare with,
     // unless its user holds a key the store does not know, which an app may hold.
-    const readVars = desired && ((deep && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId)));
+    const readVars = desired && ((deep && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId), rotation ?? undefined));
     const configVars = readVars ? await this.readConfigVars(desired.attachments.map((a) => a.appId)) : new Map<string, Record<string, string>>();
     const breakers = new Map<string, GcBreaker>();
     for (const accountId of accountIds) {
@@ -315,6 +325,7 @@ export class Controller {
       configVars,
       breakers,
       whereabouts,
+      rotations: new Map(rotation ? [[addonId, rotation]] : []),
       ...(addonConfigDelivered ? { addonConfigDelivered } : {}),
     };
     const { planned, actions, execution } = await this.decide(world, options, (all) => keyedActions(all, addonId, record, breakers));
@@ -356,6 +367,7 @@ export class Controller {
       deliveries: store.deliveries,
       journal: store.journal,
       gcBreakers: store.gcBreakers,
+      rotations: store.rotations,
       emptyKeysPerPass: this.deps.config.gc.emptyKeysPerPass,
       configVars: this.deps.configVars,
       account: (accountId) => this.account(targets.get(accountId)!),
@@ -384,15 +396,20 @@ export class Controller {
 
   private planLimits() {
     const { config } = this.deps;
-    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles, kinds: this.kinds };
+    const rotation = config.rotation && config.keyMaxAgeMs !== undefined ? { rotation: { ...config.rotation, keyMaxAgeMs: config.keyMaxAgeMs } } : {};
+    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles, kinds: this.kinds, ...rotation };
   }
 
-  /** The user of this add-on, as observed this pass, holds an access key the store does not know. */
-  private holdsUnrecordedKey(addon: DesiredAddon, record: ResourceRecord | undefined, account: ObservedAccount | undefined): boolean {
+  /**
+   * The user of this add-on, as observed this pass, holds an access key the store does not know.
+   * A rotation's old key is known: the deactivation reads the apps itself, right before.
+   */
+  private holdsUnrecordedKey(addon: DesiredAddon, record: ResourceRecord | undefined, account: ObservedAccount | undefined, rotation: KeyRotation | undefined): boolean {
     const keys = account?.users.get(record?.userName ?? userNameFor(this.naming, addon.addonId))?.accessKeys;
     if (!keys) return false;
     const recorded = record?.secretAccessKey ? record.accessKeyId : null;
-    return keys.some((key) => key.accessKeyId !== recorded);
+    const kept = keptByRotation(record ?? null, rotation ?? null);
+    return keys.some((key) => key.accessKeyId !== recorded && key.accessKeyId !== kept);
   }
 
   /**
@@ -432,9 +449,16 @@ export class Controller {
     links: Link[],
     teams: TeamDesiredState[],
     records: Map<string, ResourceRecord>,
+    rotations: ReadonlyMap<string, KeyRotation>,
     now: Date,
   ): { expected: ExpectedResources; deepAddons: string[] } {
     const entries = new Map<string, { resource: { kind: ResourceKindName; name: string } | null; region: string; user: string; deep: boolean }>();
+    // Keys are listed every pass for a rotation in flight or one due by age (its steps decide
+    // from them), without the rest of a deep check.
+    const keyMaxAgeMs = this.deps.config.rotation ? this.deps.config.keyMaxAgeMs : undefined;
+    const keysWanted = (record: ResourceRecord | undefined) =>
+      record !== undefined && (rotations.has(record.addonId) || (keyMaxAgeMs !== undefined && ageDue(record, now, keyMaxAgeMs)));
+    const keyUsers = new Set<string>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
     const deepFor = (addonId: string, record: ResourceRecord | undefined) =>
       !record || record.state !== 'ready' || isDeepCheckDue(addonId, record.deepCheckedAt, now, this.deps.config.deepCheckWindowMs);
@@ -448,6 +472,7 @@ export class Controller {
           // A new plan may ask for other settings: read them now, not when the window comes round.
           deep: deepFor(addon.addonId, record) || record?.plan !== addon.plan,
         });
+        if (keysWanted(record)) keyUsers.add(addon.addonId);
       }
     }
     for (const record of records.values()) {
@@ -458,7 +483,7 @@ export class Controller {
     return {
       expected: {
         resources: values.flatMap((e) => (e.resource === null ? [] : [{ ...e.resource, region: e.region, deep: e.deep }])),
-        users: values.map((e) => ({ name: e.user, deep: e.deep })),
+        users: [...entries].map(([addonId, e]) => ({ name: e.user, deep: e.deep || keyUsers.has(addonId) })),
       },
       deepAddons: [...entries].filter(([, e]) => e.deep).map(([addonId]) => addonId),
     };
@@ -503,6 +528,7 @@ function accountTargets(links: Link[]): Map<string, Link> {
  * would START here: a teardown runs in a keyed pass only once a full pass has started it (or an
  * operator approved it through the breaker). Marking and unmarking orphans, and removing config
  * vars from detached attachments of a wanted add-on, stay: the full pass does them unguarded too.
+ * No step of a key rotation runs here either ({@link isRotationStep}).
  */
 function keyedActions(actions: Action[], addonId: string, record: ResourceRecord | null, breakers: Map<string, GcBreaker>): Action[] {
   const ours = actions.filter((a) => a.addonId === addonId && a.kind !== 'trip-gc-breaker' && a.kind !== 'reset-gc-breaker');
@@ -511,7 +537,26 @@ function keyedActions(actions: Action[], addonId: string, record: ResourceRecord
   const admitted = !!record?.teardownStartedAt || approved;
   // While the account's breaker holds deletions, a key is deleted only with the operator's approval.
   const keysHeld = !!breaker && !approved;
-  return ours.filter((a) => (admitted || a.reason !== GcReason.GraceExpired) && !(keysHeld && a.kind === 'delete-access-key'));
+  return ours.filter((a) => (admitted || a.reason !== GcReason.GraceExpired) && !(keysHeld && a.kind === 'delete-access-key') && !isRotationStep(a));
+}
+
+/**
+ * A step of a key rotation: only the full pass takes them, where the pacing sees the whole team
+ * and the deactivation breaker the whole account (a keyed pass still delivers a new key).
+ */
+function isRotationStep(action: Action): boolean {
+  switch (action.kind) {
+    case 'create-rotation-key':
+    case 'mark-rotation-delivered':
+    case 'deactivate-access-key':
+    case 'reactivate-access-key':
+    case 'finish-rotation':
+      return true;
+    case 'delete-access-key':
+      return action.rotation !== undefined;
+    default:
+      return false;
+  }
 }
 
 /**

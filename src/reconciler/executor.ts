@@ -14,6 +14,7 @@ import { configVarHandlers, findDeliveries } from './apply/config-var-actions.js
 import { ApplyContext, Deferred, type ApplyDeps, type Handler, type Handlers } from './apply/context.js';
 import { gcHandlers } from './apply/gc-actions.js';
 import { userHandlers } from './apply/user-actions.js';
+import { rotationHandlers } from './apply/rotation-actions.js';
 import { DriftKind } from '../reasons.js';
 
 export type { AddonConfigDelivery } from './apply/context.js';
@@ -34,7 +35,7 @@ export interface ExecutorDeps extends ApplyDeps {
 }
 
 /** The core's action kinds (the user, its key, config vars, garbage collection) and what applies them. */
-const CORE_HANDLERS: Handlers = { ...userHandlers, ...configVarHandlers, ...gcHandlers };
+const CORE_HANDLERS: Handlers = { ...userHandlers, ...rotationHandlers, ...configVarHandlers, ...gcHandlers };
 
 export interface ActionOutcome {
   action: Action;

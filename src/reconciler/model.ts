@@ -2,7 +2,7 @@
  * The data `plan()` decides from: what Heroku wants (desired), what AWS has (observed), and what
  * the store remembers (records). Plain data, no I/O, so plan tests need no stand.
  */
-import type { DeliveryRecord, GcBreaker, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
+import type { DeliveryRecord, GcBreaker, KeyRotation, Link, ResourceKindName, ResourceRecord } from '../store/types.js';
 import type { CorsRuleSpec } from './profiles.js';
 
 export interface DesiredAttachment {
@@ -179,5 +179,7 @@ export interface PlanInput {
    * that is not here, or is `unknown`, is neither marked nor torn down.
    */
   whereabouts?: ReadonlyMap<string, AddonWhereabouts>;
+  /** Key rotations in flight, by add-on (reconciler/rotation.ts). */
+  rotations?: ReadonlyMap<string, KeyRotation>;
   now: Date;
 }

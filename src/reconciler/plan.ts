@@ -14,6 +14,8 @@ import { describeTags, pick } from './describe.js';
 import { UNKNOWN_PLAN, planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
+import type { KeyRotation } from '../store/types.js';
+import { DEFAULT_ROTATION_POLICY, NO_ROTATION, admitRotations, holdMassDeactivations, keptByRotation, planRotation, type RotationPolicy } from './rotation.js';
 import {
   TAG,
   USER_POLICY_NAME,
@@ -37,6 +39,8 @@ export interface PlanLimits {
   gc?: GcPolicy;
   /** The kinds a plan's profile may name; without them, the built-in ones (a bucket). */
   kinds?: KindTable;
+  /** Key rotation; without it, no key is rotated for its age (rotations in flight go on, with the default timing). */
+  rotation?: RotationPolicy;
 }
 
 export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits = {}): Action[] {
@@ -50,11 +54,14 @@ export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits 
   const profiles = limits.profiles ?? {};
   const profileByPlan = new Map<string, SettingsProfile>();
   const usersPlanned = new Map<string, number>();
+  const rotations = input.rotations ?? NO_ROTATIONS;
+  const rotationPolicy = limits.rotation ?? DEFAULT_ROTATION_POLICY;
   const actions: Action[] = [];
   for (const team of input.desired) {
     const link = linksByTeam.get(team.teamId);
     if (!link) continue;
     const account = input.observed.get(link.accountId);
+    const admitted = limits.rotation || rotations.size > 0 ? admitRotations(team.addons, input.records, rotations, rotationPolicy, input.now, limits.rotation !== undefined) : NO_ADDONS;
     for (const addon of team.addons) {
       let profile = profileByPlan.get(addon.plan);
       if (profile === undefined) {
@@ -78,15 +85,29 @@ export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           now: input.now,
           tags: null,
           usersPlanned,
+          rotation: rotations.get(addon.addonId) ?? null,
+          rotationAdmitted: admitted.has(addon.addonId),
+          rotationPolicy,
       });
       holdBackFlapping(planned, input.recentRepairs, breaker, actions);
     }
   }
-  if (!limits.gc) return actions;
-  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, actions, kinds);
+  const held = rotations.size > 0 ? holdMassDeactivations(actions, managedByAccount(input.records), rotationPolicy) : actions;
+  if (!limits.gc) return held;
+  const gc = planGarbageCollection(input, policy, limits.gc, profiles, deliveriesByAddon, held, kinds);
   // A key deletion the mass-deletion breaker holds waits, reported, like a held teardown.
-  const out = gc.held.size === 0 ? actions : actions.map((a) => (a.kind === 'delete-access-key' && gc.held.has(a.addonId) ? heldByBreaker(a) : a));
+  const out = gc.held.size === 0 ? held : held.map((a) => (a.kind === 'delete-access-key' && gc.held.has(a.addonId) ? heldByBreaker(a) : a));
   out.push(...gc.actions);
+  return out;
+}
+
+const NO_ROTATIONS: ReadonlyMap<string, KeyRotation> = new Map();
+const NO_ADDONS: ReadonlySet<string> = new Set();
+
+/** The add-ons each account manages (records not orphaned): what the deactivation breaker's share is of. */
+function managedByAccount(records: ReadonlyMap<string, ResourceRecord>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of records.values()) if (r.orphan === null) out.set(r.accountId, (out.get(r.accountId) ?? 0) + 1);
   return out;
 }
 
@@ -170,6 +191,11 @@ interface AddonContext {
   tags: Record<string, string> | null;
   /** IAM users this call plans to create so far, by account: they count against its quota. */
   usersPlanned: Map<string, number>;
+  /** The add-on's key rotation in flight, if any. */
+  rotation: KeyRotation | null;
+  /** Its rotation may start this pass (pacing per team: see admitRotations). */
+  rotationAdmitted: boolean;
+  rotationPolicy: RotationPolicy;
 }
 
 
@@ -293,11 +319,28 @@ function planAddon(ctx: AddonContext): Action[] {
     actions.push(action);
     if (action.kind === 'blocked') blocked = true;
   }
+  // A rotation steps on only while the usual plan keeps the record's key: a repair goes first.
+  const rotation =
+    !blocked && observedUser && !user.keys.newKey && !user.keys.adopting
+      ? planRotation({
+          addon: ctx.addon,
+          accountId,
+          userName,
+          record: ctx.record,
+          rotation: ctx.rotation,
+          keys: observedUser.accessKeys,
+          admitted: ctx.rotationAdmitted,
+          policy: ctx.rotationPolicy,
+          now: ctx.now,
+        })
+      : NO_ROTATION;
+  actions.push(...rotation.start);
   // An adopted key becomes the record's when applied; what the apps hold is compared next pass.
-  if (!blocked && !user.keys.adopting) planDeliveries(ctx, bucket, region, user.keys.newKey, actions);
-  // Keys are retired only after every delivery before them in this list has landed (the executor
-  // stops an add-on's actions at its first failure): no app is left holding a deleted key.
-  if (!blocked) actions.push(...user.keys.retirements);
+  if (!blocked && !user.keys.adopting) planDeliveries(ctx, bucket, region, user.keys.newKey || rotation.start.length > 0, actions);
+  // Keys are retired, and a rotation steps on, only after every delivery before them in this list
+  // has landed (the executor stops an add-on's actions at its first failure): no app is left
+  // holding a deleted or inactive key.
+  if (!blocked) actions.push(...rotation.after, ...user.keys.retirements);
   return actions;
 }
 
@@ -508,6 +551,9 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
   const recorded = keys.find((key) => key.accessKeyId === recordedId);
   const held = heldKeys(ctx);
   const others = keys.filter((key) => key !== recorded);
+  // The old key of a rotation in flight is the rotation's to retire, after its overlap and grace.
+  const kept = keptByRotation(ctx.record, ctx.rotation);
+  const retirable = (key: ObservedAccessKey) => key.accessKeyId !== kept;
   const retire = (key: ObservedAccessKey, replaced: boolean): Action[] => {
     return [
       {
@@ -523,7 +569,7 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
   };
 
   if (recorded?.status === 'Active') {
-    return { newKey: false, adopting: false, retirements: others.flatMap((key) => retire(key, false)) };
+    return { newKey: false, adopting: false, retirements: others.filter(retirable).flatMap((key) => retire(key, false)) };
   }
   const adoptable = others.find((key) => key.status === 'Active' && held?.has(key.accessKeyId));
   if (adoptable) {
@@ -572,7 +618,7 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
     reason: DriftKind.MissingKey,
     detail: { field: 'accessKey', expected: recordedId ? `${recordedId} active` : 'an active key', actual: recorded ? `${recorded.accessKeyId} ${recorded.status.toLowerCase()}` : 'missing' },
   });
-  return { newKey: true, adopting: false, retirements: remaining.flatMap((key) => retire(key, key === recorded)) };
+  return { newKey: true, adopting: false, retirements: remaining.filter(retirable).flatMap((key) => retire(key, key === recorded)) };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { GcBreakerStore } from '../store/gc-breaker-store.js';
 import type { Journal } from '../store/journal.js';
 import type { LinkStore } from '../store/link-store.js';
 import type { ResourceStore } from '../store/resource-store.js';
+import type { RotationStore } from '../store/rotation-store.js';
 import type { Link, LinkAuth, ResourceKindName } from '../store/types.js';
 import type { AddonWhereabouts, DesiredAddon, ObservedAccessKey, ObservedAccount, TeamDesiredState } from './model.js';
 
@@ -165,10 +166,13 @@ export interface UserHandle {
   deletePolicy(policyName: string): Promise<void>;
   /** The user's access keys; none when the user does not exist. */
   accessKeys(): Promise<ObservedAccessKey[]>;
-  /** A new key; the secret goes straight to the store, never to a log. */
-  /** A new key, with when AWS made it (null when AWS did not say). */
+  /** A new key, with when AWS made it (null when AWS did not say); the secret goes straight to the store, never to a log. */
   createAccessKey(): Promise<{ accessKeyId: string; secretAccessKey: string; createdAt: Date | null }>;
   deleteAccessKey(accessKeyId: string): Promise<void>;
+  /** Switches a key on or off (a rotated-out key's deactivation, or its reactivation). */
+  setAccessKeyStatus(accessKeyId: string, status: 'Active' | 'Inactive'): Promise<void>;
+  /** When AWS last saw the key used; null when never (AWS updates this within hours, not at once). */
+  accessKeyLastUsed(accessKeyId: string): Promise<Date | null>;
   // Teardown, in this order: keys, policies, the user.
   deleteAllAccessKeys(): Promise<string[]>;
   deleteAllPolicies(): Promise<{ inline: string[]; detached: string[] }>;
@@ -187,6 +191,8 @@ export type ResourceRecords = Pick<
 export type DeliveryRecords = Pick<DeliveryStore, 'listAll' | 'listForAddon' | 'record' | 'remove' | 'removeForAddon'>;
 /** The append-only journal: an intent before each mutation, an outcome after. */
 export type JournalPort = Pick<Journal, 'append' | 'countSucceededSince'>;
+/** Key rotations in flight (reconciler/rotation.ts). */
+export type RotationRecords = Pick<RotationStore, 'list' | 'get' | 'start' | 'keyCreated' | 'delivered' | 'deactivated' | 'reactivated' | 'finish'>;
 /** The mass-deletion breakers, per account. */
 export type GcBreakers = Pick<GcBreakerStore, 'list' | 'get' | 'trip' | 'reset'>;
 
@@ -197,4 +203,5 @@ export interface StorePorts {
   deliveries: DeliveryRecords;
   journal: JournalPort;
   gcBreakers: GcBreakers;
+  rotations: RotationRecords;
 }

@@ -16,6 +16,7 @@ import { LinkStore } from './link-store.js';
 import { migrate } from './migrate.js';
 import { PartnerAddonStore } from './partner-addon-store.js';
 import { ResourceStore } from './resource-store.js';
+import { RotationStore } from './rotation-store.js';
 import { SessionStore } from './session-store.js';
 import { SettingsStore } from './settings-store.js';
 import type { Db } from './types.js';
@@ -40,6 +41,7 @@ export class StoreRepositories {
   readonly settings: SettingsStore;
   readonly apiTokens: ApiTokenStore;
   readonly sessions: SessionStore;
+  readonly rotations: RotationStore;
 
   constructor(db: Db, box: SecretBox) {
     this.db = db;
@@ -52,6 +54,7 @@ export class StoreRepositories {
     this.settings = new SettingsStore(db);
     this.apiTokens = new ApiTokenStore(db);
     this.sessions = new SessionStore(db, box);
+    this.rotations = new RotationStore(db);
   }
 }
 

@@ -129,3 +129,34 @@ export interface JournalEntry {
   /** Free-form details (JSON). Must never hold a secret value. */
   detail?: Record<string, unknown>;
 }
+
+/** What set a key rotation going: the key's age, an operator, or an operator who says it leaked. */
+export type RotationTrigger = 'age' | 'on-demand' | 'emergency';
+
+/**
+ * Where a rotation is (see migrations/0011_key_rotations.sql): `requested` waits for its turn;
+ * `creating` makes and delivers the new key; `delivered` keeps the old key active for the overlap;
+ * `deactivated` waits out the grace before the old key is deleted; `reactivated` found the old key
+ * still in use after its deactivation and waits for an operator.
+ */
+export type RotationStep = 'requested' | 'creating' | 'delivered' | 'deactivated' | 'reactivated';
+
+/** One add-on's access-key rotation in flight (key ids only: the new secret is the record's). */
+export interface KeyRotation {
+  addonId: string;
+  accountId: string;
+  oldAccessKeyId: string;
+  /** The key made to replace it; null until it is made (the record's key says so first). */
+  newAccessKeyId: string | null;
+  trigger: RotationTrigger;
+  step: RotationStep;
+  requestedAt: Date;
+  /** Who asked (`cli:LOGIN`, `token:NAME`, …), or `controller` for the age trigger. */
+  requestedBy: string;
+  /** When the rotation reached its step. */
+  stepAt: Date;
+  deliveredAt: Date | null;
+  deactivatedAt: Date | null;
+  /** Set: its deactivation is not counted by the rotation breaker (an operator asked for it). */
+  approvedAt: Date | null;
+}

@@ -248,6 +248,7 @@ describe('resources and quota', () => {
       drift: driftReport([]),
       managed: new Map(),
       keysCreatedAt: new Map(),
+      rotations: [],
       execution: null,
     } as PassResult;
     publishPass(metrics, { latest: null }, pass);
@@ -264,7 +265,7 @@ describe('access key ages', () => {
   const DAY = 86_400_000;
   const at = new Date('2026-12-05T12:00:00Z');
   const pass = (keysCreatedAt: PassResult['keysCreatedAt']) =>
-    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, execution: null }) as PassResult;
+    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, rotations: [], execution: null }) as PassResult;
 
   it('publishPass exports the oldest known key age and the keys past KEY_MAX_AGE, per account', async () => {
     const metrics = new Metrics({ processMetrics: false });

@@ -40,7 +40,7 @@ export interface MemoryUser {
   path: string;
   tags: Record<string, string>;
   policies: Record<string, string>;
-  keys: { accessKeyId: string; secretAccessKey: string; status: 'Active' | 'Inactive'; createdAt?: Date }[];
+  keys: { accessKeyId: string; secretAccessKey: string; status: 'Active' | 'Inactive'; createdAt?: Date; lastUsed?: Date }[];
 }
 
 const NO_SETTINGS = (): BucketSettings => ({ publicAccessBlock: null, encryption: null, objectOwnership: null, policy: null, lifecycleRules: [], versioning: null, cors: null });
@@ -304,6 +304,20 @@ export class MemoryAccount {
         this.write(`DeleteAccessKey ${name} ${accessKeyId}`);
         const user = this.users.get(name);
         if (user) user.keys = user.keys.filter((k) => k.accessKeyId !== accessKeyId);
+      },
+      setAccessKeyStatus: async (accessKeyId, status) => {
+        this.write(`UpdateAccessKey ${name} ${accessKeyId} ${status}`);
+        const key = this.users.get(name)?.keys.find((k) => k.accessKeyId === accessKeyId);
+        if (!key) throw awsError('NoSuchEntity', 404);
+        key.status = status;
+      },
+      accessKeyLastUsed: async (accessKeyId) => {
+        this.check();
+        for (const user of this.users.values()) {
+          const key = user.keys.find((k) => k.accessKeyId === accessKeyId);
+          if (key) return key.lastUsed ?? null;
+        }
+        throw awsError('NoSuchEntity', 404);
       },
       deleteAllAccessKeys: async () => {
         const user = this.users.get(name);

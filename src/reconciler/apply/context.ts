@@ -8,7 +8,7 @@ import type { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Logger } from '../../util/log.js';
 import type { Action, ActionKind } from '../actions.js';
 import type { KindTable, ResourceKind } from '../kinds/kind.js';
-import type { DeliveryRecords, GcBreakers, JournalPort, ResourceRecords, AppConfigVars, CloudAccount, ResourceHandle, UserHandle } from '../ports.js';
+import type { DeliveryRecords, GcBreakers, JournalPort, ResourceRecords, RotationRecords, AppConfigVars, CloudAccount, ResourceHandle, UserHandle } from '../ports.js';
 import type { ResourceKindName } from '../../store/types.js';
 import { BlockedReason } from '../../reasons.js';
 import { TAG, isOwnedBy, isRetained } from '../spec.js';
@@ -33,6 +33,8 @@ export interface ApplyDeps {
   deliveries: DeliveryRecords;
   journal: JournalPort;
   gcBreakers: GcBreakers;
+  /** Key rotations in flight; absent where no rotation can be (then a rotation step is an error). */
+  rotations?: RotationRecords;
   /** The linked account an action's `accountId` names. */
   account: (accountId: string) => CloudAccount;
   configVars: AppConfigVars;

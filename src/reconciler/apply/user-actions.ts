@@ -3,6 +3,7 @@ import { TerminalError } from '../../util/errors.js';
 import type { Action } from '../actions.js';
 import { configVarNames } from '../spec.js';
 import { heldDelivery } from './config-var-actions.js';
+import { checkRotatedKeyUnused } from './rotation-actions.js';
 import type { ApplyContext, Handlers } from './context.js';
 
 export const userHandlers: Handlers = {
@@ -35,8 +36,10 @@ export const userHandlers: Handlers = {
       // Recorded since the plan was made (a second writer): it is in use, not to be deleted.
       throw new TerminalError(`access key ${action.accessKeyId} is now the recorded key of add-on ${action.addonId}; it is not deleted`, 'recorded-key');
     }
+    const checked = action.rotation ? await checkRotatedKeyUnused(action, ctx) : {};
     await user.deleteAccessKey(action.accessKeyId);
-    return { accessKeyId: action.accessKeyId };
+    if (action.rotation) await ctx.deps.rotations?.finish(action.addonId);
+    return { accessKeyId: action.accessKeyId, ...checked };
   },
   'adopt-access-key': adoptKey,
   'delete-user-keys': async (action, ctx) => {

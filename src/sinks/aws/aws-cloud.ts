@@ -68,6 +68,8 @@ function userHandle(clients: AccountClients, userName: string, sleep: Sleep | un
     },
     createAccessKey: () => iam.createAccessKey(client, userName, sleep),
     deleteAccessKey: (accessKeyId) => iam.deleteAccessKey(client, userName, accessKeyId),
+    setAccessKeyStatus: (accessKeyId, status) => iam.setAccessKeyStatus(client, userName, accessKeyId, status),
+    accessKeyLastUsed: (accessKeyId) => iam.accessKeyLastUsed(client, accessKeyId),
     deleteAllAccessKeys: () => userTeardown.deleteAllAccessKeys(client, userName),
     deleteAllPolicies: async () => ({
       inline: await userTeardown.deleteInlinePolicies(client, userName),

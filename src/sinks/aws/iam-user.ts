@@ -7,6 +7,8 @@ import {
   CreateAccessKeyCommand,
   CreateUserCommand,
   DeleteAccessKeyCommand,
+  GetAccessKeyLastUsedCommand,
+  UpdateAccessKeyCommand,
   DeleteUserPolicyCommand,
   GetAccountAuthorizationDetailsCommand,
   GetUserCommand,
@@ -171,6 +173,17 @@ export async function createAccessKey(iam: IAMClient, userName: string, sleep?: 
   const key = out.AccessKey;
   if (!key?.AccessKeyId || !key.SecretAccessKey) throw new Error(`CreateAccessKey for ${userName} returned no key`);
   return { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey, createdAt: key.CreateDate ?? null };
+}
+
+/** Switches a key on or off (UpdateAccessKey); a key or user that is gone is an error. */
+export async function setAccessKeyStatus(iam: IAMClient, userName: string, accessKeyId: string, status: 'Active' | 'Inactive'): Promise<void> {
+  await iam.send(new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }));
+}
+
+/** When IAM last saw the key used (GetAccessKeyLastUsed's LastUsedDate); null when never (or not yet known). */
+export async function accessKeyLastUsed(iam: IAMClient, accessKeyId: string): Promise<Date | null> {
+  const out = await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }));
+  return out.AccessKeyLastUsed?.LastUsedDate ?? null;
 }
 
 export async function deleteAccessKey(iam: IAMClient, userName: string, accessKeyId: string): Promise<void> {
