@@ -86,6 +86,110 @@ export async function linkTeam(deps: LinkDeps, request: LinkRequest, actor: stri
   return { link, arn: identity.arn };
 }
 
+/** What {@link rotateLinkKey} needs of the store: the link, and a replace that only lands on the key it replaces. */
+export interface RotateDeps extends Pick<LinkDeps, 'journal' | 'resolveTeam' | 'verify' | 'instanceId'> {
+  links: Pick<LinkDeps['links'], 'get'> & {
+    replaceKey(teamId: string, expected: { accountId: string; accessKeyId: string }, next: KeyReplacement): Promise<Link | null>;
+  };
+}
+
+/** The new parts of a link whose access key is rotated; everything else of it is kept. */
+export interface KeyReplacement {
+  teamName: string;
+  region: string | null;
+  auth: Extract<LinkAuth, { kind: 'keys' }>;
+  accessKeyCreatedAt: Date | null;
+}
+
+export interface RotateRequest {
+  team: string;
+  auth: Extract<LinkAuth, { kind: 'keys' }>;
+  /** A new default region; undefined keeps the link's. */
+  region?: string | null;
+  /** As in {@link LinkRequest}: the team Heroku said the caller administers. */
+  teamId?: string;
+}
+
+export interface RotatedKey {
+  link: Link;
+  /** The access key id the link held before. */
+  previousAccessKeyId: string;
+  /** The identity the new key acts as (STS). */
+  arn: string;
+  /** Whether the old key still answered, so the new one was proven to be the same IAM identity. */
+  sameIdentityChecked: boolean;
+}
+
+/**
+ * Replaces the access key of a team linked by keys (issue 16: rotating the linked account's own
+ * key): the new key must differ, prove itself with STS, and act in the same AWS account as the
+ * link — and as the same IAM identity, when the old key still answers. Region and everything else
+ * are kept unless given. Nothing is stored when any check fails, and the store replaces the key
+ * only if the link still holds the one that was checked (a concurrent link or unlink wins).
+ * Journaled with both key ids, never a secret. The old key is not deleted: it is the customer's.
+ */
+export async function rotateLinkKey(deps: RotateDeps, request: RotateRequest, actor: string, field: LinkFieldName): Promise<RotatedKey> {
+  const team = await deps.resolveTeam(request.team);
+  if (request.teamId !== undefined && team.id !== request.teamId) {
+    throw new UserError(`Heroku now names another team "${request.team}": sign in again and pick the team from the list`);
+  }
+  const link = await deps.links.get(team.id);
+  if (!link) {
+    throw new UserError(`team ${team.name} is not linked, so it has no access key to rotate: link it first (without --rotate)`);
+  }
+  if (link.auth.kind !== 'keys') {
+    throw new UserError(
+      `team ${team.name} is linked through role ${link.auth.roleArn}, not an access key, so there is no key to rotate: to change how it is linked, link again without --rotate`,
+    );
+  }
+  const old = link.auth;
+  if (request.auth.accessKeyId === old.accessKeyId) {
+    throw new UserError(
+      `access key ${old.accessKeyId} is the one team ${team.name} is already linked with: make a new access key for that IAM user (aws iam create-access-key), then rotate to it with ${field('accessKeyId')}`,
+    );
+  }
+  const identity = await deps.verify(request.auth, field);
+  if (identity.accountId !== link.accountId) {
+    throw new UserError(
+      `access key ${request.auth.accessKeyId} belongs to AWS account ${identity.accountId}, but team ${team.name} is linked to account ${link.accountId}: give a key of the linked IAM user in account ${link.accountId} (to move the team to another account, link again without --rotate)`,
+    );
+  }
+  // The old key may already be deactivated or deleted; then the account is all that can be compared.
+  const before = await deps.verify(old, field).catch(() => null);
+  if (before && before.arn !== '' && identity.arn !== '' && before.arn !== identity.arn) {
+    throw new UserError(
+      `access key ${request.auth.accessKeyId} acts as ${identity.arn}, but team ${team.name} is linked as ${before.arn}: make the new key for ${before.arn} (to link as another identity, link again without --rotate)`,
+    );
+  }
+  const region = request.region === undefined ? link.region : request.region;
+  const rotated = await deps.links.replaceKey(
+    team.id,
+    { accountId: link.accountId, accessKeyId: old.accessKeyId },
+    { teamName: team.name, region, auth: request.auth, accessKeyCreatedAt: identity.keyCreatedAt ?? null },
+  );
+  if (!rotated) {
+    throw new UserError(`the link of team ${team.name} changed while its key was being rotated: check it with \`heroku-s3-controller links\`, then rotate again`);
+  }
+  await deps.journal.append({
+    instanceId: deps.instanceId,
+    accountId: link.accountId,
+    addonId: null,
+    action: 'link-rotate-key',
+    resource: team.id,
+    phase: 'ok',
+    detail: {
+      actor,
+      team: team.name,
+      oldAccessKeyId: old.accessKeyId,
+      newAccessKeyId: request.auth.accessKeyId,
+      arn: identity.arn,
+      sameIdentityChecked: before !== null,
+      ...(region !== link.region ? { region, previousRegion: link.region } : {}),
+    },
+  });
+  return { link: rotated, previousAccessKeyId: old.accessKeyId, arn: identity.arn, sameIdentityChecked: before !== null };
+}
+
 /**
  * Removes the team's link and journals it; its buckets and users stay where they are. `team` is a
  * name or an id; with `byId` only an id (a team admin's, proven by Heroku: a link's stored name may

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig, need } from '../config/config.js';
 import { FLAG_NAME } from '../links/verify-credentials.js';
 import { herokuApi, linkingFor, openStore } from '../runtime.js';
-import { checkLinkRequest, describeLink, linkTeam, REGION, unlinkTeam } from '../admin/links.js';
+import { checkLinkRequest, describeLink, linkTeam, REGION, rotateLinkKey, unlinkTeam } from '../admin/links.js';
 import type { LinkAuth } from '../store/types.js';
 import { UserError } from '../util/errors.js';
 import { printJson, printTable, type OutputFormat } from './output.js';
@@ -17,6 +17,8 @@ export interface LinkOptions {
   roleArn?: string;
   externalId?: string;
   region?: string;
+  /** Replace the access key of a team already linked by keys (same account, same IAM identity). */
+  rotate?: boolean;
 }
 
 /** Checks the flags alone, before any call: which kind of link, and are its parts well formed. */
@@ -29,11 +31,15 @@ export function linkAuthFrom(options: LinkOptions): LinkAuth {
     throw new UserError(`--region "${options.region}" is not an AWS region such as us-east-1`);
   }
   if (options.roleArn !== undefined) {
+    if (options.rotate) throw new UserError('--rotate replaces the access key a team is linked with, not a role: to link the team to a role, leave out --rotate');
     const auth: LinkAuth = { kind: 'role', roleArn: options.roleArn, externalId: options.externalId ?? null };
     checkLinkRequest({ team: options.team, auth, region: null }, FLAG_NAME);
     return auth;
   }
   if (options.externalId !== undefined) throw new UserError('--external-id only goes with --role-arn');
+  if (options.rotate && (!options.accessKeyId || !options.secretAccessKey)) {
+    throw new UserError('--rotate replaces the access key a team is linked with: give the new key with --access-key-id and --secret-access-key (use "-" to read the secret from standard input)');
+  }
   if (!options.accessKeyId || !options.secretAccessKey) {
     throw new UserError('give --access-key-id and --secret-access-key (use "-" to read the secret from standard input), or --role-arn');
   }
@@ -48,12 +54,18 @@ export async function linkCommand(options: LinkOptions): Promise<void> {
   const auth = linkAuthFrom(options);
   const store = await openStore(config);
   try {
-    const { link, arn } = await linkTeam(
-      { ...linkingFor(config, herokuApi(config)), links: store.links, journal: store.journal },
-      { team: options.team, auth, region: options.region ?? null },
-      cliActor(),
-      FLAG_NAME,
-    );
+    const deps = { ...linkingFor(config, herokuApi(config)), links: store.links, journal: store.journal };
+    if (options.rotate) {
+      if (auth.kind !== 'keys') throw new UserError('--rotate goes with --access-key-id and --secret-access-key');
+      const rotated = await rotateLinkKey(deps, { team: options.team, auth, ...(options.region !== undefined ? { region: options.region } : {}) }, cliActor(), FLAG_NAME);
+      const old = rotated.previousAccessKeyId;
+      process.stdout.write(
+        `Rotated the access key linking Heroku team ${rotated.link.teamName} to AWS account ${rotated.link.accountId}: ${old} replaced by ${auth.accessKeyId} (${rotated.arn}). ` +
+          `The controller uses the new key from its next pass on; once that pass has run, deactivate ${old} in AWS, then delete it (the controller never deletes it).\n`,
+      );
+      return;
+    }
+    const { link, arn } = await linkTeam(deps, { team: options.team, auth, region: options.region ?? null }, cliActor(), FLAG_NAME);
     process.stdout.write(`Linked Heroku team ${link.teamName} (${link.teamId}) to AWS account ${link.accountId} as ${arn}.\n`);
   } finally {
     await store.close();

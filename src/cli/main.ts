@@ -92,6 +92,7 @@ function program(): Command {
     .option('--role-arn <arn>', 'IAM role in the team\'s AWS account for the controller to assume')
     .option('--external-id <id>', 'external id the role\'s trust policy requires')
     .option('--region <region>', 'AWS region for the team\'s buckets (default: mapped from each app\'s region)')
+    .option('--rotate', 'replace the access key of a team already linked by keys with a new key of the same IAM user (checked with STS); the old key is left for you to delete')
     .action(async (opts) => linkCommand(opts));
 
   cli

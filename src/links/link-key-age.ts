@@ -23,7 +23,7 @@ export function oldLinkKeys(links: readonly Link[], now: Date, maxAgeMs: number)
       teamName: link.teamName,
       accessKeyId,
       ageDays,
-      message: `the access key ${accessKeyId} that links team ${link.teamName} is ${ageDays} days old, past KEY_MAX_AGE (${Math.floor(maxAgeMs / 86_400_000)} days): make a new key for that IAM user and link again (\`heroku-s3-controller link --team ${link.teamName} --access-key-id … --secret-access-key -\`), then delete the old one`,
+      message: `the access key ${accessKeyId} that links team ${link.teamName} is ${ageDays} days old, past KEY_MAX_AGE (${Math.floor(maxAgeMs / 86_400_000)} days): make a new key for that IAM user and rotate to it (\`heroku-s3-controller link --team ${link.teamName} --access-key-id … --secret-access-key - --rotate\`), then delete the old one`,
     }];
   });
 }

@@ -68,6 +68,36 @@ export class LinkStore {
     return this.#toLink(one(rows));
   }
 
+  /**
+   * Replaces the access key of a link by keys, and with it the team's name, region and the key's
+   * creation time; everything else (account, created_at) is kept. Compare-and-set: only while the
+   * link is still the one `expected` names (same account, same old key id), else null and nothing
+   * changed, so a concurrent link, unlink or rotation is never overwritten.
+   */
+  async replaceKey(
+    teamId: string,
+    expected: { accountId: string; accessKeyId: string },
+    next: { teamName: string; region: string | null; auth: Extract<LinkAuth, { kind: 'keys' }>; accessKeyCreatedAt: Date | null },
+  ): Promise<Link | null> {
+    const rows = await this.#db.query<LinkRow>(
+      `UPDATE links SET team_name = $4, region = $5, access_key_id = $6, secret_access_key_enc = $7,
+         access_key_created_at = $8::timestamptz, updated_at = now()
+       WHERE team_id = $1 AND auth_kind = 'keys' AND account_id = $2 AND access_key_id = $3
+       RETURNING ${COLUMNS}`,
+      [
+        teamId,
+        expected.accountId,
+        expected.accessKeyId,
+        next.teamName,
+        next.region,
+        next.auth.accessKeyId,
+        this.#box.encrypt(next.auth.secretAccessKey),
+        next.accessKeyCreatedAt,
+      ],
+    );
+    return rows[0] ? this.#toLink(rows[0]) : null;
+  }
+
   /** Deletes the link of `teamId`; false if there was none. */
   async remove(teamId: string): Promise<boolean> {
     const rows = await this.#db.query('DELETE FROM links WHERE team_id = $1 RETURNING team_id', [

@@ -3,7 +3,7 @@
  * rules that keep a team admin to their own team (the confused deputy), and the journal's actor.
  */
 import { describe, expect, it } from 'vitest';
-import { linkTeam, NotLinkedError, unlinkTeam, type LinkDeps } from '../../src/admin/links.js';
+import { linkTeam, NotLinkedError, rotateLinkKey, unlinkTeam, type LinkDeps } from '../../src/admin/links.js';
 import type { JournalEntry, Link, LinkAuth } from '../../src/store/types.js';
 import { UserError } from '../../src/util/errors.js';
 
@@ -77,5 +77,20 @@ describe('unlinkTeam', () => {
     await unlinkTeam(w.deps, 'alpha', 'token:ops');
     expect(w.links.has('t-victim')).toBe(false);
     expect(w.journal.at(-1)).toMatchObject({ action: 'unlink', detail: { actor: 'token:ops', team: 'alpha' } });
+  });
+});
+
+describe('rotateLinkKey', () => {
+  it('stores and journals nothing when the link changed between the check and the write (a concurrent link or rotation wins)', async () => {
+    const w = world({ acme: { id: 't-acme', name: 'acme' } }, () => '444444444444');
+    const old = { kind: 'keys' as const, accessKeyId: 'AKIAOLD', secretAccessKey: 'CANARYold' };
+    await w.deps.links.save({ teamId: 't-acme', teamName: 'acme', accountId: '444444444444', region: null, auth: old });
+    const before = w.links.get('t-acme');
+    const replaceKey = async () => null; // the row no longer holds AKIAOLD
+    await expect(
+      rotateLinkKey({ ...w.deps, links: { get: w.deps.links.get, replaceKey } }, { team: 'acme', auth: { kind: 'keys', accessKeyId: 'AKIANEW', secretAccessKey: 'CANARYnew' } }, 'cli:ops', field),
+    ).rejects.toThrow(/^the link of team acme changed while its key was being rotated: check it with `heroku-s3-controller links`, then rotate again$/);
+    expect(w.links.get('t-acme')).toBe(before);
+    expect(w.journal).toEqual([]);
   });
 });

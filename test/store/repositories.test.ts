@@ -123,6 +123,26 @@ describe.each(backends)('store repositories on $name', (backend) => {
       expect(role.accessKeyCreatedAt).toBeUndefined();
     });
 
+    it('replaces a link\'s key only while it still holds the expected one (compare-and-set), keeping the account and link date', async () => {
+      const link = await store.links.save({ ...linkWithKeys(), accessKeyCreatedAt: new Date('2026-01-01T00:00:00Z') });
+      const made = new Date('2026-06-01T00:00:00Z');
+      const next = { teamName: 'renamed', region: null, auth: { kind: 'keys' as const, accessKeyId: 'AKIANEW', secretAccessKey: `${AWS_SECRET}-new` }, accessKeyCreatedAt: made };
+      // Another account, another old key, or a role link: nothing changes.
+      expect(await store.links.replaceKey(link.teamId, { accountId: '999999999999', accessKeyId: 'AKIAEXAMPLE' }, next)).toBeNull();
+      expect(await store.links.replaceKey(link.teamId, { accountId: link.accountId, accessKeyId: 'AKIAOTHER' }, next)).toBeNull();
+      expect(await store.links.replaceKey(uid('team'), { accountId: link.accountId, accessKeyId: 'AKIAEXAMPLE' }, next)).toBeNull();
+      expect(await store.links.get(link.teamId)).toEqual(link);
+
+      const replaced = await store.links.replaceKey(link.teamId, { accountId: link.accountId, accessKeyId: 'AKIAEXAMPLE' }, next);
+      expect(replaced).toMatchObject({ teamId: link.teamId, teamName: 'renamed', accountId: link.accountId, region: null, auth: next.auth, accessKeyCreatedAt: made, createdAt: link.createdAt });
+      expect(await store.links.get(link.teamId)).toEqual(replaced);
+      // The old key is no longer there to replace.
+      expect(await store.links.replaceKey(link.teamId, { accountId: link.accountId, accessKeyId: 'AKIAEXAMPLE' }, next)).toBeNull();
+
+      const role = await store.links.save({ ...linkWithKeys(), auth: { kind: 'role', roleArn: 'arn:aws:iam::1:role/r', externalId: null } });
+      expect(await store.links.replaceKey(role.teamId, { accountId: role.accountId, accessKeyId: 'AKIAEXAMPLE' }, next)).toBeNull();
+    });
+
     it('finds a team by id or by name, case-insensitively', async () => {
       const link = await store.links.save({ ...linkWithKeys(), teamName: 'Acme-Platform' });
       expect((await store.links.findByTeam(link.teamId))?.teamId).toBe(link.teamId);
