@@ -1,7 +1,9 @@
 /**
  * Connect per account (STYLE.md #4): clients bound to one linked account's credentials, either
  * the link's static keys or a role assumed with the controller's own credential chain. Clients are
- * cached per link and per region; assumed-role credentials refresh themselves before they expire.
+ * cached per account and per region; assumed-role credentials refresh themselves before they expire.
+ * When the credentials of an account change (`link --rotate`, a re-link), the next connect makes
+ * new clients and retires the old ones, so no pass goes on with a key the customer may delete.
  */
 import { createHash } from 'node:crypto';
 import { IAMClient } from '@aws-sdk/client-iam';
@@ -50,24 +52,42 @@ export interface ConnectorOptions {
    * standard chain (environment, web identity, container or instance role).
    */
   baseCredentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /**
+   * How long replaced clients live on before they are destroyed (default 10 minutes): a pass that
+   * took them before the credentials changed may still be in a call (up to 5 attempts of
+   * REQUEST_TIMEOUT each). Destroying a client only closes its sockets; it would still work.
+   */
+  retireAfterMs?: number;
+  /** Clock for {@link retireAfterMs}; tests move it. */
+  now?: () => number;
 }
 
+const RETIRE_AFTER_MS = 10 * 60_000;
+
 export class AwsConnector {
-  private readonly cache = new Map<string, AccountClients>();
+  /**
+   * One set of clients per account, for the credentials it was last reached with: a pass reaches
+   * each account through one link (the reconciler's account targets), so other credentials for
+   * the account mean its link changed, and the clients made with the old ones are retired.
+   */
+  private readonly cache = new Map<string, { credentials: string; clients: AccountClients }>();
+  /** Clients replaced by newer credentials, destroyed once {@link ConnectorOptions.retireAfterMs} has passed. */
+  private retired: { clients: AccountClients; at: number }[] = [];
   /** Per account, not per link: two links to one account share its IAM and S3 rates. */
   private readonly gates = new Map<string, AccountMutationGates>();
 
   constructor(private readonly options: ConnectorOptions) {}
 
-  /** Clients for one account; cached, so call it freely on every pass. */
+  /** Clients for one account; cached, so call it freely on every pass. New credentials for the account get new clients. */
   connect(target: AccountTarget): AccountClients {
-    // A digest, so no secret sits in a map key where a heap dump or a debugger would show it.
-    const cacheKey = createHash('sha256').update(JSON.stringify([target.accountId, target.auth])).digest('hex');
-    let clients = this.cache.get(cacheKey);
-    if (!clients) {
-      clients = this.build(target);
-      this.cache.set(cacheKey, clients);
-    }
+    this.destroyRetired();
+    // A digest, so no secret sits in the cache where a heap dump or a debugger would show it.
+    const credentials = createHash('sha256').update(JSON.stringify([target.accountId, target.auth])).digest('hex');
+    const cached = this.cache.get(target.accountId);
+    if (cached?.credentials === credentials) return cached.clients;
+    if (cached) this.retired.push({ clients: cached.clients, at: this.now() });
+    const clients = this.build(target);
+    this.cache.set(target.accountId, { credentials, clients });
     return clients;
   }
 
@@ -96,10 +116,24 @@ export class AwsConnector {
   }
 
   destroy(): void {
-    for (const clients of this.cache.values()) {
+    for (const { clients } of [...this.cache.values(), ...this.retired]) {
       clients.destroy();
     }
     this.cache.clear();
+    this.retired = [];
+  }
+
+  private destroyRetired(): void {
+    if (this.retired.length === 0) return;
+    const before = this.now() - (this.options.retireAfterMs ?? RETIRE_AFTER_MS);
+    const due = this.retired.filter((r) => r.at <= before);
+    if (due.length === 0) return;
+    this.retired = this.retired.filter((r) => r.at > before);
+    for (const { clients } of due) clients.destroy();
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   private build(target: AccountTarget): AccountClients {

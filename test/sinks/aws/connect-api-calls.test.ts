@@ -95,7 +95,7 @@ describe('AwsConnector', () => {
     const a = connector.connect(roleTarget(accountId));
     expect(made.sort()).toEqual(['iam', 'sts']);
     expect(connector.connect(roleTarget(accountId))).toBe(a);
-    // Another role for the same account is another link: other clients.
+    // Other credentials for the same account (the link changed): other clients.
     const b = connector.connect({ accountId, auth: { kind: 'role', roleArn: `arn:aws:iam::${accountId}:role/y`, externalId: null } });
     expect(b).not.toBe(a);
     made.length = 0;
@@ -122,6 +122,57 @@ describe('AwsConnector', () => {
     // destroy() forgets the cache.
     connector.destroy();
     expect(connector.connect(roleTarget(accountId))).not.toBe(a);
+  });
+
+  it('new credentials for an account (a rotated or changed link) replace its clients; the old ones are destroyed after a grace, not during a call', async () => {
+    const made: { client: { destroy(): void }; service: string; destroyed: boolean }[] = [];
+    let now = 1_000_000;
+    const connector = track(
+      new AwsConnector(
+        connectorOptions({
+          retireAfterMs: 60_000,
+          now: () => now,
+          onClient: (client, service) => {
+            const entry = { client, service, destroyed: false };
+            const destroy = client.destroy.bind(client);
+            client.destroy = () => {
+              entry.destroyed = true;
+              destroy();
+            };
+            made.push(entry);
+          },
+        }),
+      ),
+    );
+    const accountId = randomAccountId();
+    const before = { accountId, auth: { kind: 'role' as const, roleArn: `arn:aws:iam::${accountId}:role/before`, externalId: null } };
+    const after = { accountId, auth: { kind: 'role' as const, roleArn: `arn:aws:iam::${accountId}:role/before`, externalId: 'rotated' } };
+    const old = connector.connect(before);
+    old.s3('us-east-1');
+    const oldClients = made.map((m) => m.client);
+    expect(oldClients).toHaveLength(3);
+
+    const fresh = connector.connect(after);
+    expect(fresh).not.toBe(old);
+    expect(connector.connect(after)).toBe(fresh);
+    // A pass that took the old clients before the change may still be in a call: they live on a while.
+    expect(made.filter((m) => m.destroyed)).toEqual([]);
+    expect((await old.sts.send(new GetCallerIdentityCommand({}))).Account).toBe(accountId);
+
+    now += 60_001;
+    expect(connector.connect(after)).toBe(fresh);
+    // The old iam, sts and s3 clients are destroyed; the new iam and sts are not.
+    expect(made.map((m) => `${m.service}:${oldClients.includes(m.client) ? 'old' : 'new'}:${m.destroyed ? 'destroyed' : 'live'}`)).toEqual([
+      'iam:old:destroyed',
+      'sts:old:destroyed',
+      's3:old:destroyed',
+      'iam:new:live',
+      'sts:new:live',
+    ]);
+    expect((await fresh.sts.send(new GetCallerIdentityCommand({}))).Account).toBe(accountId);
+
+    connector.destroy();
+    expect(made.every((m) => m.destroyed)).toBe(true);
   });
 
   it('uses the base credentials only to assume the role', async () => {
