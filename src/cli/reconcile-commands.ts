@@ -1,6 +1,7 @@
 /** `reconcile --once` and `plan`: one pass, applied or only planned. */
 import { DEFAULT_KEY_MAX_AGE_MS } from '../metrics/pass-outcome.js';
 import { keyAgeSummary } from '../reconciler/key-age.js';
+import type { KeyRotation } from '../store/types.js';
 import { loadConfig, need, type Config } from '../config/config.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import type { LeaderElector } from '../leader/leader-election.js';
@@ -95,6 +96,7 @@ export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AG
       users: a.users.size,
       iamUserQuota: a.iamUserQuota,
       ...accessKeys(result, a.accountId, keyMaxAgeMs),
+      ...rotationsOf(result, a.accountId),
     })),
     actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined, failure: undefined }))).map(
       ({ action, result: outcome, error, failure }) => ({
@@ -120,7 +122,37 @@ export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AG
 export function accountLine(result: PassResult, account: PassResult['accounts'][number], keyMaxAgeMs: number): string {
   if (!account.complete) return `account ${account.accountId}: NOT READ: ${account.error}`;
   const quota = account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : '';
-  return `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${quota}${oldKeys(accessKeys(result, account.accountId, keyMaxAgeMs).accessKeys)}`;
+  return `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${quota}${oldKeys(accessKeys(result, account.accountId, keyMaxAgeMs).accessKeys)}${rotationText(rotationsOf(result, account.accountId).rotations)}`;
+}
+
+/** How far ahead `plan` and `reconcile` count the rotations coming due. */
+const ROTATIONS_AHEAD_MS = 7 * 86_400_000;
+
+/** An account's key rotations: in flight by step, and those coming due by age within a week (the soonest named). */
+function rotationsOf(result: PassResult, accountId: string) {
+  const due = result.rotationsDue.get(accountId);
+  if (due === undefined) return {};
+  const inFlight: Partial<Record<KeyRotation['step'], number>> = {};
+  for (const r of result.rotations.filter((r) => r.accountId === accountId)) inFlight[r.step] = (inFlight[r.step] ?? 0) + 1;
+  const soon = due.filter((d) => d.dueAt.getTime() <= result.startedAt.getTime() + ROTATIONS_AHEAD_MS);
+  return {
+    rotations: {
+      inFlight,
+      dueWithin7Days: soon.length,
+      next: due[0] ? { addonId: due[0].addonId, addonName: due[0].addonName, dueAt: due[0].dueAt.toISOString() } : null,
+    },
+  };
+}
+
+/** `; rotations: 2 in flight (1 delivered, 1 deactivated), 3 due within 7 days (next: bucket-x at …)`, or nothing. */
+function rotationText(rotations: ReturnType<typeof rotationsOf>['rotations']): string {
+  if (!rotations) return '';
+  const steps = Object.entries(rotations.inFlight);
+  const total = steps.reduce((n, [, count]) => n + count, 0);
+  if (total === 0 && rotations.dueWithin7Days === 0) return '';
+  const flight = total > 0 ? `${total} in flight (${steps.map(([step, count]) => `${count} ${step}`).join(', ')})` : '';
+  const due = rotations.dueWithin7Days > 0 ? `${rotations.dueWithin7Days} due within 7 days (next: ${rotations.next!.addonName} at ${rotations.next!.dueAt})` : '';
+  return `; key rotations: ${[flight, due].filter(Boolean).join(', ')}`;
 }
 
 /** `; 3 access key(s) older than KEY_MAX_AGE (oldest 120 days)`, or nothing while none is. */

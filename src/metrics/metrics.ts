@@ -8,6 +8,9 @@ import { keyAgeSummary } from '../reconciler/key-age.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DriftReport } from '../reconciler/drift.js';
 import { DriftKind } from '../reasons.js';
+import type { RotationStep } from '../store/types.js';
+
+const ROTATION_STEPS: readonly RotationStep[] = ['requested', 'creating', 'delivered', 'deactivated', 'reactivated'];
 import type { ApiCall } from '../sinks/aws/api-calls.js';
 import type { HerokuRequest } from '../heroku/heroku-api.js';
 import { herokuOperation } from './heroku-operation.js';
@@ -88,6 +91,8 @@ export class Metrics {
   private readonly gcHeld: Gauge<'account_id'>;
   private readonly keyOldestAge: Gauge<'account_id'>;
   private readonly keysPastMaxAge: Gauge<'account_id'>;
+  private readonly rotationsInFlight: Gauge<'account_id' | 'step'>;
+  private readonly rotationsHeld: Gauge<'account_id'>;
   private readonly leader: Gauge;
   private leaderRegistered = false;
   /** Accounts some per-account series is shown for (see {@link retainAccounts}). */
@@ -196,6 +201,18 @@ export class Metrics {
       labelNames: ['account_id'],
       registers,
     });
+    this.rotationsInFlight = new Gauge({
+      name: `${METRIC_PREFIX}key_rotations_in_flight`,
+      help: 'Access-key rotations under way in the AWS account, by step (requested, creating, delivered, deactivated, reactivated: the old key was still used after deactivation and waits for an operator).',
+      labelNames: ['account_id', 'step'],
+      registers,
+    });
+    this.rotationsHeld = new Gauge({
+      name: `${METRIC_PREFIX}key_rotation_deactivations_held`,
+      help: 'Old keys of age rotations the deactivation breaker holds in the AWS account (more than ROTATION_MAX_DEACTIVATION_RATIO in one pass) until `rotate approve`.',
+      labelNames: ['account_id'],
+      registers,
+    });
     // Registered by the first `setLeader`: only `serve` takes part in an election. No label: the
     // scrape's own target labels (pod, instance) say which replica it is.
     this.leader = new Gauge({
@@ -279,6 +296,13 @@ export class Metrics {
     this.keysPastMaxAge.set({ account_id: accountId }, summary.pastMaxAge);
   }
 
+  /** The account's rotations in flight by step (every step shown, 0 when none), and the deactivations the breaker holds. */
+  setRotations(accountId: string, steps: readonly RotationStep[], held: number): void {
+    this.accountsShown.add(accountId);
+    for (const step of ROTATION_STEPS) this.rotationsInFlight.set({ account_id: accountId, step }, steps.filter((s) => s === step).length);
+    this.rotationsHeld.set({ account_id: accountId }, held);
+  }
+
   /**
    * Drops the per-account series of every account not in `accountIds` (the accounts a pass read):
    * an account unlinked since keeps no figure that an alert would go on firing on.
@@ -297,6 +321,8 @@ export class Metrics {
     this.gcHeld.remove({ account_id: accountId });
     this.keyOldestAge.remove({ account_id: accountId });
     this.keysPastMaxAge.remove({ account_id: accountId });
+    for (const step of ROTATION_STEPS) this.rotationsInFlight.remove({ account_id: accountId, step });
+    this.rotationsHeld.remove({ account_id: accountId });
   }
 
   /**
@@ -328,6 +354,8 @@ export class Metrics {
     this.gcHeld.reset();
     this.keyOldestAge.reset();
     this.keysPastMaxAge.reset();
+    this.rotationsInFlight.reset();
+    this.rotationsHeld.reset();
     this.iamUsersQuota.reset();
     this.iamUserQuota.reset();
     if (this.herokuRateLimitRegistered) {

@@ -56,4 +56,9 @@ export function publishPass(metrics: Metrics, reports: LatestReports, pass: Pass
     const held = pass.actions.filter((a) => a.accountId === account.accountId && a.kind === 'blocked' && a.reason === BlockedReason.GcBreakerTripped);
     metrics.setGcHeld(account.accountId, held.length);
   }
+  for (const account of pass.accounts.filter((a) => a.complete)) {
+    const steps = pass.rotations.filter((r) => r.accountId === account.accountId).map((r) => r.step);
+    const held = pass.actions.filter((a) => a.accountId === account.accountId && a.kind === 'blocked' && a.reason === BlockedReason.RotationBreakerTripped).length;
+    metrics.setRotations(account.accountId, steps, held);
+  }
 }

@@ -22,7 +22,7 @@ import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
-import { ageDue, keptByRotation } from './rotation.js';
+import { ageDue, keptByRotation, rotationDueAt } from './rotation.js';
 import { TAG, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
@@ -67,6 +67,11 @@ export interface PassResult {
   keysCreatedAt: Map<string, (Date | null)[]>;
   /** Key rotations in flight as this pass left them. */
   rotations: KeyRotation[];
+  /**
+   * Per complete account, when each delivered key not being rotated comes due for rotation by
+   * age, soonest first (empty without KEY_MAX_AGE rotation, or while key ages are not known).
+   */
+  rotationsDue: Map<string, { addonId: string; addonName: string; dueAt: Date }[]>;
   /** Null for a dry run (`plan`). */
   execution: ExecutionSummary | null;
 }
@@ -169,7 +174,8 @@ export class Controller {
     const addonConfigDelivered = this.deps.addonConfig ? await this.deps.addonConfig.addonIds() : undefined;
     const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, rotations, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
     const { actions, execution } = await this.decide(world, options);
-    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode, kinds: this.kinds });
+    const keyMaxAgeMs = this.deps.config.rotation ? this.deps.config.keyMaxAgeMs : undefined;
+    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode, kinds: this.kinds, ...(keyMaxAgeMs !== undefined ? { keyMaxAgeMs } : {}) });
     const managed = new Map(
       accounts
         .filter((a) => a.complete)
@@ -190,7 +196,24 @@ export class Controller {
         .map((a) => [a.accountId, after.filter((r) => r.accountId === a.accountId && r.accessKeyId !== null && r.orphan === null).map((r) => r.accessKeyCreatedAt)]),
     );
     const rotationsAfter = execution && execution.applied > 0 ? await store.rotations.list() : [...rotations.values()];
-    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, rotations: rotationsAfter, execution };
+    const rotationsDue = this.rotationsDue(accounts, after, rotationsAfter);
+    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, rotations: rotationsAfter, rotationsDue, execution };
+  }
+
+  /** When each complete account's delivered keys come due for rotation by age (see {@link PassResult.rotationsDue}). */
+  private rotationsDue(accounts: ObservedAccount[], records: ResourceRecord[], rotations: KeyRotation[]): PassResult['rotationsDue'] {
+    const out: PassResult['rotationsDue'] = new Map();
+    const keyMaxAgeMs = this.deps.config.keyMaxAgeMs;
+    if (!this.deps.config.rotation || keyMaxAgeMs === undefined) return out;
+    const rotating = new Set(rotations.map((r) => r.addonId));
+    for (const account of accounts.filter((a) => a.complete)) {
+      const due = records
+        .filter((r) => r.accountId === account.accountId && r.orphan === null && r.accessKeyId !== null && r.accessKeyCreatedAt !== null && !rotating.has(r.addonId))
+        .map((r) => ({ addonId: r.addonId, addonName: r.addonName, dueAt: rotationDueAt(r.addonId, r.accessKeyCreatedAt!, keyMaxAgeMs) }))
+        .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
+      out.set(account.accountId, due);
+    }
+    return out;
   }
 
   /**

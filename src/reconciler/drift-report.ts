@@ -27,6 +27,9 @@ function isFollowOn(action: Action): boolean {
   if (action.kind === 'delete-access-key') return action.reason !== DriftKind.UnrecordedKey;
   // Only the record of a delivery was missing: the app holds what it should.
   if (action.kind === 'deliver-config-vars') return action.alreadyOnApp === true;
+  // A rotation's steps are maintenance, not drift; only a key already past KEY_MAX_AGE is.
+  if (action.kind === 'create-rotation-key') return action.reason !== DriftKind.KeyPastMaxAge;
+  if (action.kind === 'mark-rotation-delivered' || action.kind === 'deactivate-access-key' || action.kind === 'reactivate-access-key' || action.kind === 'finish-rotation') return true;
   return (
     action.kind === 'record-resource' ||
     action.kind === 'update-record' ||
@@ -43,7 +46,7 @@ function isFollowOn(action: Action): boolean {
 export function driftItems(actions: Action[], orphanedAs: (addonId: string) => DriftKind = () => DriftKind.OrphanedBucket): DriftItem[] {
   const items: DriftItem[] = [];
   // A new key is one drift; delivering it and retiring the old one follow from it.
-  const newKey = new Set(actions.filter((a) => a.kind === 'create-access-key').map((a) => a.addonId));
+  const newKey = new Set(actions.filter((a) => a.kind === 'create-access-key' || a.kind === 'create-rotation-key').map((a) => a.addonId));
   for (const action of actions) {
     if (isFollowOn(action)) continue;
     if (action.kind === 'deliver-config-vars' && newKey.has(action.addonId)) continue;
@@ -96,6 +99,8 @@ export interface ReportContext {
   gcMode?: 'enabled' | 'dry-run' | 'off';
   /** The kinds records may hold (what an orphan is reported as); absent: the built-in ones. */
   kinds?: KindTable;
+  /** KEY_MAX_AGE: a delivered key older than this and not rotated this pass is reported as waiting. */
+  keyMaxAgeMs?: number;
 }
 
 export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
@@ -105,7 +110,7 @@ export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], n
     const record = recordOf.get(addonId);
     return record ? orphanDrift(kinds, record) : DriftKind.OrphanedBucket;
   });
-  const items = [...fromActions, ...orphanItems(context, kinds, actions, fromActions, now)];
+  const items = [...fromActions, ...orphanItems(context, kinds, actions, fromActions, now), ...oldKeyItems(context, fromActions, now)];
   const managed = new Set(teams.flatMap((t) => t.addons.map((a) => a.addonId)));
   const drifted = new Set(items.filter((i) => managed.has(i.addonId)).map((i) => i.addonId));
   const missing = new Set(
@@ -124,6 +129,34 @@ export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], n
     },
     items,
   };
+}
+
+/**
+ * Delivered keys past KEY_MAX_AGE whose rotation did not start this pass (it waits for its turn:
+ * ROTATION_MAX_CONCURRENT_APPS) are still reported, as waiting.
+ */
+function oldKeyItems(context: ReportContext, reported: DriftItem[], now: Date): DriftItem[] {
+  const maxAge = context.keyMaxAgeMs;
+  if (maxAge === undefined) return [];
+  const covered = new Set(reported.filter((i) => i.kind === DriftKind.KeyPastMaxAge).map((i) => i.addonId));
+  const items: DriftItem[] = [];
+  for (const record of context.records) {
+    const made = record.accessKeyCreatedAt;
+    if (made === null || record.accessKeyId === null || record.orphan !== null || covered.has(record.addonId)) continue;
+    const ageDays = Math.floor((now.getTime() - made.getTime()) / 86_400_000);
+    if (now.getTime() - made.getTime() <= maxAge) continue;
+    items.push({
+      accountId: record.accountId,
+      addonId: record.addonId,
+      resource: record.accessKeyId,
+      field: 'accessKey',
+      expected: `younger than ${Math.round(maxAge / 86_400_000)} days`,
+      actual: `${ageDays} days old; its rotation waits for its turn`,
+      kind: DriftKind.KeyPastMaxAge,
+      status: 'waiting',
+    });
+  }
+  return items;
 }
 
 /**

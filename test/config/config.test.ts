@@ -18,8 +18,16 @@ describe('loadConfig', () => {
       bucketPrefix: 'hs3-',
       iamPath: '/heroku-s3-controller/',
       aws: { region: 'us-east-1', endpoints: {}, forcePathStyle: false },
+      keyMaxAgeMs: 90 * 86_400_000,
+      rotation: { overlapMs: 3_600_000, deactivatedGraceMs: 86_400_000, maxConcurrentApps: 5, maxDeactivationRatio: 0.5 },
     });
     expect(config.dataDir).toMatch(/\.data$/);
+    expect(loadConfig({ ROTATION_OVERLAP: '10m', ROTATION_DEACTIVATED_GRACE: '6h', ROTATION_MAX_CONCURRENT_APPS: '2', ROTATION_MAX_DEACTIVATION_RATIO: '0.1' }).rotation).toEqual({
+      overlapMs: 600_000,
+      deactivatedGraceMs: 6 * 3_600_000,
+      maxConcurrentApps: 2,
+      maxDeactivationRatio: 0.1,
+    });
   });
 
   it('reads lists, trims blanks and follows the SDK endpoint variables', () => {
@@ -75,6 +83,10 @@ describe('loadConfig', () => {
     ['GC_MODE', { GC_MODE: 'maybe' }, /^GC_MODE: must be one of enabled, dry-run, off/],
     ['GC_MAX_DELETION_RATIO', { GC_MAX_DELETION_RATIO: '1.5' }, /^GC_MAX_DELETION_RATIO: must be a ratio/],
     ['GC_GRACE_ORPHANED', { GC_GRACE_ORPHANED: 'a day' }, /^GC_GRACE_ORPHANED: must be a duration/],
+    ['ROTATION_OVERLAP', { ROTATION_OVERLAP: 'an hour' }, /^ROTATION_OVERLAP: must be a duration such as 1h/],
+    ['ROTATION_DEACTIVATED_GRACE', { ROTATION_DEACTIVATED_GRACE: 'soon' }, /^ROTATION_DEACTIVATED_GRACE: must be a duration such as 1d/],
+    ['ROTATION_MAX_CONCURRENT_APPS', { ROTATION_MAX_CONCURRENT_APPS: '0' }, /^ROTATION_MAX_CONCURRENT_APPS: must be a whole number of apps, at least 1/],
+    ['ROTATION_MAX_DEACTIVATION_RATIO', { ROTATION_MAX_DEACTIVATION_RATIO: '2' }, /^ROTATION_MAX_DEACTIVATION_RATIO: must be a ratio between 0 and 1/],
     ['PUBLIC_PORT', { PORT: '9000', PUBLIC_PORT: '9000' }, /^PUBLIC_PORT: is 9000, the same as PORT: .*Set PUBLIC_PORT to another port, e.g. 9001/],
     ['PUBLIC_PORT', { PUBLIC_PORT: '8080' }, /^PUBLIC_PORT: is 8080, the same as PORT/],
     ['METRICS_REQUIRE_TOKEN', { METRICS_REQUIRE_TOKEN: 'yes' }, /^METRICS_REQUIRE_TOKEN: must be true or false/],

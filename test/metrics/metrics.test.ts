@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { IAM_USERS_QUOTA, Metrics } from '../../src/metrics/metrics.js';
 import { failedPassRecord, passRecord, publishPass } from '../../src/metrics/pass-outcome.js';
 import type { PassResult } from '../../src/reconciler/controller.js';
-import { DriftKind } from '../../src/reasons.js';
+import { BlockedReason, DriftKind } from '../../src/reasons.js';
+import type { KeyRotation } from '../../src/store/types.js';
 import type { ObservedAccount, TeamDesiredState } from '../../src/reconciler/model.js';
 import { ApiCallRecorder } from '../../src/sinks/aws/api-calls.js';
 import { parseExposition, samplesOf, valueOf, type Sample } from './exposition.js';
@@ -41,6 +42,8 @@ describe('the exposition', () => {
       [`${P}gc_breaker_held_deletions`]: 'gauge',
       [`${P}access_key_oldest_age_seconds`]: 'gauge',
       [`${P}access_keys_past_max_age`]: 'gauge',
+      [`${P}key_rotations_in_flight`]: 'gauge',
+      [`${P}key_rotation_deactivations_held`]: 'gauge',
     });
   });
 
@@ -248,7 +251,7 @@ describe('resources and quota', () => {
       drift: driftReport([]),
       managed: new Map(),
       keysCreatedAt: new Map(),
-      rotations: [],
+      rotations: [], rotationsDue: new Map(),
       execution: null,
     } as PassResult;
     publishPass(metrics, { latest: null }, pass);
@@ -265,7 +268,7 @@ describe('access key ages', () => {
   const DAY = 86_400_000;
   const at = new Date('2026-12-05T12:00:00Z');
   const pass = (keysCreatedAt: PassResult['keysCreatedAt']) =>
-    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, rotations: [], execution: null }) as PassResult;
+    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, rotations: [], rotationsDue: new Map(), execution: null }) as PassResult;
 
   it('publishPass exports the oldest known key age and the keys past KEY_MAX_AGE, per account', async () => {
     const metrics = new Metrics({ processMetrics: false });
@@ -289,6 +292,42 @@ describe('access key ages', () => {
       expect(samplesOf(after, `${P}${name}`, { account_id: ACCOUNT_A }), name).toEqual([]);
     }
     expect(valueOf(after, `${P}access_keys_past_max_age`, { account_id: ACCOUNT_B })).toBe(1);
+  });
+});
+
+describe('key rotations', () => {
+  it('publishPass exports the rotations in flight by step and the deactivations the breaker holds, per read account', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    const at = new Date('2026-12-05T12:00:00Z');
+    const rotation = (accountId: string, step: KeyRotation['step']): KeyRotation => ({
+      addonId: `${accountId}-${step}`,
+      accountId,
+      oldAccessKeyId: 'AKIAOLD',
+      newAccessKeyId: null,
+      trigger: 'age',
+      step,
+      requestedAt: at,
+      requestedBy: 'controller',
+      stepAt: at,
+      deliveredAt: null,
+      deactivatedAt: null,
+      approvedAt: null,
+    });
+    const observed = (accountId: string): ObservedAccount => ({ accountId, complete: true, error: null, resources: new Map(), users: new Map(), iamUsersInAccount: 1, iamUserQuota: null });
+    const held = { addonId: 'x', accountId: ACCOUNT_A, kind: 'blocked', reason: BlockedReason.RotationBreakerTripped, resource: 'AKIAX', message: 'held' } as const;
+    publishPass(metrics, { latest: null }, {
+      startedAt: at, durationMs: 10, teams: [], accounts: [observed(ACCOUNT_A), observed(ACCOUNT_B)], actions: [held], drift: driftReport([]), managed: new Map(), keysCreatedAt: new Map(),
+      rotations: [rotation(ACCOUNT_A, 'delivered'), { ...rotation(ACCOUNT_A, 'delivered'), addonId: 'other' }, rotation(ACCOUNT_A, 'reactivated')], rotationsDue: new Map(), execution: null,
+    } as PassResult, at);
+    const { samples } = await scrape(metrics);
+    expect(valueOf(samples, `${P}key_rotations_in_flight`, { account_id: ACCOUNT_A, step: 'delivered' })).toBe(2);
+    expect(valueOf(samples, `${P}key_rotations_in_flight`, { account_id: ACCOUNT_A, step: 'reactivated' })).toBe(1);
+    expect(valueOf(samples, `${P}key_rotations_in_flight`, { account_id: ACCOUNT_A, step: 'creating' })).toBe(0);
+    expect(valueOf(samples, `${P}key_rotations_in_flight`, { account_id: ACCOUNT_B, step: 'delivered' })).toBe(0);
+    expect(valueOf(samples, `${P}key_rotation_deactivations_held`, { account_id: ACCOUNT_A })).toBe(1);
+    expect(valueOf(samples, `${P}key_rotation_deactivations_held`, { account_id: ACCOUNT_B })).toBe(0);
+    metrics.forgetAccount(ACCOUNT_A);
+    expect(samplesOf((await scrape(metrics)).samples, `${P}key_rotations_in_flight`, { account_id: ACCOUNT_A })).toEqual([]);
   });
 });
 

@@ -81,6 +81,7 @@ beforeAll(async () => {
   metrics.setIamUsers(ACCOUNT_A, 12);
   metrics.setIamUsers(ACCOUNT_B, 4990, 5000);
   metrics.setAccessKeyAges(ACCOUNT_A, [new Date(Date.now() - 100 * 86_400_000), null], new Date(), 90 * 86_400_000);
+  metrics.setRotations(ACCOUNT_A, ['delivered', 'deactivated'], 1);
 
   server = await startPrivateListener(
     0,
@@ -98,7 +99,7 @@ it('promtool finds no problem in the scraped /metrics', async () => {
   expect(res.status).toBe(200);
   const body = await res.text();
   // The scrape is the populated one, not an empty registry.
-  for (const name of ['drift_items', 'drift_flapping', 'managed_resources', 'reconcile_total', 'reconcile_duration_seconds_bucket', 'api_requests_total', 'heroku_rate_limit_remaining', 'last_successful_sync_timestamp_seconds', 'iam_users_quota_ratio', 'iam_users_quota{', 'access_key_oldest_age_seconds', 'access_keys_past_max_age', 'process_cpu_seconds_total']) {
+  for (const name of ['drift_items', 'drift_flapping', 'managed_resources', 'reconcile_total', 'reconcile_duration_seconds_bucket', 'api_requests_total', 'heroku_rate_limit_remaining', 'last_successful_sync_timestamp_seconds', 'iam_users_quota_ratio', 'iam_users_quota{', 'access_key_oldest_age_seconds', 'access_keys_past_max_age', 'key_rotations_in_flight', 'key_rotation_deactivations_held', 'process_cpu_seconds_total']) {
     expect(body).toContain(`heroku_s3_controller_${name}`);
   }
   const check = await run(promtool, ['check', 'metrics'], body);

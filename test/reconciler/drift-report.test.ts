@@ -68,3 +68,23 @@ describe('buildDriftReport', () => {
     expect(JSON.stringify(report)).not.toContain(SECRET);
   });
 });
+
+describe('keys past KEY_MAX_AGE', () => {
+  const DAY = 86_400_000;
+  it('a delivered key past the limit whose rotation waits its turn is reported as waiting; one being rotated, once', () => {
+    const old = record({ accessKeyCreatedAt: new Date(NOW.getTime() - 100 * DAY) });
+    const waiting = buildDriftReport([], [], NOW, { records: [old], links: [link()], keyMaxAgeMs: 90 * DAY });
+    expect(waiting.items).toEqual([expect.objectContaining({ kind: 'key-past-max-age', status: 'waiting', addonId: ADDON, actual: '100 days old; its rotation waits for its turn' })]);
+    // Without the limit (rotation off), or for a young key, nothing.
+    expect(buildDriftReport([], [], NOW, { records: [old], links: [link()] }).items).toEqual([]);
+    expect(buildDriftReport([], [], NOW, { records: [record({ accessKeyCreatedAt: new Date(NOW.getTime() - 10 * DAY) })], links: [link()], keyMaxAgeMs: 90 * DAY }).items).toEqual([]);
+    // Its rotation starting this pass is the one item.
+    const rotating = buildDriftReport(
+      [],
+      [{ addonId: ADDON, accountId: ACCOUNT, kind: 'create-rotation-key', reason: 'key-past-max-age', userName: 'u', oldAccessKeyId: 'AKIAOLD', trigger: 'age', requestedBy: 'controller' }],
+      NOW,
+      { records: [old], links: [link()], keyMaxAgeMs: 90 * DAY },
+    );
+    expect(rotating.items.map((i) => [i.kind, i.status])).toEqual([['key-past-max-age', 'repairable']]);
+  });
+});
