@@ -349,6 +349,7 @@ export class Controller {
       breakers,
       whereabouts,
       rotations: new Map(rotation ? [[addonId, rotation]] : []),
+      startRotations: false,
       ...(addonConfigDelivered ? { addonConfigDelivered } : {}),
     };
     const { planned, actions, execution } = await this.decide(world, options, (all) => keyedActions(all, addonId, record, breakers));

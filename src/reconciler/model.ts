@@ -181,5 +181,10 @@ export interface PlanInput {
   whereabouts?: ReadonlyMap<string, AddonWhereabouts>;
   /** Key rotations in flight, by add-on (reconciler/rotation.ts). */
   rotations?: ReadonlyMap<string, KeyRotation>;
+  /**
+   * False in a keyed pass: no rotation makes its new key there (pacing needs the whole team), so
+   * none is planned, nor the deliveries a new key would bring. Default true.
+   */
+  startRotations?: boolean;
   now: Date;
 }

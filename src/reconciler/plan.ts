@@ -61,7 +61,7 @@ export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits 
     const link = linksByTeam.get(team.teamId);
     if (!link) continue;
     const account = input.observed.get(link.accountId);
-    const admitted = limits.rotation || rotations.size > 0 ? admitRotations(team.addons, input.records, rotations, rotationPolicy, input.now, limits.rotation !== undefined) : NO_ADDONS;
+    const admitted = input.startRotations !== false && (limits.rotation || rotations.size > 0) ? admitRotations(team.addons, input.records, rotations, rotationPolicy, input.now, limits.rotation !== undefined) : NO_ADDONS;
     for (const addon of team.addons) {
       let profile = profileByPlan.get(addon.plan);
       if (profile === undefined) {

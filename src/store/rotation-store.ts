@@ -76,14 +76,16 @@ export class RotationStore {
 
   /**
    * The rotation is admitted: written before the new key is made (the intent). An age rotation
-   * gets its row here; a requested one moves on. False when a row names another old key.
+   * gets its row here; a requested one moves on. The caller has seen the old key still the
+   * record's, so a row further on (a store restored from before the key changed) starts over.
+   * False when the row names another old key.
    */
   async start(r: RotationRequest, at: Date): Promise<boolean> {
     const rows = await this.#db.query(
       `INSERT INTO key_rotations (addon_id, account_id, old_access_key_id, trigger, step, requested_at, requested_by, step_at)
        VALUES ($1, $2, $3, $4, 'creating', $5::timestamptz, $6, $5::timestamptz)
-       ON CONFLICT (addon_id) DO UPDATE SET step = 'creating', step_at = EXCLUDED.step_at
-         WHERE key_rotations.old_access_key_id = EXCLUDED.old_access_key_id AND key_rotations.step IN ('requested', 'creating')
+       ON CONFLICT (addon_id) DO UPDATE SET step = 'creating', step_at = EXCLUDED.step_at, new_access_key_id = NULL, delivered_at = NULL, deactivated_at = NULL
+         WHERE key_rotations.old_access_key_id = EXCLUDED.old_access_key_id
        RETURNING addon_id`,
       [r.addonId, r.accountId, r.oldAccessKeyId, r.trigger, at, r.requestedBy],
     );

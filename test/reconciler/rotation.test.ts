@@ -178,6 +178,36 @@ describe('rotation by age', () => {
   });
 });
 
+describe('rotation and keyed passes', () => {
+  it('a keyed pass neither starts a due rotation nor re-delivers the old key for it; it keeps an old key in flight', async () => {
+    await provision(['a']);
+    now = new Date(now.getTime() + 91 * DAY);
+    const writes = configVars.writes.length;
+    const keyed = await controller().reconcileAddon('a');
+    expect(keyed.actions.map((a) => a.kind)).toEqual([]);
+    expect(configVars.writes.length).toBe(writes);
+    // Started by a full pass, the keyed pass leaves both keys alone and runs none of its steps.
+    await pass();
+    now = new Date(now.getTime() + 2 * HOUR);
+    const during = await controller().reconcileAddon('a');
+    expect(during.actions.map((a) => a.kind)).toEqual([]);
+    expect(user('a').keys.every((k) => k.status === 'Active')).toBe(true);
+    expect((await pass()).kinds).toEqual(['deactivate-access-key']);
+  });
+
+  it('a rotation row further on than the record says (a store restored from before the new key) starts over', async () => {
+    await provision(['a']);
+    const k1 = (await store.resources.get('a'))!.accessKeyId!;
+    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    await store.rotations.delivered('a', 'AKIAFROMTHEFUTURE', now);
+    const first = await pass();
+    expect(first.failed).toEqual([]);
+    expect(first.kinds).toEqual(['create-rotation-key', 'deliver-config-vars', 'mark-rotation-delivered']);
+    expect((await store.rotations.get('a'))!.newAccessKeyId).toBe((await store.resources.get('a'))!.accessKeyId);
+    expectAppsWork(['a']);
+  });
+});
+
 describe('rotation on request', () => {
   it('an emergency rotation deactivates the old key in the same pass that delivers the new one, and deletes it after the grace even if it was used', async () => {
     await provision(['a']);
