@@ -232,7 +232,7 @@ describe('defect 5: deleting a key is a deletion, and never comes before a worki
   it('after the store is wiped, the key every app holds is adopted: no key deleted or created, no app patched', async () => {
     const { d, userName } = await oneAddon();
     const held = heldCredentials(world, 'acme-web', 'BUCKET');
-    await sql(world, 'TRUNCATE managed_resources, kind_resources, deliveries');
+    await sql(world, 'TRUNCATE managed_resources, kind_resources, key_rotations, deliveries');
     const patches = () => world.fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/config-vars')).length;
     const before = patches();
     await passes(d, 3);
@@ -254,7 +254,7 @@ describe('defect 5: deleting a key is a deletion, and never comes before a worki
     const current = heldCredentials(world, 'acme-web', 'BUCKET');
     expect((await accessKeys(iam, userName)).map((k) => k.id)).toEqual([current.accessKeyId]);
     // …then the store is restored from the backup, which remembers the deleted key.
-    await sql(world, 'TRUNCATE managed_resources, kind_resources, deliveries');
+    await sql(world, 'TRUNCATE managed_resources, kind_resources, key_rotations, deliveries');
     await sql(world, 'INSERT INTO managed_resources SELECT * FROM json_populate_recordset(NULL::managed_resources, $1::json)', [JSON.stringify(backup)]);
     await sql(world, 'INSERT INTO kind_resources SELECT * FROM json_populate_recordset(NULL::kind_resources, $1::json)', [JSON.stringify(backupResources)]);
     d.clock.advance(2 * HOUR);
@@ -395,7 +395,7 @@ describe('found by the histories: an add-on that went away while the store was l
     // BUCKET_URL at their CDN.
     const copy = { COPY_BUCKET_NAME: bucket, COPY_URL: `s3://${bucket}`, COPY_AWS_ACCESS_KEY_ID: 'AKIATHEIROWNKEY00001', BUCKET_URL: 'https://cdn.example.com' };
     for (const [name, value] of Object.entries(copy)) world.fake.setConfigVar('acme-web', name, value);
-    await sql(world, 'TRUNCATE managed_resources, kind_resources, deliveries');
+    await sql(world, 'TRUNCATE managed_resources, kind_resources, key_rotations, deliveries');
     world.fake.destroyAddon(addon.id);
     await passes(d, 5);
     expect(await userExists(iam, userName)).toBe(false);
@@ -407,7 +407,7 @@ describe('found by the histories: an add-on that went away while the store was l
 
   it('a failed read of that app does not hold its collection back: the user and bucket go, its vars stay, the journal says why', async () => {
     const { d, addon, bucket, userName } = await oneAddon();
-    await sql(world, 'TRUNCATE managed_resources, kind_resources, deliveries');
+    await sql(world, 'TRUNCATE managed_resources, kind_resources, key_rotations, deliveries');
     world.fake.destroyAddon(addon.id);
     world.fake.failNext({ method: 'GET', path: /\/config-vars$/, status: 403, times: 1_000 });
     await passes(d, 5);
@@ -421,7 +421,7 @@ describe('found by the histories: an add-on that went away while the store was l
 
   it('a read of that app that may answer next time holds the record back until it does: then the vars go too', async () => {
     const { d, addon, bucket, userName } = await oneAddon();
-    await sql(world, 'TRUNCATE managed_resources, kind_resources, deliveries');
+    await sql(world, 'TRUNCATE managed_resources, kind_resources, key_rotations, deliveries');
     world.fake.destroyAddon(addon.id);
     world.fake.failNext({ method: 'GET', path: /\/config-vars$/, status: 503, times: 1_000 });
     await passes(d, 2);
@@ -439,7 +439,7 @@ describe('found by the histories: an add-on that went away while the store was l
     world.fake.attach({ addon: addon.id, app: 'acme-worker', name: 'ASSETS' });
     await passes(d, 1);
     expect(world.fake.configVars('acme-worker').ASSETS_BUCKET_NAME).toBe(bucket);
-    await sql(world, 'TRUNCATE managed_resources, kind_resources, deliveries');
+    await sql(world, 'TRUNCATE managed_resources, kind_resources, key_rotations, deliveries');
     const { mutations } = await d.pass(); // the key both apps hold is adopted
     expect(mutations).not.toContain('CreateAccessKey');
     world.fake.destroyAddon(addon.id);
