@@ -11,6 +11,7 @@ import type { LeaderElectionSettings } from '../leader/create-leader-elector.js'
 import { validateLeaderTimings } from '../leader/leader-election.js';
 import { DEFAULT_PROFILES, type ProfileTable, type SettingsProfile } from '../reconciler/profiles.js';
 import { DEFAULT_MIN_DELETIONS_FOR_RATIO } from '../reconciler/plan-gc.js';
+import { DEFAULT_ROTATION_POLICY } from '../reconciler/rotation.js';
 import { parseDatabaseUrl } from '../store/db.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { parseDuration } from '../util/duration.js';
@@ -474,12 +475,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fastPath: { concurrency: Number(e.FAST_PATH_CONCURRENCY ?? 4), coalesceMs: parseDuration(e.FAST_PATH_COALESCE ?? '1s')! },
     shutdownTimeoutMs: parseDuration(e.SHUTDOWN_TIMEOUT ?? '20s')!,
     deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
-    keyMaxAgeMs: parseDuration(e.KEY_MAX_AGE ?? '90d')!,
+    keyMaxAgeMs: e.KEY_MAX_AGE ? parseDuration(e.KEY_MAX_AGE)! : DEFAULT_ROTATION_POLICY.keyMaxAgeMs,
     rotation: {
-      overlapMs: parseDuration(e.ROTATION_OVERLAP ?? '1h')!,
-      deactivatedGraceMs: parseDuration(e.ROTATION_DEACTIVATED_GRACE ?? '1d')!,
-      maxConcurrentApps: Number(e.ROTATION_MAX_CONCURRENT_APPS ?? 5),
-      maxDeactivationRatio: Number(e.ROTATION_MAX_DEACTIVATION_RATIO ?? 0.5),
+      overlapMs: e.ROTATION_OVERLAP ? parseDuration(e.ROTATION_OVERLAP)! : DEFAULT_ROTATION_POLICY.overlapMs,
+      deactivatedGraceMs: e.ROTATION_DEACTIVATED_GRACE ? parseDuration(e.ROTATION_DEACTIVATED_GRACE)! : DEFAULT_ROTATION_POLICY.deactivatedGraceMs,
+      maxConcurrentApps: Number(e.ROTATION_MAX_CONCURRENT_APPS ?? DEFAULT_ROTATION_POLICY.maxConcurrentApps),
+      maxDeactivationRatio: Number(e.ROTATION_MAX_DEACTIVATION_RATIO ?? DEFAULT_ROTATION_POLICY.maxDeactivationRatio),
     },
     herokuBudget,
     herokuRateLimitMaxWaitMs: parseDuration(e.HEROKU_RATE_LIMIT_MAX_WAIT ?? '3m')!,

@@ -2,6 +2,7 @@
  * What a reconcile pass counts as in the metrics, from its `PassResult`: `partial` when it ran but
  * an action failed or any team's or account's read was incomplete, `failure` when it threw.
  */
+import { DEFAULT_ROTATION_POLICY } from '../reconciler/rotation.js';
 import type { PassResult } from '../reconciler/controller.js';
 import type { DriftReport } from '../reconciler/drift.js';
 import { BlockedReason } from '../reasons.js';
@@ -40,7 +41,7 @@ export interface LatestPassView {
 }
 
 /** KEY_MAX_AGE's default: AWS Security Hub IAM.3 (CIS 1.13) fails keys older than 90 days. */
-export const DEFAULT_KEY_MAX_AGE_MS = 90 * 24 * 3_600_000;
+export const DEFAULT_KEY_MAX_AGE_MS = DEFAULT_ROTATION_POLICY.keyMaxAgeMs;
 
 /** Everything a finished pass tells the metrics, the `/drift` report and the admin API. */
 export function publishPass(metrics: Metrics, reports: LatestReports, pass: PassResult, at: Date = new Date(), keyMaxAgeMs = DEFAULT_KEY_MAX_AGE_MS): void {
