@@ -27,6 +27,7 @@ import type { KindAdapters } from './sinks/aws/observe-account.js';
 import type { LinkDeps } from './admin/links.js';
 import { HerokuApi, type HerokuRequest } from './heroku/heroku-api.js';
 import { resolveTeam } from './heroku/teams.js';
+import { resolveApp } from './heroku/apps.js';
 import { verifyCredentials } from './links/verify-credentials.js';
 import { HerokuBudget } from './heroku/request-budget.js';
 import { Store } from './store/store.js';
@@ -116,6 +117,14 @@ export function linkingFor(config: Config, heroku: HerokuApi): Pick<LinkDeps, 'r
     },
     verify: (auth, field, options) => verifyCredentials(auth, { aws: config.aws, instanceId: config.instanceId, requestTimeoutMs: config.requestTimeoutMs, field, externalIdRequired: options?.externalIdRequired === true }),
     instanceId: config.instanceId,
+  };
+}
+
+/** How an app an operator names (`rotate --app`) is found: by Heroku (HEROKU_API_TOKEN). */
+export function appResolverFor(config: Config, heroku: HerokuApi): (nameOrId: string) => Promise<{ id: string; name: string }> {
+  return (app) => {
+    need(config, 'HEROKU_API_TOKEN');
+    return resolveApp(heroku, app);
   };
 }
 

@@ -13,6 +13,7 @@ import { gcApproveCommand } from './gc-commands.js';
 import { linkCommand, linksCommand, unlinkCommand } from './link-commands.js';
 import { parseOutput } from './output.js';
 import { exitCodeFor, reconcileCommand } from './reconcile-commands.js';
+import { rotateApproveCommand, rotateCommand, rotationsCommand } from './rotate-commands.js';
 import { serveCommand } from './serve-command.js';
 import { tokenCreateCommand, tokenRevokeCommand, tokensCommand } from './token-commands.js';
 import { webhooksRegisterCommand } from './webhook-commands.js';
@@ -55,6 +56,8 @@ function program(): Command {
   const cli = new Command('heroku-s3-controller')
     .description('Gives every Heroku app in a linked Heroku Team its own S3 bucket in the team\'s AWS account.')
     .exitOverride()
+    // A subcommand's flags stay its own (`rotate approve --account` is not `rotate --account`).
+    .enablePositionalOptions()
     .configureOutput({ outputError: (text, write) => write(text) })
     .showSuggestionAfterError()
     .hook('preAction', (_cli, command) => {
@@ -124,6 +127,29 @@ function program(): Command {
     .description('let the deletions held by a tripped mass-deletion breaker proceed, once')
     .requiredOption('--account <id>', 'AWS account id whose breaker tripped')
     .action(async (opts) => gcApproveCommand(opts));
+
+  const rotate = cli
+    .command('rotate')
+    .description('rotate the access keys of add-ons: prints the plan, and with --yes queues it for the next pass')
+    .enablePositionalOptions()
+    .option('--addon <id|name>', 'one add-on')
+    .option('--app <name|id>', 'every add-on whose key the app holds (its own and those attached to it)')
+    .option('--team <name|id>', 'every add-on of a linked team')
+    .option('--account <id>', 'every add-on in an AWS account')
+    .option('--compromised', 'the keys leaked: deactivate each old key as soon as its apps hold the new one (no overlap), journaled as an emergency')
+    .option('--yes', 'do it (without: print the plan and change nothing)')
+    .addOption(outputOption())
+    .action(async (opts) => rotateCommand(opts));
+  rotate
+    .command('approve')
+    .description('let the old-key deactivations held by the rotation breaker of an account proceed')
+    .requiredOption('--account <id>', 'AWS account id whose rotations are held')
+    .action(async (opts) => rotateApproveCommand(opts));
+  cli
+    .command('rotations')
+    .description('list key rotations in flight: step, since when, trigger, old and new key ids, who asked')
+    .addOption(outputOption())
+    .action(async (opts) => rotationsCommand({ output: opts.output }));
 
   const token = cli.command('token').description('operator API tokens for the private listener (admin API, /drift, metrics)');
   token

@@ -7,6 +7,7 @@ import type { breakerViews, linkViews, orphanViews, teamDetail, teamSummaries } 
 import type { JournalRecord } from '../../store/journal.js';
 import type { TeamRef } from '../../store/session-store.js';
 import { html, type Html } from './html.js';
+import { humanDuration } from '../../util/duration.js';
 
 export type Section = 'teams' | 'links' | 'gc' | 'journal';
 
@@ -103,16 +104,6 @@ function keyAge(createdAt: string | null, pastMaxAge: boolean | null): Html {
   if (!createdAt) return html``;
   const age = html` <span class="muted">made ${humanDuration(Math.max(0, Math.round((Date.now() - Date.parse(createdAt)) / 1000)))} ago</span>`;
   return pastMaxAge ? html`${age} <span class="badge bad">older than KEY_MAX_AGE: replace it</span>` : age;
-}
-
-export function humanDuration(seconds: number): string {
-  const m = Math.floor(seconds / 60);
-  const h = Math.floor(m / 60);
-  const d = Math.floor(h / 24);
-  if (d > 0) return `${d} d ${h % 24} h`;
-  if (h > 0) return `${h} h ${m % 60} min`;
-  if (m > 0) return `${m} min`;
-  return `${seconds} s`;
 }
 
 export function teamsPage(frame: PageFrame, teams: ReturnType<typeof teamSummaries>, unlinked: TeamRef[]): Html {
