@@ -3,7 +3,7 @@ import type { LatestReports } from '../metrics/pass-outcome.js';
 import type { Store } from '../store/store.js';
 import type { AdminReadModel } from './views.js';
 
-export type AdminStore = Pick<Store, 'links' | 'resources' | 'deliveries' | 'gcBreakers' | 'journal'>;
+export type AdminStore = Pick<Store, 'links' | 'resources' | 'deliveries' | 'gcBreakers' | 'journal' | 'rotations' | 'transaction'>;
 
 export async function loadReadModel(store: AdminStore, reports: LatestReports, now: Date, keyMaxAgeMs: number): Promise<AdminReadModel> {
   const [links, records, deliveries, breakers] = await Promise.all([

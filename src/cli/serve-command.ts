@@ -11,7 +11,7 @@ import { createFastLane } from '../fast-lane/fast-lane.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outcome.js';
 import { oldLinkKeys } from '../links/link-key-age.js';
-import { createRuntime, linkingFor } from '../runtime.js';
+import { appResolverFor, createRuntime, linkingFor } from '../runtime.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { HerokuEvent, LeaderEvent, PassEvent, ServeEvent } from '../reasons.js';
@@ -119,7 +119,14 @@ export async function serveCommand(): Promise<void> {
     metricsRequireToken: config.http.metricsRequireToken,
     failures,
     plugins: [
-      adminApi({ store: runtime.store, reports: runtime.reports, linking, keyMaxAgeMs: config.keyMaxAgeMs }),
+      adminApi({
+        store: runtime.store,
+        reports: runtime.reports,
+        linking,
+        keyMaxAgeMs: config.keyMaxAgeMs,
+        resolveApp: appResolverFor(config, runtime.heroku),
+        rotationTiming: config.rotation,
+      }),
       adminConsole({
         store: runtime.store,
         reports: runtime.reports,

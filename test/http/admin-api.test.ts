@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { adminApi } from '../../src/http/admin-api/admin-api.js';
-import { apiTokenAuthenticator, FailureCounter } from '../../src/http/authentication.js';
+import { apiTokenAuthenticator, FailureCounter, type Principal } from '../../src/http/authentication.js';
 import type { HttpServer } from '../../src/http/listen.js';
 import { startPrivateListener } from '../../src/http/private-listener.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { LatestReports } from '../../src/metrics/pass-outcome.js';
-import { herokuApi, linkingFor } from '../../src/runtime.js';
+import { appResolverFor, herokuApi, linkingFor } from '../../src/runtime.js';
+import type { TeamRef } from '../../src/store/session-store.js';
 import { Store } from '../../src/store/store.js';
 import { HerokuFake } from '../support/heroku-fake/index.js';
 import { documentProblems, openApiChecker, type OpenApiChecker } from '../support/openapi.js';
@@ -33,6 +34,9 @@ let writer: string;
 let reader: string;
 let teamName: string;
 const reports: LatestReports = { latest: null, pass: null };
+/** A bearer token this test's authenticator takes for a team admin of `teamAdminTeams`. */
+const TEAM_ADMIN_TOKEN = 'team-admin-test-token';
+let teamAdminTeams: TeamRef[] = [];
 /** Every body any request got back: none may hold a secret. */
 const answers: string[] = [];
 
@@ -56,13 +60,20 @@ beforeAll(async () => {
       health: { lastPassAt: () => new Date(), maxPassAgeMs: 60_000 },
       metrics: new Metrics({ processMetrics: false }),
       drift: () => reports.latest,
-      authenticator: apiTokenAuthenticator(store.apiTokens),
+      authenticator: {
+        // A team admin as the console's session makes one; everyone else by API token.
+        fromBearerToken: async (token): Promise<Principal | null> =>
+          token === TEAM_ADMIN_TOKEN
+            ? { kind: 'team-admin', email: 'admin@example.com', teams: teamAdminTeams, herokuToken: 'CANARYherokuToken' }
+            : apiTokenAuthenticator(store.apiTokens).fromBearerToken(token),
+      },
       failures: new FailureCounter({ perMinute: 1000 }),
       plugins: [
         adminApi({
           store,
           reports,
           linking: linkingFor(config, herokuApi(config)),
+          resolveApp: appResolverFor(config, herokuApi(config)),
         }),
       ],
     },
@@ -122,6 +133,8 @@ describe('the OpenAPI document', () => {
       '/api/v1/links',
       '/api/v1/links/{team}',
       '/api/v1/orphans',
+      '/api/v1/rotations',
+      '/api/v1/rotations/approve',
       '/api/v1/teams',
       '/api/v1/teams/{team}',
       '/api/v1/whoami',
@@ -161,6 +174,8 @@ describe('authentication', () => {
     expect(post.body.error).toMatch(/read-only.*--scope write/);
     expect((await call('DELETE', `/api/v1/links/${teamName}`, { token: reader })).status).toBe(403);
     expect((await call('POST', '/api/v1/gc/breakers/123456789012/approve', { token: reader, body: { addonIds: [] } })).status).toBe(403);
+    expect((await call('POST', '/api/v1/rotations', { token: reader, body: { account: '123456789012' } })).status).toBe(403);
+    expect((await call('POST', '/api/v1/rotations/approve', { token: reader, body: { account: '123456789012' } })).status).toBe(403);
     expect(await linkRows()).toBe(before);
   });
 });
@@ -217,23 +232,7 @@ describe('teams, orphans and the breaker', () => {
     const accountId = randomAccountId();
     const teamId = `team-${accountId}`;
     await store.links.save({ teamId, teamName: `linked-${accountId}`, accountId, region: null, auth: { kind: 'role', roleArn: `arn:aws:iam::${accountId}:role/x`, externalId: 'CANARYexternalId' } });
-    const record = (addonId: string) => ({
-      addonId,
-      addonName: `${addonId}-name`,
-      accountId,
-      teamId,
-      appId: `app-${addonId}`,
-      plan: 's3-bucket:private',
-      kind: 'bucket',
-      resourceName: `hs3-${addonId}`,
-      region: 'us-east-1',
-      userName: `hs3-${addonId}`,
-      accessKeyId: `AKIA${addonId.toUpperCase().padEnd(16, '0')}`.slice(0, 20),
-      secretAccessKey: RECORD_SECRET,
-      resourceCreateStartedAt: null,
-      state: 'ready' as const,
-      lastError: null,
-    });
+    const record = (addonId: string) => addonRecord(addonId, accountId, teamId);
     await store.resources.upsert({ ...record('live1'), accessKeyCreatedAt: new Date(Date.now() - 100 * 86_400_000) });
     await store.resources.upsert(record('gone1'));
     await store.resources.upsert(record('gone2'));
@@ -314,6 +313,122 @@ describe('teams, orphans and the breaker', () => {
   });
 });
 
+describe('key rotations', () => {
+  it('plans without writing on a dry run, requests all or none journaled with the token, lists, refuses what cannot be rotated, approves', async () => {
+    const accountId = randomAccountId();
+    const teamId = `team-rot-${accountId}`;
+    await store.links.save({ teamId, teamName: `rot-${accountId}`, accountId, region: null, auth: { kind: 'role', roleArn: `arn:aws:iam::${accountId}:role/x`, externalId: null } });
+    const app = fake.addApp({ name: `rot-web-${accountId}`, team: teamName });
+    await store.resources.upsert({ ...addonRecord('rot1', accountId, teamId, app.id!), accessKeyCreatedAt: new Date(Date.now() - 10 * 86_400_000) });
+    await store.resources.upsert({ ...addonRecord('rot2', accountId, teamId, app.id!), accessKeyId: null, secretAccessKey: null });
+    const rows = async () => JSON.stringify(await store.rotations.list());
+    const before = await rows();
+    const journalBefore = (await store.journal.list({ accountId })).length;
+
+    const dry = await call('POST', '/api/v1/rotations', { token: writer, body: { app: app.name, dryRun: true } });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ requested: false, selection: { by: 'app', value: app.name }, compromised: false, skipped: [{ addonId: 'rot2' }] });
+    expect(dry.body.rotations).toEqual([expect.objectContaining({ addonId: 'rot1', appName: app.name, accessKeyId: 'AKIAROT1000000000000', step: 'request', trigger: 'on-demand' })]);
+    expect(dry.body.rotations[0].keyAgeSeconds).toBeGreaterThan(9 * 86_400);
+
+    for (const [body, status, error] of [
+      [{}, 400, /exactly one of addon, app, team or account/],
+      [{ addon: 'rot1', team: teamId }, 400, /exactly one/],
+      [{ account: '12' }, 400, /account/],
+      [{ addon: 'no-such-addon' }, 404, /add-on "no-such-addon" is not one this controller manages/],
+      [{ app: 'no-such-app' }, 404, /Heroku app "no-such-app" was not found/],
+      [{ team: 'no-such-team' }, 404, /team "no-such-team" is not linked/],
+      [{ account: '999999999999' }, 404, /not linked to any team/],
+      [{ addon: 'rot2' }, 409, /has no access key yet/],
+    ] as const) {
+      const res = await call('POST', '/api/v1/rotations', { token: writer, body });
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), status]);
+      expect(res.body.error).toMatch(error);
+    }
+    expect(await rows()).toBe(before);
+    expect((await store.journal.list({ accountId })).length).toBe(journalBefore);
+
+    const made = await call('POST', '/api/v1/rotations', { token: writer, body: { team: `rot-${accountId}`, compromised: true } });
+    expect(made.status).toBe(202);
+    expect(made.body).toMatchObject({ requested: true, compromised: true, rotations: [{ addonId: 'rot1', trigger: 'emergency' }] });
+    expect(await store.rotations.get('rot1')).toMatchObject({ trigger: 'emergency', step: 'requested', requestedBy: 'token:ops-writer', oldAccessKeyId: 'AKIAROT1000000000000' });
+    const journal = (await call('GET', `/api/v1/journal?action=rotate-requested&account=${accountId}`)).body.entries;
+    expect(journal).toEqual([expect.objectContaining({ addonId: 'rot1', resource: 'AKIAROT1000000000000', actor: 'token:ops-writer', detail: expect.objectContaining({ compromised: true }) })]);
+
+    const listed = (await call('GET', '/api/v1/rotations')).body.rotations.filter((r: { accountId: string }) => r.accountId === accountId);
+    expect(listed).toEqual([expect.objectContaining({ addonId: 'rot1', addonName: 'rot1-name', step: 'requested', trigger: 'emergency', oldAccessKeyId: 'AKIAROT1000000000000', newAccessKeyId: null, requestedBy: 'token:ops-writer' })]);
+
+    const again = await call('POST', '/api/v1/rotations', { token: writer, body: { addon: 'rot1' } });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatch(/already has a rotation in flight/);
+
+    // The rotation breaker: nothing held, then an age rotation held until approved.
+    expect((await call('POST', '/api/v1/rotations/approve', { token: writer, body: { account: accountId } })).status).toBe(404);
+    expect((await call('POST', '/api/v1/rotations/approve', { token: writer, body: { account: 'nope' } })).status).toBe(400);
+    await store.resources.upsert(addonRecord('rot3', accountId, teamId, app.id!));
+    await store.rotations.start({ addonId: 'rot3', accountId, oldAccessKeyId: 'AKIAROT3000000000000', trigger: 'age', requestedBy: 'controller' }, new Date());
+    const approved = await call('POST', '/api/v1/rotations/approve', { token: writer, body: { account: accountId } });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toEqual({ account: accountId, approved: 1 });
+    expect((await store.rotations.get('rot3'))?.approvedAt).not.toBeNull();
+    expect((await call('GET', `/api/v1/journal?action=rotate-approve&account=${accountId}`)).body.entries).toEqual([
+      expect.objectContaining({ actor: 'token:ops-writer', detail: expect.objectContaining({ approved: 1 }) }),
+    ]);
+  });
+
+  it('a team admin rotates and sees only the add-ons of their own teams', async () => {
+    const accountId = randomAccountId();
+    const mine = { id: `team-mine-${accountId}`, name: `mine-${accountId}` };
+    const theirs = { id: `team-theirs-${accountId}`, name: `theirs-${accountId}` };
+    teamAdminTeams = [mine];
+    for (const team of [mine, theirs]) {
+      await store.links.save({ teamId: team.id, teamName: team.name, accountId, region: null, auth: { kind: 'role', roleArn: `arn:aws:iam::${accountId}:role/x`, externalId: null } });
+    }
+    await store.resources.upsert(addonRecord('mine1', accountId, mine.id, 'app-mine'));
+    await store.resources.upsert(addonRecord('theirs1', accountId, theirs.id, 'app-theirs'));
+    await store.rotations.start({ addonId: 'theirs1', accountId, oldAccessKeyId: 'AKIATHEIRS1000000000', trigger: 'age', requestedBy: 'controller' }, new Date());
+    const before = JSON.stringify(await store.rotations.list());
+    const admin = { token: TEAM_ADMIN_TOKEN };
+
+    for (const body of [{ addon: 'theirs1' }, { team: theirs.name }, { account: accountId }]) {
+      const res = await call('POST', '/api/v1/rotations', { ...admin, body });
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 403]);
+      expect(res.body.error).toMatch(/outside the teams you administer/);
+    }
+    const approve = await call('POST', '/api/v1/rotations/approve', { ...admin, body: { account: accountId } });
+    expect(approve.status).toBe(403);
+    expect(JSON.stringify(await store.rotations.list())).toBe(before);
+    // Not even the other team's rotation is shown.
+    expect((await call('GET', '/api/v1/rotations', admin)).body.rotations).toEqual([]);
+
+    const made = await call('POST', '/api/v1/rotations', { ...admin, body: { addon: 'mine1-name' } });
+    expect(made.status).toBe(202);
+    expect(await store.rotations.get('mine1')).toMatchObject({ requestedBy: 'heroku:admin@example.com', trigger: 'on-demand' });
+    expect((await call('GET', '/api/v1/rotations', admin)).body.rotations.map((r: { addonId: string }) => r.addonId)).toEqual(['mine1']);
+  });
+});
+
+/** A stored add-on with its key (secret RECORD_SECRET), as a pass leaves it. */
+function addonRecord(addonId: string, accountId: string, teamId: string, appId = `app-${addonId}`) {
+  return {
+    addonId,
+    addonName: `${addonId}-name`,
+    accountId,
+    teamId,
+    appId,
+    plan: 's3-bucket:private',
+    kind: 'bucket',
+    resourceName: `hs3-${addonId}`,
+    region: 'us-east-1',
+    userName: `hs3-${addonId}`,
+    accessKeyId: `AKIA${addonId.toUpperCase()}`.padEnd(20, '0'),
+    secretAccessKey: RECORD_SECRET,
+    resourceCreateStartedAt: null,
+    state: 'ready' as const,
+    lastError: null,
+  };
+}
+
 describe('abuse', () => {
   it('answers 429 to a client after repeated failed authentications, valid token or not, until its minute is over', async () => {
     let now = 0;
@@ -348,6 +463,6 @@ describe('secrets', () => {
   it('no answer held a secret: linked keys, record keys, external ids or tokens', () => {
     expect(answers.length).toBeGreaterThan(40);
     const all = answers.join('\n');
-    for (const canary of [principal.secretAccessKey, WRONG_SECRET, RECORD_SECRET, 'CANARYexternalId', writer, reader]) expect(all).not.toContain(canary);
+    for (const canary of [principal.secretAccessKey, WRONG_SECRET, RECORD_SECRET, 'CANARYexternalId', 'CANARYherokuToken', writer, reader]) expect(all).not.toContain(canary);
   });
 });

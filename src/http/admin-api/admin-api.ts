@@ -1,19 +1,33 @@
 /**
  * The admin API, `/api/v1` on the private listener: links (list, link with the STS check, unlink,
  * health), teams with their add-ons, drift, orphans, the mass-deletion breakers and their
- * approval, and the journal. Every answer follows the OpenAPI document served at
- * `/api/v1/openapi.json`; every change is journaled with the principal that made it.
+ * approval, key rotations (list, request, approve), and the journal. Every answer follows the
+ * OpenAPI document served at `/api/v1/openapi.json`; every change is journaled with the principal
+ * that made it. A team-admin principal acts on the add-ons of the teams it administers only.
  */
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { approveGc, NothingToApproveError } from '../../admin/gc.js';
 import { checkLinkRequest, linkTeam, NotLinkedError, unlinkTeam, type LinkDeps } from '../../admin/links.js';
 import { loadReadModel, type AdminStore } from '../../admin/read-model.js';
+import {
+  approveRotations,
+  OutsideTeamsError,
+  planRotations,
+  requestRotations,
+  ROTATION_TARGETS,
+  RotationRefusedError,
+  RotationTargetNotFoundError,
+  rotationViews,
+  type RotationDeps,
+  type RotationTiming,
+} from '../../admin/rotations.js';
+import { DEFAULT_ROTATION_POLICY } from '../../reconciler/rotation.js';
 import { breakerViews, linkViews, orphanViews, teamDetail, teamSummaries } from '../../admin/views.js';
 import { DEFAULT_KEY_MAX_AGE_MS, type LatestReports } from '../../metrics/pass-outcome.js';
 import type { LinkAuth } from '../../store/types.js';
 import { UserError } from '../../util/errors.js';
-import { actorOf } from '../authentication.js';
+import { actorOf, type Principal } from '../authentication.js';
 import * as S from './schemas.js';
 
 export interface AdminApiDeps {
@@ -23,6 +37,10 @@ export interface AdminApiDeps {
   linking: Pick<LinkDeps, 'resolveTeam' | 'verify' | 'instanceId'>;
   /** KEY_MAX_AGE: older keys are flagged (default 90 days). */
   keyMaxAgeMs?: number;
+  /** An app named for a rotation, as Heroku knows it; without it, rotations by app are refused (422). */
+  resolveApp?: RotationDeps['resolveApp'];
+  /** ROTATION_OVERLAP and ROTATION_DEACTIVATED_GRACE, as plans describe them (default 1h and 1d). */
+  rotationTiming?: RotationTiming;
   now?: () => Date;
 }
 
@@ -41,6 +59,15 @@ export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
   const now = deps.now ?? (() => new Date());
   const model = () => loadReadModel(deps.store, deps.reports, now(), deps.keyMaxAgeMs ?? DEFAULT_KEY_MAX_AGE_MS);
   const linkDeps: LinkDeps = { ...deps.linking, links: deps.store.links, journal: deps.store.journal };
+  const timing = deps.rotationTiming ?? DEFAULT_ROTATION_POLICY;
+  const rotationDeps: RotationDeps = {
+    store: deps.store,
+    resolveApp: deps.resolveApp ?? (async () => {
+      throw new UserError('this controller has no Heroku API to name apps with: rotate by addon, team or account');
+    }),
+    instanceId: deps.linking.instanceId,
+    timing,
+  };
 
   return async (root) => {
     await root.register(
@@ -51,7 +78,7 @@ export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
             info: {
               title: 'heroku-s3-controller admin API',
               version: '1',
-              description: 'Links, teams and their add-ons, drift, orphans, garbage-collection breakers and the journal. Send "Authorization: Bearer <operator API token>".',
+              description: 'Links, teams and their add-ons, drift, orphans, garbage-collection breakers, key rotations and the journal. Send "Authorization: Bearer <operator API token>".',
             },
             components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator API token (`heroku-s3-controller token create`).' } } },
             security: [{ operatorToken: [] }],
@@ -150,6 +177,60 @@ export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
           },
         );
 
+        api.get('/rotations', { schema: { summary: 'Key rotations in flight: step, since when, trigger, old and new key ids, who asked', response: { 200: S.obj({ rotations: { type: 'array', items: S.RotationView } }), ...S.COMMON_ERRORS } } }, async (request) => ({
+          rotations: await rotationViews(deps.store, timing, teamsOf(request.principal!)),
+        }));
+
+        api.post<{ Body: RotateBody }>(
+          '/rotations',
+          {
+            schema: {
+              summary: 'Rotate the access keys of an add-on, an app, a team or an account, all or none (dryRun: the plan only); a rotation waiting in step reactivated is resumed',
+              body: S.RotateRequest,
+              response: { 200: S.RotationPlanAnswer, 202: S.RotationPlanAnswer, 400: S.ErrorAnswer, 404: S.ErrorAnswer, 409: S.ErrorAnswer, 422: S.ErrorAnswer, ...S.COMMON_ERRORS },
+            },
+          },
+          async (request, reply) => {
+            const body = request.body;
+            const given = ROTATION_TARGETS.filter((by) => body[by] !== undefined);
+            if (given.length !== 1) throw badRequest('give exactly one of addon, app, team or account: the keys to rotate');
+            const principal = request.principal!;
+            try {
+              const plan = await planRotations(rotationDeps, { by: given[0]!, value: body[given[0]!]! }, { compromised: body.compromised === true, ...scopeOf(principal) }, now());
+              if (body.dryRun === true) return { requested: false, ...plan };
+              await requestRotations(rotationDeps, plan, actorOf(principal), now());
+              return reply.code(202).send({ requested: true, ...plan });
+            } catch (err) {
+              return refusal(reply, err);
+            }
+          },
+        );
+
+        api.post<{ Body: { account: string } }>(
+          '/rotations/approve',
+          {
+            schema: {
+              summary: 'Let the old-key deactivations the rotation breaker holds in an account proceed',
+              body: S.RotateApproveRequest,
+              response: { 200: S.obj({ account: { type: 'string' }, approved: { type: 'integer', minimum: 1 } }), 400: S.ErrorAnswer, 404: S.ErrorAnswer, ...S.COMMON_ERRORS },
+            },
+          },
+          async (request, reply) => {
+            const { account } = request.body;
+            const principal = request.principal!;
+            const teams = teamsOf(principal);
+            try {
+              // A team admin only for an account no other team is linked to.
+              if (teams && (await deps.store.links.list()).some((l) => l.accountId === account && !teams.has(l.teamId))) {
+                throw new OutsideTeamsError(`AWS account ${account} is outside the teams you administer: only an operator may approve its rotations`);
+              }
+              return { account, approved: await approveRotations(rotationDeps, account, actorOf(principal), now()) };
+            } catch (err) {
+              return refusal(reply, err);
+            }
+          },
+        );
+
         api.get<{ Querystring: { action?: string; addon?: string; account?: string; actor?: string; after?: number; before?: number; limit?: number } }>(
           '/journal',
           { schema: { summary: 'Journal lines, newest last, filtered', querystring: S.JournalQuery, response: { 200: S.obj({ entries: { type: 'array', items: S.JournalEntry } }), 400: S.ErrorAnswer, ...S.COMMON_ERRORS } } },
@@ -173,6 +254,34 @@ export function adminApi(deps: AdminApiDeps): FastifyPluginAsync {
       { prefix: API_PREFIX },
     );
   };
+}
+
+interface RotateBody {
+  addon?: string;
+  app?: string;
+  team?: string;
+  account?: string;
+  compromised?: boolean;
+  dryRun?: boolean;
+}
+
+/** A team admin's teams (ids), to which rotations are confined; undefined for an operator. */
+function teamsOf(principal: Principal): ReadonlySet<string> | undefined {
+  return principal.kind === 'team-admin' ? new Set(principal.teams.map((t) => t.id)) : undefined;
+}
+
+function scopeOf(principal: Principal): { teams?: ReadonlySet<string> } {
+  const teams = teamsOf(principal);
+  return teams ? { teams } : {};
+}
+
+/** A rotation refused: 404 for nothing to act on, 403 outside a team admin's teams, 409 a conflict, 422 anything else said in one sentence. */
+function refusal(reply: FastifyReply, err: unknown) {
+  if (err instanceof RotationTargetNotFoundError || err instanceof NothingToApproveError) return notFound(reply, err.message);
+  if (err instanceof OutsideTeamsError) return reply.code(403).send({ error: err.message });
+  if (err instanceof RotationRefusedError) return reply.code(409).send({ error: err.message });
+  if (err instanceof UserError) return reply.code(422).send({ error: err.message });
+  throw err;
 }
 
 function linkRequestOf(body: LinkBody) {

@@ -184,6 +184,65 @@ export const JournalQuery = {
   },
 } as const;
 
+const accountId = { type: 'string', pattern: '^\\d{12}$' } as const;
+const trigger = { type: 'string', enum: ['age', 'on-demand', 'emergency'], description: 'age: KEY_MAX_AGE; on-demand: an operator; emergency: an operator who said the key leaked (no overlap).' } as const;
+
+export const RotationView = obj({
+  addonId: str,
+  addonName: nullableStr,
+  teamId: nullableStr,
+  accountId: str,
+  step: { type: 'string', enum: ['requested', 'creating', 'delivered', 'deactivated', 'reactivated'], description: 'requested: waits for its turn; creating: the new key is made and delivered; delivered: the old key stays active for ROTATION_OVERLAP; deactivated: deleted after ROTATION_DEACTIVATED_GRACE; reactivated: the old key was used after its deactivation and waits for an operator.' },
+  since: { ...time, description: 'When it reached its step.' },
+  trigger,
+  oldAccessKeyId: str,
+  newAccessKeyId: { ...nullableStr, description: 'Null until it is made. Key ids only: no secret is ever shown.' },
+  requestedAt: time,
+  requestedBy: { ...str, description: 'cli:LOGIN, token:NAME, heroku:EMAIL, or controller for the age trigger.' },
+  approved: { type: 'boolean', description: 'The rotation breaker does not hold its deactivation.' },
+  next: { ...str, description: 'What happens next, or what it waits for.' },
+});
+
+const PlannedRotation = obj({
+  addonId: str,
+  addonName: str,
+  teamId: str,
+  teamName: nullableStr,
+  accountId: str,
+  appId: str,
+  appName: { ...nullableStr, description: 'Known when the selection was an app.' },
+  accessKeyId: { ...str, description: 'The key the rotation replaces.' },
+  keyCreatedAt: nullableTime,
+  keyAgeSeconds: { type: ['integer', 'null'], minimum: 0 },
+  step: { type: 'string', enum: ['request', 'resume'], description: 'request: a new rotation; resume: one waiting in step reactivated goes on.' },
+  trigger,
+  effect: { ...str, description: 'What happens to the apps and the old key.' },
+});
+
+export const RotationPlanAnswer = obj({
+  requested: { type: 'boolean', description: 'False for a dry run: nothing was written.' },
+  selection: obj({ by: { type: 'string', enum: ['addon', 'app', 'team', 'account'] }, value: str }),
+  compromised: { type: 'boolean' },
+  rotations: { type: 'array', items: PlannedRotation },
+  skipped: { type: 'array', items: obj({ addonId: str, addonName: str, reason: str }), description: 'Selected add-ons left out (no key yet, team not linked).' },
+});
+
+export const RotateRequest = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Exactly one of addon, app, team or account names the keys to rotate.',
+  properties: {
+    addon: { type: 'string', minLength: 1, maxLength: 200, description: 'One add-on, by id or name.' },
+    app: { type: 'string', minLength: 1, maxLength: 200, description: 'Every add-on whose key the app holds (its own and those attached to it), by name or id.' },
+    team: { type: 'string', minLength: 1, maxLength: 100, description: 'Every add-on of a linked team, by name or id.' },
+    account: { ...accountId, description: 'Every add-on in an AWS account.' },
+    compromised: { type: 'boolean', default: false, description: 'The keys leaked: each old key is deactivated as soon as its apps hold the new one (no overlap), and deleted after the grace even if used.' },
+    dryRun: { type: 'boolean', default: false, description: 'Answer the plan and write nothing.' },
+  },
+} as const;
+
+export const RotateApproveRequest = obj({ account: { ...accountId, description: 'The account whose rotation breaker holds deactivations.' } });
+
 export const Whoami = obj({
   kind: { type: 'string', enum: ['operator', 'team-admin'] },
   name: str,
