@@ -35,6 +35,16 @@ export function createApp(options: ListenerOptions = {}): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
     // Idle keep-alive sockets (a scraper's) would hold close() open until they time out.
     forceCloseConnections: 'idle',
+    // A field the schema does not know is refused (400), not dropped: `{"adon": "x", "team": "t"}`
+    // must not rotate a whole team because of a typo.
+    ajv: { customOptions: { removeAdditional: false } },
+    // Names an unknown field (never a value: the body may hold a secret under a misspelt name).
+    schemaErrorFormatter: (errors, dataVar) =>
+      new Error(
+        errors
+          .map((e) => (e.keyword === 'additionalProperties' ? `${dataVar} has an unknown field "${String(e.params['additionalProperty'])}"` : `${dataVar}${e.instancePath} ${e.message ?? 'is not valid'}`))
+          .join('; '),
+      ),
   });
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {

@@ -325,6 +325,12 @@ describe('key rotations', () => {
     const before = await rows();
     const journalBefore = (await store.journal.list({ accountId })).length;
 
+    // A misspelt field is refused, not dropped (the rest would rotate more than was meant).
+    const typo = await call('POST', '/api/v1/rotations', { token: writer, body: { adon: 'rot1', app: app.name } });
+    expect(typo.status).toBe(400);
+    expect(JSON.stringify(typo.body)).toContain('adon');
+    expect((await call('GET', '/api/v1/rotations', { token: writer })).body).toEqual({ rotations: [] });
+    expect(typo.body).toEqual({ error: 'body has an unknown field "adon"' });
     const dry = await call('POST', '/api/v1/rotations', { token: writer, body: { app: app.name, dryRun: true } });
     expect(dry.status).toBe(200);
     expect(dry.body).toMatchObject({ requested: false, selection: { by: 'app', value: app.name }, compromised: false, skipped: [{ addonId: 'rot2' }] });
