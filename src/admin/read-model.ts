@@ -6,11 +6,12 @@ import type { AdminReadModel } from './views.js';
 export type AdminStore = Pick<Store, 'links' | 'resources' | 'deliveries' | 'gcBreakers' | 'journal' | 'rotations' | 'transaction'>;
 
 export async function loadReadModel(store: AdminStore, reports: LatestReports, now: Date, keyMaxAgeMs: number): Promise<AdminReadModel> {
-  const [links, records, deliveries, breakers] = await Promise.all([
+  const [links, records, deliveries, breakers, rotations] = await Promise.all([
     store.links.list(),
     store.resources.listAll(),
     store.deliveries.listAll(),
     store.gcBreakers.list(),
+    store.rotations.list(),
   ]);
-  return { links, records, deliveries, breakers, report: reports.latest, pass: reports.pass ?? null, now, keyMaxAgeMs };
+  return { links, records, deliveries, breakers, rotations, report: reports.latest, pass: reports.pass ?? null, now, keyMaxAgeMs };
 }

@@ -6,7 +6,7 @@
  */
 import type { LatestPassView } from '../metrics/pass-outcome.js';
 import type { DriftItem, DriftReport } from '../reconciler/drift.js';
-import type { DeliveryRecord, GcBreaker, Link, ResourceRecord } from '../store/types.js';
+import type { DeliveryRecord, GcBreaker, KeyRotation, Link, ResourceRecord } from '../store/types.js';
 import { describeLink } from './links.js';
 
 export interface AdminReadModel {
@@ -14,6 +14,8 @@ export interface AdminReadModel {
   records: ResourceRecord[];
   deliveries: DeliveryRecord[];
   breakers: GcBreaker[];
+  /** Key rotations in flight (absent: none shown). */
+  rotations?: KeyRotation[];
   report: DriftReport | null;
   pass: LatestPassView | null;
   now: Date;
@@ -108,9 +110,16 @@ function addonView(m: AdminReadModel, addonId: string, record: ResourceRecord | 
     keyCreatedAt: iso(record?.accessKeyId ? record.accessKeyCreatedAt : null),
     keyPastMaxAge: record?.accessKeyId ? pastMaxAge(m, record.accessKeyCreatedAt) : null,
     orphan: record?.orphan ? orphanMark(m, record) : null,
+    rotation: rotationOf(m, addonId),
     attachments,
     drift,
   };
+}
+
+/** The add-on's key rotation in flight: its step, since when, and the key it retires (ids only). */
+function rotationOf(m: AdminReadModel, addonId: string) {
+  const r = m.rotations?.find((x) => x.addonId === addonId);
+  return r ? { step: r.step, since: r.stepAt.toISOString(), trigger: r.trigger, oldAccessKeyId: r.oldAccessKeyId } : null;
 }
 
 function pastMaxAge(m: AdminReadModel, made: Date | null): boolean | null {

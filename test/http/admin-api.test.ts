@@ -364,6 +364,9 @@ describe('key rotations', () => {
     const listed = (await call('GET', '/api/v1/rotations')).body.rotations.filter((r: { accountId: string }) => r.accountId === accountId);
     expect(listed).toEqual([expect.objectContaining({ addonId: 'rot1', addonName: 'rot1-name', step: 'requested', trigger: 'emergency', oldAccessKeyId: 'AKIAROT1000000000000', newAccessKeyId: null, requestedBy: 'token:ops-writer' })]);
 
+    // The team's page says the add-on's rotation, step and the key it retires.
+    const detail = (await call('GET', `/api/v1/teams/${teamId}`)).body;
+    expect(detail.addons.find((a: { addonId: string }) => a.addonId === 'rot1').rotation).toEqual({ step: 'requested', since: expect.any(String), trigger: 'emergency', oldAccessKeyId: 'AKIAROT1000000000000' });
     const again = await call('POST', '/api/v1/rotations', { token: writer, body: { addon: 'rot1' } });
     expect(again.status).toBe(409);
     expect(again.body.error).toMatch(/already has a rotation in flight/);

@@ -106,6 +106,18 @@ export const AddonView = obj({
   keyCreatedAt: { ...nullableTime, description: 'When AWS made the key (null: no key, or not known until its next deep check).' },
   keyPastMaxAge: { type: ['boolean', 'null'], description: 'The key is older than KEY_MAX_AGE (null: no key, or its age is unknown).' },
   orphan: { anyOf: [OrphanMark, { type: 'null' }] },
+  rotation: {
+    anyOf: [
+      obj({
+        step: { type: 'string', enum: ['requested', 'creating', 'delivered', 'deactivated', 'reactivated'] },
+        since: time,
+        trigger: { type: 'string', enum: ['age', 'on-demand', 'emergency'] },
+        oldAccessKeyId: { ...str, description: 'The key the rotation retires; accessKeyId is the new one once it is made.' },
+      }),
+      { type: 'null' },
+    ],
+    description: 'The key rotation in flight, if any.',
+  },
   attachments: { type: 'array', items: Attachment },
   drift: { type: 'array', items: DriftEntry },
 });

@@ -106,6 +106,21 @@ function keyAge(createdAt: string | null, pastMaxAge: boolean | null): Html {
   return pastMaxAge ? html`${age} <span class="badge bad">older than KEY_MAX_AGE: replace it</span>` : age;
 }
 
+const ROTATION_STEPS: Record<string, string> = {
+  requested: 'rotation requested, waiting for its turn',
+  creating: 'rotating: the new key is being delivered',
+  delivered: 'rotating: the old key stays active for the overlap',
+  deactivated: 'rotating: the old key is deactivated, deleted after the grace',
+  reactivated: 'rotation stopped: the old key was still used after its deactivation',
+};
+
+/** The add-on's key rotation in flight, in words, with the key it retires. */
+function rotationNote(rotation: { step: string; since: string; trigger: string; oldAccessKeyId: string } | null): Html {
+  if (!rotation) return html``;
+  const badge = rotation.step === 'reactivated' ? 'bad' : 'warn';
+  return html`<br><span class="badge ${badge}">${ROTATION_STEPS[rotation.step] ?? rotation.step}${rotation.trigger === 'emergency' ? ' (compromised key)' : ''}</span> <span class="muted">old key <code>${rotation.oldAccessKeyId}</code></span>`;
+}
+
 export function teamsPage(frame: PageFrame, teams: ReturnType<typeof teamSummaries>, unlinked: TeamRef[]): Html {
   return layout(
     frame,
@@ -150,7 +165,7 @@ ${wanted.map(
 <td data-label="App">${a.appName ?? ''}</td>
 <td data-label="State">${a.state === 'ready' ? html`<span class="badge ok">ready</span>` : a.state === 'error' ? html`<span class="badge bad">error</span> <span class="bad">${a.lastError ?? ''}</span>` : html`<span class="badge muted">${a.state}</span>`}</td>
 <td data-label="Bucket">${a.resourceName ? html`<code>${a.resourceName}</code><br><span class="muted">${a.region ?? ''}</span>` : html`<span class="muted">none yet</span>`}</td>
-<td data-label="IAM user and key">${a.userName ? html`<code>${a.userName}</code>` : ''}${a.accessKeyId ? html`<br><code>${a.accessKeyId}</code>${keyAge(a.keyCreatedAt, a.keyPastMaxAge)}` : ''}</td>
+<td data-label="IAM user and key">${a.userName ? html`<code>${a.userName}</code>` : ''}${a.accessKeyId ? html`<br><code>${a.accessKeyId}</code>${keyAge(a.keyCreatedAt, a.keyPastMaxAge)}` : ''}${rotationNote(a.rotation)}</td>
 <td data-label="Delivered to">${a.attachments.length === 0 ? html`<span class="muted">no attachment</span>` : html`<ul>${a.attachments.map((x) => html`<li>${x.appName ?? x.appId} <span class="muted">${x.name ?? ''}</span> ${x.delivered ? html`<span class="ok">delivered</span>` : html`<span class="warn">not yet</span>`}</li>`)}</ul>`}</td>
 <td data-label="Drift">${a.drift.length === 0 ? html`<span class="ok">in sync</span>` : html`<ul>${a.drift.map((d) => html`<li><strong>${d.field}</strong>: expected <code>${d.expected ?? '—'}</code>, found <code>${d.actual ?? '—'}</code> <span class="badge ${d.status === 'repairable' ? 'warn' : 'bad'}">${d.status}</span></li>`)}</ul>`}</td>
 </tr>`,
