@@ -22,7 +22,7 @@ import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
-import { ageDue, keptByRotation, rotationDueAt } from './rotation.js';
+import { admitRotations, keptByRotation, rotationDueAt, type RotationPolicy } from './rotation.js';
 import { TAG, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
@@ -174,7 +174,7 @@ export class Controller {
     const addonConfigDelivered = this.deps.addonConfig ? await this.deps.addonConfig.addonIds() : undefined;
     const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, rotations, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
     const { actions, execution } = await this.decide(world, options);
-    const keyMaxAgeMs = this.deps.config.rotation ? this.deps.config.keyMaxAgeMs : undefined;
+    const keyMaxAgeMs = this.rotationPolicy()?.keyMaxAgeMs;
     const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode, kinds: this.kinds, ...(keyMaxAgeMs !== undefined ? { keyMaxAgeMs } : {}) });
     const managed = new Map(
       accounts
@@ -203,8 +203,8 @@ export class Controller {
   /** When each complete account's delivered keys come due for rotation by age (see {@link PassResult.rotationsDue}). */
   private rotationsDue(accounts: ObservedAccount[], records: ResourceRecord[], rotations: KeyRotation[]): PassResult['rotationsDue'] {
     const out: PassResult['rotationsDue'] = new Map();
-    const keyMaxAgeMs = this.deps.config.keyMaxAgeMs;
-    if (!this.deps.config.rotation || keyMaxAgeMs === undefined) return out;
+    const keyMaxAgeMs = this.rotationPolicy()?.keyMaxAgeMs;
+    if (keyMaxAgeMs === undefined) return out;
     const rotating = new Set(rotations.map((r) => r.addonId));
     for (const account of accounts.filter((a) => a.complete)) {
       const due = records
@@ -420,8 +420,14 @@ export class Controller {
 
   private planLimits() {
     const { config } = this.deps;
-    const rotation = config.rotation && config.keyMaxAgeMs !== undefined ? { rotation: { ...config.rotation, keyMaxAgeMs: config.keyMaxAgeMs } } : {};
-    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles, kinds: this.kinds, ...rotation };
+    const rotation = this.rotationPolicy();
+    return { maxRepairs: config.flapBreaker.maxRepairs, gc: { ...config.gc, defaultRegion: config.aws.region }, profiles: config.profiles, kinds: this.kinds, ...(rotation ? { rotation } : {}) };
+  }
+
+  /** KEY_MAX_AGE and ROTATION_*, when keys are rotated for their age; null otherwise. */
+  private rotationPolicy(): RotationPolicy | null {
+    const { rotation, keyMaxAgeMs } = this.deps.config;
+    return rotation && keyMaxAgeMs !== undefined ? { ...rotation, keyMaxAgeMs } : null;
   }
 
   /**
@@ -477,13 +483,15 @@ export class Controller {
     now: Date,
   ): { expected: ExpectedResources; deepAddons: string[] } {
     const entries = new Map<string, { resource: { kind: ResourceKindName; name: string } | null; region: string; user: string; deep: boolean }>();
-    // Keys are listed every pass for a rotation in flight or one due by age (its steps decide
-    // from them), without the rest of a deep check.
-    const keyMaxAgeMs = this.deps.config.rotation ? this.deps.config.keyMaxAgeMs : undefined;
-    const keysWanted = (record: ResourceRecord | undefined) =>
-      record !== undefined && (rotations.has(record.addonId) || (keyMaxAgeMs !== undefined && ageDue(record, now, keyMaxAgeMs)));
-    const keyUsers = new Set<string>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
+    // Keys are listed every pass for a rotation in flight, and for one that may start this pass
+    // (its team's turn: the same admission plan() makes), without the rest of a deep check. Not
+    // for every key past its due date: a fleet that comes due at once waits its turns unread.
+    const policy = this.rotationPolicy();
+    const keyUsers = new Set(rotations.keys());
+    for (const team of policy ? teams.filter((t) => teamIds.has(t.teamId)) : []) {
+      for (const addonId of admitRotations(team.addons, records, rotations, policy!, now, true)) keyUsers.add(addonId);
+    }
     const deepFor = (addonId: string, record: ResourceRecord | undefined) =>
       !record || record.state !== 'ready' || isDeepCheckDue(addonId, record.deepCheckedAt, now, this.deps.config.deepCheckWindowMs);
     for (const team of teams.filter((t) => teamIds.has(t.teamId))) {
@@ -496,7 +504,6 @@ export class Controller {
           // A new plan may ask for other settings: read them now, not when the window comes round.
           deep: deepFor(addon.addonId, record) || record?.plan !== addon.plan,
         });
-        if (keysWanted(record)) keyUsers.add(addon.addonId);
       }
     }
     for (const record of records.values()) {

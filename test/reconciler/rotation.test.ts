@@ -176,6 +176,19 @@ describe('rotation by age', () => {
     expect(started.reduce((a, b) => a + b, 0)).toBe(5);
     expect(Math.max(...started)).toBe(2);
   });
+
+  it('lists the keys of the rotations in flight and of those admitted this pass, not of every key waiting its turn', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    await provision(ids);
+    now = new Date(now.getTime() + 91 * DAY);
+    await pass();
+    // Within the overlap of the two started: no deep check is due, no other rotation may start.
+    now = new Date(now.getTime() + 10 * MINUTE);
+    const { result } = await pass();
+    const listed = [...result.accounts[0]!.users.values()].filter((u) => u.accessKeys !== null).map((u) => u.userName);
+    expect(listed.sort()).toEqual((await store.rotations.list()).map((r) => userNameFor(NAMING, r.addonId)).sort());
+    expect(listed).toHaveLength(2);
+  });
 });
 
 describe('rotation and keyed passes', () => {
