@@ -42,6 +42,7 @@ export interface RotationWrites {
   rotations: {
     request(requests: readonly RotationRequest[], at: Date): Promise<boolean>;
     resume(addonId: string, at: Date): Promise<boolean>;
+    escalate(addonId: string, oldAccessKeyId: string, at: Date): Promise<boolean>;
     approve(accountId: string, at: Date): Promise<number>;
   };
   journal: { append(entry: JournalEntry): Promise<unknown> };
@@ -64,7 +65,11 @@ export class RotationRefusedError extends UserError {}
 /** A team admin named add-ons of a team they do not administer. */
 export class OutsideTeamsError extends UserError {}
 
-/** One add-on whose key a request rotates (a new rotation) or resumes (one waiting in step `reactivated`). */
+/**
+ * One add-on whose key a request rotates (a new rotation), resumes (one waiting in step
+ * `reactivated`), or escalates (`--compromised` on a rotation in flight: it goes on as an
+ * emergency, the old key deactivated as soon as every app holds the new one, never switched on again).
+ */
 export interface PlannedRotation {
   addonId: string;
   addonName: string;
@@ -78,7 +83,7 @@ export interface PlannedRotation {
   accessKeyId: string;
   keyCreatedAt: string | null;
   keyAgeSeconds: number | null;
-  step: 'request' | 'resume';
+  step: 'request' | 'resume' | 'escalate';
   trigger: RotationTrigger;
   /** What happens to the apps and the old key, in one phrase. */
   effect: string;
@@ -111,7 +116,11 @@ export async function planRotations(deps: RotationDeps, selection: RotationSelec
     if (outside.length > 0) throw new OutsideTeamsError(`${selected.label} is outside the teams you administer: only an operator may rotate its keys`);
   }
   const inFlight = new Map(rotations.map((r) => [r.addonId, r]));
-  const busy = selected.records.filter((r) => inFlight.has(r.addonId) && inFlight.get(r.addonId)!.step !== 'reactivated');
+  // A leaked key does not wait: --compromised escalates a rotation in flight, unless it already is one.
+  const busy = selected.records.filter((r) => {
+    const flight = inFlight.get(r.addonId);
+    return flight !== undefined && (options.compromised ? flight.trigger === 'emergency' : flight.step !== 'reactivated');
+  });
   if (busy.length > 0) {
     const first = inFlight.get(busy[0]!.addonId)!;
     throw new RotationRefusedError(
@@ -130,12 +139,14 @@ export async function planRotations(deps: RotationDeps, selection: RotationSelec
       plan.skipped.push({ addonId: record.addonId, addonName: record.addonName, reason: why });
       continue;
     }
-    if (waiting && options.compromised) {
-      throw new RotationRefusedError(
-        `add-on ${record.addonName}'s rotation waits for an operator (its old key ${waiting.oldAccessKeyId} was used after its deactivation): resume it without --compromised, \`heroku-s3-controller rotate --addon ${record.addonName} --yes\`; nothing changed`,
-      );
+    // A key found still in use is resumed only when named alone: a whole team's request must not
+    // switch off, unseen, the key the controller stopped for.
+    if (waiting?.step === 'reactivated' && !options.compromised && selection.by !== 'addon') {
+      plan.skipped.push({ addonId: record.addonId, addonName: record.addonName, reason: STILL_IN_USE });
+      continue;
     }
-    const trigger: RotationTrigger = waiting?.trigger ?? (options.compromised ? 'emergency' : 'on-demand');
+    const step: PlannedRotation['step'] = !waiting ? 'request' : options.compromised ? 'escalate' : 'resume';
+    const trigger: RotationTrigger = options.compromised ? 'emergency' : (waiting?.trigger ?? 'on-demand');
     plan.rotations.push({
       addonId: record.addonId,
       addonName: record.addonName,
@@ -147,9 +158,9 @@ export async function planRotations(deps: RotationDeps, selection: RotationSelec
       accessKeyId: waiting?.oldAccessKeyId ?? record.accessKeyId!,
       keyCreatedAt: waiting ? null : (record.accessKeyCreatedAt?.toISOString() ?? null),
       keyAgeSeconds: !waiting && record.accessKeyCreatedAt ? Math.max(0, Math.floor((now.getTime() - record.accessKeyCreatedAt.getTime()) / 1000)) : null,
-      step: waiting ? 'resume' : 'request',
+      step,
       trigger,
-      effect: effectOf(waiting ? 'resume' : trigger, deps.timing),
+      effect: effectOf(step === 'request' ? trigger : step, deps.timing),
     });
   }
   if (plan.rotations.length === 0) {
@@ -167,6 +178,7 @@ export async function planRotations(deps: RotationDeps, selection: RotationSelec
 
 const NOT_LINKED = 'its team is not linked, so no pass reaches it (link it again first)';
 const NO_KEY = 'it has no access key yet (its first pass makes one)';
+const STILL_IN_USE = 'its rotation stopped because the old key was still in use: resume it alone, with --addon';
 
 /**
  * Queues the plan's rotations and resumes its waiting ones, all or none, and journals each with
@@ -181,11 +193,12 @@ export async function requestRotations(deps: Pick<RotationDeps, 'store' | 'insta
     if (asked.length > 0 && !(await tx.rotations.request(asked, at))) throw changed();
     for (const r of plan.rotations) {
       if (r.step === 'resume' && !(await tx.rotations.resume(r.addonId, at))) throw changed();
+      if (r.step === 'escalate' && !(await tx.rotations.escalate(r.addonId, r.accessKeyId, at))) throw changed();
       await tx.journal.append({
         instanceId: deps.instanceId,
         accountId: r.accountId,
         addonId: r.addonId,
-        action: r.step === 'resume' ? 'rotate-resumed' : 'rotate-requested',
+        action: { request: 'rotate-requested', resume: 'rotate-resumed', escalate: 'rotate-escalated' }[r.step],
         resource: r.accessKeyId,
         phase: 'ok',
         at,
@@ -272,7 +285,7 @@ function nextOf(r: KeyRotation, addonName: string, timing: RotationTiming): stri
   }
 }
 
-function effectOf(kind: RotationTrigger | 'resume', timing: RotationTiming): string {
+function effectOf(kind: RotationTrigger | 'resume' | 'escalate', timing: RotationTiming): string {
   const overlap = humanDuration(Math.round(timing.overlapMs / 1000));
   const grace = humanDuration(Math.round(timing.deactivatedGraceMs / 1000));
   switch (kind) {
@@ -280,6 +293,8 @@ function effectOf(kind: RotationTrigger | 'resume', timing: RotationTiming): str
       return `new key to every app; old key deactivated at once, no overlap; deleted ${grace} later even if used`;
     case 'resume':
       return `old key deactivated again after ${overlap}; deleted ${grace} later unless used again`;
+    case 'escalate':
+      return `the rotation in flight becomes an emergency: old key deactivated as soon as every app holds the new one, never switched on again; deleted ${grace} later`;
     default:
       return `new key to every app; old key deactivated after ${overlap} overlap; deleted ${grace} later unless used`;
   }

@@ -100,7 +100,7 @@ function printPlan(plan: RotationPlan, requested: boolean, output: OutputFormat)
       r.teamName ?? r.teamId,
       r.accountId,
       r.accessKeyId,
-      r.keyAgeSeconds === null ? (r.step === 'resume' ? '(resumed)' : 'unknown') : humanDuration(r.keyAgeSeconds),
+      r.keyAgeSeconds === null ? (r.step === 'request' ? 'unknown' : `(${r.step === 'resume' ? 'resumed' : 'escalated'})`) : humanDuration(r.keyAgeSeconds),
       r.effect,
     ]),
   );

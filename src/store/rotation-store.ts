@@ -97,9 +97,12 @@ export class RotationStore {
     await this.#db.query('UPDATE key_rotations SET new_access_key_id = $2 WHERE addon_id = $1', [addonId, newAccessKeyId]);
   }
 
-  /** Every attachment holds the new key: the overlap starts. */
+  /**
+   * Every attachment holds the new key: the overlap starts, or starts again when an app got the
+   * new key once more (its restart needs the old key as much as the first one did).
+   */
   async delivered(addonId: string, newAccessKeyId: string, at: Date): Promise<boolean> {
-    return this.#move(addonId, 'delivered', at, `delivered_at = $3::timestamptz, new_access_key_id = $4`, [newAccessKeyId], ['requested', 'creating']);
+    return this.#move(addonId, 'delivered', at, `delivered_at = $3::timestamptz, new_access_key_id = $4`, [newAccessKeyId], ['requested', 'creating', 'delivered']);
   }
 
   async deactivated(addonId: string, at: Date): Promise<boolean> {
@@ -119,10 +122,28 @@ export class RotationStore {
     return this.#move(addonId, 'delivered', at, 'delivered_at = $3::timestamptz, approved_at = $3::timestamptz', [], ['reactivated']);
   }
 
+  /**
+   * An operator says the old key leaked while its rotation is in flight: it goes on as an
+   * emergency (no overlap, approved, never reactivated). One waiting in step `reactivated` goes
+   * back to `delivered`, so the next pass deactivates it. False when the row is gone, names
+   * another old key, or already is an emergency.
+   */
+  async escalate(addonId: string, oldAccessKeyId: string, at: Date): Promise<boolean> {
+    const rows = await this.#db.query(
+      `UPDATE key_rotations SET trigger = 'emergency', approved_at = $3::timestamptz,
+         step = CASE WHEN step = 'reactivated' THEN 'delivered' ELSE step END,
+         delivered_at = CASE WHEN step = 'reactivated' THEN $3::timestamptz ELSE delivered_at END,
+         step_at = CASE WHEN step = 'reactivated' THEN $3::timestamptz ELSE step_at END
+       WHERE addon_id = $1 AND old_access_key_id = $2 AND trigger <> 'emergency' RETURNING addon_id`,
+      [addonId, oldAccessKeyId, at],
+    );
+    return rows.length > 0;
+  }
+
   /** Lets the rotation breaker pass the held deactivations of one account; returns how many. */
   async approve(accountId: string, at: Date): Promise<number> {
     const rows = await this.#db.query(
-      `UPDATE key_rotations SET approved_at = $2::timestamptz WHERE account_id = $1 AND approved_at IS NULL AND step IN ('creating', 'delivered') RETURNING addon_id`,
+      `UPDATE key_rotations SET approved_at = $2::timestamptz WHERE account_id = $1 AND approved_at IS NULL AND step IN ('creating', 'delivered', 'deactivated') RETURNING addon_id`,
       [accountId, at],
     );
     return rows.length;

@@ -83,6 +83,7 @@ function world(o: { records: ResourceRecord[]; rotations?: KeyRotation[]; delive
   const journal: JournalEntry[] = [];
   const requested: RotationRequest[] = [];
   const resumed: string[] = [];
+  const escalated: string[] = [];
   const deps: RotationDeps = {
     store: {
       resources: { listAll: async () => o.records },
@@ -91,11 +92,12 @@ function world(o: { records: ResourceRecord[]; rotations?: KeyRotation[]; delive
       rotations: { list: async () => o.rotations ?? [] },
       // Writes land only when the whole transaction does.
       transaction: async (fn) => {
-        const staged = { journal: [] as JournalEntry[], requested: [] as RotationRequest[], resumed: [] as string[] };
+        const staged = { journal: [] as JournalEntry[], requested: [] as RotationRequest[], resumed: [] as string[], escalated: [] as string[] };
         const tx: RotationWrites = {
           rotations: {
             request: async (rs) => (o.requestAnswer ?? true) && (staged.requested.push(...rs), true),
             resume: async (id) => (staged.resumed.push(id), true),
+            escalate: async (id) => (staged.escalated.push(id), true),
             approve: async () => 0,
           },
           journal: { append: async (e) => staged.journal.push(e) },
@@ -104,6 +106,7 @@ function world(o: { records: ResourceRecord[]; rotations?: KeyRotation[]; delive
         journal.push(...staged.journal);
         requested.push(...staged.requested);
         resumed.push(...staged.resumed);
+        escalated.push(...staged.escalated);
         return result;
       },
     },
@@ -114,11 +117,11 @@ function world(o: { records: ResourceRecord[]; rotations?: KeyRotation[]; delive
     instanceId: 'test',
     timing: TIMING,
   };
-  return { deps, journal, requested, resumed };
+  return { deps, journal, requested, resumed, escalated };
 }
 
 describe('planRotations', () => {
-  it('an app takes in its own add-ons and those attached to it; orphans stay out, unlinked teams and keyless add-ons are named; a waiting rotation is resumed', async () => {
+  it('an app takes in its own add-ons and those attached to it; orphans stay out, unlinked teams and keyless add-ons are named; a waiting rotation is resumed only when named alone', async () => {
     const w = world({
       records: [
         record('web', { appId: 'app-web' }),
@@ -135,12 +138,12 @@ describe('planRotations', () => {
     expect(plan.rotations.map((r) => [r.addonId, r.step, r.trigger, r.accessKeyId, r.appName])).toEqual([
       ['web', 'request', 'on-demand', 'AKIAWEB', 'web'],
       ['shared', 'request', 'on-demand', 'AKIASHARED', null],
-      ['held', 'resume', 'on-demand', 'AKIAHELD-OLD', 'web'],
     ]);
     expect(plan.rotations[0]).toMatchObject({ keyAgeSeconds: 30 * 86_400, effect: 'new key to every app; old key deactivated after 1 h overlap; deleted 1 d later unless used' });
     expect(plan.skipped.map((s) => [s.addonId, s.reason])).toEqual([
       ['fresh', expect.stringMatching(/no access key yet/)],
       ['moved', expect.stringMatching(/team is not linked/)],
+      ['held', 'its rotation stopped because the old key was still in use: resume it alone, with --addon'],
     ]);
 
     await requestRotations(w.deps, plan, 'cli:ada', NOW);
@@ -148,6 +151,10 @@ describe('planRotations', () => {
       ['web', 'AKIAWEB', 'cli:ada'],
       ['shared', 'AKIASHARED', 'cli:ada'],
     ]);
+    expect(w.resumed).toEqual([]);
+    const alone = await planRotations(w.deps, { by: 'addon', value: 'held' }, { compromised: false }, NOW);
+    expect(alone.rotations.map((r) => [r.addonId, r.step, r.accessKeyId])).toEqual([['held', 'resume', 'AKIAHELD-OLD']]);
+    await requestRotations(w.deps, alone, 'cli:ada', NOW);
     expect(w.resumed).toEqual(['held']);
     expect(w.journal.map((e) => [e.action, e.addonId, e.resource, e.detail?.actor])).toEqual([
       ['rotate-requested', 'web', 'AKIAWEB', 'cli:ada'],
@@ -169,13 +176,35 @@ describe('planRotations', () => {
     const gone = await refusal(planRotations(w.deps, { by: 'addon', value: 'bucket-gone' }, { compromised: false }, NOW));
     expect(gone).toBeInstanceOf(RotationRefusedError);
     expect(gone!.message).toMatch(/^add-on bucket-gone is no longer wanted \(orphaned since .*\): its key goes with its resources, nothing to rotate$/);
-    const busy = await refusal(planRotations(w.deps, { by: 'team', value: 'acme' }, { compromised: true }, NOW));
+    const busy = await refusal(planRotations(w.deps, { by: 'team', value: 'acme' }, { compromised: false }, NOW));
     expect(busy).toBeInstanceOf(RotationRefusedError);
     expect(busy!.message).toBe('4 of the selected add-ons already have a rotation in flight (bucket-a, bucket-b, bucket-c and 1 more): nothing changed; `heroku-s3-controller rotations` shows their progress');
     const none = world({ records: [record('x', { accessKeyId: null, secretAccessKey: null })] });
     const keyless = await refusal(planRotations(none.deps, { by: 'account', value: ACCOUNT }, { compromised: false }, NOW));
     expect(keyless!.message).toBe(`none of the 1 add-on(s) of AWS account ${ACCOUNT} can be rotated: it has no access key yet (its first pass makes one); nothing changed`);
     for (const err of [unknown, gone, busy, keyless]) expect(err!.message).not.toContain('\n');
+  });
+
+  it('--compromised escalates rotations in flight (a leaked key does not wait its turn), but not one that already is an emergency', async () => {
+    const w = world({
+      records: [record('queued'), record('overlap', { accessKeyId: 'AKIANEW' }), record('fresh')],
+      rotations: [rotation('queued', { step: 'requested', trigger: 'on-demand', oldAccessKeyId: 'AKIAQUEUED' }), rotation('overlap', { step: 'delivered', trigger: 'age', oldAccessKeyId: 'AKIAOVERLAP' })],
+    });
+    const plan = await planRotations(w.deps, { by: 'team', value: 'acme' }, { compromised: true }, NOW);
+    expect(plan.rotations.map((r) => [r.addonId, r.step, r.trigger, r.accessKeyId])).toEqual([
+      ['queued', 'escalate', 'emergency', 'AKIAQUEUED'],
+      ['overlap', 'escalate', 'emergency', 'AKIAOVERLAP'],
+      ['fresh', 'request', 'emergency', 'AKIAFRESH'],
+    ]);
+    await requestRotations(w.deps, plan, 'cli:ada', NOW);
+    expect(w.escalated).toEqual(['queued', 'overlap']);
+    expect(w.journal.map((e) => [e.action, e.addonId])).toEqual([
+      ['rotate-escalated', 'queued'],
+      ['rotate-escalated', 'overlap'],
+      ['rotate-requested', 'fresh'],
+    ]);
+    const again = world({ records: [record('queued')], rotations: [rotation('queued', { trigger: 'emergency', oldAccessKeyId: 'AKIAQUEUED' })] });
+    await expect(planRotations(again.deps, { by: 'addon', value: 'queued' }, { compromised: true }, NOW)).rejects.toThrow(/already has a rotation in flight/);
   });
 
   it('writes nothing when anything changed since the plan (another rotation started, a key replaced)', async () => {

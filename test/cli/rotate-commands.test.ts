@@ -131,9 +131,7 @@ describe('rotate: bad input is one line, exit 2, and changes nothing', () => {
     [['rotate', '--addon', 'web', '--team', 'acme', '--yes'], /give exactly one of .*, not --addon and --team/],
     [['rotate', '--addon', 'bucket-busy', '--yes'], /add-on bucket-busy already has a rotation in flight \(step creating since .*\): nothing changed; `heroku-s3-controller rotations`/],
     [['rotate', '--team', 'busy', '--yes'], /add-on bucket-busy already has a rotation in flight/],
-    [['rotate', '--account', BUSY, '--compromised', '--yes'], /already has a rotation in flight/],
     [['rotate', '--addon', 'bucket-nokey', '--yes'], /add-on bucket-nokey cannot be rotated: it has no access key yet/],
-    [['rotate', '--addon', 'bucket-held', '--compromised', '--yes'], /rotation waits for an operator .*resume it without --compromised/],
     [['rotate', 'approve', '--account', ACME], /no key rotation in account \d{12} waits for approval: there is nothing to approve/],
     [['rotate', 'approve', '--account', 'nope'], /--account "nope" is not a 12-digit AWS account id/],
   ])('%j', async (args, message) => {
@@ -232,6 +230,18 @@ describe('rotate: good input', () => {
     expect(line).toMatchObject({ resource: 'AKIAHELDOLD000000001', detail: expect.objectContaining({ actor: expect.stringMatching(/^cli:/) }) });
     // It is in flight again: no second resume.
     expectOneLineError(await run(['rotate', '--addon', 'bucket-held', '--yes']), /already has a rotation in flight \(step delivered/);
+  });
+
+  it('--compromised escalates a rotation in flight to an emergency, once', async () => {
+    // After the resume above, held's rotation is in its overlap, as an on-demand one.
+    const result = await run(['rotate', '--addon', 'bucket-held', '--compromised', '--yes']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/AKIAHELDOLD000000001\s+\(escalated\)\s+the rotation in flight becomes an emergency/);
+    expect(await store.rotations.get('held')).toMatchObject({ step: 'delivered', trigger: 'emergency', oldAccessKeyId: 'AKIAHELDOLD000000001', approvedAt: expect.any(Date) });
+    expect(await store.journal.list({ action: 'rotate-escalated', addonId: 'held' })).toEqual([expect.objectContaining({ resource: 'AKIAHELDOLD000000001', detail: expect.objectContaining({ compromised: true }) })]);
+    const before = await state();
+    expectOneLineError(await run(['rotate', '--addon', 'bucket-held', '--compromised', '--yes']), /already has a rotation in flight/);
+    expect(await state()).toBe(before);
   });
 
   it('rotate approve lets the rotation breaker pass an account\'s held rotations, once', async () => {

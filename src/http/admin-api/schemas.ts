@@ -226,7 +226,7 @@ const PlannedRotation = obj({
   accessKeyId: { ...str, description: 'The key the rotation replaces.' },
   keyCreatedAt: nullableTime,
   keyAgeSeconds: { type: ['integer', 'null'], minimum: 0 },
-  step: { type: 'string', enum: ['request', 'resume'], description: 'request: a new rotation; resume: one waiting in step reactivated goes on.' },
+  step: { type: 'string', enum: ['request', 'resume', 'escalate'], description: 'request: a new rotation; resume: one waiting in step reactivated goes on; escalate: --compromised on a rotation in flight makes it an emergency.' },
   trigger,
   effect: { ...str, description: 'What happens to the apps and the old key.' },
 });
