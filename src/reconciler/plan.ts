@@ -15,7 +15,7 @@ import { UNKNOWN_PLAN, planGarbageCollection, type GcPolicy } from './plan-gc.js
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import type { KeyRotation } from '../store/types.js';
-import { DEFAULT_ROTATION_POLICY, NO_ROTATION, admitRotations, holdMassDeactivations, keptByRotation, planRotation, type RotationPolicy } from './rotation.js';
+import { DEFAULT_ROTATION_POLICY, NO_ROTATION, admitRotations, afterDeliveries, holdMassDeactivations, keptByRotation, planRotation, type RotationPolicy } from './rotation.js';
 import {
   TAG,
   USER_POLICY_NAME,
@@ -335,12 +335,14 @@ function planAddon(ctx: AddonContext): Action[] {
         })
       : NO_ROTATION;
   actions.push(...rotation.start);
+  const beforeDeliveries = actions.length;
   // An adopted key becomes the record's when applied; what the apps hold is compared next pass.
   if (!blocked && !user.keys.adopting) planDeliveries(ctx, bucket, region, user.keys.newKey || rotation.start.length > 0, actions);
+  const delivering = actions.slice(beforeDeliveries).some((a) => a.kind === 'deliver-config-vars' && !a.alreadyOnApp);
   // Keys are retired, and a rotation steps on, only after every delivery before them in this list
   // has landed (the executor stops an add-on's actions at its first failure): no app is left
   // holding a deleted or inactive key.
-  if (!blocked) actions.push(...rotation.after, ...user.keys.retirements);
+  if (!blocked) actions.push(...afterDeliveries(rotation.after, delivering), ...user.keys.retirements);
   return actions;
 }
 

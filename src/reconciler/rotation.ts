@@ -223,6 +223,21 @@ export function planRotation(input: RotationInput): RotationPlan {
   return { start: [], after, keeps: old.accessKeyId };
 }
 
+/**
+ * The rotation's steps after this pass's deliveries. A pass that gives the new key to an app again
+ * (a rollback restored its old vars, an attachment was added) starts the overlap over instead of
+ * deactivating the old key: that app restarts now, and its dynos use the old key until they have.
+ * A compromised key is switched off all the same.
+ */
+export function afterDeliveries(after: Action[], delivering: boolean): Action[] {
+  if (!delivering) return after;
+  return after.map((a) =>
+    a.kind === 'deactivate-access-key' && a.reason === RotationReason.OverlapOver
+      ? { addonId: a.addonId, accountId: a.accountId, userName: a.userName, kind: 'mark-rotation-delivered', reason: RotationReason.Delivered, oldAccessKeyId: a.accessKeyId }
+      : a,
+  );
+}
+
 function deactivation(input: RotationInput, oldAccessKeyId: string, rotation: KeyRotation | null): Action {
   const emergency = rotation?.trigger === 'emergency';
   return {

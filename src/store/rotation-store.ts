@@ -102,7 +102,7 @@ export class RotationStore {
    * new key once more (its restart needs the old key as much as the first one did).
    */
   async delivered(addonId: string, newAccessKeyId: string, at: Date): Promise<boolean> {
-    return this.#move(addonId, 'delivered', at, `delivered_at = $3::timestamptz, new_access_key_id = $4`, [newAccessKeyId], ['requested', 'creating', 'delivered']);
+    return this.#move(addonId, 'delivered', at, `delivered_at = $3::timestamptz, new_access_key_id = $4`, [newAccessKeyId], ['requested', 'creating', 'delivered', 'deactivated']);
   }
 
   async deactivated(addonId: string, at: Date): Promise<boolean> {

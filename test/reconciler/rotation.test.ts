@@ -295,10 +295,33 @@ describe('a rotated-out key still in use', () => {
     expect(refused.failed.map((f) => f.action.kind)).toEqual(['deactivate-access-key']);
     expect(user('a').keys.find((k) => k.accessKeyId === k1)!.status).toBe('Active');
     expectAppsWork(['a']);
+    // The app gets the new key again, and restarts: the overlap starts over, the old key stays on.
     const next = await pass(c);
-    expect(next.kinds).toEqual(['deliver-config-vars', 'deactivate-access-key']);
+    expect(next.kinds).toEqual(['deliver-config-vars', 'mark-rotation-delivered']);
     expect(next.failed).toEqual([]);
     expect(heldKey('app-a')).not.toBe(k1);
+    expect(user('a').keys.find((k) => k.accessKeyId === k1)!.status).toBe('Active');
+    expectAppsWork(['a']);
+    now = new Date(now.getTime() + 30 * MINUTE);
+    expect((await pass(c)).kinds).toEqual([]);
+    now = new Date(now.getTime() + 31 * MINUTE);
+    expect((await pass(c)).kinds).toEqual(['deactivate-access-key']);
+    expectAppsWork(['a']);
+  });
+
+  it('the same when the plan itself sees an app holding the old key again (its deep check): new key, overlap again, then deactivation', async () => {
+    await provision(['a']);
+    const { accessKeyId: k1, secretAccessKey: secret1 } = (await store.resources.get('a'))!;
+    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1!, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    await pass();
+    const names = configVarNames('BUCKET');
+    await configVars.set('app-a', { [names.accessKeyId]: k1!, [names.secretAccessKey]: secret1! });
+    now = new Date(now.getTime() + HOUR + MINUTE);
+    const next = await pass();
+    expect(next.kinds).toEqual(['deliver-config-vars', 'mark-rotation-delivered']);
+    expect(user('a').keys.find((k) => k.accessKeyId === k1)!.status).toBe('Active');
+    now = new Date(now.getTime() + HOUR + MINUTE);
+    expect((await pass()).kinds).toEqual(['deactivate-access-key']);
     expectAppsWork(['a']);
   });
 });
