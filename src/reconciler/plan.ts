@@ -61,14 +61,22 @@ export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits 
     const link = linksByTeam.get(team.teamId);
     if (!link) continue;
     const account = input.observed.get(link.accountId);
-    const admitted = input.startRotations !== false && (limits.rotation || rotations.size > 0) ? admitRotations(team.addons, input.records, rotations, rotationPolicy, input.now, limits.rotation !== undefined) : NO_ADDONS;
-    for (const addon of team.addons) {
+    const rotating = input.startRotations !== false && (limits.rotation !== undefined || rotations.size > 0);
+    const admit = (startable: ReadonlySet<string>) => admitRotations(team.addons, input.records, rotations, rotationPolicy, input.now, limits.rotation !== undefined, startable);
+    // Rotations start in two rounds: every add-on is planned with only the rotations already
+    // admitted (a new key being made); then the team's turns go to those that could start now, and
+    // only those are planned again. An add-on that cannot start (blocked, a slot taken) never holds
+    // a turn, however old its key.
+    const before = rotating ? admit(NO_ADDONS) : NO_ADDONS;
+    const first = new Map<string, Action[]>();
+    const wanting = new Set<string>();
+    const planOne = (addon: DesiredAddon, admitted: boolean): Action[] => {
       let profile = profileByPlan.get(addon.plan);
       if (profile === undefined) {
         profile = profileFor(profiles, addon.plan);
         profileByPlan.set(addon.plan, profile);
       }
-      const planned = planAddon({
+      const ctx: AddonContext = {
           input,
           addon,
           link,
@@ -86,9 +94,18 @@ export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits 
           tags: null,
           usersPlanned,
           rotation: rotations.get(addon.addonId) ?? null,
-          rotationAdmitted: admitted.has(addon.addonId),
+          rotationAdmitted: admitted,
           rotationPolicy,
-      });
+          rotationWanted: false,
+      };
+      const planned = planAddon(ctx);
+      if (ctx.rotationWanted) wanting.add(addon.addonId);
+      return planned;
+    };
+    for (const addon of team.addons) first.set(addon.addonId, planOne(addon, before.has(addon.addonId)));
+    const admitted = rotating && wanting.size > 0 ? admit(wanting) : NO_ADDONS;
+    for (const addon of team.addons) {
+      const planned = admitted.has(addon.addonId) && !before.has(addon.addonId) ? planOne(addon, true) : first.get(addon.addonId)!;
       holdBackFlapping(planned, input.recentRepairs, breaker, actions);
     }
   }
@@ -196,6 +213,8 @@ interface AddonContext {
   /** Its rotation may start this pass (pacing per team: see admitRotations). */
   rotationAdmitted: boolean;
   rotationPolicy: RotationPolicy;
+  /** Set by planAddon: its rotation could start now, were it admitted. */
+  rotationWanted: boolean;
 }
 
 
@@ -334,6 +353,7 @@ function planAddon(ctx: AddonContext): Action[] {
           now: ctx.now,
         })
       : NO_ROTATION;
+  ctx.rotationWanted = rotation.wants === true;
   actions.push(...rotation.start);
   const beforeDeliveries = actions.length;
   // An adopted key becomes the record's when applied; what the apps hold is compared next pass.

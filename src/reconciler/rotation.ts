@@ -72,6 +72,8 @@ export function admitRotations(
   now: Date,
   /** Keys are rotated for their age (a policy is configured); else only requested rotations start. */
   byAge: boolean,
+  /** When given, only these may start (those that could, this pass); rotations already admitted go on regardless. */
+  startable?: ReadonlySet<string>,
 ): Set<string> {
   const restarting = new Set<string>();
   const admitted = new Set<string>();
@@ -85,6 +87,8 @@ export function admitRotations(
       for (const a of addon.attachments) restarting.add(a.appId);
       // Admitted before, and its new key not made yet (a pass died): it goes on.
       if (!made) admitted.add(addon.addonId);
+    } else if (startable && !startable.has(addon.addonId)) {
+      continue;
     } else if (rotation && !made) {
       candidates.push({ addon, order: [rotation.trigger === 'emergency' ? 0 : 1, rotation.requestedAt.getTime()] });
     } else if (!rotation && byAge && ageDue(record, now, policy.keyMaxAgeMs)) {
@@ -121,9 +125,16 @@ export interface RotationPlan {
   after: Action[];
   /** The old key the rotation keeps (the usual plan must not retire it); null when none. */
   keeps: string | null;
+  /** It would start now, were it admitted (see {@link admitRotations}). */
+  wants?: boolean;
 }
 
 export const NO_ROTATION: RotationPlan = { start: [], after: [], keeps: null };
+const WANTS_TO_START: RotationPlan = { start: [], after: [], keeps: null, wants: true };
+
+function byAgeDue(record: ResourceRecord, now: Date, policy: RotationPolicy): boolean {
+  return ageDue(record, now, policy.keyMaxAgeMs);
+}
 
 export interface RotationInput {
   addon: DesiredAddon;
@@ -157,7 +168,8 @@ export function planRotation(input: RotationInput): RotationPlan {
   if (!rotation || record.accessKeyId === rotation.oldAccessKeyId) {
     // Not made yet: only when admitted, and only into a free slot (an unrecorded key, say one made
     // by a crashed attempt, is deleted by the usual plan first).
-    if (!input.admitted || keys.length !== 1 || keys[0]!.accessKeyId !== record.accessKeyId) return NO_ROTATION;
+    if (keys.length !== 1 || keys[0]!.accessKeyId !== record.accessKeyId) return NO_ROTATION;
+    if (!input.admitted) return rotation || byAgeDue(record, now, policy) ? WANTS_TO_START : NO_ROTATION;
     const trigger = rotation?.trigger ?? 'age';
     const pastMaxAge = record.accessKeyCreatedAt !== null && now.getTime() - record.accessKeyCreatedAt.getTime() > policy.keyMaxAgeMs;
     const reason = trigger === 'emergency' ? RotationReason.Compromised : trigger === 'on-demand' ? RotationReason.Requested : pastMaxAge ? DriftKind.KeyPastMaxAge : RotationReason.AgeDue;

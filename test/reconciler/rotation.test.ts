@@ -177,6 +177,21 @@ describe('rotation by age', () => {
     expect(Math.max(...started)).toBe(2);
   });
 
+  it('an add-on whose rotation cannot start (its user lost our tags) holds no turn of its team, however old its key', async () => {
+    desired.addons.set('x', addon('x', ['app-x1', 'app-x2']));
+    expect((await pass()).failed).toEqual([]);
+    now = new Date(now.getTime() + DAY);
+    await provision(['a', 'b']);
+    user('x').tags = {};
+    now = new Date(now.getTime() + 91 * DAY);
+    const started = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      for (const a of (await pass()).result.actions) if (a.kind === 'create-rotation-key') started.add(a.addonId);
+      now = new Date(now.getTime() + 2 * HOUR);
+    }
+    expect([...started].sort()).toEqual(['a', 'b']);
+  });
+
   it('lists the keys of the rotations in flight and of those admitted this pass, not of every key waiting its turn', async () => {
     const ids = ['a', 'b', 'c', 'd', 'e'];
     await provision(ids);
