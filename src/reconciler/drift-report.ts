@@ -5,7 +5,7 @@
 import type { Action } from './actions.js';
 import { actionResource, isDestructive } from './actions.js';
 import type { DriftItem, DriftReport } from './drift.js';
-import type { Link, ResourceRecord } from '../store/types.js';
+import type { KeyRotation, Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind } from '../reasons.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
@@ -101,6 +101,8 @@ export interface ReportContext {
   kinds?: KindTable;
   /** KEY_MAX_AGE: a delivered key older than this and not rotated this pass is reported as waiting. */
   keyMaxAgeMs?: number;
+  /** Key rotations in flight: what such a key waits for, when it is not its turn. */
+  rotations?: KeyRotation[];
 }
 
 export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
@@ -145,18 +147,29 @@ function oldKeyItems(context: ReportContext, reported: DriftItem[], now: Date): 
     if (made === null || record.accessKeyId === null || record.orphan !== null || covered.has(record.addonId)) continue;
     const ageDays = Math.floor((now.getTime() - made.getTime()) / 86_400_000);
     if (now.getTime() - made.getTime() <= maxAge) continue;
+    const rotation = context.rotations?.find((r) => r.addonId === record.addonId);
     items.push({
       accountId: record.accountId,
       addonId: record.addonId,
       resource: record.accessKeyId,
       field: 'accessKey',
       expected: `younger than ${Math.round(maxAge / 86_400_000)} days`,
-      actual: `${ageDays} days old; its rotation waits for its turn`,
+      actual: `${ageDays} days old; ${waitingFor(rotation, context.gcMode)}`,
       kind: DriftKind.KeyPastMaxAge,
       status: 'waiting',
     });
   }
   return items;
+}
+
+/** What a key past KEY_MAX_AGE waits for: its turn, or the rotation already in flight for the add-on. */
+function waitingFor(rotation: KeyRotation | undefined, gcMode: ReportContext['gcMode']): string {
+  if (!rotation) return 'its rotation waits for its turn';
+  const since = `since ${rotation.stepAt.toISOString()}`;
+  if (rotation.step === 'deactivated' && gcMode !== undefined && gcMode !== 'enabled') {
+    return `the rotation before it waits to delete its old key (step deactivated ${since}), which GC_MODE=${gcMode} does not do: set GC_MODE=enabled`;
+  }
+  return `a rotation is in flight (step ${rotation.step} ${since}); the next starts once it is over`;
 }
 
 /**

@@ -87,4 +87,16 @@ describe('keys past KEY_MAX_AGE', () => {
     );
     expect(rotating.items.map((i) => [i.kind, i.status])).toEqual([['key-past-max-age', 'repairable']]);
   });
+
+  it('says what such a key waits for when a rotation of the add-on is still in flight, and when GC_MODE keeps it from ending', () => {
+    const old = record({ accessKeyCreatedAt: new Date(NOW.getTime() - 100 * DAY) });
+    const rotation = (step: 'delivered' | 'deactivated') => ({
+      addonId: ADDON, accountId: ACCOUNT, oldAccessKeyId: 'AKIAOLDER', newAccessKeyId: old.accessKeyId, trigger: 'age' as const, step,
+      requestedAt: NOW, requestedBy: 'controller', stepAt: NOW, deliveredAt: NOW, deactivatedAt: null, approvedAt: null,
+    });
+    const actual = (step: 'delivered' | 'deactivated', gcMode: 'enabled' | 'dry-run') =>
+      buildDriftReport([], [], NOW, { records: [old], links: [link()], keyMaxAgeMs: 90 * DAY, gcMode, rotations: [rotation(step)] }).items[0]!.actual;
+    expect(actual('delivered', 'enabled')).toBe(`100 days old; a rotation is in flight (step delivered since ${NOW.toISOString()}); the next starts once it is over`);
+    expect(actual('deactivated', 'dry-run')).toBe(`100 days old; the rotation before it waits to delete its old key (step deactivated since ${NOW.toISOString()}), which GC_MODE=dry-run does not do: set GC_MODE=enabled`);
+  });
 });
