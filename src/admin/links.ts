@@ -5,7 +5,11 @@
  */
 import type { LinkFieldName } from '../links/verify-credentials.js';
 import type { JournalEntry, Link, LinkAuth } from '../store/types.js';
-import { UserError } from '../util/errors.js';
+import { errorCodeOf } from '../util/error-class.js';
+import { UserError, errorMessage } from '../util/errors.js';
+
+/** STS's answers for a key that no longer works (deleted, deactivated, or its secret wrong). */
+const KEY_REFUSED: ReadonlySet<string> = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch']);
 
 export const ROLE_ARN = /^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -154,8 +158,12 @@ export async function rotateLinkKey(deps: RotateDeps, request: RotateRequest, ac
       `access key ${request.auth.accessKeyId} belongs to AWS account ${identity.accountId}, but team ${team.name} is linked to account ${link.accountId}: give a key of the linked IAM user in account ${link.accountId} (to move the team to another account, link again without --rotate)`,
     );
   }
-  // The old key may already be deactivated or deleted; then the account is all that can be compared.
-  const before = await deps.verify(old, field).catch(() => null);
+  // The old key may already be deactivated or deleted (STS refuses it): then the account is all
+  // that can be compared. Any other failure (throttling, a timeout) is no proof of that: refused.
+  const before = await deps.verify(old, field).catch((err: unknown) => {
+    if (KEY_REFUSED.has(errorCodeOf((err as { cause?: unknown }).cause) ?? '')) return null;
+    throw new UserError(`cannot check which IAM identity team ${team.name}'s current key ${old.accessKeyId} acts as (${errorMessage(err)}), so the new key cannot be compared with it: nothing changed; try again`);
+  });
   if (before && before.arn !== '' && identity.arn !== '' && before.arn !== identity.arn) {
     throw new UserError(
       `access key ${request.auth.accessKeyId} acts as ${identity.arn}, but team ${team.name} is linked as ${before.arn}: make the new key for ${before.arn} (to link as another identity, link again without --rotate)`,

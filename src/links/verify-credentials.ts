@@ -88,7 +88,8 @@ export async function verifyCredentials(auth: LinkAuth, options: VerifyOptions):
     return { accountId: identity.Account, arn: identity.Arn ?? '', keyCreatedAt };
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new UserError(explainCallerIdentity(auth, err, options.field ?? FLAG_NAME));
+    // The AWS error stays the cause: a caller may tell a refused key from a failed call.
+    throw new UserError(explainCallerIdentity(auth, err, options.field ?? FLAG_NAME), { cause: err });
   } finally {
     caller.destroy();
   }

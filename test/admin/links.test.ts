@@ -94,3 +94,42 @@ describe('rotateLinkKey', () => {
     expect(w.journal).toEqual([]);
   });
 });
+
+describe('rotateLinkKey: the old key\'s identity', () => {
+  const old = { kind: 'keys' as const, accessKeyId: 'AKIAOLD', secretAccessKey: 'CANARYold' };
+  const fresh = { kind: 'keys' as const, accessKeyId: 'AKIANEW', secretAccessKey: 'CANARYnew' };
+  const setup = async (oldAnswer: () => Promise<{ accountId: string; arn: string }>) => {
+    const w = world({ acme: { id: 't-acme', name: 'acme' } }, () => '555555555555');
+    await w.deps.links.save({ teamId: 't-acme', teamName: 'acme', accountId: '555555555555', region: null, auth: old });
+    const replaced: unknown[] = [];
+    const deps: LinkDeps = {
+      ...w.deps,
+      verify: async (auth) => (auth.kind === 'keys' && auth.accessKeyId === 'AKIAOLD' ? oldAnswer() : { accountId: '555555555555', arn: 'arn:aws:iam::555555555555:user/other' }),
+    };
+    const rotate = () =>
+      rotateLinkKey({ ...deps, links: { get: deps.links.get, replaceKey: async (...args: unknown[]) => (replaced.push(args), w.links.get('t-acme')!) } }, { team: 'acme', auth: fresh }, 'cli:ops', field);
+    return { w, rotate, replaced };
+  };
+  const refusedWith = (code: string) => async () => {
+    throw new UserError('STS refused it', { cause: Object.assign(new Error(code), { name: code }) });
+  };
+
+  it('compares with the old key\'s identity when STS answers for it', async () => {
+    const { rotate, replaced } = await setup(async () => ({ accountId: '555555555555', arn: 'arn:aws:iam::555555555555:user/linked' }));
+    await expect(rotate()).rejects.toThrow(/acts as arn:aws:iam::555555555555:user\/other, but team acme is linked as arn:aws:iam::555555555555:user\/linked/);
+    expect(replaced).toEqual([]);
+  });
+
+  it('compares only the account when STS refuses the old key (deleted or deactivated)', async () => {
+    const { rotate, replaced } = await setup(refusedWith('InvalidClientTokenId'));
+    await rotate();
+    expect(replaced).toHaveLength(1);
+  });
+
+  it('refuses, changing nothing, when the old key could not be checked for another reason (throttled, timed out)', async () => {
+    const { w, rotate, replaced } = await setup(refusedWith('Throttling'));
+    await expect(rotate()).rejects.toThrow(/^cannot check which IAM identity team acme's current key AKIAOLD acts as \(STS refused it\), so the new key cannot be compared with it: nothing changed; try again$/);
+    expect(replaced).toEqual([]);
+    expect(w.journal).toEqual([]);
+  });
+});
