@@ -135,6 +135,12 @@ export interface DeactivateAccessKey extends ActionBase {
   accessKeyId: string;
   /** An operator asked for it: the rotation breaker does not count it. */
   approved: boolean;
+  /**
+   * IAM's last use of the old key must not be later than this (the overlap's second half): a
+   * client the delivery did not reach still uses it, so it stays active and the rotation stops.
+   * Absent for a compromised key, which goes whatever uses it.
+   */
+  unusedSince?: Date;
   attachments: { attachmentId: string; appId: string; appName: string; attachmentName: string }[];
 }
 

@@ -228,7 +228,7 @@ export function planRotation(input: RotationInput): RotationPlan {
         kind: 'blocked',
         reason: BlockedReason.RotatedKeyInUse,
         resource: old.accessKeyId,
-        message: `access key ${old.accessKeyId} of ${input.userName} was still used after the rotation deactivated it, so it was switched back on; its apps hold the new key ${newKey}. Find what still uses the old key (CloudTrail, or IAM's last-used information), then run \`heroku-s3-controller rotate --addon ${input.addon.addonName} --yes\` to finish the rotation`,
+        message: `access key ${old.accessKeyId} of ${input.userName} was still used after its apps got the new key ${newKey} (late in the overlap, or after its deactivation), so the rotation stopped and the old key stays active. Find what still uses it (CloudTrail, or IAM's last-used information), then run \`heroku-s3-controller rotate --addon ${input.addon.addonName} --yes\` to finish the rotation`,
       });
       break;
   }
@@ -260,6 +260,9 @@ function deactivation(input: RotationInput, oldAccessKeyId: string, rotation: Ke
     reason: emergency ? RotationReason.Compromised : RotationReason.OverlapOver,
     accessKeyId: oldAccessKeyId,
     approved: rotation !== null && (rotation.approvedAt !== null || rotation.trigger !== 'age'),
+    // AWS's own procedure: before switching a key off, see that nothing used it since the apps
+    // got the new one (the first half of the overlap is the apps' restart).
+    ...(!emergency && rotation?.deliveredAt ? { unusedSince: new Date(rotation.deliveredAt.getTime() + input.policy.overlapMs / 2) } : {}),
     attachments: input.addon.attachments.map((a) => ({ attachmentId: a.id, appId: a.appId, appName: a.appName, attachmentName: a.name })),
   };
 }

@@ -109,9 +109,13 @@ export class RotationStore {
     return this.#move(addonId, 'deactivated', at, 'deactivated_at = $3::timestamptz', [], ['delivered', 'deactivated']);
   }
 
-  /** Written before the old key is switched back on (the intent): a crash leaves it to be done again. */
+  /**
+   * The old key is still in use (after its deactivation, or late in the overlap): the rotation
+   * stops for an operator. Written before the key is switched back on (the intent): a crash
+   * leaves that to be done again.
+   */
   async reactivated(addonId: string, at: Date): Promise<boolean> {
-    return this.#move(addonId, 'reactivated', at, 'deactivated_at = NULL', [], ['deactivated', 'reactivated']);
+    return this.#move(addonId, 'reactivated', at, 'deactivated_at = NULL', [], ['delivered', 'deactivated', 'reactivated']);
   }
 
   /**

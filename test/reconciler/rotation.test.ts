@@ -341,6 +341,37 @@ describe('a rotated-out key still in use', () => {
   });
 });
 
+describe('an old key still used late in the overlap', () => {
+  it('is not switched off: IAM says something used it after the apps had the new key, so the rotation stops and asks', async () => {
+    await provision(['a']);
+    const k1 = (await store.resources.get('a'))!.accessKeyId!;
+    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    await pass();
+    const deliveredAt = (await store.rotations.get('a'))!.deliveredAt!;
+    // Used during the apps' restart (first half of the overlap): fine.
+    user('a').keys.find((k) => k.accessKeyId === k1)!.lastUsed = new Date(deliveredAt.getTime() + 10 * MINUTE);
+    now = new Date(now.getTime() + HOUR + MINUTE);
+    expect((await pass()).kinds).toEqual(['deactivate-access-key']);
+    expect(user('a').keys.find((k) => k.accessKeyId === k1)!.status).toBe('Inactive');
+  });
+
+  it('used in the second half of the overlap: kept active, reported, and nothing more until an operator resumes', async () => {
+    await provision(['a']);
+    const k1 = (await store.resources.get('a'))!.accessKeyId!;
+    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    await pass();
+    const deliveredAt = (await store.rotations.get('a'))!.deliveredAt!;
+    user('a').keys.find((k) => k.accessKeyId === k1)!.lastUsed = new Date(deliveredAt.getTime() + 45 * MINUTE);
+    now = new Date(now.getTime() + HOUR + MINUTE);
+    const refused = await pass();
+    expect(refused.failed.map((f) => [f.action.kind, f.error])).toEqual([['deactivate-access-key', expect.stringMatching(/something else still uses it, so it stays active/)]]);
+    expect(user('a').keys.find((k) => k.accessKeyId === k1)!.status).toBe('Active');
+    expect((await store.rotations.get('a'))!.step).toBe('reactivated');
+    expect((await pass()).result.actions.map((a) => [a.kind, a.reason])).toEqual([['blocked', 'rotated-key-in-use']]);
+    expectAppsWork(['a']);
+  });
+});
+
 describe('the deactivation breaker', () => {
   it('holds age rotations that would deactivate more than the ratio of an account in one pass, until approved', async () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
@@ -355,6 +386,22 @@ describe('the deactivation breaker', () => {
     expect(await store.rotations.approve(ACCOUNT, now)).toBe(6);
     expect((await pass(c)).kinds).toEqual(Array(6).fill('deactivate-access-key'));
     expectAppsWork(ids);
+  });
+
+  it('a held re-deactivation (old keys switched on again by hand) is released by `rotate approve` too', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    await provision(ids);
+    now = new Date(now.getTime() + 91 * DAY);
+    const loose = controller({ ...CONFIG, rotation: { ...ROTATION, maxConcurrentApps: 100, maxDeactivationRatio: 1 } });
+    await pass(loose);
+    now = new Date(now.getTime() + HOUR + MINUTE);
+    expect((await pass(loose)).kinds).toEqual(Array(6).fill('deactivate-access-key'));
+    for (const id of ids) for (const k of user(id).keys) k.status = 'Active';
+    const strict = controller({ ...CONFIG, rotation: { ...ROTATION, maxConcurrentApps: 100 } });
+    now = new Date(now.getTime() + MINUTE);
+    expect((await pass(strict)).result.actions.map((a) => a.reason)).toEqual(Array(6).fill('rotation-breaker-tripped'));
+    expect(await store.rotations.approve(ACCOUNT, now)).toBe(6);
+    expect((await pass(strict)).kinds).toEqual(Array(6).fill('deactivate-access-key'));
   });
 });
 

@@ -3,7 +3,8 @@
  * writes its step to the store around its one AWS call so that a crash anywhere converges: the
  * row before making the new key (the intent), the new key into the record before anything else
  * uses it, a step's time after the call it stands for. Right before switching the old key off,
- * the new key and the apps are checked again; right before deleting it, IAM's last use of it.
+ * the new key, the apps and IAM's last use of the old key are checked again; right before
+ * deleting it, IAM's last use of it once more.
  */
 import { TerminalError } from '../../util/errors.js';
 import type { Action } from '../actions.js';
@@ -62,6 +63,16 @@ export const rotationHandlers: Handlers = {
       if (vars?.[configVarNames(attachment.attachmentName).accessKeyId] === action.accessKeyId) {
         await ctx.deps.deliveries.remove(action.addonId, attachment.attachmentId);
         throw new TerminalError(`app ${attachment.appName} still holds access key ${action.accessKeyId} (${attachment.attachmentName}_AWS_ACCESS_KEY_ID); it stays active, and the app gets the new key again`, BlockedReason.RotatedKeyInUse);
+      }
+    }
+    if (action.unusedSince) {
+      const lastUsed = await user.accessKeyLastUsed(action.accessKeyId);
+      if (lastUsed !== null && lastUsed > action.unusedSince) {
+        await rotationsOf(ctx).reactivated(action.addonId, ctx.now());
+        throw new TerminalError(
+          `access key ${action.accessKeyId} of ${action.userName} was used at ${lastUsed.toISOString()}, after its apps had the new key ${newKey}: something else still uses it, so it stays active and the rotation stops`,
+          BlockedReason.RotatedKeyInUse,
+        );
       }
     }
     if (keys.find((k) => k.accessKeyId === action.accessKeyId)?.status === 'Active') await user.setAccessKeyStatus(action.accessKeyId, 'Inactive');
