@@ -95,7 +95,7 @@ export function planGarbageCollection(
 ): GcPlan {
   const { linked, teams, wanted } = index(input);
   const deliveries = deliveriesByAddon ?? groupBy(input.deliveries, (d) => d.addonId);
-  const { keyDeletions, idle } = readAddonActions(addonActions);
+  const { keyDeletions, rotationDeletions, idle } = readAddonActions(addonActions);
   const kindByPlan = new Map<string, ResourceKind | undefined>();
   const kindOfPlan = (plan: string) => {
     if (!kindByPlan.has(plan)) kindByPlan.set(plan, kinds.get(profileFor(profiles, plan).kind));
@@ -140,7 +140,7 @@ export function planGarbageCollection(
   let managed: Map<string, number> | null = null;
 
   const held = new Set<string>();
-  for (const accountId of new Set([...byAccount.keys(), ...input.breakers.keys(), ...keyDeletions.keys()])) {
+  for (const accountId of new Set([...byAccount.keys(), ...input.breakers.keys(), ...keyDeletions.keys(), ...rotationDeletions.keys()])) {
     const orphans = byAccount.get(accountId) ?? [];
     const account = input.observed.get(accountId);
     if (!account?.complete) continue; // nothing is torn down blind
@@ -176,7 +176,7 @@ export function planGarbageCollection(
         due.push(record);
       }
     }
-    const breaker = planBreaker(accountId, due, keyDeletions.get(accountId) ?? new Set(), managedInAccount, input.breakers.get(accountId), gc);
+    const breaker = planBreaker(accountId, due, keyDeletions.get(accountId) ?? new Set(), managedInAccount, input.breakers.get(accountId), gc, rotationDeletions.get(accountId));
     actions.push(...breaker.actions);
     for (const id of breaker.held) held.add(id);
     for (const record of due) {
@@ -321,6 +321,9 @@ function stillAlive(
  * deletions would START this pass: teardowns not yet begun, and access-key deletions. It trips
  * when they are more than `maxDeletions`, or, from `minDeletionsForRatio` of them on, more than
  * `maxDeletionRatio` of the account's managed add-ons; then all of them wait for `gc approve`.
+ * A rotated-out key at the end of its grace is not counted (its rotation was paced per team and
+ * passed the deactivation breaker; the key has been inactive, and unused, since): counted, a few
+ * teams rotating side by side tripped it with the defaults. It still waits while the breaker holds.
  */
 function planBreaker(
   accountId: string,
@@ -329,6 +332,7 @@ function planBreaker(
   managedInAccount: number,
   breaker: GcBreaker | undefined,
   gc: GcPolicy,
+  rotationDeletions: ReadonlySet<string> = new Set(),
 ): { actions: Action[]; held: ReadonlySet<string> } {
   const approved = new Set(breaker?.approvedAt ? breaker.planned : []);
   const starting = new Set([...due.filter((r) => !r.teardownStartedAt).map((r) => r.addonId), ...keyDeletions].filter((id) => !approved.has(id)));
@@ -342,7 +346,7 @@ function planBreaker(
     if (!breaker || breaker.approvedAt || breaker.planned.join() !== planned.join()) {
       actions.push({ ...base, addonId: planned[0]!, kind: 'trip-gc-breaker', planned });
     }
-    return { actions, held: starting };
+    return { actions, held: new Set([...starting, ...rotationDeletions]) };
   }
   const approvedStillRunning = due.some((r) => approved.has(r.addonId)) || [...keyDeletions].some((id) => approved.has(id));
   if (breaker && (!breaker.approvedAt || !approvedStillRunning)) {
@@ -493,23 +497,26 @@ function removeVars(delivery: DeliveryRecord, record: ResourceRecord, reason: Dr
 
 /**
  * From the wanted add-ons' actions, in one scan: the add-ons that delete a key this pass, by
- * account (the breaker counts them as deletions), and those blocked that deliver nothing either
+ * account (the breaker counts them as deletions; a rotated-out key at the end of its grace apart,
+ * see planBreaker), and those blocked that deliver nothing either
  * (`idle`; a block may concern one attachment only, or hold back one flapping repair while the
  * rest goes on).
  */
-function readAddonActions(actions: readonly Action[]): { keyDeletions: Map<string, Set<string>>; idle: Set<string> } {
+function readAddonActions(actions: readonly Action[]): { keyDeletions: Map<string, Set<string>>; rotationDeletions: Map<string, Set<string>>; idle: Set<string> } {
   const keyDeletions = new Map<string, Set<string>>();
+  const rotationDeletions = new Map<string, Set<string>>();
   const idle = new Set<string>();
   const delivering = new Set<string>();
   for (const a of actions) {
     if (a.kind === 'blocked') idle.add(a.addonId);
     else if (a.kind === 'deliver-config-vars' || a.kind === 'adopt-access-key') delivering.add(a.addonId);
     else if (a.kind === 'delete-access-key') {
-      let ids = keyDeletions.get(a.accountId);
-      if (!ids) keyDeletions.set(a.accountId, (ids = new Set()));
+      const byAccount = a.rotation ? rotationDeletions : keyDeletions;
+      let ids = byAccount.get(a.accountId);
+      if (!ids) byAccount.set(a.accountId, (ids = new Set()));
       ids.add(a.addonId);
     }
   }
   for (const id of delivering) idle.delete(id);
-  return { keyDeletions, idle };
+  return { keyDeletions, rotationDeletions, idle };
 }
