@@ -106,6 +106,14 @@ async function provision(ids: string[]): Promise<void> {
   expectAppsWork(ids);
 }
 
+/** Provisions one add-on and queues an operator's rotation of its key; returns that key's id. */
+async function provisionAndRequest(id: string, trigger: 'on-demand' | 'emergency' = 'on-demand'): Promise<string> {
+  await provision([id]);
+  const key = (await store.resources.get(id))!.accessKeyId!;
+  expect(await store.rotations.request([{ addonId: id, accountId: ACCOUNT, oldAccessKeyId: key, trigger, requestedBy: 'cli:test' }], now)).toBe(true);
+  return key;
+}
+
 describe('rotation by age', () => {
   it('replaces a key past KEY_MAX_AGE through the second slot: new key delivered, overlap, deactivated, grace, deleted; every step journaled', async () => {
     await provision(['a']);
@@ -224,9 +232,7 @@ describe('rotation and keyed passes', () => {
   });
 
   it('a rotation row further on than the record says (a store restored from before the new key) starts over', async () => {
-    await provision(['a']);
-    const k1 = (await store.resources.get('a'))!.accessKeyId!;
-    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    const k1 = await provisionAndRequest('a');
     await store.rotations.delivered('a', 'AKIAFROMTHEFUTURE', now);
     const first = await pass();
     expect(first.failed).toEqual([]);
@@ -267,9 +273,7 @@ describe('rotation on request', () => {
 
 describe('a rotated-out key still in use', () => {
   it('is switched back on at the end of its grace, reported until an operator resumes, then retired', async () => {
-    await provision(['a']);
-    const k1 = (await store.resources.get('a'))!.accessKeyId!;
-    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    const k1 = await provisionAndRequest('a');
     await pass();
     now = new Date(now.getTime() + HOUR + MINUTE);
     expect((await pass()).kinds).toEqual(['deactivate-access-key']);
@@ -343,9 +347,7 @@ describe('a rotated-out key still in use', () => {
 
 describe('an old key still used late in the overlap', () => {
   it('is not switched off: IAM says something used it after the apps had the new key, so the rotation stops and asks', async () => {
-    await provision(['a']);
-    const k1 = (await store.resources.get('a'))!.accessKeyId!;
-    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    const k1 = await provisionAndRequest('a');
     await pass();
     const deliveredAt = (await store.rotations.get('a'))!.deliveredAt!;
     // Used during the apps' restart (first half of the overlap): fine.
@@ -356,9 +358,7 @@ describe('an old key still used late in the overlap', () => {
   });
 
   it('used in the second half of the overlap: kept active, reported, and nothing more until an operator resumes', async () => {
-    await provision(['a']);
-    const k1 = (await store.resources.get('a'))!.accessKeyId!;
-    await store.rotations.request([{ addonId: 'a', accountId: ACCOUNT, oldAccessKeyId: k1, trigger: 'on-demand', requestedBy: 'cli:test' }], now);
+    const k1 = await provisionAndRequest('a');
     await pass();
     const deliveredAt = (await store.rotations.get('a'))!.deliveredAt!;
     user('a').keys.find((k) => k.accessKeyId === k1)!.lastUsed = new Date(deliveredAt.getTime() + 45 * MINUTE);
