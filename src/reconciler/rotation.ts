@@ -132,10 +132,6 @@ export interface RotationPlan {
 export const NO_ROTATION: RotationPlan = { start: [], after: [], keeps: null };
 const WANTS_TO_START: RotationPlan = { start: [], after: [], keeps: null, wants: true };
 
-function byAgeDue(record: ResourceRecord, now: Date, policy: RotationPolicy): boolean {
-  return ageDue(record, now, policy.keyMaxAgeMs);
-}
-
 export interface RotationInput {
   addon: DesiredAddon;
   accountId: string;
@@ -169,7 +165,7 @@ export function planRotation(input: RotationInput): RotationPlan {
     // Not made yet: only when admitted, and only into a free slot (an unrecorded key, say one made
     // by a crashed attempt, is deleted by the usual plan first).
     if (keys.length !== 1 || keys[0]!.accessKeyId !== record.accessKeyId) return NO_ROTATION;
-    if (!input.admitted) return rotation || byAgeDue(record, now, policy) ? WANTS_TO_START : NO_ROTATION;
+    if (!input.admitted) return rotation || ageDue(record, now, policy.keyMaxAgeMs) ? WANTS_TO_START : NO_ROTATION;
     const trigger = rotation?.trigger ?? 'age';
     const pastMaxAge = record.accessKeyCreatedAt !== null && now.getTime() - record.accessKeyCreatedAt.getTime() > policy.keyMaxAgeMs;
     const reason = trigger === 'emergency' ? RotationReason.Compromised : trigger === 'on-demand' ? RotationReason.Requested : pastMaxAge ? DriftKind.KeyPastMaxAge : RotationReason.AgeDue;
