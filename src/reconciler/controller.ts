@@ -22,7 +22,7 @@ import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
 import { isDeepCheckDue } from './deep-checks.js';
-import { admitRotations, keptByRotation, rotationDueAt, type RotationPolicy } from './rotation.js';
+import { DEFAULT_ROTATION_POLICY, admitRotations, keptByRotation, rotationDueAt, rotationNeedsKeys, type RotationPolicy } from './rotation.js';
 import { TAG, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
@@ -484,11 +484,12 @@ export class Controller {
   ): { expected: ExpectedResources; deepAddons: string[] } {
     const entries = new Map<string, { resource: { kind: ResourceKindName; name: string } | null; region: string; user: string; deep: boolean }>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
-    // Keys are listed every pass for a rotation in flight, and for one that may start this pass
-    // (its team's turn: the same admission plan() makes), without the rest of a deep check. Not
-    // for every key past its due date: a fleet that comes due at once waits its turns unread.
+    // Keys are listed, without the rest of a deep check, for a rotation in flight whose next step
+    // may be due (not while it waits out its overlap or grace), and for one that may start this
+    // pass (its team's turn: the same admission plan() makes). Not for every key past its due
+    // date: a fleet that comes due at once waits its turns unread.
     const policy = this.rotationPolicy();
-    const keyUsers = new Set(rotations.keys());
+    const keyUsers = new Set([...rotations.values()].filter((r) => rotationNeedsKeys(r, policy ?? DEFAULT_ROTATION_POLICY, now)).map((r) => r.addonId));
     for (const team of policy ? teams.filter((t) => teamIds.has(t.teamId)) : []) {
       for (const addonId of admitRotations(team.addons, records, rotations, policy!, now, true)) keyUsers.add(addonId);
     }

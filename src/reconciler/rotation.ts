@@ -113,6 +113,23 @@ function isRestarting(rotation: KeyRotation, policy: RotationPolicy, now: Date):
   return now.getTime() < rotation.deliveredAt.getTime() + overlapOf(rotation, policy);
 }
 
+/**
+ * Whether a pass must list the user's keys for this rotation: when its next step may be due (the
+ * new key to make, the overlap or the grace over) or it is reported (stopped for an operator).
+ * Not while it only waits out its overlap or grace: a fleet's rotations in flight would otherwise
+ * list every key on every pass.
+ */
+export function rotationNeedsKeys(rotation: KeyRotation, policy: RotationPolicy, now: Date): boolean {
+  switch (rotation.step) {
+    case 'delivered':
+      return rotation.deliveredAt === null || now.getTime() >= rotation.deliveredAt.getTime() + overlapOf(rotation, policy);
+    case 'deactivated':
+      return rotation.deactivatedAt === null || now.getTime() >= rotation.deactivatedAt.getTime() + policy.deactivatedGraceMs;
+    default:
+      return true;
+  }
+}
+
 function overlapOf(rotation: KeyRotation, policy: RotationPolicy): number {
   return rotation.trigger === 'emergency' ? 0 : policy.overlapMs;
 }
