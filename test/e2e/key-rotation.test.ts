@@ -394,17 +394,21 @@ describe('key rotation on the stand (authenticating moto)', () => {
   });
 
   it('a rotated-out key used after its deactivation is switched back on at the end of the grace, not deleted (GetAccessKeyLastUsed); an unused one beside it is deleted', async () => {
-    const s = await stand();
+    // A short overlap, waited out in real time: moto stamps every use with the real time, so the
+    // clock stays at it until the deactivation. The check before it (no use of the old key in the
+    // overlap's second half) then sees only the uses from before the delivery.
+    const s = await stand({ ROTATION_OVERLAP: '4s' });
     const [used, unused] = await provision(s, 2);
-    // The clock stays at the real time until the deactivation (moto stamps uses with the real time).
+    s.sampler.subjects = [];
     const requested = await store(s, (st) =>
       st.rotations.request(
         [used!, unused!].map((x) => ({ addonId: x.addonId, accountId: principal.roleAccountId, oldAccessKeyId: x.record.accessKeyId!, trigger: 'on-demand' as const, requestedBy: 'cli:ops@example.com' })),
-        s.clock.real(-3 * HOUR),
+        s.clock.real(),
       ),
     );
     expect(requested).toBe(true);
     expect((await pass(s, 'rotations start')).kinds.filter((k) => k === 'mark-rotation-delivered')).toHaveLength(2);
+    await sleep(4_100);
     s.clock.real();
     expect((await pass(s, 'overlap over')).kinds).toEqual(['deactivate-access-key', 'deactivate-access-key']);
     const deactivatedAt = (await store(s, (st) => st.rotations.get(used!.addonId)))!.deactivatedAt!;
@@ -442,6 +446,31 @@ describe('key rotation on the stand (authenticating moto)', () => {
 
     expect(s.sampler.failures()).toEqual([]);
   });
+  it('an old key used late in the overlap (GetAccessKeyLastUsed) is not switched off: the rotation stops for an operator, both keys work', async () => {
+    const s = await stand({ ROTATION_OVERLAP: '4s' });
+    const [a] = await provision(s, 1);
+    s.sampler.subjects = [];
+    const requested = await store(s, (st) =>
+      st.rotations.request([{ addonId: a!.addonId, accountId: principal.roleAccountId, oldAccessKeyId: a!.record.accessKeyId!, trigger: 'on-demand', requestedBy: 'cli:ops@example.com' }], s.clock.real()),
+    );
+    expect(requested).toBe(true);
+    expect((await pass(s, 'rotation starts')).kinds).toContain('mark-rotation-delivered');
+    // Something the delivery did not reach uses the old key in the overlap's second half.
+    await sleep(2_100);
+    expect(await callerArn({ accessKeyId: a!.record.accessKeyId!, secretAccessKey: a!.record.secretAccessKey! })).toMatchObject({ arn: expect.stringContaining(a!.record.userName) });
+    await sleep(2_100);
+    s.clock.real();
+    const { pass: result } = await s.runner.pass();
+    const refused = result.execution!.outcomes.find((o) => o.action.kind === 'deactivate-access-key');
+    expect(refused?.result).toBe('failed');
+    expect(refused?.error).toMatch(/something else still uses it, so it stays active and the rotation stops/);
+    expect((await keysOf(a!.record.userName)).map((k) => k.status)).toEqual(['Active', 'Active']);
+    expect((await store(s, (st) => st.rotations.get(a!.addonId)))!.step).toBe('reactivated');
+    const after = await s.runner.pass();
+    expect(after.pass.actions.filter((x) => x.addonId === a!.addonId).map((x) => [x.kind, x.reason])).toEqual([['blocked', 'rotated-key-in-use']]);
+    expect(after.mutations).toEqual([]);
+  });
+
   it('a delivery that fails mid-rotation (Heroku 503 on one app): the old key stays on; the overlap starts only once every attachment holds the new key', async () => {
     const s = await stand();
     const [a] = await provision(s, 1, { shared: true });
