@@ -16,6 +16,9 @@ import { freshPostgresDatabase, type FreshDatabase } from '../support/stand.js';
 import { accessKeys, bucketTags, inlinePolicies, sql, userSnapshot } from '../e2e/drift-support.js';
 import { HOUR, MovableClock, bucketExists, countVersions, fillBucket, journalRows, userExists } from '../e2e/gc-support.js';
 import { SERVICE, createWorld, type World } from '../e2e/stand-world.js';
+import { errorMessage } from '../../src/util/errors.js';
+import { HistoryWorld } from './harness/history-world.js';
+import { describeHistory, type History } from './harness/steps.js';
 import { Deployment, heldCredentials, laggingTagReads } from './support.js';
 
 let world: World;
@@ -479,4 +482,159 @@ describe('found by review: two keyed reconciles at once on one app', () => {
     fake.gateRequests(undefined);
     expect(heldCredentials(world, 'acme-web', 'BUCKET').bucketName).toBe(bucketNameFor(naming, world.accountA, b.id));
   });
+});
+
+/**
+ * Issue 16: key rotation replayed as histories on the harness (test/lifecycle/harness), whose
+ * invariants are checked after every step: a rotation's apps hold working credentials at every
+ * check; no app ever holds a key the controller deactivated or deleted; IAM never answers
+ * LimitExceeded; and once settled, each live add-on's user has one key, active, delivered to every
+ * attachment, with no rotation left in flight. In the harness's world ROTATION_OVERLAP is 3m and
+ * ROTATION_DEACTIVATED_GRACE 5m, a pass is a minute (`time N` adds N before its pass), and
+ * `rotate` and `age-keys` run no pass of their own: the next step's pass acts on them.
+ */
+describe('issue 16: key rotation through crashes, restores and Heroku changes (histories)', () => {
+  type Steps = History['steps'];
+  /** a1 on web-1 as BUCKET and on web-2 as ASSETS: two deliveries per key. */
+  const TWO_APPS: Steps = [
+    { t: 'create', addon: 'a1', app: 'web-1', plan: 'standard', as: 'BUCKET' },
+    { t: 'attach', addon: 'a1', app: 'web-2', as: 'ASSETS' },
+  ];
+  const PATCH = 'PATCH /apps/:app/config-vars';
+
+  async function replayed(steps: Steps, deepCheckMinutes: History['deepCheckMinutes'] = 0) {
+    const h = await HistoryWorld.start({ deepCheckMinutes, steps });
+    try {
+      await h.replay();
+      return { crashes: h.crashes, applied: h.applied };
+    } catch (err) {
+      throw new Error(`${errorMessage(err)}\n${describeHistory({ deepCheckMinutes, steps })}\n${h.log.join('\n')}`, { cause: err });
+    } finally {
+      await h.stop();
+    }
+  }
+
+  // The first pass after `age-keys 85` (every key due, none past KEY_MAX_AGE) makes the new key and
+  // delivers it (calls 1-3); with the clock so, the old key is deactivated 3 minutes after it was
+  // delivered, and deleted 5 minutes after that.
+  const AGE_CRASHES: { name: string; fatal: string; steps: Steps }[] = [
+    { name: 'CreateAccessKey (the new key made, its answer lost)', fatal: 'CreateAccessKey', steps: [{ t: 'crash', after: 1 }] },
+    { name: 'the first config-var PATCH', fatal: PATCH, steps: [{ t: 'crash', after: 2 }] },
+    { name: 'the second config-var PATCH', fatal: PATCH, steps: [{ t: 'crash', after: 3 }] },
+    {
+      name: 'UpdateAccessKey (the old key deactivated after the overlap)',
+      fatal: 'UpdateAccessKey',
+      steps: [{ t: 'time', minutes: 0 }, { t: 'time', minutes: 1 }, { t: 'crash', after: 1 }],
+    },
+    {
+      name: 'DeleteAccessKey (the old key deleted after the grace)',
+      fatal: 'DeleteAccessKey',
+      steps: [{ t: 'time', minutes: 0 }, { t: 'time', minutes: 2 }, { t: 'time', minutes: 3 }, { t: 'crash', after: 1 }],
+    },
+  ];
+  for (const { name, fatal, steps } of AGE_CRASHES) {
+    it(`an age rotation whose process dies right after ${name} converges on restart`, async () => {
+      const { crashes, applied } = await replayed([...TWO_APPS, { t: 'age-keys', days: 85 }, ...steps, { t: 'time', minutes: 3 }]);
+      expect(crashes).toEqual([{ fatal, inRotation: true }]);
+      expect(applied.get('create-rotation-key')).toBeGreaterThanOrEqual(1);
+      expect(applied.get('deactivate-access-key')).toBeGreaterThanOrEqual(1);
+    }, 120_000);
+  }
+
+  it('an emergency rotation as an attachment is renamed: the old key is switched off in the pass that delivers the new one; someone deletes the new key in the grace', async () => {
+    const { crashes, applied } = await replayed([
+      ...TWO_APPS,
+      { t: 'rotate', addon: 'a1', compromised: true },
+      { t: 'rename', addon: 'a1', app: 'web-2', as: 'UPLOADS' },
+      { t: 'key', addon: 'a1', what: 'delete', newest: true },
+      { t: 'time', minutes: 3 },
+    ]);
+    expect(crashes).toEqual([]);
+    expect([applied.get('create-rotation-key'), applied.get('deactivate-access-key')]).toEqual([1, 1]);
+  }, 120_000);
+
+  it('an emergency rotation whose process dies right after UpdateAccessKey, in the pass that delivered the new key, converges on restart', async () => {
+    const { crashes } = await replayed([...TWO_APPS, { t: 'rotate', addon: 'a1', compromised: true }, { t: 'crash', after: 4 }]);
+    expect(crashes).toEqual([{ fatal: 'UpdateAccessKey', inRotation: true }]);
+  }, 120_000);
+
+  // The store restored from a backup taken before the rotation: it knows only the old key, while
+  // the apps hold the new one, active (overlap) or the only active one (old key deactivated); or a
+  // backup taken in an emergency rotation's grace, restored once the rotation is over.
+  const RESTORES: { name: string; steps: Steps }[] = [
+    { name: 'taken before it, restored in its overlap', steps: [{ t: 'snapshot-store' }, { t: 'rotate', addon: 'a1', compromised: false }, { t: 'time', minutes: 0 }, { t: 'restore-store' }] },
+    {
+      name: 'taken before it, restored after the old key was deactivated',
+      steps: [{ t: 'snapshot-store' }, { t: 'rotate', addon: 'a1', compromised: false }, { t: 'time', minutes: 0 }, { t: 'time', minutes: 2 }, { t: 'restore-store' }],
+    },
+    {
+      name: 'taken in an emergency rotation’s grace, restored after it ended',
+      steps: [{ t: 'rotate', addon: 'a1', compromised: true }, { t: 'time', minutes: 0 }, { t: 'snapshot-store' }, { t: 'time', minutes: 5 }, { t: 'restore-store' }],
+    },
+  ];
+  for (const { name, steps } of RESTORES) {
+    it(`a rotation, and the store restored from a backup ${name}`, async () => {
+      await replayed([...TWO_APPS, ...steps, { t: 'time', minutes: 3 }]);
+    }, 120_000);
+  }
+
+  // Heroku changes in the pass that starts a rotation, in its overlap, and in its grace.
+  it('rotations of add-ons destroyed as their rotation starts, in its overlap, and in its grace', async () => {
+    await replayed([
+      ...TWO_APPS,
+      { t: 'create', addon: 'a2', app: 'ops-1', plan: 'standard', as: 'BUCKET' },
+      { t: 'create', addon: 'a3', app: 'api-1', plan: 'standard', as: 'BUCKET' },
+      { t: 'rotate', addon: 'a1', compromised: false },
+      { t: 'rotate', addon: 'a2', compromised: false },
+      { t: 'rotate', addon: 'a3', compromised: true },
+      { t: 'destroy', addon: 'a2' },
+      { t: 'time', minutes: 0 },
+      { t: 'destroy', addon: 'a1' },
+      { t: 'partner-deprovision', addon: 'a3' },
+    ]);
+  }, 120_000);
+
+  it('age rotations while apps move: to a team of the same account as they start, to another account’s team in the overlap, and back', async () => {
+    await replayed([
+      ...TWO_APPS,
+      { t: 'create', addon: 'a2', app: 'ops-1', plan: 'versioned', as: 'ASSETS' },
+      { t: 'age-keys', days: 91 },
+      { t: 'move', app: 'web-1', team: 'initech' },
+      { t: 'time', minutes: 0 },
+      { t: 'move', app: 'web-2', team: 'globex' },
+      { t: 'time', minutes: 5 },
+      { t: 'move', app: 'web-2', team: 'acme' },
+    ]);
+  }, 120_000);
+
+  it('a rotation while attachments are renamed (as it starts, and in its overlap), one added and one removed', async () => {
+    await replayed([
+      ...TWO_APPS,
+      { t: 'rotate', addon: 'a1', compromised: false },
+      { t: 'rename', addon: 'a1', app: 'web-2', as: 'UPLOADS' },
+      { t: 'rename', addon: 'a1', app: 'web-1', as: 'ASSETS' },
+      { t: 'attach', addon: 'a1', app: 'ops-1', as: 'BUCKET' },
+      { t: 'detach', addon: 'a1', app: 'web-2' },
+      { t: 'time', minutes: 3 },
+    ]);
+  }, 120_000);
+
+  it('a rotation whose new key someone deactivates in the overlap: its apps get a working key again', async () => {
+    await replayed([...TWO_APPS, { t: 'rotate', addon: 'a1', compromised: false }, { t: 'time', minutes: 0 }, { t: 'key', addon: 'a1', what: 'deactivate', newest: true }, { t: 'time', minutes: 3 }]);
+  }, 120_000);
+
+  it('age rotations of five add-ons of one account at once: the deactivation breaker holds them, the apps keep working keys, an approval lets them finish', async () => {
+    const { applied } = await replayed([
+      ...TWO_APPS,
+      { t: 'create', addon: 'a2', app: 'web-1', plan: 'versioned', as: 'ASSETS' },
+      { t: 'create', addon: 'a3', app: 'web-2', plan: 'standard', as: 'BUCKET' },
+      { t: 'create', addon: 'a4', app: 'ops-1', plan: 'read-only', as: 'BUCKET' },
+      { t: 'create', addon: 'a5', app: 'web-1', plan: 'role', as: 'UPLOADS' },
+      { t: 'age-keys', days: 91 },
+      { t: 'time', minutes: 0 },
+      { t: 'time', minutes: 5 },
+      { t: 'time', minutes: 5 },
+    ]);
+    expect([applied.get('create-rotation-key'), applied.get('deactivate-access-key')]).toEqual([5, 5]);
+  }, 180_000);
 });

@@ -1,8 +1,9 @@
 /**
  * AWS client hooks the history harness puts on every client a deployment makes: a record of every
  * access key created (with its secret, so the harness can tell working credentials from others
- * without asking the controller), and a kill switch that makes the process "die" after its n-th
- * mutating call: that call happens at AWS, its answer is lost, and nothing else is sent.
+ * without asking the controller), AWS's clock kept with the controller's, and a kill switch that
+ * makes the process "die" after its n-th mutating call: that call happens at AWS, its answer is
+ * lost, and nothing else is sent.
  */
 import { isMutation } from '../../../src/sinks/aws/api-calls.js';
 import type { ClientHook } from '../../../src/sinks/aws/connect.js';
@@ -10,30 +11,65 @@ import type { ClientHook } from '../../../src/sinks/aws/connect.js';
 type Stack = { middlewareStack: { add: Function } };
 type Next = (args: { input: unknown }) => Promise<{ output: unknown }>;
 
-/** Every access key created through hooked clients (or registered by hand), with its secret and user. */
+interface KeyMetadata {
+  AccessKeyId?: string;
+  CreateDate?: Date;
+}
+
+/**
+ * Every access key created through hooked clients (or registered by hand), with its secret, its
+ * user, and when it was made by the harness's clock.
+ *
+ * The hook also keeps AWS's clock with the controller's: moto stamps a key's CreateDate with the
+ * real time, while the controller's clock moves minutes per pass and days at a time (`age-keys`),
+ * so a key made after the clock moved would look as old as the move, and be rotated again and
+ * again. Answers of CreateAccessKey and ListAccessKeys say instead when the harness's clock saw the
+ * key made, as AWS would on a clock that moved with the controller's. It also notes every
+ * `LimitExceeded` IAM answers (a third key): never expected.
+ */
 export class KeyRegistry {
-  private readonly keys = new Map<string, { userName: string; secret: string }>();
+  private readonly keys = new Map<string, { userName: string; secret: string; madeAt: Date }>();
+  /** IAM calls answered LimitExceeded, as `Operation user`. */
+  readonly limitExceeded: string[] = [];
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
 
   register(accessKeyId: string, userName: string, secret: string): void {
-    this.keys.set(accessKeyId, { userName, secret });
+    this.keys.set(accessKeyId, { userName, secret, madeAt: this.now() });
   }
 
   get(accessKeyId: string): { userName: string; secret: string } | undefined {
     return this.keys.get(accessKeyId);
   }
 
+  /** The key's CreateDate on the harness's clock; AWS's own when the key was never seen made. */
+  private stamp(key: KeyMetadata | undefined): void {
+    const known = key?.AccessKeyId ? this.keys.get(key.AccessKeyId) : undefined;
+    if (key && known) key.CreateDate = known.madeAt;
+  }
+
   readonly hook: ClientHook = ((client: Stack, service: string) => {
     if (service !== 'iam') return;
     client.middlewareStack.add(
       (next: Next, context: { commandName?: string }) => async (args: { input: unknown }) => {
-        const result = await next(args);
-        if (context.commandName === 'CreateAccessKeyCommand') {
-          const key = (result.output as { AccessKey?: { AccessKeyId?: string; SecretAccessKey?: string; UserName?: string } }).AccessKey;
-          if (key?.AccessKeyId && key.SecretAccessKey && key.UserName) this.register(key.AccessKeyId, key.UserName, key.SecretAccessKey);
+        let result: { output: unknown };
+        try {
+          result = await next(args);
+        } catch (err) {
+          const name = (err as { name?: string }).name ?? '';
+          if (/LimitExceeded/.test(name)) this.limitExceeded.push(`${String(context.commandName).replace(/Command$/, '')} ${(args.input as { UserName?: string }).UserName ?? ''}`);
+          throw err;
         }
+        if (context.commandName === 'CreateAccessKeyCommand') {
+          const key = (result.output as { AccessKey?: KeyMetadata & { SecretAccessKey?: string; UserName?: string } }).AccessKey;
+          if (key?.AccessKeyId && key.SecretAccessKey && key.UserName) this.register(key.AccessKeyId, key.UserName, key.SecretAccessKey);
+          this.stamp(key);
+        }
+        if (context.commandName === 'ListAccessKeysCommand') for (const key of (result.output as { AccessKeyMetadata?: KeyMetadata[] }).AccessKeyMetadata ?? []) this.stamp(key);
         return result;
       },
-      { step: 'initialize', name: 'harness-key-registry' },
+      // Inside the kill switch: a key whose answer the "dying" process loses is still registered.
+      { step: 'initialize', priority: 'low', name: 'harness-key-registry' },
     );
   }) as unknown as ClientHook;
 }
@@ -47,6 +83,8 @@ export class KeyRegistry {
 export class KillSwitch {
   private mutations = 0;
   private killed = false;
+  /** The call the process died after (`Operation` for AWS, `METHOD /path` for Heroku); null while alive. */
+  fatal: string | null = null;
 
   constructor(private readonly after: number) {}
 
@@ -55,8 +93,11 @@ export class KillSwitch {
   }
 
   /** For the Heroku fake's `onMutationApplied`: true (answer lost) from the fatal call on. */
-  readonly heroku = (): boolean => {
-    if (!this.killed && ++this.mutations >= this.after) this.killed = true;
+  readonly heroku = (method: string, path: string): boolean => {
+    if (!this.killed && ++this.mutations >= this.after) {
+      this.killed = true;
+      this.fatal = `${method} ${path.replace(/^\/apps\/[^/]+/, '/apps/:app')}`;
+    }
     return this.killed;
   };
 
@@ -69,6 +110,7 @@ export class KillSwitch {
         // Mutations of the account (STS's AssumeRole changes nothing there).
         if ((service === 's3' || service === 'iam') && isMutation(operation) && ++this.mutations >= this.after) {
           this.killed = true;
+          this.fatal = operation;
           throw Object.assign(new Error(`the process died right after ${operation}`), { name: 'HarnessCrash' });
         }
         return result;

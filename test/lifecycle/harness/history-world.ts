@@ -64,6 +64,15 @@ import {
 } from './steps.js';
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+/**
+ * Key rotation in the harness's world: overlap and grace of a few passes (one pass is a minute),
+ * so that a rotation walks through every step within a history and crash points land in each;
+ * KEY_MAX_AGE is the default, reached with `age-keys`.
+ */
+const ROTATION_ENV = { KEY_MAX_AGE: '90d', ROTATION_OVERLAP: '3m', ROTATION_DEACTIVATED_GRACE: '5m' };
+/** Settling runs this many passes, and up to as many again while a reachable add-on's rotation is in flight. */
+const SETTLE_PASSES = 6;
 const BUCKET_PREFIX = 'hs3-';
 /**
  * A plan a pass saw the add-on on. A bucket's retention follows the bucket plans it was seen on:
@@ -78,7 +87,7 @@ function seePlan(m: { seenPlan: string }, plan: string): void {
 /** Passes an attached app may go without working credentials while nothing stops the controller. */
 export const CREDENTIALS_WITHIN_PASSES = 3;
 /** Tables of the store, for a backup and its restore. */
-const TABLES = ['links', 'managed_resources', 'kind_resources', 'deliveries', 'journal', 'gc_breakers', 'partner_addons', 'controller_settings'];
+const TABLES = ['links', 'managed_resources', 'kind_resources', 'deliveries', 'key_rotations', 'journal', 'gc_breakers', 'partner_addons', 'controller_settings'];
 
 /** A broken invariant: which one, and what was seen. */
 export class Violation extends Error {
@@ -122,6 +131,10 @@ interface ModelAddon {
    * lacked working credentials while the controller could reach it.
    */
   debt: Map<string, { since: number; passes: number }>;
+  /** Attachments (`id name`) that held working credentials at the last check. */
+  worked: Set<string>;
+  /** The controller had a key rotation of it in flight at the last check (a `key_rotations` row). */
+  rotating: boolean;
   /**
    * When someone else last broke its credentials (deleted or deactivated its key, deleted a var on
    * an app): the controller sees that in the resource's deep check, within DEEP_CHECK_WINDOW.
@@ -156,7 +169,15 @@ export class HistoryWorld {
   private readonly foreignVars = new Map<string, Map<string, string>>();
   /** Keys the harness itself deleted or deactivated (the controller is not to blame for them). */
   private readonly killedByHarness = new Set<string>();
-  private readonly keys = new KeyRegistry();
+  private readonly keys = new KeyRegistry(() => this.clock.now);
+  /** Rotations an operator asked for that the store took (`rotate` steps that did something). */
+  private rotationsRequested = 0;
+  /** Actions that failed with LimitExceeded (a third access key), as the pass reported them. */
+  private readonly limitFailures: string[] = [];
+  /** The controller's clock at the last check of the invariants; null before the first. */
+  private lastCheckAt: number | null = null;
+  /** Each `crash` step that killed the process: the call it died after, and whether a rotation was in flight. */
+  readonly crashes: { fatal: string; inRotation: boolean }[] = [];
   private readonly lag = laggingTagReads();
   private linked = new Set<TeamName>(LINKED_AT_START);
   private backup: { rows: Record<string, unknown[]>; linked: Set<TeamName> } | null = null;
@@ -217,6 +238,7 @@ export class HistoryWorld {
       ADDON_MANIFEST_PASSWORD: randomBytes(12).toString('hex'),
       ADDON_CLIENT_SECRET: world.fake.partner.clientSecret,
       HEROKU_OAUTH_URL: world.fake.url,
+      ...ROTATION_ENV,
     });
     this.s3 = { A: await world.s3(world.accountA), B: await world.s3(world.accountB) };
     this.iam = { A: await world.iam(world.accountA), B: await world.iam(world.accountB) };
@@ -252,6 +274,8 @@ export class HistoryWorld {
         storeRestored: false,
         ownerApp: null,
         debt: new Map(),
+        worked: new Set(),
+        rotating: false,
         damagedAt: null,
         teamAtEnd: null,
       });
@@ -281,6 +305,7 @@ export class HistoryWorld {
       this.second !== null,
       this.clock.now.getTime(),
       this.lag.frozen(),
+      this.rotationsRequested,
     ]);
   }
 
@@ -393,6 +418,9 @@ export class HistoryWorld {
         await this.apply(step);
         if (this.fingerprint() === before) this.log.push('   (changed nothing)');
         else this.effective.set(step.t, (this.effective.get(step.t) ?? 0) + 1);
+        // An operator's request and the passing of days change nothing a check reads: the pass
+        // that acts on them is the next step's (a crash, a destroy, a rename, ...) or the settling.
+        if (step.t === 'rotate' || step.t === 'age-keys') return;
       }
     }
     if (pass !== 'full' || faultTeams.size > 0 || cliBeside) this.effective.set(step.t, (this.effective.get(step.t) ?? 0) + 1);
@@ -409,13 +437,26 @@ export class HistoryWorld {
       const old = this.serve;
       this.serve = dying;
       await old.close();
+      const rotatingBefore = (await dying.runtime.store.rotations.list()).length > 0;
       this.clock.advance(MINUTE);
       this.world.fake.onMutationApplied(kill.heroku);
-      await dying.pass().catch(() => undefined);
+      await dying
+        .pass()
+        .then(({ pass }) => this.count(pass.execution?.outcomes))
+        .catch(() => undefined);
       this.world.fake.onMutationApplied(undefined);
       // The process is gone; a new one starts on the same store.
       await dying.close();
       this.serve = await this.startServe();
+      if (kill.fatal) {
+        const inRotation = rotatingBefore || (await this.serve.runtime.store.rotations.list()).length > 0;
+        this.crashes.push({ fatal: kill.fatal, inRotation });
+        this.log.push(`   (died right after ${kill.fatal}${inRotation ? ', a key rotation in flight' : ''})`);
+        if (inRotation) {
+          const where = `crash in a rotation, after ${kill.fatal.replace(/^PATCH .*config-vars$/, 'a config-var PATCH')}`;
+          this.effective.set(where, (this.effective.get(where) ?? 0) + 1);
+        }
+      }
     } else {
       await this.fullPass(cliBeside);
     }
@@ -434,8 +475,14 @@ export class HistoryWorld {
     if (this.second) await this.second.deployment.pass();
   }
 
-  private count(outcomes: { action: { kind: string }; result: string }[] | undefined): void {
-    for (const o of outcomes ?? []) if (o.result === 'applied') this.applied.set(o.action.kind, (this.applied.get(o.action.kind) ?? 0) + 1);
+  private count(outcomes: { action: { kind: string }; result: string; error?: string }[] | undefined): void {
+    const done = (outcomes ?? []).filter((o) => o.result === 'applied').map((o) => o.action.kind);
+    if (done.length > 0) this.log.push(`   applied: ${[...new Set(done)].map((kind) => `${kind}${done.filter((k) => k === kind).length > 1 ? ` x${done.filter((k) => k === kind).length}` : ''}`).join(', ')}`);
+    for (const o of outcomes ?? []) {
+      if (o.result === 'failed') this.log.push(`   failed: ${o.action.kind} (${o.error ?? ''})`);
+      if (o.result === 'applied') this.applied.set(o.action.kind, (this.applied.get(o.action.kind) ?? 0) + 1);
+      if (o.error && /LimitExceeded|exceed quota for AccessKeysPerUser/i.test(o.error)) this.limitFailures.push(`${o.action.kind}: ${o.error}`);
+    }
   }
 
   /** `reconcile --once` while `serve` leads: it must refuse, changing nothing. */
@@ -570,7 +617,21 @@ export class HistoryWorld {
         return;
       }
       case 'key':
-        return this.keyChange(step.addon, step.what);
+        return this.keyChange(step.addon, step.what, step.newest ?? false);
+      case 'rotate': {
+        // As `rotate` will: the add-on's key now, from its record; refused while one is in flight.
+        const m = this.target(step.addon);
+        if (!m?.exists || m.deprovisioned) return;
+        const store = this.serve.runtime.store;
+        const record = await store.resources.get(m.id);
+        if (!record?.accessKeyId || !record.secretAccessKey || (await store.rotations.get(m.id))) return;
+        const request = { addonId: m.id, accountId: record.accountId, oldAccessKeyId: record.accessKeyId, trigger: step.compromised ? ('emergency' as const) : ('on-demand' as const), requestedBy: 'cli:harness' };
+        if (await store.rotations.request([request], this.clock.now)) this.rotationsRequested += 1;
+        return;
+      }
+      case 'age-keys':
+        this.clock.advance(step.days * DAY);
+        return;
       case 'tags':
         return this.tagChange(step);
       case 'var': {
@@ -650,7 +711,7 @@ export class HistoryWorld {
     await commands[what]();
   }
 
-  private async keyChange(label: AddonLabel, what: 'delete' | 'deactivate' | 'add'): Promise<void> {
+  private async keyChange(label: AddonLabel, what: 'delete' | 'deactivate' | 'add', newest: boolean): Promise<void> {
     const m = this.target(label);
     if (!m) return;
     if (m.squatted) return;
@@ -665,7 +726,8 @@ export class HistoryWorld {
       this.keys.register(created.AccessKeyId!, UserName, created.SecretAccessKey!);
       return;
     }
-    const key = keys[0]?.AccessKeyId;
+    // moto lists a user's keys in the order they were made.
+    const key = (newest ? keys.at(-1) : keys[0])?.AccessKeyId;
     if (!key) return;
     this.killedByHarness.add(key);
     m.damagedAt = this.clock.now.getTime();
@@ -927,26 +989,54 @@ export class HistoryWorld {
   }
 
   /**
-   * Keys: at most two per user; no attached app of a live add-on holds a key the controller
-   * deleted or deactivated; and every attached app of a live add-on the controller can reach
-   * holds working credentials within {@link CREDENTIALS_WITHIN_PASSES} passes.
+   * Keys and credentials (DESIGN.md invariant 10 and issue 16), at every check:
+   *
+   * - IAM never answered `LimitExceeded` (a third key) and no action failed with it; no user holds
+   *   more than two keys.
+   * - No attached app of a live add-on holds a key of that add-on's user that the controller
+   *   deleted or deactivated (only someone else may have done that to a key an app holds).
+   * - While a key rotation of the add-on is in flight (a `key_rotations` row at this check or the
+   *   one before), every attachment that held working credentials at the check before still does
+   *   (its key exists, is active, with its secret): a rotation never needs the allowance below,
+   *   crash, fault or store loss notwithstanding; only someone else's damage to that add-on's key
+   *   or vars since the check before excuses it.
+   * - Otherwise an attached app of a live add-on the controller can reach holds working credentials
+   *   within {@link CREDENTIALS_WITHIN_PASSES} passes (DEEP_CHECK_WINDOW after someone else's
+   *   damage): an app holding a deleted or inactive key while a usable one exists is repaired
+   *   within that allowance, not left.
    */
   private async checkKeys(faultTeams: ReadonlySet<TeamName>, crashed: boolean): Promise<void> {
+    if (this.keys.limitExceeded.length > 0) throw new Violation(`IAM answered LimitExceeded to ${this.keys.limitExceeded.join('; ')}`);
+    if (this.limitFailures.length > 0) throw new Violation(`an action failed with LimitExceeded: ${this.limitFailures[0]}`);
+    const rotating = new Set((await this.serve.runtime.store.rotations.list()).map((r) => r.addonId));
+    const since = this.lastCheckAt;
+    this.lastCheckAt = this.clock.now.getTime();
     for (const m of this.addons.values()) {
       const keys = await this.activeKeys(m);
       if (keys && keys.length > 2) throw new Violation(`the user of ${m.label} has ${keys.length} access keys`);
+      const inRotation = m.rotating || rotating.has(m.id);
+      m.rotating = rotating.has(m.id);
+      const workedBefore = m.worked;
+      m.worked = new Set();
       if (!m.exists || m.deprovisioned) continue;
+      const damagedSince = m.damagedAt !== null && since !== null && m.damagedAt >= since;
       for (const attachment of this.world.fake.addonAttachments(m.id)) {
         const held = this.world.fake.configVars(attachment.app.name)[configVarNames(attachment.name).accessKeyId];
         const key = held ? this.keys.get(held) : undefined;
         if (held && key?.userName === this.userName(m) && !this.killedByHarness.has(held) && !(await this.keyActiveAnywhere(m, held, keys))) {
           throw new Violation(`app ${attachment.app.name} holds access key ${held} of ${m.label} as ${attachment.name}, which the controller deleted or deactivated`);
         }
-        const reachable = this.reachable(m, attachment.app.name, faultTeams) && !crashed;
+        const slot = `${attachment.id} ${attachment.name}`;
         if (await this.holdsWorkingCredentials(m, attachment.app.name, attachment.name, keys)) {
+          m.worked.add(slot);
           m.debt.delete(attachment.id);
           continue;
         }
+        if (inRotation && workedBefore.has(slot) && !damagedSince) {
+          const status = !held ? 'no key' : `${held} (${keys?.find((k) => k.id === held)?.status.toLowerCase() ?? 'deleted'})`;
+          throw new Violation(`app ${attachment.app.name} lost its working credentials of ${m.label} as ${attachment.name} during a rotation of its key: it holds ${status}, the user ${keys?.map((k) => `${k.id} ${k.status.toLowerCase()}`).join(', ') || 'no key'}`);
+        }
+        const reachable = this.reachable(m, attachment.app.name, faultTeams) && !crashed;
         if (!reachable) continue;
         const now = this.clock.now.getTime();
         const debt = m.debt.get(attachment.id) ?? { since: now, passes: 0 };
@@ -1018,13 +1108,22 @@ export class HistoryWorld {
     this.log.push('settle');
     this.world.fake.clearFaults();
     this.lag.thaw();
-    for (let i = 0; i < 6; i++) {
+    // Five minutes a pass: a rotation started in the last one is over three passes later (overlap
+    // 3m, grace 5m); one that becomes due meanwhile gets the passes it needs.
+    for (let i = 0; i < SETTLE_PASSES || (i < 2 * SETTLE_PASSES && (await this.rotationsInFlight()).length > 0); i++) {
       this.clock.advance(5 * MINUTE);
       const varsBefore = this.allVars();
       await this.fullPass();
-      for (const breaker of await this.serve.runtime.store.gcBreakers.list()) await this.serve.runtime.store.gcBreakers.approve(breaker.accountId, this.clock.now);
+      const { store } = this.serve.runtime;
+      for (const breaker of await store.gcBreakers.list()) await store.gcBreakers.approve(breaker.accountId, this.clock.now);
       if (this.second) for (const breaker of await this.second.deployment.runtime.store.gcBreakers.list()) await this.second.deployment.runtime.store.gcBreakers.approve(breaker.accountId, this.clock.now);
+      // Deactivations held by the rotation breaker: approved, as an operator would after checking.
+      if ((await store.rotations.list()).length > 0) for (const account of ['A', 'B'] as const) await store.rotations.approve(this.accountId(account), this.clock.now);
       await this.checkAlways(varsBefore, new Set(), false);
+    }
+    const unfinished = await this.rotationsInFlight();
+    if (unfinished.length > 0) {
+      throw new Violation(`key rotations of live add-ons are still in flight: ${unfinished.map((r) => `${this.labelOf(r.addonId)} at ${r.step} since ${r.stepAt.toISOString()} (${r.trigger})`).join(', ')}`);
     }
     for (const m of this.addons.values()) {
       if (m.exists && !m.deprovisioned) {
@@ -1056,6 +1155,22 @@ export class HistoryWorld {
       }
     }
     await this.checkNoStrayOwned();
+  }
+
+  /**
+   * The `key_rotations` rows of live add-ons the controller reaches and may change (names not
+   * taken, tags not stripped): what settling must bring to an end.
+   */
+  private async rotationsInFlight() {
+    const rows = await this.serve.runtime.store.rotations.list();
+    return rows.filter((r) => {
+      const m = [...this.addons.values()].find((x) => x.id === r.addonId);
+      return m !== undefined && m.exists && !m.deprovisioned && this.reachable(m, '', new Set());
+    });
+  }
+
+  private labelOf(addonId: string): string {
+    return [...this.addons.values()].find((m) => m.id === addonId)?.label ?? addonId;
   }
 
   /** Every bucket and user carrying our instance's tags belongs to an add-on the model knows. */

@@ -31,6 +31,14 @@ export const PLANS = ['standard', 'archive', 'versioned', 'read-only', 'role'] a
 export type PlanName = (typeof PLANS)[number];
 export const RETAINING_PLANS: ReadonlySet<string> = new Set(['archive']);
 
+/**
+ * How far `age-keys` moves the clock (KEY_MAX_AGE is its default, 90 days; a key comes due between
+ * 80% and 90% of it, at a point its add-on's id decides): 76 days makes about half the keys due,
+ * 85 all of them, 91 all of them and past KEY_MAX_AGE.
+ */
+export const KEY_AGE_DAYS = [76, 85, 91] as const;
+export type KeyAgeDays = (typeof KEY_AGE_DAYS)[number];
+
 export type BucketDrift = 'public-access-block-off' | 'encryption-off' | 'tls-policy-off' | 'ownership-off' | 'lifecycle-off' | 'versioning-on' | 'cors-added';
 
 export type Step =
@@ -47,10 +55,14 @@ export type Step =
   | { t: 'unlink'; team: TeamName }
   | { t: 'link'; team: TeamName }
   | { t: 'webhook'; addon: AddonLabel }
+  // an operator, and time
+  | { t: 'rotate'; addon: AddonLabel; compromised: boolean }
+  | { t: 'age-keys'; days: KeyAgeDays }
   // someone else, in AWS or on an app
   | { t: 'bucket-drift'; addon: AddonLabel; what: BucketDrift }
   | { t: 'user-drift'; addon: AddonLabel; what: 'policy-loosened' | 'extra-policy' }
-  | { t: 'key'; addon: AddonLabel; what: 'delete' | 'deactivate' | 'add' }
+  /** `newest`: the key made last (during a rotation, the new one); else the oldest. */
+  | { t: 'key'; addon: AddonLabel; what: 'delete' | 'deactivate' | 'add'; newest?: boolean }
   | { t: 'tags'; addon: AddonLabel; on: 'bucket' | 'user'; what: 'strip' | 'alter' | 'add-foreign' | 'retain' }
   | { t: 'var'; app: AppName; what: 'delete-ours' | 'set-foreign' }
   | { t: 'lookalike'; what: 'bucket-untagged' | 'bucket-other-instance' | 'user-other-instance' | 'user-outside-path' }
@@ -102,7 +114,7 @@ const aws: fc.Arbitrary<Step>[] = [
     what: fc.constantFrom<BucketDrift>('public-access-block-off', 'encryption-off', 'tls-policy-off', 'ownership-off', 'lifecycle-off', 'versioning-on', 'cors-added'),
   }),
   fc.record({ t: fc.constant('user-drift' as const), addon, what: fc.constantFrom('policy-loosened' as const, 'extra-policy' as const) }),
-  fc.record({ t: fc.constant('key' as const), addon, what: fc.constantFrom('delete' as const, 'deactivate' as const, 'add' as const) }),
+  fc.record({ t: fc.constant('key' as const), addon, what: fc.constantFrom('delete' as const, 'deactivate' as const, 'add' as const), newest: fc.boolean() }),
   fc.record({ t: fc.constant('tags' as const), addon, on: fc.constantFrom('bucket' as const, 'user' as const), what: fc.constantFrom('strip' as const, 'alter' as const, 'add-foreign' as const, 'retain' as const) }),
   fc.record({ t: fc.constant('var' as const), app, what: fc.constantFrom('delete-ours' as const, 'set-foreign' as const) }),
   fc.record({ t: fc.constant('lookalike' as const), what: fc.constantFrom('bucket-untagged' as const, 'bucket-other-instance' as const, 'user-other-instance' as const, 'user-outside-path' as const) }),
@@ -111,6 +123,17 @@ const aws: fc.Arbitrary<Step>[] = [
     addon,
     what: fc.constantFrom('bucket-untagged' as const, 'bucket-other-instance' as const, 'user-outside-path' as const, 'user-other-instance' as const, 'user-partial-tags' as const),
   }),
+];
+
+/**
+ * Key rotation (issue 16): an operator's request, keys coming of age, and a crash early in the
+ * next pass (after its first few mutations), so that crash points land inside rotations: neither
+ * step runs a pass of its own, so the pass that starts the rotation is the next step's.
+ */
+const rotation: fc.WeightedArbitrary<Step>[] = [
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('rotate' as const), addon, compromised: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('age-keys' as const), days: fc.constantFrom(...KEY_AGE_DAYS) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), after: fc.integer({ min: 1, max: 4 }) }) },
 ];
 
 const faults: fc.Arbitrary<Step>[] = [
@@ -128,13 +151,14 @@ const faults: fc.Arbitrary<Step>[] = [
 
 /**
  * A step: add-on lifecycle steps most often (a history needs add-ons before anything else
- * matters), then other Heroku changes, AWS changes by someone else, and faults.
+ * matters), then other Heroku changes, AWS changes by someone else, faults, and key rotation.
  */
 export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('create' as const), addon, app, plan, as }), weight: 6 },
   { arbitrary: fc.oneof(...heroku), weight: 9 },
   { arbitrary: fc.oneof(...aws), weight: 5 },
   { arbitrary: fc.oneof(...faults), weight: 4 },
+  { arbitrary: fc.oneof(...rotation), weight: 3 },
 );
 
 export function historyArbitrary(maxSteps: number): fc.Arbitrary<History> {
@@ -172,12 +196,16 @@ export function describeStep(step: Step): string {
       return `link team ${step.team} (to account ${TEAMS[step.team]})`;
     case 'webhook':
       return `a webhook names add-on ${step.addon}: keyed reconcile`;
+    case 'rotate':
+      return `an operator asks for ${step.compromised ? 'an emergency rotation (compromised key)' : 'a rotation'} of the key of add-on ${step.addon} (no pass of its own)`;
+    case 'age-keys':
+      return `${step.days} days pass: keys come due for rotation by age (no pass of its own)`;
     case 'bucket-drift':
       return `someone changes the bucket of ${step.addon}: ${step.what}`;
     case 'user-drift':
       return `someone changes the IAM user of ${step.addon}: ${step.what}`;
     case 'key':
-      return `someone ${step.what === 'add' ? 'adds an access key to' : `${step.what}s the access keys of`} the user of ${step.addon}`;
+      return `someone ${step.what === 'add' ? 'adds an access key to' : `${step.what}s the ${step.newest ? 'newest' : 'oldest'} access key of`} the user of ${step.addon}`;
     case 'tags':
       return `someone ${step.what === 'strip' ? 'strips the ownership tags of' : step.what === 'alter' ? 'alters the app-id tag of' : step.what === 'retain' ? 'tags retain=true on' : 'adds a foreign tag to'} the ${step.on} of ${step.addon}`;
     case 'var':
