@@ -99,6 +99,11 @@ export interface DeleteAccessKey extends ActionBase {
    * deactivation (else it is switched back on, unless the key was compromised), then the rotation ends.
    */
   rotation?: { deactivatedAt: Date; emergency: boolean };
+  /**
+   * The record's own key, inactive, deleted to free one of the two slots for its replacement (the
+   * action after it): deleted only if it is still not active right before.
+   */
+  freesSlotOfRecorded?: true;
 }
 
 /**

@@ -630,6 +630,7 @@ function planKeys(ctx: AddonContext, base: { addonId: string; accountId: string;
       kind: 'delete-access-key',
       reason: slot === recorded ? DriftKind.MissingKey : DriftKind.UnrecordedKey,
       accessKeyId: slot.accessKeyId,
+      ...(slot === recorded ? { freesSlotOfRecorded: true as const } : {}),
       detail: { field: 'accessKeys', expected: 'a free slot for a new key', actual: `${slot.accessKeyId} ${slot.status.toLowerCase()}` },
     });
     remaining = keys.filter((key) => key !== slot);

@@ -33,8 +33,11 @@ export const userHandlers: Handlers = {
     await ctx.confirmUserOwned(user, action.userName, action.addonId);
     const record = await ctx.deps.resources.get(action.addonId);
     if (record?.accessKeyId === action.accessKeyId && record.secretAccessKey) {
-      // Recorded since the plan was made (a second writer): it is in use, not to be deleted.
-      throw new TerminalError(`access key ${action.accessKeyId} is now the recorded key of add-on ${action.addonId}; it is not deleted`, 'recorded-key');
+      // Recorded since the plan was made (a second writer): it is in use, not to be deleted. Unless
+      // the plan frees a slot with the record's own key, switched off, for the key replacing it,
+      // and it is still off: refusing that left the apps holding the dead key for ever.
+      const stillOff = action.freesSlotOfRecorded && (await user.accessKeys()).find((k) => k.accessKeyId === action.accessKeyId)?.status !== 'Active';
+      if (!stillOff) throw new TerminalError(`access key ${action.accessKeyId} is now the recorded key of add-on ${action.addonId}; it is not deleted`, 'recorded-key');
     }
     const checked = action.rotation ? await checkRotatedKeyUnused(action, ctx) : {};
     await user.deleteAccessKey(action.accessKeyId);
