@@ -126,15 +126,37 @@ const aws: fc.Arbitrary<Step>[] = [
 ];
 
 /**
- * Key rotation (issue 16): an operator's request, keys coming of age, and a crash early in the
- * next pass (after its first few mutations), so that crash points land inside rotations: neither
- * step runs a pass of its own, so the pass that starts the rotation is the next step's.
+ * Key rotation (issue 16): an operator's request, and keys coming of age. Neither runs a pass of
+ * its own: the pass that starts the rotation is the next step's (a destroy, a rename, a restore).
  */
+const rotate = fc.record({ t: fc.constant('rotate' as const), addon, compromised: fc.boolean() });
+const ageKeys = fc.record({ t: fc.constant('age-keys' as const), days: fc.constantFrom(...KEY_AGE_DAYS) });
 const rotation: fc.WeightedArbitrary<Step>[] = [
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('rotate' as const), addon, compromised: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('age-keys' as const), days: fc.constantFrom(...KEY_AGE_DAYS) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), after: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 3, arbitrary: rotate },
+  { weight: 1, arbitrary: ageKeys },
 ];
+
+/**
+ * A rotation with the process killed inside it: a rotation asked for (or keys aged), the passes
+ * that bring it to the call wanted, then a crash after one of the first mutations of that pass.
+ * Timed for the harness's world (a pass a minute, `time N` adding N before its pass, overlap 3m,
+ * grace 5m): in the pass that makes and delivers the new key (an emergency's also deactivates the
+ * old one), in the one that deactivates the old key, or in the one that deletes it. A crash step
+ * drawn alone seldom lands there: a pass with nothing to do makes no call to die after.
+ */
+const crashInRotation: fc.Arbitrary<Step[]> = fc
+  .record({
+    start: fc.oneof({ weight: 3, arbitrary: rotate }, { weight: 1, arbitrary: ageKeys }),
+    at: fc.constantFrom('creation' as const, 'deactivation' as const, 'deletion' as const),
+    // The pass that makes the key makes a call per attachment after it; the later ones make one.
+    after: fc.integer({ min: 1, max: 3 }),
+  })
+  .map(({ start, at, after }) => {
+    const time = (minutes: number): Step => ({ t: 'time', minutes });
+    const emergency = start.t === 'rotate' && start.compromised;
+    const passes = at === 'creation' || (at === 'deactivation' && emergency) ? [] : at === 'deactivation' ? [time(0), time(1)] : emergency ? [time(0), time(3)] : [time(0), time(2), time(3)];
+    return [start, ...passes, { t: 'crash' as const, after: passes.length === 0 ? after : 1 }];
+  });
 
 const faults: fc.Arbitrary<Step>[] = [
   fc.record({ t: fc.constant('fail-team' as const), team, status: fc.constantFrom(429 as const, 503 as const) }),
@@ -158,14 +180,19 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fc.oneof(...heroku), weight: 9 },
   { arbitrary: fc.oneof(...aws), weight: 5 },
   { arbitrary: fc.oneof(...faults), weight: 4 },
-  { arbitrary: fc.oneof(...rotation), weight: 3 },
+  { arbitrary: fc.oneof(...rotation), weight: 2 },
 );
 
+/**
+ * A history of up to `maxSteps` items: a step, or (one item in eight) a rotation with a crash
+ * inside it, a few steps long.
+ */
 export function historyArbitrary(maxSteps: number): fc.Arbitrary<History> {
+  const item = fc.oneof({ weight: 7, arbitrary: stepArbitrary.map((step) => [step]) }, { weight: 1, arbitrary: crashInRotation });
   return fc.record({
     deepCheckMinutes: fc.constantFrom(0 as const, 20 as const),
     // Lengths spread up to the maximum (fast-check's default size keeps arrays short).
-    steps: fc.array(stepArbitrary, { minLength: Math.min(4, maxSteps), maxLength: maxSteps, size: 'max' }),
+    steps: fc.array(item, { minLength: Math.min(4, maxSteps), maxLength: maxSteps, size: 'max' }).map((items) => items.flat()),
   });
 }
 
