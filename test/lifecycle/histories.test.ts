@@ -8,7 +8,8 @@
  * below.
  *
  * Budget: one fixed seed and one that changes every run (printed), FUZZ_RUNS histories each (CI
- * default 6) of up to FUZZ_STEPS steps (default 16). `npm run fuzz -- --seed S --runs N` runs more.
+ * default 6) of up to FUZZ_STEPS items (default 16; an item is a step, or a key rotation with a
+ * crash or someone's key change inside it, a few steps). `npm run fuzz -- --seed S --runs N` runs more.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -152,11 +152,26 @@ const crashInRotation: fc.Arbitrary<Step[]> = fc
     after: fc.integer({ min: 1, max: 3 }),
   })
   .map(({ start, at, after }) => {
-    const time = (minutes: number): Step => ({ t: 'time', minutes });
     const emergency = start.t === 'rotate' && start.compromised;
-    const passes = at === 'creation' || (at === 'deactivation' && emergency) ? [] : at === 'deactivation' ? [time(0), time(1)] : emergency ? [time(0), time(3)] : [time(0), time(2), time(3)];
-    return [start, ...passes, { t: 'crash' as const, after: passes.length === 0 ? after : 1 }];
+    // The passes before the one that dies (`time N`: N minutes, then its pass's one).
+    const before = { creation: [], deactivation: emergency ? [] : [time(0), time(1)], deletion: emergency ? [time(0), time(3)] : [time(0), time(2), time(3)] }[at];
+    return [start, ...before, { t: 'crash' as const, after: before.length === 0 ? after : 1 }];
   });
+
+/**
+ * A rotation whose keys someone else deletes or deactivates (the old one or the new one) right
+ * after the pass that delivered the new key: the controller must give the apps a working key again.
+ */
+const keyDamagedInRotation: fc.Arbitrary<Step[]> = fc
+  .record({
+    start: fc.oneof({ weight: 3, arbitrary: rotate }, { weight: 1, arbitrary: ageKeys }),
+    damage: fc.record({ t: fc.constant('key' as const), addon, what: fc.constantFrom('delete' as const, 'deactivate' as const), newest: fc.boolean() }),
+  })
+  .map(({ start, damage }) => [start, time(0), start.t === 'rotate' ? { ...damage, addon: start.addon } : damage]);
+
+function time(minutes: number): Step {
+  return { t: 'time', minutes };
+}
 
 const faults: fc.Arbitrary<Step>[] = [
   fc.record({ t: fc.constant('fail-team' as const), team, status: fc.constantFrom(429 as const, 503 as const) }),
@@ -184,11 +199,15 @@ export const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
 );
 
 /**
- * A history of up to `maxSteps` items: a step, or (one item in eight) a rotation with a crash
- * inside it, a few steps long.
+ * A history of up to `maxSteps` items: a step, or (about one item in six) a rotation with a crash
+ * or someone else's key change inside it, a few steps long.
  */
 export function historyArbitrary(maxSteps: number): fc.Arbitrary<History> {
-  const item = fc.oneof({ weight: 7, arbitrary: stepArbitrary.map((step) => [step]) }, { weight: 1, arbitrary: crashInRotation });
+  const item = fc.oneof(
+    { weight: 14, arbitrary: stepArbitrary.map((step) => [step]) },
+    { weight: 2, arbitrary: crashInRotation },
+    { weight: 1, arbitrary: keyDamagedInRotation },
+  );
   return fc.record({
     deepCheckMinutes: fc.constantFrom(0 as const, 20 as const),
     // Lengths spread up to the maximum (fast-check's default size keeps arrays short).
