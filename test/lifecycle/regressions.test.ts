@@ -506,7 +506,7 @@ describe('issue 16: key rotation through crashes, restores and Heroku changes (h
     const h = await HistoryWorld.start({ deepCheckMinutes, steps });
     try {
       await h.replay();
-      return { crashes: h.crashes, applied: h.applied };
+      return { crashes: h.crashes, applied: h.applied, blocked: h.blocked };
     } catch (err) {
       throw new Error(`${errorMessage(err)}\n${describeHistory({ deepCheckMinutes, steps })}\n${h.log.join('\n')}`, { cause: err });
     } finally {
@@ -624,7 +624,7 @@ describe('issue 16: key rotation through crashes, restores and Heroku changes (h
   }, 120_000);
 
   it('age rotations of five add-ons of one account at once: the deactivation breaker holds them, the apps keep working keys, an approval lets them finish', async () => {
-    const { applied } = await replayed([
+    const { applied, blocked } = await replayed([
       ...TWO_APPS,
       { t: 'create', addon: 'a2', app: 'web-1', plan: 'versioned', as: 'ASSETS' },
       { t: 'create', addon: 'a3', app: 'web-2', plan: 'standard', as: 'BUCKET' },
@@ -636,5 +636,6 @@ describe('issue 16: key rotation through crashes, restores and Heroku changes (h
       { t: 'time', minutes: 5 },
     ]);
     expect([applied.get('create-rotation-key'), applied.get('deactivate-access-key')]).toEqual([5, 5]);
+    expect(blocked.get('rotation-breaker-tripped')).toBeGreaterThanOrEqual(5);
   }, 180_000);
 });

@@ -161,6 +161,8 @@ export class HistoryWorld {
   readonly effective = new Map<string, number>();
   /** Actions the controller applied, by kind: what the histories made it do. */
   readonly applied = new Map<string, number>();
+  /** Actions the controller reported blocked, by reason. */
+  readonly blocked = new Map<string, number>();
   /** AWS calls the harness made that change something (someone else's changes, look-alikes). */
   private harnessMutations = 0;
   private readonly teamIds = new Map<TeamName, string>();
@@ -475,12 +477,13 @@ export class HistoryWorld {
     if (this.second) await this.second.deployment.pass();
   }
 
-  private count(outcomes: { action: { kind: string }; result: string; error?: string }[] | undefined): void {
+  private count(outcomes: { action: { kind: string; reason: string }; result: string; error?: string }[] | undefined): void {
     const done = (outcomes ?? []).filter((o) => o.result === 'applied').map((o) => o.action.kind);
     if (done.length > 0) this.log.push(`   applied: ${[...new Set(done)].map((kind) => `${kind}${done.filter((k) => k === kind).length > 1 ? ` x${done.filter((k) => k === kind).length}` : ''}`).join(', ')}`);
     for (const o of outcomes ?? []) {
       if (o.result === 'failed') this.log.push(`   failed: ${o.action.kind} (${o.error ?? ''})`);
       if (o.result === 'applied') this.applied.set(o.action.kind, (this.applied.get(o.action.kind) ?? 0) + 1);
+      if (o.result === 'blocked') this.blocked.set(o.action.reason, (this.blocked.get(o.action.reason) ?? 0) + 1);
       if (o.error && /LimitExceeded|exceed quota for AccessKeysPerUser/i.test(o.error)) this.limitFailures.push(`${o.action.kind}: ${o.error}`);
     }
   }
