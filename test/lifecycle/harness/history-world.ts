@@ -1036,7 +1036,9 @@ export class HistoryWorld {
           continue;
         }
         if (inRotation && workedBefore.has(slot) && !damagedSince) {
-          const status = !held ? 'no key' : `${held} (${keys?.find((k) => k.id === held)?.status.toLowerCase() ?? 'deleted'})`;
+          const vars = this.world.fake.configVars(attachment.app.name);
+          const state = keys?.find((k) => k.id === held)?.status.toLowerCase() ?? 'deleted';
+          const status = !held ? 'no key' : state !== 'active' ? `${held} (${state})` : key?.secret !== vars[configVarNames(attachment.name).secretAccessKey] ? `${held} with a secret not its own` : `${held}, and the bucket ${vars[configVarNames(attachment.name).bucketName] ?? 'missing'}`;
           throw new Violation(`app ${attachment.app.name} lost its working credentials of ${m.label} as ${attachment.name} during a rotation of its key: it holds ${status}, the user ${keys?.map((k) => `${k.id} ${k.status.toLowerCase()}`).join(', ') || 'no key'}`);
         }
         const reachable = this.reachable(m, attachment.app.name, faultTeams) && !crashed;
