@@ -144,10 +144,7 @@ export function planGarbageCollection(
     const orphans = byAccount.get(accountId) ?? [];
     const account = input.observed.get(accountId);
     if (!account?.complete) continue; // nothing is torn down blind
-    if (managed === null) {
-      managed = new Map();
-      for (const r of input.records.values()) managed.set(r.accountId, (managed.get(r.accountId) ?? 0) + 1);
-    }
+    managed ??= managedByAccount(input.records);
     const managedInAccount = managed.get(accountId) ?? 0;
     const due: ResourceRecord[] = [];
     for (const record of orphans) {
@@ -314,6 +311,13 @@ function stillAlive(
     });
   }
   return actions;
+}
+
+/** The add-ons each account manages (its records): what both breakers' shares are of. */
+export function managedByAccount(records: ReadonlyMap<string, ResourceRecord>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of records.values()) out.set(r.accountId, (out.get(r.accountId) ?? 0) + 1);
+  return out;
 }
 
 /**

@@ -11,7 +11,7 @@ import { groupBy } from '../util/group-by.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import { recordedResource, type KindTable, type ResourceKind } from './kinds/kind.js';
 import { describeTags, pick } from './describe.js';
-import { UNKNOWN_PLAN, planGarbageCollection, type GcPolicy } from './plan-gc.js';
+import { UNKNOWN_PLAN, managedByAccount, planGarbageCollection, type GcPolicy } from './plan-gc.js';
 import { profileFor, type ProfileTable, type SettingsProfile } from './profiles.js';
 import { BlockedReason, DriftKind, RecordReason } from '../reasons.js';
 import type { KeyRotation } from '../store/types.js';
@@ -120,13 +120,6 @@ export function plan(world: PlanInput, policy: NamingPolicy, limits: PlanLimits 
 
 const NO_ROTATIONS: ReadonlyMap<string, KeyRotation> = new Map();
 const NO_ADDONS: ReadonlySet<string> = new Set();
-
-/** The add-ons each account manages (records not orphaned): what the deactivation breaker's share is of. */
-function managedByAccount(records: ReadonlyMap<string, ResourceRecord>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const r of records.values()) if (r.orphan === null) out.set(r.accountId, (out.get(r.accountId) ?? 0) + 1);
-  return out;
-}
 
 /**
  * The world with every record naming its own resource: one whose resource row was lost (a store
