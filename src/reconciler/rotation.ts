@@ -49,8 +49,24 @@ export const MIN_DEACTIVATIONS_FOR_RATIO = 5;
  * grace included, before it reaches the limit.
  */
 export function rotationDueAt(addonId: string, keyCreatedAt: Date, keyMaxAgeMs: number): Date {
-  const phase = createHash('sha256').update(addonId).digest().readUInt32BE(0) / 0x1_0000_0000;
-  return new Date(keyCreatedAt.getTime() + keyMaxAgeMs * (0.8 + 0.1 * phase));
+  return new Date(keyCreatedAt.getTime() + keyMaxAgeMs * (0.8 + 0.1 * phaseOf(addonId)));
+}
+
+/**
+ * An add-on's phase in [0, 1), from a hash of its id. Every pass asks it for every add-on (admission
+ * and the keys to list), so it is kept: a memo of a pure function, at most MAX_PHASES entries.
+ */
+const PHASES = new Map<string, number>();
+const MAX_PHASES = 200_000;
+
+function phaseOf(addonId: string): number {
+  let phase = PHASES.get(addonId);
+  if (phase === undefined) {
+    phase = createHash('sha256').update(addonId).digest().readUInt32BE(0) / 0x1_0000_0000;
+    if (PHASES.size >= MAX_PHASES) PHASES.clear();
+    PHASES.set(addonId, phase);
+  }
+  return phase;
 }
 
 /** The record's key is due for rotation by age now. */
