@@ -20,7 +20,7 @@ export interface AwsSettings {
   /** Region for the global services (IAM, STS) and the default for buckets. */
   region: string;
   /** Endpoint overrides from the SDK's standard `AWS_ENDPOINT_URL[_<SERVICE>]` variables. */
-  endpoints: { s3?: string; iam?: string; sts?: string; tagging?: string };
+  endpoints: { s3?: string; iam?: string; sts?: string; tagging?: string; sqs?: string; events?: string };
   /** Path-style S3 addressing: on whenever an S3 endpoint is overridden (moto, MinIO, …). */
   forcePathStyle: boolean;
   /**
@@ -283,6 +283,8 @@ const envSchema = z.object({
   AWS_ENDPOINT_URL_IAM: httpUrl('iam.example.com'),
   AWS_ENDPOINT_URL_STS: httpUrl('sts.example.com'),
   AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API: httpUrl('tagging.example.com'),
+  AWS_ENDPOINT_URL_SQS: httpUrl('sqs.example.com'),
+  AWS_ENDPOINT_URL_EVENTBRIDGE: httpUrl('events.example.com'),
   AWS_IAM_MUTATIONS_PER_SECOND: optionalText.refine((value) => value === undefined || (/^\d+(\.\d+)?$/.test(value) && Number(value) > 0), {
     message: "must be a number of calls per second above 0 (e.g. 5): stay below the account's IAM rate, about 5-10 mutations per second, shared with everything else in the account",
   }),
@@ -445,6 +447,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (sts) endpoints.sts = sts;
   const tagging = e.AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API ?? generic;
   if (tagging) endpoints.tagging = tagging;
+  const sqs = e.AWS_ENDPOINT_URL_SQS ?? generic;
+  if (sqs) endpoints.sqs = sqs;
+  const events = e.AWS_ENDPOINT_URL_EVENTBRIDGE ?? generic;
+  if (events) endpoints.events = events;
   return {
     databaseUrl: e.DATABASE_URL ?? null,
     dataDir: path.resolve(e.DATA_DIR ?? '.data'),

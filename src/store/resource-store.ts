@@ -11,7 +11,7 @@ import type { Db, OrphanMark, ResourceKindName, ResourceRecord, ResourceState } 
  * What {@link ResourceStore.upsert} takes: a record without its timestamps; the key's creation
  * time only when known (a recorded key keeps its own while its id is unchanged).
  */
-export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt' | 'orphan' | 'teardownStartedAt' | 'accessKeyCreatedAt'> & {
+export type ResourceInput = Omit<ResourceRecord, 'createdAt' | 'updatedAt' | 'deepCheckedAt' | 'exposureCheckedAt' | 'orphan' | 'teardownStartedAt' | 'accessKeyCreatedAt'> & {
   accessKeyCreatedAt?: Date | null;
 };
 
@@ -31,6 +31,7 @@ interface ResourceRow {
   access_key_created_at: Date | null;
   resource_create_started_at: Date | null;
   deep_checked_at: Date | null;
+  exposure_checked_at: Date | null;
   orphaned_at: Date | null;
   orphan_reason: 'deprovisioned' | 'orphaned' | null;
   delete_after: Date | null;
@@ -44,7 +45,7 @@ interface ResourceRow {
 /** A record is its add-on's row with the row of the kind it was made as, when that kind made one. */
 const RECORDS = `SELECT m.addon_id, m.addon_name, m.account_id, m.team_id, m.app_id, m.plan, m.kind,
   r.name AS resource_name, m.region, m.user_name, m.access_key_id, m.secret_access_key_enc,
-  m.access_key_created_at, r.create_started_at AS resource_create_started_at, m.deep_checked_at, m.orphaned_at,
+  m.access_key_created_at, r.create_started_at AS resource_create_started_at, m.deep_checked_at, m.exposure_checked_at, m.orphaned_at,
   m.orphan_reason, m.delete_after, m.teardown_started_at, m.state, m.last_error, m.created_at,
   m.updated_at
   FROM managed_resources m LEFT JOIN kind_resources r ON r.addon_id = m.addon_id AND r.kind = m.kind`;
@@ -202,15 +203,26 @@ export class ResourceStore {
   }
 
   /**
-   * Records that the settings and keys of these add-ons' resources were read in full at `at`, or,
-   * with null, that they must be read again on the next pass (after a change of ours).
+   * Records that the settings and keys of these add-ons' resources were read at `at`: in full
+   * (which reads the public-exposure settings too), or only the public-exposure settings
+   * (`exposure`). With null, that they must be read again on the next pass (after a change of ours).
    */
-  async setDeepChecked(addonIds: readonly string[], at: Date | null): Promise<void> {
+  async setDeepChecked(addonIds: readonly string[], at: Date | null, scope: 'full' | 'exposure' = 'full'): Promise<void> {
     if (addonIds.length === 0) return;
-    await this.#db.query(
-      `UPDATE managed_resources SET deep_checked_at = $2::timestamptz WHERE addon_id = ANY($1::text[])`,
-      [addonIds, at],
-    );
+    const set = scope === 'full' ? 'deep_checked_at = $2::timestamptz, exposure_checked_at = $2::timestamptz' : 'exposure_checked_at = $2::timestamptz';
+    await this.#db.query(`UPDATE managed_resources SET ${set} WHERE addon_id = ANY($1::text[])`, [addonIds, at]);
+  }
+
+  /**
+   * The add-on whose record names this resource in this account: its kind's resource (a bucket's
+   * name) or its IAM user. Null when no record does (the name is not ours, or not any more).
+   */
+  async findByName(accountId: string, name: { resource: string } | { user: string }): Promise<ResourceRecord | null> {
+    const rows =
+      'resource' in name
+        ? await this.#db.query<ResourceRow>(`${RECORDS} WHERE m.account_id = $1 AND r.name = $2`, [accountId, name.resource])
+        : await this.#db.query<ResourceRow>(`${RECORDS} WHERE m.account_id = $1 AND m.user_name = $2`, [accountId, name.user]);
+    return rows[0] ? this.#toRecord(rows[0]) : null;
   }
 
   /** Marks `addonId` as an orphan with its grace period, or (null) as wanted again. */
@@ -298,6 +310,7 @@ export class ResourceStore {
       accessKeyCreatedAt: row.access_key_created_at,
       resourceCreateStartedAt: row.resource_create_started_at,
       deepCheckedAt: row.deep_checked_at,
+      exposureCheckedAt: row.exposure_checked_at,
       orphan:
         row.orphaned_at && row.orphan_reason && row.delete_after
           ? { since: row.orphaned_at, reason: row.orphan_reason, deleteAfter: row.delete_after }

@@ -9,6 +9,7 @@
 import { SecretBox } from '../crypto/secret-box.js';
 import { ApiTokenStore } from './api-token-store.js';
 import { DeliveryStore } from './delivery-store.js';
+import { EventSourceStore } from './event-source-store.js';
 import { GcBreakerStore } from './gc-breaker-store.js';
 import { openDb, type OpenDbOptions } from './db.js';
 import { Journal } from './journal.js';
@@ -42,6 +43,7 @@ export class StoreRepositories {
   readonly apiTokens: ApiTokenStore;
   readonly sessions: SessionStore;
   readonly rotations: RotationStore;
+  readonly eventSources: EventSourceStore;
 
   constructor(db: Db, box: SecretBox) {
     this.db = db;
@@ -55,6 +57,7 @@ export class StoreRepositories {
     this.apiTokens = new ApiTokenStore(db);
     this.sessions = new SessionStore(db, box);
     this.rotations = new RotationStore(db);
+    this.eventSources = new EventSourceStore(db);
   }
 }
 

@@ -72,6 +72,8 @@ export interface ResourceRecord {
   resourceCreateStartedAt: Date | null;
   /** When the bucket's settings and the user's keys were last read in full; null = due now. */
   deepCheckedAt: Date | null;
+  /** When the resource's public-exposure settings were last read (by a deep check or their own, shorter window); null = due now. */
+  exposureCheckedAt: Date | null;
   /** Set while no add-on wants these resources: they are deleted once `deleteAfter` has passed. */
   orphan: OrphanMark | null;
   /** When the first teardown step ran; a teardown under way is resumed, not re-counted. */

@@ -40,6 +40,7 @@ function record(addonId: string, o: Partial<ResourceRecord> = {}): ResourceRecor
     accessKeyCreatedAt: new Date(NOW.getTime() - 30 * DAY),
     resourceCreateStartedAt: null,
     deepCheckedAt: null,
+    exposureCheckedAt: null,
     orphan: null,
     teardownStartedAt: null,
     state: 'ready',

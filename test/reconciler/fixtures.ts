@@ -75,6 +75,7 @@ export function record(overrides: Partial<ResourceRecord> = {}): ResourceRecord 
     accessKeyCreatedAt: null,
     resourceCreateStartedAt: new Date(NOW.getTime() - 3_600_000),
     deepCheckedAt: new Date(NOW.getTime() - 60_000),
+    exposureCheckedAt: new Date(NOW.getTime() - 60_000),
     orphan: null,
     teardownStartedAt: null,
     state: 'ready',

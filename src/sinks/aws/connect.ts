@@ -8,7 +8,9 @@
 import { createHash } from 'node:crypto';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -32,10 +34,14 @@ export interface AccountClients {
   s3(region: string): S3Client;
   /** Resource Groups Tagging API for one region: bucket tags in bulk, 100 a page. */
   tagging(region: string): ResourceGroupsTaggingAPIClient;
+  /** SQS for one region: the account's change-event queue there (events setup, and the poller). */
+  sqs(region: string): SQSClient;
+  /** EventBridge for one region: the rules that send change events to that queue, and the probe. */
+  events(region: string): EventBridgeClient;
 }
 
-type AnyClient = S3Client | IAMClient | STSClient | ResourceGroupsTaggingAPIClient;
-type Service = 's3' | 'iam' | 'sts' | 'tagging';
+type AnyClient = S3Client | IAMClient | STSClient | ResourceGroupsTaggingAPIClient | SQSClient | EventBridgeClient;
+type Service = 's3' | 'iam' | 'sts' | 'tagging' | 'sqs' | 'events';
 
 export type ClientHook = (client: AnyClient, service: Service) => void;
 
@@ -175,14 +181,18 @@ export class AwsConnector {
       return client;
     });
     const tagging = perRegion('tagging', (region) => new ResourceGroupsTaggingAPIClient({ ...this.baseConfig('tagging'), region, credentials }));
+    const sqs = perRegion('sqs', (region) => new SQSClient({ ...this.baseConfig('sqs'), region, credentials }));
+    const events = perRegion('events', (region) => new EventBridgeClient({ ...this.baseConfig('events'), region, credentials }));
     return {
       accountId: target.accountId,
       iam,
       sts,
       s3: s3.get,
       tagging: tagging.get,
+      sqs: sqs.get,
+      events: events.get,
       destroy: () => {
-        for (const client of [iam, sts, ...s3.all(), ...tagging.all()]) client.destroy();
+        for (const client of [iam, sts, ...s3.all(), ...tagging.all(), ...sqs.all(), ...events.all()]) client.destroy();
       },
     };
   }
