@@ -128,6 +128,10 @@ export interface Config {
   profiles: ProfileTable;
   /** Every bucket's settings and every user's keys are read in full once per this window. */
   deepCheckWindowMs: number;
+  /** A bucket's public-exposure settings (public access block, policy, ownership) are read once per this shorter window. */
+  exposureCheckWindowMs: number;
+  /** The two windows of an account whose change events arrive (`events setup`): longer, since its drift is found from the events. */
+  deepCheckWindowsWithEvents: { fullMs: number; exposureMs: number };
   /** KEY_MAX_AGE: delivered access keys are rotated before they are this old, and reported past it. */
   keyMaxAgeMs: number;
   /** How access keys are rotated (issue 16). */
@@ -334,6 +338,15 @@ const envSchema = z.object({
   DEEP_CHECK_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
     message: 'must be a duration such as 1h or 30m (0 checks every resource in full on every pass)',
   }),
+  DEEP_CHECK_EXPOSURE_WINDOW: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: "must be a duration such as 15m: how often a bucket's public access block, policy and ownership are read",
+  }),
+  DEEP_CHECK_WINDOW_WITH_EVENTS: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 24h: the deep-check window of an account whose change events arrive',
+  }),
+  DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
+    message: 'must be a duration such as 1h: the exposure-check window of an account whose change events arrive',
+  }),
   HEROKU_BUDGET_TOKENS_PER_HOUR: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
     message: "must be a whole number of tokens, at least 1: the Heroku account's refill per hour (4500)",
   }),
@@ -427,6 +440,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (herokuBudget.floor >= herokuBudget.tokensPerHour) {
     throw new ConfigError('HEROKU_BUDGET_FLOOR', `is ${herokuBudget.floor}, not below the account's ${herokuBudget.tokensPerHour} tokens (HEROKU_BUDGET_TOKENS_PER_HOUR), so full resyncs would never run. Lower it, e.g. to ${Math.floor(herokuBudget.tokensPerHour / 4)}.`);
   }
+  const deepChecks = deepCheckSettings(e);
   const port = Number(e.PORT ?? 8080);
   if (port !== 0 && Number(e.PUBLIC_PORT ?? 8081) === port) {
     throw new ConfigError('PUBLIC_PORT', `is ${port}, the same as PORT: the public listener (webhooks, Partner API) and the private one (admin API, metrics) need two ports. Set PUBLIC_PORT to another port, e.g. ${port + 1}.`);
@@ -480,7 +494,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookSecrets: list(e.WEBHOOK_SECRETS),
     fastPath: { concurrency: Number(e.FAST_PATH_CONCURRENCY ?? 4), coalesceMs: parseDuration(e.FAST_PATH_COALESCE ?? '1s')! },
     shutdownTimeoutMs: parseDuration(e.SHUTDOWN_TIMEOUT ?? '20s')!,
-    deepCheckWindowMs: parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!,
+    ...deepChecks,
     keyMaxAgeMs: e.KEY_MAX_AGE ? parseDuration(e.KEY_MAX_AGE)! : DEFAULT_ROTATION_POLICY.keyMaxAgeMs,
     rotation: {
       overlapMs: e.ROTATION_OVERLAP ? parseDuration(e.ROTATION_OVERLAP)! : DEFAULT_ROTATION_POLICY.overlapMs,
@@ -512,6 +526,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
     },
   };
+}
+
+/**
+ * How often resources are read beyond the bulk inventory: in full, and their public-exposure
+ * settings alone; each on longer windows for an account whose change events arrive. An exposure
+ * window longer than its full window would never come round first: refused.
+ */
+function deepCheckSettings(e: z.infer<typeof envSchema>): Pick<Config, 'deepCheckWindowMs' | 'exposureCheckWindowMs' | 'deepCheckWindowsWithEvents'> {
+  const full = parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!;
+  const exposure = e.DEEP_CHECK_EXPOSURE_WINDOW ? parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW)! : Math.min(15 * 60_000, full);
+  const withEvents = {
+    fullMs: parseDuration(e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h')!,
+    exposureMs: parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS ?? '1h')!,
+  };
+  if (exposure > full) {
+    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW', `is ${e.DEEP_CHECK_EXPOSURE_WINDOW}, longer than DEEP_CHECK_WINDOW (${e.DEEP_CHECK_WINDOW ?? '1h'}), whose full checks read those settings too. Set it shorter, e.g. 15m.`);
+  }
+  if (withEvents.exposureMs > withEvents.fullMs) {
+    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', `is longer than DEEP_CHECK_WINDOW_WITH_EVENTS (${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}), whose full checks read those settings too. Set it shorter, e.g. 1h.`);
+  }
+  return { deepCheckWindowMs: full, exposureCheckWindowMs: exposure, deepCheckWindowsWithEvents: withEvents };
 }
 
 /** The Partner API settings: all three of id, password and client secret, or none (never echoes a value). */

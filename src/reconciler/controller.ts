@@ -17,16 +17,20 @@ import type { AddonWhereabouts, DesiredAddon, ObservedAccount, PlanInput, TeamDe
 import { plan } from './plan.js';
 import { BUILT_IN_KINDS } from './kinds/bucket/kind.js';
 import { recordedResource, type KindTable } from './kinds/kind.js';
-import type { AppConfigVars, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources, StorePorts } from './ports.js';
+import type { AppConfigVars, ChangeEventWatch, CloudAccount, CloudAccounts, DesiredStateSource, ExpectedResources, StorePorts } from './ports.js';
 import { orphanCandidates } from './plan-gc.js';
 import { profileFor } from './profiles.js';
 import { BlockedReason, GcReason, HerokuEvent, ReconcileEvent } from '../reasons.js';
-import { isDeepCheckDue } from './deep-checks.js';
+import { deepCheckDue, type DeepCheckDepth, type DeepCheckWindows } from './deep-checks.js';
 import { DEFAULT_ROTATION_POLICY, admitRotations, keptByRotation, rotationDueAt, rotationNeedsKeys, type RotationPolicy } from './rotation.js';
 import { TAG, userNameFor, type NamingPolicy } from './spec.js';
 
 export interface ControllerDeps {
   config: Pick<Config, 'instanceId' | 'bucketPrefix' | 'iamPath' | 'iamUserPrefix' | 'deepCheckWindowMs' | 'flapBreaker' | 'gc' | 'profiles'> & {
+    /** DEEP_CHECK_EXPOSURE_WINDOW; absent: the exposure settings are read with the rest only. */
+    exposureCheckWindowMs?: number;
+    /** The windows of an account whose change events arrive (`changeEvents`); absent: the usual ones. */
+    deepCheckWindowsWithEvents?: DeepCheckWindows;
     /** KEY_MAX_AGE and ROTATION_*: absent, no key is rotated for its age. */
     keyMaxAgeMs?: number;
     rotation?: Config['rotation'];
@@ -51,6 +55,8 @@ export interface ControllerDeps {
    * API): they get the short grace of a deprovisioned add-on, whatever a listing still shows.
    */
   toldDeprovisioned?: { all(): Promise<ReadonlySet<string>>; has(addonId: string): Promise<boolean> };
+  /** Accounts whose change events arrive: their deep checks come round on the longer windows. */
+  changeEvents?: ChangeEventWatch;
 }
 
 export interface PassResult {
@@ -72,6 +78,8 @@ export interface PassResult {
    * age, soonest first (empty without KEY_MAX_AGE rotation, or while key ages are not known).
    */
   rotationsDue: Map<string, { addonId: string; addonName: string; dueAt: Date }[]>;
+  /** The add-ons whose resources this pass read in full (deep checks), and those whose exposure settings alone. */
+  checked: { full: string[]; exposure: string[] };
   /** Null for a dry run (`plan`). */
   execution: ExecutionSummary | null;
 }
@@ -136,8 +144,9 @@ export class Controller {
     const deliveries = await store.deliveries.listAll();
     const targets = accountTargets(links);
     const deepChecked: string[] = [];
+    const exposureChecked: string[] = [];
     const accounts = await mapLimit([...targets.values()], 4, async (link) => {
-      const { expected, deepAddons } = this.expectedIn(link.accountId, links, teams, records, rotations, startedAt);
+      const { expected, deepAddons, exposureAddons } = this.expectedIn(link.accountId, links, teams, records, rotations, startedAt);
       const account = await this.account(link).observe(expected, {
         instanceTag: { key: TAG.instance, value: this.naming.instanceId },
         addonTagKey: TAG.addonId,
@@ -146,12 +155,16 @@ export class Controller {
         listRegion: this.deps.config.aws.region,
         homeRegion: link.region ?? this.deps.config.aws.region,
       });
-      if (account.complete) deepChecked.push(...deepAddons.filter((id) => records.has(id)));
+      if (account.complete) {
+        deepChecked.push(...deepAddons.filter((id) => records.has(id)));
+        exposureChecked.push(...exposureAddons.filter((id) => records.has(id)));
+      }
       return account;
     });
     // Recorded before any repair: the executor clears it for what it changes, so the next pass
     // verifies its own repairs.
-    if (!options.dryRun) await store.resources.setDeepChecked(deepChecked, startedAt);
+    if (!options.dryRun) await store.resources.setDeepChecked(deepChecked, startedAt, 'full');
+    if (!options.dryRun) await store.resources.setDeepChecked(exposureChecked, startedAt, 'exposure');
     if (!options.dryRun) await this.learnKeyCreationTimes(records.values(), accounts);
     for (const account of accounts.filter((a) => !a.complete)) {
       logger.error({ reason: BlockedReason.ObserveFailed, accountId: account.accountId }, `cannot read AWS account ${account.accountId}: ${account.error}`);
@@ -197,7 +210,20 @@ export class Controller {
     );
     const rotationsAfter = execution && execution.applied > 0 ? await store.rotations.list() : [...rotations.values()];
     const rotationsDue = this.rotationsDue(accounts, after, rotationsAfter);
-    return { startedAt, durationMs: this.now().getTime() - startedAt.getTime(), teams, accounts, actions, drift, managed, keysCreatedAt, rotations: rotationsAfter, rotationsDue, execution };
+    return {
+      startedAt,
+      durationMs: this.now().getTime() - startedAt.getTime(),
+      teams,
+      accounts,
+      actions,
+      drift,
+      managed,
+      keysCreatedAt,
+      rotations: rotationsAfter,
+      rotationsDue,
+      checked: { full: deepChecked, exposure: exposureChecked },
+      execution,
+    };
   }
 
   /** When each complete account's delivered keys come due for rotation by age (see {@link PassResult.rotationsDue}). */
@@ -249,11 +275,11 @@ export class Controller {
    *   started (or an operator approved). GC_MODE applies as in the full pass.
    * - It never runs beside a full pass (see {@link PassLock}).
    */
-  async reconcileAddon(addonId: string, options: { dryRun?: boolean } = {}): Promise<AddonPassResult> {
+  async reconcileAddon(addonId: string, options: AddonPassOptions = {}): Promise<AddonPassResult> {
     return this.lock.shared(() => this.addonPass(addonId.toLowerCase(), options));
   }
 
-  private async addonPass(addonId: string, options: { dryRun?: boolean }): Promise<AddonPassResult> {
+  private async addonPass(addonId: string, options: AddonPassOptions): Promise<AddonPassResult> {
     const { store, logger } = this.deps;
     const startedAt = this.now();
     const result = (part: Pick<AddonPassResult, 'heroku' | 'complete' | 'error'> & Partial<AddonPassResult>): AddonPassResult => ({
@@ -295,8 +321,11 @@ export class Controller {
     const rotation = await store.rotations.get(addonId);
     const targets = accountTargets(links);
     const accountIds = [...new Set([link?.accountId ?? null, record?.accountId ?? null])].filter((id): id is string => id !== null && targets.has(id));
-    const deep = !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan) ||
-      isDeepCheckDue(addonId, record.deepCheckedAt, startedAt, this.deps.config.deepCheckWindowMs);
+    const depth: DeepCheckDepth =
+      options.deepCheck || !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan)
+        ? 'full'
+        : deepCheckDue(addonId, record, startedAt, this.windowsFor(record.accountId));
+    const deep = depth === 'full';
     // What Heroku said of the add-on, for garbage collection (invariant 10): a record no desired
     // team holds is an orphan only once Heroku says the add-on is gone.
     const whereabouts = new Map<string, AddonWhereabouts>();
@@ -307,7 +336,10 @@ export class Controller {
       const resource = this.resourceOf(desired, record, accountId);
       return this.account(targets.get(accountId)!).observeAddon(
         // A rotation's keys are listed every pass: its old key is kept, whatever this pass does.
-        { resource: resource && { ...resource, region: record?.region ?? desired!.region, deep }, user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep: deep || rotation !== null } },
+        {
+          resource: resource && { ...resource, region: record?.region ?? desired!.region, deep, exposure: depth === 'exposure' },
+          user: { name: record?.userName ?? userNameFor(this.naming, addonId), deep: deep || rotation !== null },
+        },
         { iamPath: this.naming.iamPath, listRegion: this.deps.config.aws.region },
       );
     });
@@ -325,7 +357,7 @@ export class Controller {
       for (const warning of account.warnings ?? []) logger.warn({ reason: ReconcileEvent.ObservePartial, accountId: account.accountId, addonId }, `AWS account ${account.accountId}: ${warning}`);
     }
     const complete = accounts.every((a) => a.complete);
-    if (!options.dryRun && deep && record && complete) await store.resources.setDeepChecked([addonId], startedAt);
+    if (!options.dryRun && depth !== 'none' && record && complete) await store.resources.setDeepChecked([addonId], startedAt, depth);
     if (!options.dryRun && record) await this.learnKeyCreationTimes([record], accounts);
     // As in the full pass: an add-on without a record has delivered nothing yet to compare with,
     // unless its user holds a key the store does not know, which an app may hold.
@@ -481,8 +513,8 @@ export class Controller {
     records: Map<string, ResourceRecord>,
     rotations: ReadonlyMap<string, KeyRotation>,
     now: Date,
-  ): { expected: ExpectedResources; deepAddons: string[] } {
-    const entries = new Map<string, { resource: { kind: ResourceKindName; name: string } | null; region: string; user: string; deep: boolean }>();
+  ): { expected: ExpectedResources; deepAddons: string[]; exposureAddons: string[] } {
+    const entries = new Map<string, { resource: { kind: ResourceKindName; name: string } | null; region: string; user: string; depth: DeepCheckDepth }>();
     const teamIds = new Set(links.filter((l) => l.accountId === accountId).map((l) => l.teamId));
     // Keys are listed, without the rest of a deep check, for a rotation in flight whose next step
     // may be due (not while it waits out its overlap or grace), and for one that may start this
@@ -493,8 +525,9 @@ export class Controller {
     for (const team of policy ? teams.filter((t) => teamIds.has(t.teamId)) : []) {
       for (const addonId of admitRotations(team.addons, records, rotations, policy!, now, true)) keyUsers.add(addonId);
     }
-    const deepFor = (addonId: string, record: ResourceRecord | undefined) =>
-      !record || record.state !== 'ready' || isDeepCheckDue(addonId, record.deepCheckedAt, now, this.deps.config.deepCheckWindowMs);
+    const windows = this.windowsFor(accountId);
+    const depthFor = (addonId: string, record: ResourceRecord | undefined): DeepCheckDepth =>
+      !record || record.state !== 'ready' ? 'full' : deepCheckDue(addonId, record, now, windows);
     for (const team of teams.filter((t) => teamIds.has(t.teamId))) {
       for (const addon of team.addons) {
         const record = records.get(addon.addonId);
@@ -503,21 +536,23 @@ export class Controller {
           region: record?.region ?? addon.region,
           user: record?.userName ?? userNameFor(this.naming, addon.addonId),
           // A new plan may ask for other settings: read them now, not when the window comes round.
-          deep: deepFor(addon.addonId, record) || record?.plan !== addon.plan,
+          depth: record?.plan !== addon.plan ? 'full' : depthFor(addon.addonId, record),
         });
       }
     }
     for (const record of records.values()) {
       if (record.accountId !== accountId || entries.has(record.addonId)) continue;
-      entries.set(record.addonId, { resource: this.resourceOf(null, record, accountId), region: record.region, user: record.userName, deep: deepFor(record.addonId, record) });
+      entries.set(record.addonId, { resource: this.resourceOf(null, record, accountId), region: record.region, user: record.userName, depth: depthFor(record.addonId, record) });
     }
     const values = [...entries.values()];
     return {
       expected: {
-        resources: values.flatMap((e) => (e.resource === null ? [] : [{ ...e.resource, region: e.region, deep: e.deep }])),
-        users: [...entries].map(([addonId, e]) => ({ name: e.user, deep: e.deep || keyUsers.has(addonId) })),
+        resources: values.flatMap((e) => (e.resource === null ? [] : [{ ...e.resource, region: e.region, deep: e.depth === 'full', exposure: e.depth === 'exposure' }])),
+        users: [...entries].map(([addonId, e]) => ({ name: e.user, deep: e.depth === 'full' || keyUsers.has(addonId) })),
       },
-      deepAddons: [...entries].filter(([, e]) => e.deep).map(([addonId]) => addonId),
+      deepAddons: [...entries].filter(([, e]) => e.depth === 'full').map(([addonId]) => addonId),
+      // Only a resource has exposure settings: an add-on of a kind without one has none to read.
+      exposureAddons: [...entries].filter(([, e]) => e.depth === 'exposure' && e.resource !== null).map(([addonId]) => addonId),
     };
   }
 
@@ -535,9 +570,26 @@ export class Controller {
     return name === null ? null : { kind: kind!.name, name };
   }
 
+  /**
+   * How often this account's resources are read: on the longer windows while its change events
+   * arrive (drift is found from them), else on the usual ones, exposure first.
+   */
+  private windowsFor(accountId: string): DeepCheckWindows {
+    const { config, changeEvents } = this.deps;
+    if (config.deepCheckWindowsWithEvents && changeEvents?.watching(accountId)) return config.deepCheckWindowsWithEvents;
+    return { fullMs: config.deepCheckWindowMs, exposureMs: config.exposureCheckWindowMs ?? config.deepCheckWindowMs };
+  }
+
   private now(): Date {
     return this.deps.clock?.() ?? new Date();
   }
+}
+
+export interface AddonPassOptions {
+  /** Plans only. */
+  dryRun?: boolean;
+  /** Reads the add-on's resources in full whatever their windows say (a change event named one of them). */
+  deepCheck?: boolean;
 }
 
 /** What a pass read, full or keyed: everything plan() decides from but the journal's count and the time. */

@@ -1,14 +1,42 @@
 /**
- * When each resource gets its deep check (every setting, every key). Each add-on has its own
- * phase in the window, taken from a hash of its id, and is checked once per window at that phase:
- * the checks spread evenly over the window whenever the resources were made, instead of coming
- * due all at once.
+ * When each resource gets its deep check (every setting, every key), and when its public-exposure
+ * check (the settings that can make a bucket public: its public access block, policy and object
+ * ownership), risk first: those few reads come round on a shorter window than the rest.
+ *
+ * Each add-on has its own phase in a window, taken from a hash of its id, and is checked once per
+ * window at that phase: the checks spread evenly over the window whenever the resources were
+ * made, instead of coming due all at once.
  */
 import { createHash } from 'node:crypto';
+
+/** How often an add-on's resources are read in full, and how often their public-exposure settings. */
+export interface DeepCheckWindows {
+  fullMs: number;
+  exposureMs: number;
+}
+
+/** What a pass reads of one add-on's resources beyond the bulk inventory. */
+export type DeepCheckDepth = 'full' | 'exposure' | 'none';
 
 export function isDeepCheckDue(addonId: string, lastCheckedAt: Date | null, now: Date, windowMs: number): boolean {
   if (lastCheckedAt === null || windowMs <= 0) return true;
   const phase = createHash('sha256').update(addonId).digest().readUInt32BE(0) % windowMs;
   const epoch = (t: Date) => Math.floor((t.getTime() - phase) / windowMs);
   return epoch(now) > epoch(lastCheckedAt);
+}
+
+/**
+ * The check an add-on is due for now: the full one when its window has come round, else the
+ * exposure one when that shorter window has, else none. A full check reads the exposure settings
+ * too (and records both times), so an exposure window as long as the full one adds nothing.
+ */
+export function deepCheckDue(
+  addonId: string,
+  checked: { deepCheckedAt: Date | null; exposureCheckedAt: Date | null },
+  now: Date,
+  windows: DeepCheckWindows,
+): DeepCheckDepth {
+  if (isDeepCheckDue(addonId, checked.deepCheckedAt, now, windows.fullMs)) return 'full';
+  if (windows.exposureMs < windows.fullMs && isDeepCheckDue(addonId, checked.exposureCheckedAt ?? checked.deepCheckedAt, now, windows.exposureMs)) return 'exposure';
+  return 'none';
 }

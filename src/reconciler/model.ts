@@ -84,7 +84,11 @@ export interface ObservedResource<Settings = unknown> {
   settings: Settings | null;
 }
 
-export type ObservedBucket = ObservedResource<BucketSettings>;
+/** The settings that can make a bucket public: what an exposure check reads, on its shorter window. */
+export type ExposureSettings = Pick<BucketSettings, 'publicAccessBlock' | 'objectOwnership' | 'policy'>;
+
+/** A bucket, with all its settings (a deep check), its exposure settings alone, or none. */
+export type ObservedBucket = ObservedResource<BucketSettings | ExposureSettings>;
 
 export interface ObservedAccessKey {
   accessKeyId: string;

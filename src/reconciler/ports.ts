@@ -86,6 +86,8 @@ export interface ExpectedResource {
   name: string;
   region: string;
   deep: boolean;
+  /** Not deep: its public-exposure settings alone are read (a bucket's public access block, policy and ownership). */
+  exposure?: boolean;
 }
 
 /** The names one account should hold: every add-on's user, and its kind's resource where it has one. */
@@ -178,6 +180,18 @@ export interface UserHandle {
   deleteAllPolicies(): Promise<{ inline: string[]; detached: string[] }>;
   /** Deletes the (emptied) user; a missing one is success. */
   delete(): Promise<void>;
+}
+
+// ---- Change events (AWS) ----
+
+/**
+ * Which accounts' change events arrive (issue 17): CloudTrail's record of calls on their buckets
+ * and users reaches the controller within about a minute, so their drift is found from the events
+ * and their deep checks may come round on the longer windows (fewer reads). An account whose event
+ * path is not set up, or not healthy (its queue gone, its probe lost), is read on the usual ones.
+ */
+export interface ChangeEventWatch {
+  watching(accountId: string): boolean;
 }
 
 // ---- The store (what the reconciler reads and writes of it) ----

@@ -12,7 +12,7 @@ const create: Action = { addonId: 'a1', accountId: '111122223333', kind: 'create
 const key: Action = { addonId: 'a2', accountId: '111122223333', kind: 'create-access-key', reason: 'missing-key', userName: 'hsc-a2' };
 
 function summary(outcomes: Parameters<typeof passSummary>[0]['execution']) {
-  return passSummary({ startedAt: NOW, durationMs: 5, teams: [], accounts: [], actions: [create, key], drift: buildDriftReport([], [], NOW), managed: new Map(), keysCreatedAt: new Map(), rotations: [], rotationsDue: new Map(), execution: outcomes });
+  return passSummary({ startedAt: NOW, durationMs: 5, teams: [], accounts: [], actions: [create, key], drift: buildDriftReport([], [], NOW), managed: new Map(), keysCreatedAt: new Map(), rotations: [], rotationsDue: new Map(), checked: { full: [], exposure: [] }, execution: outcomes });
 }
 
 describe('the JSON summary of a pass', () => {
@@ -38,7 +38,7 @@ describe('the JSON summary of a pass', () => {
     const account = (accountId: string, complete: boolean) => ({ accountId, complete, error: complete ? null : 'AccessDenied', resources: new Map(), users: new Map(), iamUsersInAccount: 0, iamUserQuota: null });
     const json = passSummary(
       {
-        startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null, rotations: [], rotationsDue: new Map(),
+        startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null, rotations: [], rotationsDue: new Map(), checked: { full: [], exposure: [] },
         accounts: [account('111122223333', true), account('444455556666', false)],
         keysCreatedAt: new Map([['111122223333', [new Date(NOW.getTime() - 120 * DAY), new Date(NOW.getTime() - 10 * DAY), null]]]),
       },
@@ -47,7 +47,7 @@ describe('the JSON summary of a pass', () => {
     expect(json.accounts[0]).toMatchObject({ accessKeys: { delivered: 3, ageKnown: 2, pastMaxAge: 1, oldestAgeMs: 120 * DAY } });
     expect(json.accounts[1]).not.toHaveProperty('accessKeys');
     // The text says so only while a key is past the limit.
-    const result = { startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null, accounts: [account('111122223333', true)], keysCreatedAt: new Map([['111122223333', [new Date(NOW.getTime() - 120 * DAY)]]]), rotations: [], rotationsDue: new Map() };
+    const result = { startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null, accounts: [account('111122223333', true)], keysCreatedAt: new Map([['111122223333', [new Date(NOW.getTime() - 120 * DAY)]]]), rotations: [], rotationsDue: new Map(), checked: { full: [], exposure: [] } };
     expect(accountLine(result, result.accounts[0]!, 90 * DAY)).toBe('account 111122223333: 0 bucket(s), 0 user(s) observed; 1 access key(s) older than KEY_MAX_AGE (oldest 120 days)');
     expect(accountLine(result, result.accounts[0]!, 200 * DAY)).toBe('account 111122223333: 0 bucket(s), 0 user(s) observed');
   });
@@ -64,6 +64,7 @@ describe('the JSON summary of a pass', () => {
       startedAt: NOW, durationMs: 5, teams: [], actions: [], drift: buildDriftReport([], [], NOW), managed: new Map(), execution: null, accounts: [account], keysCreatedAt: new Map(),
       rotations: [rotation('a', 'delivered'), rotation('b', 'delivered'), rotation('c', 'deactivated')],
       rotationsDue: new Map([['111122223333', [due('bucket-soon', 2), due('bucket-later', 6), due('bucket-far', 30)]]]),
+      checked: { full: [], exposure: [] },
     };
     expect(passSummary(result).accounts[0]).toMatchObject({
       rotations: { inFlight: { delivered: 2, deactivated: 1 }, dueWithin7Days: 2, next: { addonName: 'bucket-soon', dueAt: new Date(NOW.getTime() + 2 * DAY).toISOString() } },

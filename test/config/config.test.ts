@@ -41,7 +41,14 @@ describe('loadConfig', () => {
     });
     expect(config.fernetKeys).toEqual(['k1', 'k2']);
     expect(config.addonServices).toEqual(['s3-bucket', 'bucketeer']);
-    expect(config.aws.endpoints).toEqual({ s3: 'http://127.0.0.1:5000', iam: 'http://127.0.0.1:5001', sts: 'http://127.0.0.1:5000', tagging: 'http://127.0.0.1:5000' });
+    expect(config.aws.endpoints).toEqual({
+      s3: 'http://127.0.0.1:5000',
+      iam: 'http://127.0.0.1:5001',
+      sts: 'http://127.0.0.1:5000',
+      tagging: 'http://127.0.0.1:5000',
+      sqs: 'http://127.0.0.1:5000',
+      events: 'http://127.0.0.1:5000',
+    });
     expect(config.aws.forcePathStyle).toBe(true);
     expect(config.herokuApiUrl).toBe('http://127.0.0.1:7000');
     expect(config.databaseUrl).toBe('postgres://u:p@db:5432/x');
@@ -77,6 +84,10 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be one of trace, debug/],
     ['REQUEST_TIMEOUT', { REQUEST_TIMEOUT: 'soon' }, /^REQUEST_TIMEOUT: must be a duration/],
     ['DEEP_CHECK_WINDOW', { DEEP_CHECK_WINDOW: 'hourly' }, /^DEEP_CHECK_WINDOW: must be a duration such as 1h/],
+    ['DEEP_CHECK_EXPOSURE_WINDOW', { DEEP_CHECK_EXPOSURE_WINDOW: 'often' }, /^DEEP_CHECK_EXPOSURE_WINDOW: must be a duration such as 15m/],
+    ['DEEP_CHECK_EXPOSURE_WINDOW', { DEEP_CHECK_EXPOSURE_WINDOW: '2h' }, /^DEEP_CHECK_EXPOSURE_WINDOW: is 2h, longer than DEEP_CHECK_WINDOW \(1h\)/],
+    ['DEEP_CHECK_WINDOW_WITH_EVENTS', { DEEP_CHECK_WINDOW_WITH_EVENTS: 'daily' }, /^DEEP_CHECK_WINDOW_WITH_EVENTS: must be a duration such as 24h/],
+    ['DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', { DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: '48h' }, /^DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: is longer than DEEP_CHECK_WINDOW_WITH_EVENTS/],
     ['PLAN_PROFILES', { PLAN_PROFILES: '{versioned: true}' }, /^PLAN_PROFILES: is not JSON/],
     ['PLAN_PROFILES', { PLAN_PROFILES: '{"gold": {"versioning": "yes"}}' }, /^PLAN_PROFILES: has a bad profile at gold\.versioning/],
     ['PLAN_PROFILES', { PLAN_PROFILES: '{"gold": {"encrypt": true}}' }, /^PLAN_PROFILES: has a bad profile at gold/],

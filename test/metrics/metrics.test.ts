@@ -251,7 +251,7 @@ describe('resources and quota', () => {
       drift: driftReport([]),
       managed: new Map(),
       keysCreatedAt: new Map(),
-      rotations: [], rotationsDue: new Map(),
+      rotations: [], rotationsDue: new Map(), checked: { full: [], exposure: [] },
       execution: null,
     } as PassResult;
     publishPass(metrics, { latest: null }, pass);
@@ -268,7 +268,7 @@ describe('access key ages', () => {
   const DAY = 86_400_000;
   const at = new Date('2026-12-05T12:00:00Z');
   const pass = (keysCreatedAt: PassResult['keysCreatedAt']) =>
-    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, rotations: [], rotationsDue: new Map(), execution: null }) as PassResult;
+    ({ startedAt: at, durationMs: 10, teams: [], accounts: [], actions: [], drift: driftReport([]), managed: new Map(), keysCreatedAt, rotations: [], rotationsDue: new Map(), checked: { full: [], exposure: [] }, execution: null }) as PassResult;
 
   it('publishPass exports the oldest known key age and the keys past KEY_MAX_AGE, per account', async () => {
     const metrics = new Metrics({ processMetrics: false });
@@ -317,7 +317,7 @@ describe('key rotations', () => {
     const held = { addonId: 'x', accountId: ACCOUNT_A, kind: 'blocked', reason: BlockedReason.RotationBreakerTripped, resource: 'AKIAX', message: 'held' } as const;
     publishPass(metrics, { latest: null }, {
       startedAt: at, durationMs: 10, teams: [], accounts: [observed(ACCOUNT_A), observed(ACCOUNT_B)], actions: [held], drift: driftReport([]), managed: new Map(), keysCreatedAt: new Map(),
-      rotations: [rotation(ACCOUNT_A, 'delivered'), { ...rotation(ACCOUNT_A, 'delivered'), addonId: 'other' }, rotation(ACCOUNT_A, 'reactivated')], rotationsDue: new Map(), execution: null,
+      rotations: [rotation(ACCOUNT_A, 'delivered'), { ...rotation(ACCOUNT_A, 'delivered'), addonId: 'other' }, rotation(ACCOUNT_A, 'reactivated')], rotationsDue: new Map(), checked: { full: [], exposure: [] }, execution: null,
     } as PassResult, at);
     const { samples } = await scrape(metrics);
     expect(valueOf(samples, `${P}key_rotations_in_flight`, { account_id: ACCOUNT_A, step: 'delivered' })).toBe(2);

@@ -146,6 +146,52 @@ describe('Controller on in-memory ports', () => {
     expect(bucket.settings.versioning).toBe('Enabled');
   });
 
+  it('reads public-exposure settings on their shorter window, repairs them there, and judges no setting it did not read', async () => {
+    const exposureFirst = new Controller({ config: { ...CONFIG, exposureCheckWindowMs: 15 * 60_000 }, store, desired, configVars, cloud, logger: silentLogger(), clock: () => now });
+    desired.addons.set('a1', addon('a1', 's3-bucket:versioned'));
+    await exposureFirst.reconcileOnce();
+    await exposureFirst.reconcileOnce(); // verifies its own repairs (a deep check)
+    const name = bucketNameFor(NAMING, ACCOUNT, 'a1');
+    const bucket = cloud.get(ACCOUNT).buckets.get(name)!;
+    // Both drift: public access switched off, and versioning suspended.
+    bucket.settings.publicAccessBlock = { ...DESIRED_PUBLIC_ACCESS_BLOCK, blockPublicPolicy: false, restrictPublicBuckets: false };
+    bucket.settings.versioning = 'Suspended';
+    const reads = cloud.get(ACCOUNT).reads;
+    const depths: string[] = [];
+    let repairedAt: number | null = null;
+    for (let minute = 1; minute <= 60 && repairedAt === null; minute++) {
+      now = new Date(now.getTime() + 60_000);
+      const before = reads.length;
+      const pass = await exposureFirst.reconcileOnce();
+      depths.push(...reads.slice(before).map((r) => r.split(' ')[0]!));
+      if (pass.actions.some((a) => a.kind === 'put-public-access-block')) {
+        repairedAt = minute;
+        // Found by the exposure check: its repair alone, the versioning waits for the full check.
+        expect(pass.actions.map((a) => a.kind)).toEqual(['put-public-access-block']);
+        expect(pass.checked.exposure).toEqual(['a1']);
+        expect(pass.checked.full).toEqual([]);
+      }
+    }
+    expect(repairedAt).not.toBeNull();
+    expect(repairedAt!).toBeLessThanOrEqual(15);
+    expect(depths).toEqual(['exposure']);
+    expect(bucket.settings.publicAccessBlock).toEqual(DESIRED_PUBLIC_ACCESS_BLOCK);
+    expect(bucket.settings.versioning).toBe('Suspended');
+  });
+
+  it('a keyed pass asked for a deep check reads every setting at once, whatever the windows say', async () => {
+    desired.addons.set('a1', addon('a1', 's3-bucket:versioned'));
+    await controller.reconcileOnce();
+    await controller.reconcileOnce();
+    const bucket = cloud.get(ACCOUNT).buckets.get(bucketNameFor(NAMING, ACCOUNT, 'a1'))!;
+    bucket.settings.publicAccessBlock = null;
+    now = new Date(now.getTime() + 60_000); // well inside both windows
+    expect((await controller.reconcileAddon('a1')).actions).toEqual([]);
+    const pass = await controller.reconcileAddon('a1', { deepCheck: true });
+    expect(pass.actions.map((a) => a.kind)).toEqual(['put-public-access-block']);
+    expect(bucket.settings.publicAccessBlock).toEqual(DESIRED_PUBLIC_ACCESS_BLOCK);
+  });
+
   it('deletes and marks nothing while the team read is incomplete', async () => {
     desired.addons.set('a1', addon('a1'));
     await controller.reconcileOnce();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDeepCheckDue } from '../../src/reconciler/deep-checks.js';
+import { deepCheckDue, isDeepCheckDue } from '../../src/reconciler/deep-checks.js';
 
 const HOUR = 3_600_000;
 const start = new Date('2026-11-22T00:00:00Z');
@@ -39,5 +39,35 @@ describe('isDeepCheckDue', () => {
     // never the whole fleet at once.
     expect(perPass.reduce((a, b) => a + b, 0)).toBe(1200);
     expect(Math.max(...perPass)).toBeLessThan(40);
+  });
+});
+
+describe('deepCheckDue (risk-ordered: public exposure first)', () => {
+  const windows = { fullMs: HOUR, exposureMs: 15 * 60_000 };
+
+  it('over an hour of one-minute passes, reads each add-on in full once and its exposure settings alone three more times', () => {
+    for (const id of ['a', 'b', 'c', 'd']) {
+      const checked = { deepCheckedAt: start as Date | null, exposureCheckedAt: start as Date | null };
+      const seen: string[] = [];
+      for (let minute = 1; minute <= 60; minute++) {
+        const now = new Date(start.getTime() + minute * 60_000);
+        const depth = deepCheckDue(id, checked, now, windows);
+        if (depth === 'full') checked.deepCheckedAt = checked.exposureCheckedAt = now;
+        if (depth === 'exposure') checked.exposureCheckedAt = now;
+        if (depth !== 'none') seen.push(depth);
+      }
+      expect(seen.filter((d) => d === 'full'), id).toHaveLength(1);
+      expect(seen.filter((d) => d === 'exposure'), id).toHaveLength(3);
+    }
+  });
+
+  it('never checks exposure alone when its window is no shorter than the full one, and reads an add-on never checked in full', () => {
+    const checked = { deepCheckedAt: start, exposureCheckedAt: start };
+    for (let minute = 1; minute <= 120; minute++) {
+      expect(deepCheckDue('a', checked, new Date(start.getTime() + minute * 60_000), { fullMs: HOUR, exposureMs: HOUR })).not.toBe('exposure');
+    }
+    expect(deepCheckDue('a', { deepCheckedAt: null, exposureCheckedAt: start }, start, windows)).toBe('full');
+    // Recorded before exposure checks existed: the full check's time stands for both.
+    expect(deepCheckDue('a', { deepCheckedAt: new Date(start.getTime() - 2 * HOUR), exposureCheckedAt: null }, start, windows)).toBe('full');
   });
 });

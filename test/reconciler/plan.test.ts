@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Action } from '../../src/reconciler/actions.js';
 import { CLOCK_SKEW_MS, plan } from '../../src/reconciler/plan.js';
 import { TAG, USER_POLICY_NAME, bucketNameFor, bucketTagsFor, canonicalPolicy, configVarsFor, tlsOnlyBucketPolicy, userNameFor } from '../../src/reconciler/spec.js';
-import { observedResource, type ObservedAccount, type ObservedBucket, type PlanInput } from '../../src/reconciler/model.js';
+import { observedResource, type BucketSettings, type ObservedAccount, type ObservedBucket, type PlanInput } from '../../src/reconciler/model.js';
 import { buildDriftReport } from '../../src/reconciler/drift-report.js';
 import { ACCOUNT, ADDON, BUCKET, KEY_ID, NOW, POLICY, TEAM, USER, account, addon, inSync, link, record, syncedBucket, syncedSettings, syncedUser } from './fixtures.js';
 
@@ -513,7 +513,7 @@ describe('drift-loop breaker', () => {
 
   it('holds the repair back and reports flapping once the limit is reached, leaving other repairs alone', () => {
     const input = tampered();
-    (observedResource(input.observed.get(ACCOUNT), 'bucket', BUCKET) as ObservedBucket).settings!.encryption = null;
+    ((observedResource(input.observed.get(ACCOUNT), 'bucket', BUCKET) as ObservedBucket).settings as BucketSettings).encryption = null;
     input.recentRepairs = new Map([[`${ADDON}|put-public-access-block|${BUCKET}|public-access-block-changed`, 3]]);
     const actions = plan(input, POLICY, { maxRepairs: 3 });
     expect(actions.map((a) => [a.kind, a.reason])).toEqual([

@@ -72,6 +72,8 @@ export class MemoryAccount {
   failWith: Error | null = null;
   /** The account's IAM user quota (GetAccountSummary's UsersQuota). */
   userQuota = 5000;
+  /** Every bucket settings read, as `deep <bucket>` or `exposure <bucket>`, in order. */
+  readonly reads: string[] = [];
 
   constructor(
     readonly accountId: string,
@@ -123,11 +125,16 @@ export class MemoryAccount {
       // As GetAccountSummary: read by the full pass's inventory only.
       iamUserQuota: inventory ? { used: this.users.size, quota: this.userQuota } : null,
     };
-    const deepBuckets = new Map(expected.resources.filter((r) => r.kind === 'bucket').map((b) => [b.name, b.deep]));
+    const deepBuckets = new Map(expected.resources.filter((r) => r.kind === 'bucket').map((b) => [b.name, b]));
     const buckets = new Map<string, ObservedBucket>();
     for (const [name, bucket] of this.buckets) {
-      if (!name.startsWith(options.namePrefix) && !deepBuckets.has(name)) continue;
-      buckets.set(name, { name, creationDate: bucket.createdAt, tags: { ...bucket.tags }, settings: deepBuckets.get(name) ? structuredClone(bucket.settings) : null });
+      const wanted = deepBuckets.get(name);
+      if (!name.startsWith(options.namePrefix) && !wanted) continue;
+      // As the adapter: every setting for a deep check, the public-exposure ones for an exposure check.
+      const { publicAccessBlock, objectOwnership, policy } = bucket.settings;
+      const settings = wanted?.deep ? structuredClone(bucket.settings) : wanted?.exposure ? structuredClone({ publicAccessBlock, objectOwnership, policy }) : null;
+      if (settings) this.reads.push(`${wanted!.deep ? 'deep' : 'exposure'} ${name}`);
+      buckets.set(name, { name, creationDate: bucket.createdAt, tags: { ...bucket.tags }, settings });
     }
     observed.resources.set('bucket', buckets);
     // Every other kind as its adapter would: those with the prefix or expected, and (in a full

@@ -81,19 +81,20 @@ async function unknownBuckets(
 }
 
 /**
- * The bucket's tags (from the bulk tagging read when it had them) and, when `deep`, its settings;
- * null when it was deleted since the listing (then it is missing, not broken).
+ * The bucket's tags (from the bulk tagging read when it had them) and, when `deep`, its settings,
+ * or when `exposure`, its public-exposure settings alone; null when it was deleted since the
+ * listing (then it is missing, not broken).
  */
 async function readBucket(
   clients: AccountClients,
-  { name, region, deep }: ExpectedResource,
+  { name, region, deep, exposure }: ExpectedResource,
   listing: BucketListing,
   bulkTags: Record<string, string> | undefined,
 ): Promise<ObservedBucket | null> {
   const client = clients.s3(region);
   try {
     const tags = bulkTags ?? (await s3.getBucketTags(client, name));
-    const settings = deep ? await s3.getBucketSettings(client, name) : null;
+    const settings = deep ? await s3.getBucketSettings(client, name) : exposure ? await s3.getExposureSettings(client, name) : null;
     return { name, creationDate: listing.creationDate, tags, settings };
   } catch (err) {
     if (hasCode(err, 'NoSuchBucket')) return null;

@@ -30,7 +30,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { TerminalError } from '../../util/errors.js';
-import type { BucketSettings, CorsRuleSpec, LifecycleRule, LifecycleSpec, PublicAccessBlock } from '../../reconciler/kinds/bucket/ports.js';
+import type { BucketSettings, CorsRuleSpec, ExposureSettings, LifecycleRule, LifecycleSpec, PublicAccessBlock } from '../../reconciler/kinds/bucket/ports.js';
 import { hasCode } from './aws-errors.js';
 
 export interface BucketListing {
@@ -82,20 +82,8 @@ export async function getBucketTags(s3: S3Client, bucket: string): Promise<Recor
 
 /** A deep check: every setting the resource model manages, read one call each. */
 export async function getBucketSettings(s3: S3Client, bucket: string): Promise<BucketSettings> {
-  const [publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules, versioning, cors] = await Promise.all([
-    orNull(
-      async () => {
-        const out = await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }));
-        const c = out.PublicAccessBlockConfiguration ?? {};
-        return {
-          blockPublicAcls: c.BlockPublicAcls === true,
-          ignorePublicAcls: c.IgnorePublicAcls === true,
-          blockPublicPolicy: c.BlockPublicPolicy === true,
-          restrictPublicBuckets: c.RestrictPublicBuckets === true,
-        };
-      },
-      'NoSuchPublicAccessBlockConfiguration',
-    ),
+  const [exposure, encryption, lifecycleRules, versioning, cors] = await Promise.all([
+    getExposureSettings(s3, bucket),
     orNull(
       async () => {
         const out = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
@@ -104,14 +92,6 @@ export async function getBucketSettings(s3: S3Client, bucket: string): Promise<B
       },
       'ServerSideEncryptionConfigurationNotFoundError',
     ),
-    orNull(
-      async () => {
-        const out = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
-        return out.OwnershipControls?.Rules?.[0]?.ObjectOwnership ?? null;
-      },
-      'OwnershipControlsNotFoundError',
-    ),
-    orNull(async () => (await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy ?? null, 'NoSuchBucketPolicy'),
     orNull(async () => {
       const out = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
       return (out.Rules ?? []).map(toLifecycleRule);
@@ -128,7 +108,35 @@ export async function getBucketSettings(s3: S3Client, bucket: string): Promise<B
       }));
     }, 'NoSuchCORSConfiguration'),
   ]);
-  return { publicAccessBlock, encryption, objectOwnership, policy, lifecycleRules: lifecycleRules ?? [], versioning, cors };
+  return { ...exposure, encryption, lifecycleRules: lifecycleRules ?? [], versioning, cors };
+}
+
+/** An exposure check: the settings that can make a bucket public, three calls. */
+export async function getExposureSettings(s3: S3Client, bucket: string): Promise<ExposureSettings> {
+  const [publicAccessBlock, objectOwnership, policy] = await Promise.all([
+    orNull(
+      async () => {
+        const out = await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }));
+        const c = out.PublicAccessBlockConfiguration ?? {};
+        return {
+          blockPublicAcls: c.BlockPublicAcls === true,
+          ignorePublicAcls: c.IgnorePublicAcls === true,
+          blockPublicPolicy: c.BlockPublicPolicy === true,
+          restrictPublicBuckets: c.RestrictPublicBuckets === true,
+        };
+      },
+      'NoSuchPublicAccessBlockConfiguration',
+    ),
+    orNull(
+      async () => {
+        const out = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
+        return out.OwnershipControls?.Rules?.[0]?.ObjectOwnership ?? null;
+      },
+      'OwnershipControlsNotFoundError',
+    ),
+    orNull(async () => (await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy ?? null, 'NoSuchBucketPolicy'),
+  ]);
+  return { publicAccessBlock, objectOwnership, policy };
 }
 
 function toLifecycleRule(rule: S3LifecycleRule): LifecycleRule {

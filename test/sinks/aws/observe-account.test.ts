@@ -10,7 +10,7 @@ import { CreateBucketCommand, DeleteBucketCommand, type S3Client } from '@aws-sd
 import { CreateUserCommand, DeleteUserCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { AwsConnector, type AccountClients, type ClientHook } from '../../../src/sinks/aws/connect.js';
 import { ApiCallRecorder } from '../../../src/sinks/aws/api-calls.js';
-import type { ObservedAccount, ObservedBucket, ObserveOptions } from '../../../src/reconciler/ports.js';
+import type { BucketSettings, ObservedAccount, ObservedBucket, ObserveOptions } from '../../../src/reconciler/ports.js';
 import { awsBucketKind } from '../../../src/sinks/aws/bucket-kind.js';
 import { observeAccount as observeWithKinds, observeAddonResources, type KindAdapters } from '../../../src/sinks/aws/observe-account.js';
 import { listInstanceBucketTags } from '../../../src/sinks/aws/bucket-tags.js';
@@ -180,7 +180,7 @@ describe('a populated account', () => {
     expect(configured.name).toBe(names.configured);
     expect(configured.creationDate).toBeInstanceOf(Date);
     expect(configured.tags).toEqual(tagsFor('a1'));
-    const s = configured.settings!;
+    const s = configured.settings as BucketSettings;
     expect(s.publicAccessBlock).toEqual(DESIRED_PUBLIC_ACCESS_BLOCK);
     expect(s.encryption).toEqual({ algorithm: 'AES256', kmsKeyId: null });
     expect(s.objectOwnership).toBe('BucketOwnerEnforced');

@@ -45,6 +45,8 @@ export interface BucketAttribute<K extends BucketSettingKind> {
   action: K;
   /** The drift it is reported as when it differs on a bucket that exists. */
   drift: DriftKind;
+  /** The setting it judges: a row is judged only when a read brought that setting back. */
+  reads: keyof BucketSettings;
   /**
    * The value to write when `settings` (null: a new bucket, nothing set yet) is out of step, or
    * null when it is in step. Some settings are judged on more than equality (a bucket that was
@@ -60,6 +62,7 @@ const PAB_KEYS = Object.keys(DESIRED_PUBLIC_ACCESS_BLOCK) as (keyof PublicAccess
 
 const publicAccessBlock: BucketAttribute<'put-public-access-block'> = {
   action: 'put-public-access-block',
+  reads: 'publicAccessBlock',
   drift: DriftKind.PublicAccessBlockChanged,
   repair(settings) {
     const pab = settings?.publicAccessBlock ?? null;
@@ -74,6 +77,7 @@ const publicAccessBlock: BucketAttribute<'put-public-access-block'> = {
 
 const objectOwnership: BucketAttribute<'put-bucket-ownership-controls'> = {
   action: 'put-bucket-ownership-controls',
+  reads: 'objectOwnership',
   drift: DriftKind.OwnershipChanged,
   repair(settings) {
     if (settings?.objectOwnership === DESIRED_OBJECT_OWNERSHIP) return null;
@@ -84,6 +88,7 @@ const objectOwnership: BucketAttribute<'put-bucket-ownership-controls'> = {
 
 const encryption: BucketAttribute<'put-bucket-encryption'> = {
   action: 'put-bucket-encryption',
+  reads: 'encryption',
   drift: DriftKind.EncryptionChanged,
   repair(settings) {
     if (settings?.encryption?.algorithm === DESIRED_ENCRYPTION) return null;
@@ -99,6 +104,7 @@ const encryption: BucketAttribute<'put-bucket-encryption'> = {
  */
 const lifecycle: BucketAttribute<'put-bucket-lifecycle'> = {
   action: 'put-bucket-lifecycle',
+  reads: 'lifecycleRules',
   drift: DriftKind.LifecycleChanged,
   repair(settings) {
     const rules = settings?.lifecycleRules ?? [];
@@ -134,6 +140,7 @@ const lifecycle: BucketAttribute<'put-bucket-lifecycle'> = {
 /** A bucket that was never versioned stays so; one that was can only be suspended, not unversioned. */
 const versioning: BucketAttribute<'put-bucket-versioning'> = {
   action: 'put-bucket-versioning',
+  reads: 'versioning',
   drift: DriftKind.VersioningChanged,
   repair(settings, { profile }) {
     const actual = settings?.versioning ?? null;
@@ -149,6 +156,7 @@ const versioning: BucketAttribute<'put-bucket-versioning'> = {
 
 const cors: BucketAttribute<'put-bucket-cors'> = {
   action: 'put-bucket-cors',
+  reads: 'cors',
   drift: DriftKind.CorsChanged,
   repair(settings, { profile }) {
     const desired = desiredCors(profile);
@@ -163,6 +171,7 @@ const cors: BucketAttribute<'put-bucket-cors'> = {
 /** Exactly the TLS-only policy: any other statement (a public grant, say) is drift. */
 const bucketPolicy: BucketAttribute<'put-bucket-policy'> = {
   action: 'put-bucket-policy',
+  reads: 'policy',
   drift: DriftKind.TlsPolicyChanged,
   repair(settings, { bucket }) {
     const policy = settings?.policy ?? null;

@@ -4,7 +4,7 @@
  */
 import type { Action } from '../../actions.js';
 import { describeTags, pick } from '../../describe.js';
-import type { BucketSettings, DesiredAddon, ObservedBucket } from '../../model.js';
+import type { BucketSettings, DesiredAddon, ExposureSettings, ObservedBucket } from '../../model.js';
 import type { SettingsProfile } from '../../profiles.js';
 import { BlockedReason, DriftKind } from '../../../reasons.js';
 import { TAG, bucketTagsFor, hasNoOwnershipTags, hasOwnershipTags, isOwnedBy, type NamingPolicy } from '../../spec.js';
@@ -100,14 +100,18 @@ function wasCreatedByOurInterruptedCall(record: ResourceRecord | null, observed:
 
 type SettingBase = { addonId: string; accountId: string; bucket: string; region: string };
 
-/** One repair per setting that differs ({@link BUCKET_ATTRIBUTES}); with `settings` null (a new bucket), every setting. */
-function settingsRepairs(base: SettingBase, settings: BucketSettings | null, newBucket: DriftKind | null, profile: SettingsProfile): Action[] {
+/**
+ * One repair per setting that differs ({@link BUCKET_ATTRIBUTES}); with `settings` null (a new
+ * bucket), every setting. An exposure check read some settings only: the others are not judged.
+ */
+function settingsRepairs(base: SettingBase, settings: BucketSettings | ExposureSettings | null, newBucket: DriftKind | null, profile: SettingsProfile): Action[] {
   const actions: Action[] = [];
   const ctx = { bucket: base.bucket, profile };
   for (const row of BUCKET_ATTRIBUTES) {
-    const repair = (row as BucketAttribute<BucketSettingKind>).repair(settings, ctx);
+    if (settings !== null && !(row.reads in settings)) continue;
+    // Every setting the row reads is there (checked just above).
+    const repair = (row as BucketAttribute<BucketSettingKind>).repair(settings as BucketSettings | null, ctx);
     if (repair) actions.push({ ...base, kind: row.action, reason: newBucket ?? row.drift, desired: repair.desired, detail: repair.detail } as Action);
   }
   return actions;
 }
-

@@ -7,7 +7,7 @@ import type { BucketSettings, PublicAccessBlock } from '../../model.js';
 import type { CorsRuleSpec } from '../../profiles.js';
 import type { ResourceHandle } from '../../ports.js';
 
-export type { BucketSettings, LifecycleRule, ObservedBucket, PublicAccessBlock } from '../../model.js';
+export type { BucketSettings, ExposureSettings, LifecycleRule, ObservedBucket, PublicAccessBlock } from '../../model.js';
 export type { CorsRuleSpec } from '../../profiles.js';
 
 /** One lifecycle configuration to write: our rule, beside the bucket's other rules as they were read. */
