@@ -9,6 +9,7 @@ import { loadConfig } from '../config/config.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { openStore } from '../runtime.js';
 import { demoCommand } from './demo-command.js';
+import { eventsRemoveCommand, eventsSetupCommand } from './events-commands.js';
 import { gcApproveCommand } from './gc-commands.js';
 import { linkCommand, linksCommand, unlinkCommand } from './link-commands.js';
 import { parseOutput } from './output.js';
@@ -121,6 +122,22 @@ function program(): Command {
     .action(async (opts) => {
       process.exitCode = await webhooksRegisterCommand({ url: opts.url, output: opts.output, level: opts.level, rotateSecret: opts.rotateSecret === true });
     });
+
+  const events = cli.command('events').description('change events: AWS\'s record of calls on the buckets and users, through EventBridge to an SQS queue, so drift is repaired within a minute');
+  events
+    .command('setup')
+    .description('make (or check, and correct) the queue and rules in the team\'s AWS account and record them; idempotent')
+    .requiredOption('--team <name|id>', 'Heroku Team name or id (linked)')
+    .option('--print', 'print a CloudFormation template instead, for the account\'s admin to apply by hand (one stack per region)')
+    .addOption(outputOption())
+    .action(async (opts) => eventsSetupCommand({ team: opts.team, print: opts.print === true, output: opts.output }));
+  events
+    .command('remove')
+    .description('delete the queue and rules of this controller in the team\'s AWS account and forget them (prints what it would delete without --yes)')
+    .requiredOption('--team <name|id>', 'Heroku Team name or id (linked)')
+    .option('--yes', 'do it (without: print what would be deleted and change nothing)')
+    .addOption(outputOption())
+    .action(async (opts) => eventsRemoveCommand({ team: opts.team, yes: opts.yes === true, output: opts.output }));
 
   const gc = cli.command('gc').description('garbage collection of orphaned buckets and users');
   gc.command('approve')
