@@ -357,6 +357,10 @@ function failureSentence(err: unknown): string {
     const action = /perform: ([a-z0-9-]+:[A-Za-z0-9]+)/.exec(errorMessage(cause))?.[1] ?? failed.action;
     return `the link's credentials may not call ${action} on ${failed.resource}: add it to the link's policy (README, Change events)`;
   }
+  if (failed && errorCodeOf(cause) === 'QueueDeletedRecently') {
+    // AWS keeps a deleted queue's name for 60 seconds (a run that failed and deleted its queue, or `events remove`).
+    return `the SQS queue ${failed.resource} was deleted less than a minute ago and AWS keeps its name for 60 seconds: run events setup again in a minute`;
+  }
   if (failed) return `events setup failed: ${failed.action} on ${failed.resource} was refused (${errorCodeOf(cause) ?? 'error'}: ${oneLine(errorMessage(cause))})`;
   return `events setup failed: ${oneLine(errorMessage(cause))}`;
 }

@@ -14,6 +14,19 @@ import { mutations, raw, sendTestEvents, store, useStand, world } from './suppor
 
 useStand();
 
+/** A client hook that fails every call of `command` with an error of this name, as the SDK would throw it. */
+function failOn(command: string, error: { name: string; message: string }): ClientHook {
+  return (client) => {
+    (client as EventBridgeClient).middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === command) throw Object.assign(new Error(error.message), { name: error.name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+        return next(args);
+      },
+      { step: 'initialize', name: 'test-fail-on', override: true },
+    );
+  };
+}
+
 describe('events setup', () => {
   it('makes a tagged, encrypted queue with a least-privilege policy and two tagged rules targeting it, in each region, and records them', async () => {
     const { accountId, naming, deps, names } = world();
@@ -126,18 +139,7 @@ describe('events setup', () => {
   });
 
   it('on AccessDenied at PutTargets, names the permission, deletes the queue and rule it created, and keeps the rule that was there before', async () => {
-    const injectDenied: ClientHook = (client, service) => {
-      if (service !== 'events') return;
-      (client as EventBridgeClient).middlewareStack.add(
-        (next, context) => async (args) => {
-          if (context.commandName === 'PutTargetsCommand') {
-            throw Object.assign(new Error('injected: not authorized'), { name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 } });
-          }
-          return next(args);
-        },
-        { step: 'initialize', name: 'test-deny-put-targets', override: true },
-      );
-    };
+    const injectDenied = failOn('PutTargetsCommand', { name: 'AccessDeniedException', message: 'injected: not authorized' });
     const { accountId, naming, deps, names } = world({ onClient: injectDenied });
     const { sqs, events } = await raw(accountId);
     // The probe rule was made before (say, by hand from the template), tagged as ours.
@@ -153,6 +155,14 @@ describe('events setup', () => {
     await expect(events.send(new DescribeRuleCommand({ Name: names.changesRule }))).rejects.toThrow(/does not exist/);
     expect((await events.send(new DescribeRuleCommand({ Name: names.probeRule }))).Name).toBe(names.probeRule);
     expect(await store.eventSources.forAccount(accountId)).toEqual([]);
+  });
+
+  it('says to wait a minute when AWS still holds the name of a queue deleted moments ago', async () => {
+    const { accountId, deps, names } = world({ onClient: failOn('CreateQueueCommand', { name: 'QueueDeletedRecently', message: 'You must wait 60 seconds after deleting a queue before you can create another with the same name.' }) });
+    const error = await setUpChangeEvents(deps, ['us-east-1']).catch((e: Error) => e);
+    expect((error as Error).message).toBe(
+      `the SQS queue arn:aws:sqs:us-east-1:${accountId}:${names.queue} was deleted less than a minute ago and AWS keeps its name for 60 seconds: run events setup again in a minute; this run created nothing, so nothing was left behind`,
+    );
   });
 
   it('removes only what carries its tag, and forgets the records; a dry run changes nothing', async () => {
