@@ -307,6 +307,19 @@ export const ServeEvent = {
 } as const;
 export type ServeEvent = (typeof ServeEvent)[keyof typeof ServeEvent];
 
+/** What the change-event lane (issue 17) logs of an account's event path. */
+export const ChangeEventsEvent = {
+  /** A queue or the bus could not be used (deleted, permission taken away): deep checks find drift meanwhile. */
+  QueueFailed: 'change-events-queue-failed',
+  /** A queue that failed is read again. */
+  QueueRecovered: 'change-events-queue-recovered',
+  /** The store's list of queues could not be read: the loops already running go on. */
+  SourcesUnread: 'change-events-sources-unread',
+  /** A change event named an add-on: it is reconciled with a deep check. */
+  ChangeAccepted: 'change-event-accepted',
+} as const;
+export type ChangeEventsEvent = (typeof ChangeEventsEvent)[keyof typeof ChangeEventsEvent];
+
 /** Every reason the program writes. */
 export type Reason =
   | DriftKind
@@ -324,4 +337,5 @@ export type Reason =
   | PartnerEvent
   | LeaderEvent
   | KubeEventReason
+  | ChangeEventsEvent
   | ServeEvent;

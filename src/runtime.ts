@@ -34,6 +34,10 @@ import { Store } from './store/store.js';
 import { ConfigError, UserError } from './util/errors.js';
 import type { Logger } from './util/log.js';
 import { HerokuEvent, ServeEvent } from './reasons.js';
+import { EventHealth } from './change-events/event-health.js';
+import { ChangeEventLane, type ChangeEventLaneOptions, type EventPathAccess } from './change-events/change-event-lane.js';
+import { EventIntake, type ChangeHint } from './change-events/event-intake.js';
+import * as eventQueue from './sinks/aws/event-queue.js';
 
 /**
  * Opens the store and settles this deployment's instance id with it: from here on
@@ -164,6 +168,12 @@ export interface Runtime {
   partner: PartnerApi | null;
   /** Where the Partner API puts the add-ons it is told about: set by `serve`'s fast lane. */
   partnerWork: { enqueue: ((addonId: string) => void) | null };
+  /**
+   * Each linked account's change-event path (issue 17), as `serve`'s lane finds it: the controller
+   * spreads an account's deep checks over the longer windows only while it is healthy. Nothing is
+   * configured in it outside `serve`, so one-shot commands use the usual windows.
+   */
+  changeEvents: EventHealth;
   close(): Promise<void>;
 }
 
@@ -219,6 +229,12 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     ...(options.baseCredentials ? { baseCredentials: options.baseCredentials } : {}),
   });
   const partnerWork: Runtime['partnerWork'] = { enqueue: null };
+  const changeEvents = new EventHealth({
+    ...(options.clock ? { now: options.clock } : {}),
+    usualWindows: { fullMs: config.deepCheckWindowMs, exposureMs: config.exposureCheckWindowMs },
+    onOutcome: (accountId, outcome) => metrics.countChangeEvent(accountId, outcome),
+  });
+  metrics.watchChangeEvents(() => changeEvents.report());
   const partner = createPartnerApiFromConfig(config, {
     store: store.partnerAddons,
     logger,
@@ -234,6 +250,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     logger,
     ...(partner && config.credentialDelivery === 'addon-config' ? { addonConfig: addonConfigDelivery(partner, store, config.addonConfigVarsPrefix) } : {}),
     ...(partner ? { toldDeprovisioned: toldDeprovisioned(store) } : {}),
+    changeEvents,
     ...(options.mayMutate ? { mayMutate: options.mayMutate } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
   });
@@ -249,11 +266,50 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     reports: { latest: null, pass: null },
     partner,
     partnerWork,
+    changeEvents,
     async close() {
       await partner?.settle();
       connector.destroy();
       await store.close();
     },
+  };
+}
+
+/**
+ * The change-event lane of `serve` (issue 17): polls the queues `events setup` made, and offers
+ * each add-on an event names to `offer` (the fast lane's keyed queue, with a deep check).
+ */
+export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint: ChangeHint) => void, isLeader: () => boolean, options?: ChangeEventLaneOptions): ChangeEventLane {
+  const { store, connector, config, changeEvents: health, logger } = runtime;
+  let lane: ChangeEventLane | null = null;
+  const intake = new EventIntake({
+    findAddon: async (accountId, resource) => (await store.resources.findByName(accountId, 'bucket' in resource ? { resource: resource.bucket } : { user: resource.user }))?.addonId ?? null,
+    offer,
+    health,
+    instanceId: config.instanceId,
+    ownActor: (accountId) => lane?.ownActor(accountId) ?? null,
+  });
+  lane = new ChangeEventLane({
+    sources: () => store.eventSources.list(),
+    links: () => store.links.list(),
+    access: eventPathAccess(connector, config.instanceId),
+    intake,
+    health,
+    isLeader,
+    logger,
+    ...(options ? { options } : {}),
+  });
+  return lane;
+}
+
+/** How the change-event lane reaches an account's queue and bus: through the connector's clients for its link. */
+export function eventPathAccess(connector: AwsConnector, instanceId: string): EventPathAccess {
+  return {
+    receive: (target, region, queueUrl, waitSeconds, signal) => eventQueue.receiveEvents(connector.connect(target), region, queueUrl, waitSeconds, signal),
+    remove: (target, region, queueUrl, receipts) => eventQueue.deleteEvents(connector.connect(target), region, queueUrl, receipts),
+    probe: (target, region, probeId) => eventQueue.putProbe(connector.connect(target), region, instanceId, probeId),
+    identity: (target) => eventQueue.ownIdentity(connector.connect(target)),
+    describe: eventQueue.describeQueueError,
   };
 }
 

@@ -8,6 +8,7 @@ import type { LeaderElector } from '../leader/leader-election.js';
 import { actionResource } from '../reconciler/actions.js';
 import type { PassResult } from '../reconciler/controller.js';
 import { createRuntime } from '../runtime.js';
+import { notConfiguredDetail } from '../change-events/event-health.js';
 import { UserError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { printJson, type OutputFormat } from './output.js';
@@ -38,8 +39,9 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
   });
   try {
     const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });
-    if (options.output === 'json') printJson(passSummary(result, config.keyMaxAgeMs));
-    else printPass(result, config.keyMaxAgeMs);
+    const events = changeEventsView(await runtime.store.eventSources.list(), config);
+    if (options.output === 'json') printJson(passSummary(result, config.keyMaxAgeMs, events));
+    else printPass(result, config.keyMaxAgeMs, events);
     const signal = interrupted();
     if (signal !== null) {
       const e = result.execution;
@@ -83,7 +85,23 @@ export function exitCodeFor(signal: NodeJS.Signals): number {
   return signal === 'SIGINT' ? 130 : 143;
 }
 
-export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AGE_MS) {
+/**
+ * What `plan` and `reconcile` say of an account's change events (issue 17): set up or not, and how
+ * soon drift is found either way. Their health is known only to `serve`, which reads them.
+ */
+export type ChangeEventsView = (accountId: string) => { configured: boolean; regions: string[]; detail: string };
+
+export function changeEventsView(sources: readonly { accountId: string; region: string }[], config: Pick<Config, 'deepCheckWindowMs' | 'exposureCheckWindowMs'>): ChangeEventsView {
+  const notConfigured = notConfiguredDetail({ fullMs: config.deepCheckWindowMs, exposureMs: config.exposureCheckWindowMs });
+  return (accountId) => {
+    const regions = sources.filter((s) => s.accountId === accountId).map((s) => s.region);
+    return regions.length === 0
+      ? { configured: false, regions, detail: notConfigured }
+      : { configured: true, regions, detail: `change events set up in ${regions.join(', ')}: \`serve\` finds drift within about a minute while they arrive (its /drift shows their health)` };
+  };
+}
+
+export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AGE_MS, changeEvents?: ChangeEventsView) {
   return {
     startedAt: result.startedAt.toISOString(),
     durationMs: result.durationMs,
@@ -97,6 +115,7 @@ export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AG
       iamUserQuota: a.iamUserQuota,
       ...accessKeys(result, a.accountId, keyMaxAgeMs),
       ...rotationsOf(result, a.accountId),
+      ...(changeEvents ? { changeEvents: changeEvents(a.accountId) } : {}),
     })),
     actions: (result.execution?.outcomes ?? result.actions.map((action) => ({ action, result: 'planned' as const, error: undefined, failure: undefined }))).map(
       ({ action, result: outcome, error, failure }) => ({
@@ -119,10 +138,11 @@ export function passSummary(result: PassResult, keyMaxAgeMs = DEFAULT_KEY_MAX_AG
 }
 
 /** What `plan` and `reconcile` say of one account they read. */
-export function accountLine(result: PassResult, account: PassResult['accounts'][number], keyMaxAgeMs: number): string {
+export function accountLine(result: PassResult, account: PassResult['accounts'][number], keyMaxAgeMs: number, changeEvents?: ChangeEventsView): string {
   if (!account.complete) return `account ${account.accountId}: NOT READ: ${account.error}`;
   const quota = account.iamUserQuota ? `; IAM users ${account.iamUserQuota.used} of ${account.iamUserQuota.quota} allowed` : '';
-  return `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${quota}${oldKeys(accessKeys(result, account.accountId, keyMaxAgeMs).accessKeys)}${rotationText(rotationsOf(result, account.accountId).rotations)}`;
+  const events = changeEvents ? `; ${changeEvents(account.accountId).detail}` : '';
+  return `account ${account.accountId}: ${account.resources.get('bucket')?.size ?? 0} bucket(s), ${account.users.size} user(s) observed${quota}${oldKeys(accessKeys(result, account.accountId, keyMaxAgeMs).accessKeys)}${rotationText(rotationsOf(result, account.accountId).rotations)}${events}`;
 }
 
 /** How far ahead `plan` and `reconcile` count the rotations coming due. */
@@ -167,12 +187,12 @@ function accessKeys(result: PassResult, accountId: string, keyMaxAgeMs: number):
   return createdAt ? { accessKeys: keyAgeSummary(createdAt, result.startedAt, keyMaxAgeMs) } : {};
 }
 
-function printPass(result: PassResult, keyMaxAgeMs: number): void {
+function printPass(result: PassResult, keyMaxAgeMs: number, changeEvents: ChangeEventsView): void {
   const out: string[] = [];
   for (const team of result.teams) {
     out.push(`team ${team.teamName}: ${team.addons.length} add-on(s)${team.complete ? '' : ` — READ INCOMPLETE: ${team.error}`}`);
   }
-  for (const account of result.accounts) out.push(accountLine(result, account, keyMaxAgeMs));
+  for (const account of result.accounts) out.push(accountLine(result, account, keyMaxAgeMs, changeEvents));
   if (!result.execution) {
     // plan: what differs, one line per attribute, then what the next pass would do about it.
     for (const item of result.drift.items) {

@@ -11,7 +11,7 @@ import { createFastLane } from '../fast-lane/fast-lane.js';
 import { createLeaderElector } from '../leader/create-leader-elector.js';
 import { failedPassRecord, passRecord, publishPass } from '../metrics/pass-outcome.js';
 import { oldLinkKeys } from '../links/link-key-age.js';
-import { appResolverFor, createRuntime, linkingFor } from '../runtime.js';
+import { appResolverFor, changeEventLane, createRuntime, linkingFor } from '../runtime.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { HerokuEvent, LeaderEvent, PassEvent, ServeEvent } from '../reasons.js';
@@ -39,6 +39,8 @@ export async function serveCommand(): Promise<void> {
   let running: Promise<void> | null = null;
   // Webhooks and provisioning requests: one add-on reconciled at once, by the leader only.
   const lane = createFastLane(runtime, () => !draining && elector.isLeader());
+  // AWS change events (issue 17): each add-on an event names goes to the same queue, with a deep check.
+  const events = changeEventLane(runtime, (addonId, hint) => void lane.offerChange(addonId, hint), () => !draining && elector.isLeader());
   // Heroku requests the last full pass sent: what the next one is expected to cost.
   let lastPassCost = 1;
   let deferring = false;
@@ -86,6 +88,7 @@ export async function serveCommand(): Promise<void> {
         const result = await runtime.controller.reconcileOnce();
         if (budget) lastPassCost = Math.max(1, budget.snapshot().spentLastHour - spentBefore);
         // Leadership lost during the pass: its figures are the new leader's to publish now.
+        runtime.changeEvents.setLinkedAccounts(result.accounts.map((a) => a.accountId));
         if (elector.isLeader()) publishPass(runtime.metrics, runtime.reports, result, new Date(), config.keyMaxAgeMs);
         else runtime.metrics.recordPass(passRecord(result));
         await lane.afterPass(result);
@@ -114,7 +117,8 @@ export async function serveCommand(): Promise<void> {
   const privateOptions: PrivateListenerOptions = {
     health: { lastPassAt: () => lastPassAt, maxPassAgeMs: 10 * 60_000, standby: () => !elector.isLeader() },
     metrics: runtime.metrics,
-    drift: () => runtime.reports.latest,
+    // The latest pass's report, with each account's change-event path and the drifts events found since.
+    drift: () => runtime.reports.latest && { ...runtime.reports.latest, changeEvents: runtime.changeEvents.report(), foundByEvents: lane.foundByEvents() },
     authenticator: apiTokenAuthenticator(runtime.store.apiTokens),
     metricsRequireToken: config.http.metricsRequireToken,
     failures,
@@ -175,6 +179,7 @@ export async function serveCommand(): Promise<void> {
   });
   await elector.start();
   lane.start();
+  events.start();
   // Expired console sessions are refused already; this only keeps their rows from piling up, on
   // every replica and whether or not passes run.
   const sweeper = setInterval(() => void runtime.store.sessions.sweep(new Date()).catch(() => 0), 10 * 60_000);
@@ -198,6 +203,7 @@ export async function serveCommand(): Promise<void> {
   // flight makes no further AWS or Heroku change, whatever it is waiting on.
   draining = true;
   clearInterval(sweeper);
+  await events.stop();
   await task.stop();
   const inFlight = running as Promise<void> | null;
   const keyed = lane.shutdown(config.shutdownTimeoutMs);

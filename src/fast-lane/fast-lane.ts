@@ -13,8 +13,11 @@
 import type { MountedRoute } from '../http/public-listener.js';
 import type { PartnerApi } from '../partner/partner-api.js';
 import type { AddonPassResult, PassResult } from '../reconciler/controller.js';
+import type { ChangeHint } from '../change-events/event-intake.js';
+import { driftItems } from '../reconciler/drift-report.js';
+import type { DriftItem } from '../reconciler/drift.js';
 import { FastPath } from './keyed-queue.js';
-import { BlockedReason, DriftKind, FastLaneEvent, PartnerEvent } from '../reasons.js';
+import { BlockedReason, ChangeEventsEvent, DriftKind, FastLaneEvent, PartnerEvent } from '../reasons.js';
 import type { Runtime } from '../runtime.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -27,14 +30,34 @@ export interface FastLane {
   afterPass(result: PassResult): Promise<void>;
   /** Stops taking keys; true when reconciles in flight and Partner API work ended within `timeoutMs`. */
   shutdown(timeoutMs: number): Promise<boolean>;
+  /**
+   * A change event named this add-on's bucket or user: it is reconciled after the coalescing
+   * window, with a deep check. False when refused (not the leader, or shutting down).
+   */
+  offerChange(addonId: string, hint: ChangeHint): boolean;
+  /** The latest drifts change events found (newest first, at most 50), for `/drift`. */
+  foundByEvents(): DriftItem[];
 }
+
+/** How many drifts found by events `/drift` keeps. */
+const RECENT_FOUND_BY_EVENTS = 50;
 
 export function createFastLane(runtime: Runtime, isLeader: () => boolean): FastLane {
   const { config, logger, partner } = runtime;
+  // What the change events said of add-ons waiting for their reconcile: the earliest change each.
+  const hints = new Map<string, ChangeHint>();
+  const recent: DriftItem[] = [];
   const fastPath = new FastPath({
     controller: {
       reconcileAddon: async (addonId) => {
-        const result = await runtime.controller.reconcileAddon(addonId);
+        const hint = hints.get(addonId);
+        hints.delete(addonId);
+        const result = await runtime.controller.reconcileAddon(addonId, hint ? { deepCheck: true } : {});
+        if (hint) {
+          // Not settled: the retry reads in full again (the event is the reason to).
+          if (!result.complete || (result.execution?.failed ?? 0) > 0) keepEarliest(hints, addonId, hint);
+          else recordFoundByEvent(result, hint, runtime, recent);
+        }
         if (partner) await answerHeroku(partner, result, runtime);
         return result;
       },
@@ -71,7 +94,41 @@ export function createFastLane(runtime: Runtime, isLeader: () => boolean): FastL
       await partner?.settle();
       return keyed.drained;
     },
+    offerChange(addonId, hint) {
+      const key = addonId.toLowerCase();
+      if (!fastPath.enqueue(key)) return false;
+      keepEarliest(hints, key, hint);
+      logger.debug({ reason: ChangeEventsEvent.ChangeAccepted, addonId: key, eventName: hint.eventName }, `${hint.eventName} on add-on ${key}'s resources: reconciled with a deep check`);
+      return true;
+    },
+    foundByEvents: () => [...recent],
   };
+}
+
+/** Several events for one add-on before its reconcile: the earliest change is the one that stood longest. */
+function keepEarliest(hints: Map<string, ChangeHint>, addonId: string, hint: ChangeHint): void {
+  const held = hints.get(addonId);
+  if (held?.changedAt && (!hint.changedAt || held.changedAt <= hint.changedAt)) return;
+  hints.set(addonId, held && !hint.changedAt ? held : hint);
+}
+
+/**
+ * The drifts a reconcile started by a change event found (and repaired): counted as found by the
+ * event, with how long they stood since the change, and kept for `/drift`.
+ */
+function recordFoundByEvent(result: AddonPassResult, hint: ChangeHint, runtime: Runtime, recent: DriftItem[]): void {
+  if (!result.execution) return;
+  const stoodSeconds = hint.changedAt ? Math.max(0, (result.startedAt.getTime() - hint.changedAt.getTime()) / 1000) : undefined;
+  const items = driftItems(result.actions).map((item): DriftItem => ({
+    ...item,
+    foundBy: 'event',
+    ...(hint.changedAt ? { changedAt: hint.changedAt.toISOString() } : {}),
+    ...(stoodSeconds !== undefined ? { stoodSeconds } : {}),
+  }));
+  const found = items.filter((i) => i.status === 'repairable');
+  runtime.metrics.recordDriftFound(found.map((i) => ({ accountId: i.accountId, kind: i.kind, foundBy: 'event' as const, ...(stoodSeconds !== undefined ? { stoodSeconds } : {}) })));
+  recent.unshift(...found);
+  recent.splice(RECENT_FOUND_BY_EVENTS);
 }
 
 /**

@@ -26,7 +26,7 @@ export interface MetricsSource {
 export interface PrivateListenerOptions extends ListenerOptions {
   health: HealthSource;
   metrics: MetricsSource;
-  /** The latest drift report; null before the first pass has produced one. */
+  /** The latest drift report (with what `serve` adds to it); null before the first pass has produced one. */
   drift: () => DriftReport | null;
   authenticator: Authenticator;
   /** False (the default) lets a scraper read /metrics without a token; its labels hold no secret. */

@@ -6,7 +6,8 @@
  */
 import { keyAgeSummary } from '../reconciler/key-age.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DriftReport } from '../reconciler/drift.js';
+import type { DriftReport, FoundBy } from '../reconciler/drift.js';
+import type { EventPathReport, EventPathState, IntakeOutcome } from '../change-events/event-health.js';
 import { DriftKind } from '../reasons.js';
 import type { RotationStep } from '../store/types.js';
 
@@ -68,6 +69,11 @@ const RESOURCE_TYPES: readonly ManagedResourceType[] = ['bucket', 'iam_user', 'a
 
 const GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
+const PATH_STATES: readonly EventPathState[] = ['not-configured', 'starting', 'healthy', 'degraded'];
+
+/** How long drift stood: from seconds (an event) to a day (a long deep-check window). */
+const STOOD_BUCKETS = [5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600];
+
 /** Pass durations from a tenth of a second (nothing to do) to ten minutes (a large fleet). */
 const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
@@ -95,6 +101,13 @@ export class Metrics {
   private readonly rotationsHeld: Gauge<'account_id'>;
   private readonly leader: Gauge;
   private leaderRegistered = false;
+  private readonly changeEventsReceived: Counter<'account_id' | 'outcome'>;
+  private readonly changeEventPathState: Gauge<'account_id' | 'state'>;
+  private readonly changeEventLastAge: Gauge<'account_id'>;
+  private readonly changeEventProbeRoundTrip: Gauge<'account_id' | 'region'>;
+  private changeEventSource: (() => EventPathReport[]) | null = null;
+  private readonly driftFound: Counter<'account_id' | 'kind' | 'found_by'>;
+  private readonly driftStood: Histogram<'found_by'>;
   /** Accounts some per-account series is shown for (see {@link retainAccounts}). */
   private readonly accountsShown = new Set<string>();
   /** Accounts of the latest drift report, kept at 0 by the next one if they have no item left. */
@@ -211,6 +224,60 @@ export class Metrics {
       name: `${METRIC_PREFIX}key_rotation_deactivations_held`,
       help: 'Old keys of age rotations the deactivation breaker holds in the AWS account (more than ROTATION_MAX_DEACTIVATION_RATIO in one pass) until `rotate approve`.',
       labelNames: ['account_id'],
+      registers,
+    });
+    this.changeEventsReceived = new Counter({
+      name: `${METRIC_PREFIX}change_events_received_total`,
+      help: 'Messages read from the AWS account\'s change-event queues, by outcome: accepted (an add-on is reconciled with a deep check), duplicate, not-ours, own-change, failed-call, probe, unknown-probe, malformed, oversized, foreign-account, unwatched.',
+      labelNames: ['account_id', 'outcome'],
+      registers,
+    });
+    // The three below are read from the lane's health at each scrape (see watchChangeEvents).
+    const source = () => this.changeEventSource?.() ?? [];
+    this.changeEventPathState = new Gauge({
+      name: `${METRIC_PREFIX}change_events_path_state`,
+      help: 'The AWS account\'s change-event path: 1 for its state (not-configured: drift is found within DEEP_CHECK_WINDOW; starting; healthy: within about a minute; degraded: a queue failed or a probe was lost), 0 for the others.',
+      labelNames: ['account_id', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const report of source()) for (const state of PATH_STATES) this.set({ account_id: report.accountId, state }, report.state === state ? 1 : 0);
+      },
+    });
+    this.changeEventLastAge = new Gauge({
+      name: `${METRIC_PREFIX}change_events_last_event_age_seconds`,
+      help: 'Seconds since the last message came from the AWS account\'s change-event queues (the probe keeps it under the probe interval while the path works).',
+      labelNames: ['account_id'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const report of source()) if (report.lastEventAt) this.set({ account_id: report.accountId }, (now - Date.parse(report.lastEventAt)) / 1000);
+      },
+    });
+    this.changeEventProbeRoundTrip = new Gauge({
+      name: `${METRIC_PREFIX}change_events_probe_round_trip_seconds`,
+      help: 'How long the last probe took from EventBridge through the queue back to the controller, per region of the AWS account.',
+      labelNames: ['account_id', 'region'],
+      registers,
+      collect() {
+        this.reset();
+        for (const report of source()) {
+          for (const region of report.regions) if (region.lastProbe?.roundTripMs != null) this.set({ account_id: report.accountId, region: region.region }, region.lastProbe.roundTripMs / 1000);
+        }
+      },
+    });
+    this.driftFound = new Counter({
+      name: `${METRIC_PREFIX}drift_found_total`,
+      help: 'Drifts found and repaired, by how they were found: event (a change event named the resource), deep-check, exposure-check (the public-exposure settings on their shorter window) or bulk-read.',
+      labelNames: ['account_id', 'kind', 'found_by'],
+      registers,
+    });
+    this.driftStood = new Histogram({
+      name: `${METRIC_PREFIX}drift_stood_seconds`,
+      help: 'How long a drift stood before it was found: detected-at minus changed-at, where a change event says when it was changed.',
+      labelNames: ['found_by'],
+      buckets: STOOD_BUCKETS,
       registers,
     });
     // Registered by the first `setLeader`: only `serve` takes part in an election. No label: the
@@ -392,6 +459,23 @@ export class Metrics {
       this.registry.registerMetric(this.herokuBudgetCap);
     }
     this.herokuBudgetSource = source;
+  }
+
+  /** Exports the change-event paths' state, last-event age and probe round trip, read at each scrape. */
+  watchChangeEvents(source: () => EventPathReport[]): void {
+    this.changeEventSource = source;
+  }
+
+  countChangeEvent(accountId: string, outcome: IntakeOutcome): void {
+    this.changeEventsReceived.inc({ account_id: accountId, outcome });
+  }
+
+  /** Drifts found (and repaired by the pass that found them), with how long each stood when that is known. */
+  recordDriftFound(items: readonly { accountId: string; kind: string; foundBy: FoundBy; stoodSeconds?: number }[]): void {
+    for (const item of items) {
+      this.driftFound.inc({ account_id: item.accountId, kind: item.kind, found_by: item.foundBy });
+      if (item.stoodSeconds !== undefined) this.driftStood.observe({ found_by: item.foundBy }, Math.max(0, item.stoodSeconds));
+    }
   }
 
   async render(): Promise<RenderedMetrics> {

@@ -5,7 +5,7 @@
 import { DEFAULT_ROTATION_POLICY } from '../reconciler/rotation.js';
 import type { PassResult } from '../reconciler/controller.js';
 import type { DriftReport } from '../reconciler/drift.js';
-import { BlockedReason } from '../reasons.js';
+import { BlockedReason, DriftKind } from '../reasons.js';
 import type { Metrics, PassRecord } from './metrics.js';
 
 export function passRecord(pass: Pick<PassResult, 'durationMs' | 'teams' | 'accounts' | 'execution'>, at: Date = new Date()): PassRecord {
@@ -49,6 +49,7 @@ export function publishPass(metrics: Metrics, reports: LatestReports, pass: Pass
   reports.latest = pass.drift;
   reports.pass = { at, teams: pass.teams, accounts: pass.accounts.map((a) => ({ accountId: a.accountId, complete: a.complete, error: a.error })) };
   metrics.setDriftReport(pass.drift, pass.accounts.map((a) => a.accountId));
+  if (pass.execution) metrics.recordDriftFound(foundThisPass(pass.drift));
   metrics.retainAccounts(pass.accounts.map((a) => a.accountId));
   for (const [accountId, counts] of pass.managed) metrics.setManagedResources(accountId, counts);
   for (const [accountId, createdAt] of pass.keysCreatedAt) metrics.setAccessKeyAges(accountId, createdAt, at, keyMaxAgeMs);
@@ -62,4 +63,12 @@ export function publishPass(metrics: Metrics, reports: LatestReports, pass: Pass
     const held = pass.actions.filter((a) => a.accountId === account.accountId && a.kind === 'blocked' && a.reason === BlockedReason.RotationBreakerTripped).length;
     metrics.setRotations(account.accountId, steps, held);
   }
+}
+
+/** Orphans are reported on every pass of their teardown, not found anew: they are not counted as found. */
+const NOT_FOUND_ANEW: ReadonlySet<string> = new Set([DriftKind.OrphanedBucket, DriftKind.OrphanedResource, DriftKind.OrphanedUser, DriftKind.TeamUnlinked]);
+
+/** The drifts a pass found and set out to repair, with how each was found. */
+function foundThisPass(report: DriftReport): { accountId: string; kind: string; foundBy: NonNullable<DriftReport['items'][number]['foundBy']> }[] {
+  return report.items.flatMap((item) => (item.status === 'repairable' && item.foundBy && !NOT_FOUND_ANEW.has(item.kind) ? [{ accountId: item.accountId, kind: item.kind, foundBy: item.foundBy }] : []));
 }

@@ -188,7 +188,15 @@ export class Controller {
     const world: PassWorld = { startedAt, targets, links, desired: teams, observed: observedById, records, deliveries, configVars, breakers, whereabouts, rotations, ...(addonConfigDelivered ? { addonConfigDelivered } : {}) };
     const { actions, execution } = await this.decide(world, options);
     const keyMaxAgeMs = this.rotationPolicy()?.keyMaxAgeMs;
-    const drift = buildDriftReport(teams, actions, startedAt, { records: [...records.values()], links, gcMode: this.deps.config.gc.mode, kinds: this.kinds, rotations: [...rotations.values()], ...(keyMaxAgeMs !== undefined ? { keyMaxAgeMs } : {}) });
+    const drift = buildDriftReport(teams, actions, startedAt, {
+      records: [...records.values()],
+      links,
+      gcMode: this.deps.config.gc.mode,
+      kinds: this.kinds,
+      rotations: [...rotations.values()],
+      checked: { full: deepChecked, exposure: exposureChecked },
+      ...(keyMaxAgeMs !== undefined ? { keyMaxAgeMs } : {}),
+    });
     const managed = new Map(
       accounts
         .filter((a) => a.complete)

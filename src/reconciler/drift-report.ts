@@ -4,7 +4,7 @@
  */
 import type { Action } from './actions.js';
 import { actionResource, isDestructive } from './actions.js';
-import type { DriftItem, DriftReport } from './drift.js';
+import type { DriftItem, DriftReport, FoundBy } from './drift.js';
 import type { KeyRotation, Link, ResourceRecord } from '../store/types.js';
 import type { TeamDesiredState } from './model.js';
 import { BlockedReason, DriftKind } from '../reasons.js';
@@ -103,6 +103,30 @@ export interface ReportContext {
   keyMaxAgeMs?: number;
   /** Key rotations in flight: what such a key waits for, when it is not its turn. */
   rotations?: KeyRotation[];
+  /** The add-ons whose resources the pass read in full, and those whose exposure settings alone: how each drift was found. */
+  checked?: { full: readonly string[]; exposure: readonly string[] };
+}
+
+/** The drifts only a per-resource read shows (a setting, a key, a config var); the rest the bulk inventory shows. */
+const READ_BY_DEEP_CHECK: ReadonlySet<string> = new Set([
+  DriftKind.PublicAccessBlockChanged,
+  DriftKind.OwnershipChanged,
+  DriftKind.TlsPolicyChanged,
+  DriftKind.EncryptionChanged,
+  DriftKind.LifecycleChanged,
+  DriftKind.VersioningChanged,
+  DriftKind.CorsChanged,
+  DriftKind.MissingKey,
+  DriftKind.UnrecordedKey,
+  DriftKind.ConfigVarsMissing,
+  DriftKind.KeyPastMaxAge,
+]);
+
+/** How a pass found this drift, from what it read of the add-on (see {@link FoundBy}). */
+export function foundBy(item: Pick<DriftItem, 'kind' | 'addonId'>, checked: { full: ReadonlySet<string>; exposure: ReadonlySet<string> }): FoundBy {
+  if (!READ_BY_DEEP_CHECK.has(item.kind)) return 'bulk-read';
+  if (checked.exposure.has(item.addonId)) return 'exposure-check';
+  return checked.full.has(item.addonId) ? 'deep-check' : 'bulk-read';
 }
 
 export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], now: Date, context: ReportContext = { records: [], links: [] }): DriftReport {
@@ -112,7 +136,10 @@ export function buildDriftReport(teams: TeamDesiredState[], actions: Action[], n
     const record = recordOf.get(addonId);
     return record ? orphanDrift(kinds, record) : DriftKind.OrphanedBucket;
   });
-  const items = [...fromActions, ...orphanItems(context, kinds, actions, fromActions, now), ...oldKeyItems(context, fromActions, now)];
+  const checked = context.checked ? { full: new Set(context.checked.full), exposure: new Set(context.checked.exposure) } : null;
+  const items = [...fromActions, ...orphanItems(context, kinds, actions, fromActions, now), ...oldKeyItems(context, fromActions, now)].map((item) =>
+    checked ? { ...item, foundBy: foundBy(item, checked) } : item,
+  );
   const managed = new Set(teams.flatMap((t) => t.addons.map((a) => a.addonId)));
   const drifted = new Set(items.filter((i) => managed.has(i.addonId)).map((i) => i.addonId));
   const missing = new Set(

@@ -17,6 +17,13 @@ export type DriftStatus =
   /** An orphan's bucket kept by its retain tag. */
   | 'retained';
 
+/**
+ * How a drift was found: a change event named its resource (`event`), a deep check read every
+ * setting and key (`deep-check`), an exposure check read the public-exposure settings alone
+ * (`exposure-check`), or the bulk inventory every pass reads showed it (`bulk-read`).
+ */
+export type FoundBy = 'event' | 'deep-check' | 'exposure-check' | 'bulk-read';
+
 export interface DriftItem {
   kind: DriftKind;
   status: DriftStatus;
@@ -28,6 +35,12 @@ export interface DriftItem {
   field: string;
   expected: string | null;
   actual: string | null;
+  /** How it was found (absent where the report was built without knowing what the pass read). */
+  foundBy?: FoundBy;
+  /** When it was changed, as the change event said; absent when no event did. */
+  changedAt?: string;
+  /** How long it stood before it was found: detected-at minus changed-at, where an event says when. */
+  stoodSeconds?: number;
 }
 
 export interface DriftSummary {
@@ -45,4 +58,11 @@ export interface DriftReport {
   generatedAt: string;
   summary: DriftSummary;
   items: DriftItem[];
+  /**
+   * Added by `serve`: each linked account's change-event path (set up or not, healthy or not,
+   * what arrived), in the change-event lane's words. Not the reconciler's to build.
+   */
+  changeEvents?: unknown[];
+  /** Added by `serve`: the latest drifts that change events found and keyed reconciles repaired, between passes. */
+  foundByEvents?: DriftItem[];
 }

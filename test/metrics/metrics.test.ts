@@ -44,6 +44,12 @@ describe('the exposition', () => {
       [`${P}access_keys_past_max_age`]: 'gauge',
       [`${P}key_rotations_in_flight`]: 'gauge',
       [`${P}key_rotation_deactivations_held`]: 'gauge',
+      [`${P}change_events_received_total`]: 'counter',
+      [`${P}change_events_path_state`]: 'gauge',
+      [`${P}change_events_last_event_age_seconds`]: 'gauge',
+      [`${P}change_events_probe_round_trip_seconds`]: 'gauge',
+      [`${P}drift_found_total`]: 'counter',
+      [`${P}drift_stood_seconds`]: 'histogram',
     });
   });
 

@@ -1,0 +1,210 @@
+/**
+ * The change-event side of `serve` (issue 17): one long-poll loop per queue set up (`events setup`,
+ * the store's event sources), run by the leader only. Each round sends the probe when it is due,
+ * reads up to 10 messages, hands each to the intake, and deletes them. A queue that fails (deleted,
+ * permission taken away) is reported in the account's health at once and tried again every
+ * `errorBackoffMs`; meanwhile its account is deep-checked on the usual windows, so nothing fails
+ * but the speed. The sources are read again every `refreshMs`, so a new setup starts without a restart.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventSource } from '../store/event-source-store.js';
+import type { Link, LinkAuth } from '../store/types.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { ChangeEventsEvent } from '../reasons.js';
+import type { EventHealth, IntakeOutcome } from './event-health.js';
+import type { EventIntake } from './event-intake.js';
+
+/** One account's queue and bus, as the lane reaches them (runtime.ts wires the AWS adapter). */
+export interface EventPathAccess {
+  receive(target: AccountTarget, region: string, queueUrl: string, waitSeconds: number, signal: AbortSignal): Promise<{ body: string; receiptHandle: string }[]>;
+  remove(target: AccountTarget, region: string, queueUrl: string, receiptHandles: string[]): Promise<void>;
+  probe(target: AccountTarget, region: string, probeId: string): Promise<void>;
+  /** The ARN the link acts as (CloudTrail's userIdentity.arn of the controller's own calls). */
+  identity(target: AccountTarget): Promise<string>;
+  /** A failed call, in one clause that says what to do. */
+  describe(err: unknown, queueUrl: string, action: string): string;
+}
+
+export interface AccountTarget {
+  accountId: string;
+  auth: LinkAuth;
+}
+
+export interface ChangeEventLaneOptions {
+  /** SQS long-poll wait (at most 20 s). */
+  waitSeconds?: number;
+  /** How often a probe goes round each queue (default 10 min). */
+  probeIntervalMs?: number;
+  /** How often the store's event sources are read again (default 1 min). */
+  refreshMs?: number;
+  /** The wait after a failed round (default 30 s). */
+  errorBackoffMs?: number;
+}
+
+export interface ChangeEventLaneDeps {
+  sources(): Promise<EventSource[]>;
+  links(): Promise<Link[]>;
+  access: EventPathAccess;
+  intake: EventIntake;
+  health: EventHealth;
+  isLeader(): boolean;
+  logger: Logger;
+  /** Waits `ms`, or less when `signal` aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  options?: ChangeEventLaneOptions;
+}
+
+export class ChangeEventLane {
+  private readonly loops = new Map<string, { source: EventSource; stop: AbortController; done: Promise<void> }>();
+  private readonly identities = new Map<string, string | null>();
+  private readonly options: Required<ChangeEventLaneOptions>;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private refresher: { stop: AbortController; done: Promise<void> } | null = null;
+  /** Each queue's last failure, so a failing queue is logged when it starts and stops failing, not every round. */
+  private readonly failing = new Map<string, string>();
+
+  constructor(private readonly deps: ChangeEventLaneDeps) {
+    this.options = { waitSeconds: 20, probeIntervalMs: 10 * 60_000, refreshMs: 60_000, errorBackoffMs: 30_000, ...deps.options };
+    this.sleep = deps.sleep ?? abortableSleep;
+  }
+
+  start(): void {
+    if (this.refresher) return;
+    const stop = new AbortController();
+    const done = (async () => {
+      while (!stop.signal.aborted) {
+        await this.refresh().catch((err: unknown) => this.deps.logger.warn({ reason: ChangeEventsEvent.SourcesUnread }, `cannot read the change-event queues set up: ${errorMessage(err)}`));
+        await this.sleep(this.options.refreshMs, stop.signal);
+      }
+    })();
+    this.refresher = { stop, done };
+  }
+
+  /** Stops every loop (a long poll in flight is aborted) and waits for them. */
+  async stop(): Promise<void> {
+    this.refresher?.stop.abort();
+    for (const loop of this.loops.values()) loop.stop.abort();
+    await Promise.all([this.refresher?.done, ...[...this.loops.values()].map((l) => l.done)]);
+    this.refresher = null;
+    this.loops.clear();
+  }
+
+  /** Reads the sources set up, tells the health, and starts or stops their loops. */
+  async refresh(): Promise<void> {
+    const sources = await this.deps.sources();
+    this.deps.health.configure(sources);
+    const wanted = new Map(sources.map((s) => [key(s), s]));
+    for (const [id, loop] of this.loops) {
+      if (wanted.get(id)?.queueUrl === loop.source.queueUrl) continue;
+      loop.stop.abort();
+      this.loops.delete(id);
+    }
+    for (const [id, source] of wanted) {
+      if (this.loops.has(id) || !this.refresher) continue;
+      const stop = new AbortController();
+      this.loops.set(id, { source, stop, done: this.loop(source, stop.signal) });
+    }
+  }
+
+  /**
+   * One round for one queue: the probe when due, then up to 10 messages taken and deleted. Throws
+   * what the queue or bus answered (the loop reports it). Returns what became of each message.
+   */
+  async pollOnce(source: EventSource, signal: AbortSignal = new AbortController().signal): Promise<IntakeOutcome[]> {
+    const target = await this.target(source.accountId);
+    const { access, health, intake } = this.deps;
+    if (health.probeDue(source.accountId, source.region, this.options.probeIntervalMs)) {
+      const probeId = randomUUID();
+      health.probeSent(source.accountId, source.region, probeId);
+      try {
+        await access.probe(target, source.region, probeId);
+      } catch (err) {
+        throw new QueueError(access.describe(err, source.queueUrl, `events:PutEvents on the default event bus in ${source.region}`));
+      }
+    }
+    if (!this.identities.has(source.accountId)) {
+      // Without it the controller's own calls come back as events: wasted reads, never wrong ones.
+      this.identities.set(source.accountId, await access.identity(target).catch(() => null));
+    }
+    let messages: { body: string; receiptHandle: string }[];
+    try {
+      messages = await access.receive(target, source.region, source.queueUrl, this.options.waitSeconds, signal);
+    } catch (err) {
+      if (signal.aborted) return [];
+      throw new QueueError(access.describe(err, source.queueUrl, `sqs:ReceiveMessage on ${source.queueArn}`));
+    }
+    health.polled(source.accountId, source.region);
+    const outcomes: IntakeOutcome[] = [];
+    for (const message of messages) outcomes.push(await intake.take(message.body, source.accountId, source.region));
+    if (messages.length > 0) {
+      try {
+        await access.remove(target, source.region, source.queueUrl, messages.map((m) => m.receiptHandle));
+      } catch (err) {
+        // They come back after the visibility timeout: read twice, counted as duplicates.
+        throw new QueueError(access.describe(err, source.queueUrl, `sqs:DeleteMessage on ${source.queueArn}`));
+      }
+    }
+    return outcomes;
+  }
+
+  /** The identity the link acts as in the account, once known (own calls are not drift). */
+  ownActor(accountId: string): string | null {
+    return this.identities.get(accountId) ?? null;
+  }
+
+  private async loop(source: EventSource, signal: AbortSignal): Promise<void> {
+    const id = key(source);
+    while (!signal.aborted) {
+      if (!this.deps.isLeader()) {
+        await this.sleep(5_000, signal);
+        continue;
+      }
+      try {
+        await this.pollOnce(source, signal);
+        if (this.failing.delete(id)) {
+          this.deps.logger.info({ reason: ChangeEventsEvent.QueueRecovered, accountId: source.accountId, region: source.region }, `change events of account ${source.accountId} in ${source.region} arrive again`);
+        }
+      } catch (err) {
+        const problem = err instanceof QueueError ? err.message : errorMessage(err);
+        this.deps.health.pollFailed(source.accountId, source.region, problem);
+        if (this.failing.get(id) !== problem) {
+          this.deps.logger.error(
+            { reason: ChangeEventsEvent.QueueFailed, accountId: source.accountId, region: source.region },
+            `change events of account ${source.accountId} in ${source.region} cannot be read: ${problem}. Its drift is found by deep checks until they can; \`events setup\` for its team repairs the path`,
+          );
+          this.failing.set(id, problem);
+        }
+        await this.sleep(this.options.errorBackoffMs, signal);
+      }
+    }
+  }
+
+  private async target(accountId: string): Promise<AccountTarget> {
+    const link = (await this.deps.links()).find((l) => l.accountId === accountId);
+    if (!link) throw new QueueError(`no team is linked to account ${accountId} any more`);
+    return { accountId, auth: link.auth };
+  }
+}
+
+/** A failed round, already said in words for the operator. */
+class QueueError extends Error {
+  override name = 'QueueError';
+}
+
+function key(source: Pick<EventSource, 'accountId' | 'region'>): string {
+  return `${source.accountId}/${source.region}`;
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * The health of each linked account's change-event path (issue 17): whether it is set up, whether
+ * its queues answer, what arrived (counted by outcome), when the last event came, and whether the
+ * controller's own probe went all the way round. Only a path proven end to end is trusted to find
+ * drift (`watching`): until then, and as soon as a queue fails or a probe is lost, the account is
+ * deep-checked on the usual windows again. Kept in memory by the leader that polls.
+ */
+import type { ChangeEventWatch } from '../reconciler/ports.js';
+import { humanDuration } from '../util/duration.js';
+import type { RejectedAs } from './cloudtrail-event.js';
+
+/** What became of one message of a queue. */
+export type IntakeOutcome =
+  /** A change to one of this instance's resources: its add-on is reconciled, with a deep check. */
+  | 'accepted'
+  /** Seen before (EventBridge delivers at least once). */
+  | 'duplicate'
+  /** A watched call on a bucket or user no record names (another deployment's, or not made yet). */
+  | 'not-ours'
+  /** A call the controller made itself (its own repairs). */
+  | 'own-change'
+  /** A call that failed: it changed nothing. */
+  | 'failed-call'
+  /** The controller's own probe, back. */
+  | 'probe'
+  /** A probe this controller did not send, or sent too long ago. */
+  | 'unknown-probe'
+  | RejectedAs;
+
+export const INTAKE_OUTCOMES: readonly IntakeOutcome[] = ['accepted', 'duplicate', 'not-ours', 'own-change', 'failed-call', 'probe', 'unknown-probe', 'malformed', 'oversized', 'foreign-account', 'unwatched'];
+
+export type EventPathState = 'not-configured' | 'starting' | 'healthy' | 'degraded';
+
+export interface RegionPathReport {
+  region: string;
+  queueUrl: string;
+  lastPollAt: string | null;
+  /** What the last poll ran into; null after a good one. */
+  error: string | null;
+  lastProbe: { sentAt: string; arrivedAt: string | null; roundTripMs: number | null } | null;
+}
+
+export interface EventPathReport {
+  accountId: string;
+  state: EventPathState;
+  /** One sentence: what the state means for drift, and what to do when it is not healthy. */
+  detail: string;
+  received: Partial<Record<IntakeOutcome, number>>;
+  lastEventAt: string | null;
+  regions: RegionPathReport[];
+}
+
+export interface EventHealthOptions {
+  now?: () => Date;
+  /** A probe not back within this long is lost: the path is degraded (default 5 min). */
+  probeTimeoutMs?: number;
+  /** A queue not polled successfully for this long is degraded (default 2 min). */
+  pollStaleMs?: number;
+  /** The deep-check windows that apply without events, for the "not configured" sentence. */
+  usualWindows?: { fullMs: number; exposureMs: number };
+  /** Told of every message counted (the metrics' counter). */
+  onOutcome?: (accountId: string, outcome: IntakeOutcome) => void;
+}
+
+interface RegionState {
+  queueUrl: string;
+  lastPollAt: Date | null;
+  error: string | null;
+  probe: { probeId: string; sentAt: Date; arrivedAt: Date | null } | null;
+  /** A probe has come back since the queue was (re)configured. */
+  proven: boolean;
+}
+
+interface AccountState {
+  regions: Map<string, RegionState>;
+  received: Partial<Record<IntakeOutcome, number>>;
+  lastEventAt: Date | null;
+}
+
+export class EventHealth implements ChangeEventWatch {
+  private readonly accounts = new Map<string, AccountState>();
+  /** The linked accounts (the last pass's): reported as not configured when they have no queue. */
+  private linked: readonly string[] = [];
+  private readonly now: () => Date;
+  private readonly probeTimeoutMs: number;
+  private readonly pollStaleMs: number;
+
+  constructor(private readonly options: EventHealthOptions = {}) {
+    this.now = options.now ?? (() => new Date());
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 5 * 60_000;
+    this.pollStaleMs = options.pollStaleMs ?? 2 * 60_000;
+  }
+
+  /** The queues set up now (the store's event sources): new ones start unproven, removed ones are forgotten. */
+  configure(sources: readonly { accountId: string; region: string; queueUrl: string }[]): void {
+    const wanted = new Set(sources.map((s) => s.accountId));
+    for (const accountId of this.accounts.keys()) if (!wanted.has(accountId)) this.accounts.delete(accountId);
+    for (const source of sources) {
+      const account = this.account(source.accountId);
+      const region = account.regions.get(source.region);
+      if (region?.queueUrl === source.queueUrl) continue;
+      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probe: null, proven: false });
+    }
+    for (const [accountId, account] of this.accounts) {
+      const regions = new Set(sources.filter((s) => s.accountId === accountId).map((s) => s.region));
+      for (const region of account.regions.keys()) if (!regions.has(region)) account.regions.delete(region);
+    }
+  }
+
+  /** The accounts linked now, so one without a queue is reported as not configured. */
+  setLinkedAccounts(accountIds: readonly string[]): void {
+    this.linked = [...accountIds];
+  }
+
+  polled(accountId: string, region: string): void {
+    const state = this.region(accountId, region);
+    if (!state) return;
+    state.lastPollAt = this.now();
+    state.error = null;
+  }
+
+  pollFailed(accountId: string, region: string, error: string): void {
+    const state = this.region(accountId, region);
+    if (state) state.error = error;
+  }
+
+  counted(accountId: string, outcome: IntakeOutcome): void {
+    const account = this.account(accountId);
+    account.received[outcome] = (account.received[outcome] ?? 0) + 1;
+    account.lastEventAt = this.now();
+    this.options.onOutcome?.(accountId, outcome);
+  }
+
+  probeSent(accountId: string, region: string, probeId: string): void {
+    const state = this.region(accountId, region);
+    if (state) state.probe = { probeId, sentAt: this.now(), arrivedAt: null };
+  }
+
+  /** A probe came back through `region`'s queue; false when it is not the one sent last there. */
+  probeArrived(accountId: string, region: string, probeId: string): boolean {
+    const state = this.region(accountId, region);
+    if (!state?.probe || state.probe.probeId !== probeId || state.probe.arrivedAt !== null) return false;
+    state.probe.arrivedAt = this.now();
+    state.proven = true;
+    return true;
+  }
+
+  /** True when a probe should be sent through `region`'s queue now: none yet, or the last one is older than `intervalMs`. */
+  probeDue(accountId: string, region: string, intervalMs: number): boolean {
+    const state = this.region(accountId, region);
+    if (!state) return false;
+    return !state.probe || this.now().getTime() - state.probe.sentAt.getTime() >= intervalMs;
+  }
+
+  watching(accountId: string): boolean {
+    return this.status(accountId).state === 'healthy';
+  }
+
+  status(accountId: string): { state: EventPathState; detail: string } {
+    const account = this.accounts.get(accountId);
+    if (!account || account.regions.size === 0) return { state: 'not-configured', detail: notConfiguredDetail(this.options.usualWindows) };
+    const now = this.now().getTime();
+    const problems: string[] = [];
+    let starting = false;
+    for (const [region, state] of account.regions) {
+      if (state.error) problems.push(`the queue in ${region} cannot be read (${state.error})`);
+      else if (state.lastPollAt === null) starting = true;
+      else if (now - state.lastPollAt.getTime() > this.pollStaleMs) problems.push(`the queue in ${region} was last read ${Math.round((now - state.lastPollAt.getTime()) / 1000)} s ago`);
+      const probe = state.probe;
+      if (probe && probe.arrivedAt === null && now - probe.sentAt.getTime() > this.probeTimeoutMs) {
+        problems.push(`the probe sent through ${region} at ${probe.sentAt.toISOString()} has not come back (is the rule still there, and does the queue policy let EventBridge send?)`);
+      } else if (!state.proven) {
+        starting = true;
+      }
+    }
+    if (problems.length > 0) {
+      return { state: 'degraded', detail: `change events are not arriving: ${problems.join('; ')}. Drift is found by deep checks (${windowsText(this.options.usualWindows)}) until they do; run \`heroku-s3-controller events setup\` for the account's team to repair the path` };
+    }
+    if (starting) return { state: 'starting', detail: `change events are set up; until the first probe comes back, drift is found by deep checks (${windowsText(this.options.usualWindows)})` };
+    return { state: 'healthy', detail: 'change events arrive: drift is found within about a minute of the change' };
+  }
+
+  /** Every linked account, and every account whose queue is set up, as `/drift`, `plan` and the metrics show it. */
+  report(accountIds: Iterable<string> = this.linked): EventPathReport[] {
+    const ids = [...new Set([...accountIds, ...this.accounts.keys()])].sort();
+    return ids.map((accountId) => {
+      const account = this.accounts.get(accountId);
+      const { state, detail } = this.status(accountId);
+      return {
+        accountId,
+        state,
+        detail,
+        received: { ...(account?.received ?? {}) },
+        lastEventAt: account?.lastEventAt?.toISOString() ?? null,
+        regions: [...(account?.regions ?? new Map<string, RegionState>())].map(([region, r]) => ({
+          region,
+          queueUrl: r.queueUrl,
+          lastPollAt: r.lastPollAt?.toISOString() ?? null,
+          error: r.error,
+          lastProbe: r.probe
+            ? { sentAt: r.probe.sentAt.toISOString(), arrivedAt: r.probe.arrivedAt?.toISOString() ?? null, roundTripMs: r.probe.arrivedAt ? r.probe.arrivedAt.getTime() - r.probe.sentAt.getTime() : null }
+            : null,
+        })),
+      };
+    });
+  }
+
+  private account(accountId: string): AccountState {
+    let account = this.accounts.get(accountId);
+    if (!account) {
+      account = { regions: new Map(), received: {}, lastEventAt: null };
+      this.accounts.set(accountId, account);
+    }
+    return account;
+  }
+
+  private region(accountId: string, region: string): RegionState | undefined {
+    return this.accounts.get(accountId)?.regions.get(region);
+  }
+}
+
+/** What an account without change events is told: how soon its drift is found, and how to find it sooner. */
+export function notConfiguredDetail(windows?: { fullMs: number; exposureMs: number }): string {
+  return `events not configured: drift found within DEEP_CHECK_WINDOW (${windowsText(windows)}); \`heroku-s3-controller events setup --team TEAM\` finds it within about a minute`;
+}
+
+function windowsText(windows?: { fullMs: number; exposureMs: number }): string {
+  if (!windows) return 'DEEP_CHECK_WINDOW';
+  return `${humanDuration(windows.fullMs / 1000)} for every setting, ${humanDuration(windows.exposureMs / 1000)} for public exposure`;
+}

@@ -1,0 +1,58 @@
+/**
+ * The AWS side of an account's change-event path (issue 17): long-polls its SQS queue, deletes
+ * what was read, puts the controller's probe on the default event bus, and asks STS who the
+ * controller is there (to tell its own calls). Reaches the account with its link's clients.
+ */
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { PROBE_DETAIL_TYPE, PROBE_SOURCE } from '../../change-events/catalogue.js';
+import { errorMessage } from '../../util/errors.js';
+import { errorCode, hasCode } from './aws-errors.js';
+import type { AccountClients } from './connect.js';
+import { callerArn } from './iam-user.js';
+
+export interface QueueMessage {
+  body: string;
+  receiptHandle: string;
+}
+
+/** Up to 10 messages, waiting up to `waitSeconds` (SQS's long poll: at most 20) for the first. */
+export async function receiveEvents(clients: AccountClients, region: string, queueUrl: string, waitSeconds: number, signal?: AbortSignal): Promise<QueueMessage[]> {
+  const out = await clients.sqs(region).send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: Math.max(0, Math.min(20, Math.floor(waitSeconds))) }),
+    signal ? { abortSignal: signal } : {},
+  );
+  return (out.Messages ?? []).flatMap((m) => (m.ReceiptHandle ? [{ body: m.Body ?? '', receiptHandle: m.ReceiptHandle }] : []));
+}
+
+/** Deletes messages read (every one, acted on or not: a message that cannot be read never will be). */
+export async function deleteEvents(clients: AccountClients, region: string, queueUrl: string, receiptHandles: string[]): Promise<void> {
+  for (let i = 0; i < receiptHandles.length; i += 10) {
+    const batch = receiptHandles.slice(i, i + 10);
+    await clients.sqs(region).send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((handle, n) => ({ Id: String(n), ReceiptHandle: handle })) }));
+  }
+}
+
+/** Puts the probe on `region`'s default bus; its rule sends it to the queue there. */
+export async function putProbe(clients: AccountClients, region: string, instanceId: string, probeId: string): Promise<void> {
+  const out = await clients.events(region).send(
+    new PutEventsCommand({ Entries: [{ Source: PROBE_SOURCE, DetailType: PROBE_DETAIL_TYPE, Detail: JSON.stringify({ instanceId, probeId }) }] }),
+  );
+  const failed = out.Entries?.find((e) => e.ErrorCode);
+  if ((out.FailedEntryCount ?? 0) > 0 || failed) throw Object.assign(new Error(`EventBridge refused the probe: ${failed?.ErrorCode ?? 'unknown'}: ${failed?.ErrorMessage ?? ''}`), { name: failed?.ErrorCode ?? 'PutEventsFailed' });
+}
+
+/** The ARN the link acts as in the account (CloudTrail's userIdentity.arn of the controller's calls). */
+export function ownIdentity(clients: AccountClients): Promise<string> {
+  return callerArn(clients.sts);
+}
+
+/**
+ * What a failed queue or bus call means for the operator, in one clause: a deleted queue and a
+ * missing permission each say what to do.
+ */
+export function describeQueueError(err: unknown, queueUrl: string, action: string): string {
+  if (hasCode(err, 'QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue')) return `the queue ${queueUrl} does not exist (deleted?)`;
+  if (hasCode(err, 'AccessDenied', 'AccessDeniedException', 'AuthorizationError')) return `the link may not call ${action} (${errorCode(err)}): add it to the link's policy`;
+  return `${errorCode(err)}: ${errorMessage(err)}`;
+}
