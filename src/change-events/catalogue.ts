@@ -9,7 +9,9 @@
  * off, a policy written, a key made) are control-plane calls CloudTrail records as management
  * events, which EventBridge receives without a trail's S3 delivery delay (about 5 minutes) and
  * without AWS Config's per-item cost; the queue keeps them while the controller restarts or
- * fails over, and the link's own credentials read it.
+ * fails over, and the link's own credentials read it. EventBridge receives them only while the
+ * account has a CloudTrail trail with logging on (AWS, "Receiving CloudTrail events"), as almost
+ * every production account has; `events setup` does not make one.
  */
 
 /** The detail-type EventBridge gives CloudTrail's management events. */

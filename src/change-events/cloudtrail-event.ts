@@ -7,8 +7,11 @@
  */
 import { CLOUDTRAIL_DETAIL_TYPE, IAM_EVENTS, PROBE_DETAIL_TYPE, PROBE_SOURCE, S3_EVENTS, type ChangedPart } from './catalogue.js';
 
-/** SQS's own limit (1 MiB); a CloudTrail event is a few KiB, a big bucket policy about 20. */
-export const MAX_EVENT_BYTES = 1_048_576;
+/**
+ * Bigger than any CloudTrail record of a watched call: those are a few KiB, and the largest
+ * request they carry, a bucket policy, is at most 20 KiB. SQS and EventBridge take up to 1 MiB.
+ */
+export const MAX_EVENT_BYTES = 256 * 1024;
 
 export type RejectedAs = 'malformed' | 'oversized' | 'foreign-account' | 'unwatched';
 
