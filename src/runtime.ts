@@ -235,6 +235,8 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     onOutcome: (accountId, outcome) => metrics.countChangeEvent(accountId, outcome),
   });
   metrics.watchChangeEvents(() => changeEvents.report());
+  // The queues set up, known before the first pass: their accounts' checks are not all overdue at once.
+  changeEvents.configure(await store.eventSources.list());
   const partner = createPartnerApiFromConfig(config, {
     store: store.partnerAddons,
     logger,

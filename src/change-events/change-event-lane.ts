@@ -57,7 +57,8 @@ export interface ChangeEventLaneDeps {
 
 export class ChangeEventLane {
   private readonly loops = new Map<string, { source: EventSource; stop: AbortController; done: Promise<void> }>();
-  private readonly identities = new Map<string, string | null>();
+  /** The identity the link acts as, per account, or when asking for it last failed (asked again after {@link IDENTITY_RETRY_MS}). */
+  private readonly identities = new Map<string, { arn: string } | { failedAt: number }>();
   private readonly options: Required<ChangeEventLaneOptions>;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private refresher: { stop: AbortController; done: Promise<void> } | null = null;
@@ -99,9 +100,12 @@ export class ChangeEventLane {
       if (wanted.get(id)?.queueUrl === loop.source.queueUrl) continue;
       loop.stop.abort();
       this.loops.delete(id);
+      this.failing.delete(id);
     }
+    // Stopped (or never started) while the sources were read: no loop may start now.
+    if (!this.refresher || this.refresher.stop.signal.aborted) return;
     for (const [id, source] of wanted) {
-      if (this.loops.has(id) || !this.refresher) continue;
+      if (this.loops.has(id)) continue;
       const stop = new AbortController();
       this.loops.set(id, { source, stop, done: this.loop(source, stop.signal) });
     }
@@ -120,12 +124,14 @@ export class ChangeEventLane {
       try {
         await access.probe(target, source.region, probeId);
       } catch (err) {
-        throw new QueueError(access.describe(err, source.queueUrl, `events:PutEvents on the default event bus in ${source.region}`));
+        health.probeNotSent(source.accountId, source.region);
+        throw new QueueError(`the probe cannot be sent: ${access.describe(err, source.queueUrl, `events:PutEvents on the default event bus in ${source.region}`)}`);
       }
     }
-    if (!this.identities.has(source.accountId)) {
+    const known = this.identities.get(source.accountId);
+    if (!known || ('failedAt' in known && Date.now() - known.failedAt >= IDENTITY_RETRY_MS)) {
       // Without it the controller's own calls come back as events: wasted reads, never wrong ones.
-      this.identities.set(source.accountId, await access.identity(target).catch(() => null));
+      this.identities.set(source.accountId, await access.identity(target).then((arn) => ({ arn }), () => ({ failedAt: Date.now() })));
     }
     let messages: { body: string; receiptHandle: string }[];
     try {
@@ -150,7 +156,8 @@ export class ChangeEventLane {
 
   /** The identity the link acts as in the account, once known (own calls are not drift). */
   ownActor(accountId: string): string | null {
-    return this.identities.get(accountId) ?? null;
+    const known = this.identities.get(accountId);
+    return known && 'arn' in known ? known.arn : null;
   }
 
   private async loop(source: EventSource, signal: AbortSignal): Promise<void> {
@@ -186,6 +193,9 @@ export class ChangeEventLane {
     return { accountId, auth: link.auth };
   }
 }
+
+/** How long after a failed GetCallerIdentity it is asked again. */
+const IDENTITY_RETRY_MS = 10 * 60_000;
 
 /** A failed round, already said in words for the operator. */
 class QueueError extends Error {

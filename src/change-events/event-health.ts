@@ -67,8 +67,10 @@ interface RegionState {
   lastPollAt: Date | null;
   error: string | null;
   probe: { probeId: string; sentAt: Date; arrivedAt: Date | null } | null;
-  /** A probe has come back since the queue was (re)configured. */
+  /** A probe has come back since the queue was (re)configured, and none was lost since. */
   proven: boolean;
+  /** When the last probe that never came back was sent; cleared when a later one comes back. */
+  lostProbeSentAt: Date | null;
 }
 
 interface AccountState {
@@ -79,6 +81,8 @@ interface AccountState {
 
 export class EventHealth implements ChangeEventWatch {
   private readonly accounts = new Map<string, AccountState>();
+  /** Per account, what `watching` last answered and since when (the controller's windows changed then). */
+  private readonly watched = new Map<string, { watching: boolean; since: Date }>();
   /** The linked accounts (the last pass's): reported as not configured when they have no queue. */
   private linked: readonly string[] = [];
   private readonly now: () => Date;
@@ -96,10 +100,13 @@ export class EventHealth implements ChangeEventWatch {
     const wanted = new Set(sources.map((s) => s.accountId));
     for (const accountId of this.accounts.keys()) if (!wanted.has(accountId)) this.accounts.delete(accountId);
     for (const source of sources) {
+      // Set up but not proven yet: its checks may have been spread over the longer windows by
+      // the process before this one, so the usual ones take over from now, not all at once.
+      if (!this.watched.has(source.accountId)) this.watched.set(source.accountId, { watching: false, since: this.now() });
       const account = this.account(source.accountId);
       const region = account.regions.get(source.region);
       if (region?.queueUrl === source.queueUrl) continue;
-      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probe: null, proven: false });
+      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probe: null, proven: false, lostProbeSentAt: null });
     }
     for (const [accountId, account] of this.accounts) {
       const regions = new Set(sources.filter((s) => s.accountId === accountId).map((s) => s.region));
@@ -133,7 +140,19 @@ export class EventHealth implements ChangeEventWatch {
 
   probeSent(accountId: string, region: string, probeId: string): void {
     const state = this.region(accountId, region);
-    if (state) state.probe = { probeId, sentAt: this.now(), arrivedAt: null };
+    if (!state) return;
+    // The one before never came back: the path is not trusted again until a later one does.
+    if (state.probe && state.probe.arrivedAt === null) {
+      state.lostProbeSentAt = state.probe.sentAt;
+      state.proven = false;
+    }
+    state.probe = { probeId, sentAt: this.now(), arrivedAt: null };
+  }
+
+  /** The probe could not be put on the bus: none is in flight, so the next round sends one again. */
+  probeNotSent(accountId: string, region: string): void {
+    const state = this.region(accountId, region);
+    if (state) state.probe = null;
   }
 
   /** A probe came back through `region`'s queue; false when it is not the one sent last there. */
@@ -142,6 +161,7 @@ export class EventHealth implements ChangeEventWatch {
     if (!state?.probe || state.probe.probeId !== probeId || state.probe.arrivedAt !== null) return false;
     state.probe.arrivedAt = this.now();
     state.proven = true;
+    state.lostProbeSentAt = null;
     return true;
   }
 
@@ -153,7 +173,15 @@ export class EventHealth implements ChangeEventWatch {
   }
 
   watching(accountId: string): boolean {
-    return this.status(accountId).state === 'healthy';
+    const watching = this.status(accountId).state === 'healthy';
+    const last = this.watched.get(accountId);
+    // An account never watched keeps no mark: its windows never changed.
+    if (last ? last.watching !== watching : watching) this.watched.set(accountId, { watching, since: this.now() });
+    return watching;
+  }
+
+  watchingSince(accountId: string): Date | null {
+    return this.watched.get(accountId)?.since ?? null;
   }
 
   status(accountId: string): { state: EventPathState; detail: string } {
@@ -167,8 +195,9 @@ export class EventHealth implements ChangeEventWatch {
       else if (state.lastPollAt === null) starting = true;
       else if (now - state.lastPollAt.getTime() > this.pollStaleMs) problems.push(`the queue in ${region} was last read ${Math.round((now - state.lastPollAt.getTime()) / 1000)} s ago`);
       const probe = state.probe;
-      if (probe && probe.arrivedAt === null && now - probe.sentAt.getTime() > this.probeTimeoutMs) {
-        problems.push(`the probe sent through ${region} at ${probe.sentAt.toISOString()} has not come back (is the rule still there, and does the queue policy let EventBridge send?)`);
+      const lostAt = probe && probe.arrivedAt === null && now - probe.sentAt.getTime() > this.probeTimeoutMs ? probe.sentAt : state.lostProbeSentAt;
+      if (lostAt) {
+        problems.push(`the probe sent through ${region} at ${lostAt.toISOString()} has not come back (is the rule still there, and does the queue policy let EventBridge send?)`);
       } else if (!state.proven) {
         starting = true;
       }

@@ -57,7 +57,14 @@ export class EventIntake {
     if (event.failed) return 'failed-call';
     const own = this.deps.ownActor(accountId);
     if (own !== null && event.actor === own) return 'own-change';
-    const addonId = await this.deps.findAddon(accountId, event.resource);
+    let addonId: string | null;
+    try {
+      addonId = await this.deps.findAddon(accountId, event.resource);
+    } catch (err) {
+      // Not decided: when the queue gives it again, it is not a duplicate.
+      this.seen.delete(`${accountId}/${event.eventId}`);
+      throw err;
+    }
     if (addonId === null) return 'not-ours';
     this.deps.offer(addonId, { eventName: event.eventName, part: event.part, changedAt: event.changedAt });
     return 'accepted';

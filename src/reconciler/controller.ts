@@ -584,8 +584,10 @@ export class Controller {
    */
   private windowsFor(accountId: string): DeepCheckWindows {
     const { config, changeEvents } = this.deps;
-    if (config.deepCheckWindowsWithEvents && changeEvents?.watching(accountId)) return config.deepCheckWindowsWithEvents;
-    return { fullMs: config.deepCheckWindowMs, exposureMs: config.exposureCheckWindowMs ?? config.deepCheckWindowMs };
+    const watched = !!config.deepCheckWindowsWithEvents && !!changeEvents?.watching(accountId);
+    const windows = watched ? config.deepCheckWindowsWithEvents! : { fullMs: config.deepCheckWindowMs, exposureMs: config.exposureCheckWindowMs ?? config.deepCheckWindowMs };
+    // From the moment the account's events started or stopped arriving (spread, not all at once).
+    return { ...windows, since: changeEvents?.watchingSince(accountId) ?? null };
   }
 
   private now(): Date {

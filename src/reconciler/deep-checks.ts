@@ -13,6 +13,13 @@ import { createHash } from 'node:crypto';
 export interface DeepCheckWindows {
   fullMs: number;
   exposureMs: number;
+  /**
+   * When these windows took over from others (an account's change events stopped or started): a
+   * check made before counts as made then. Without it, shorter windows taking over from longer
+   * ones would find nearly every resource overdue and read them all in one pass; with it, they
+   * come round spread over one window from then, as always.
+   */
+  since?: Date | null;
 }
 
 /** What a pass reads of one add-on's resources beyond the bulk inventory. */
@@ -36,7 +43,10 @@ export function deepCheckDue(
   now: Date,
   windows: DeepCheckWindows,
 ): DeepCheckDepth {
-  if (isDeepCheckDue(addonId, checked.deepCheckedAt, now, windows.fullMs)) return 'full';
-  if (windows.exposureMs < windows.fullMs && isDeepCheckDue(addonId, checked.exposureCheckedAt ?? checked.deepCheckedAt, now, windows.exposureMs)) return 'exposure';
+  const since = windows.since ?? null;
+  // A resource never checked is due at once, whenever the windows changed.
+  const counted = (at: Date | null) => (at !== null && since !== null && at < since ? since : at);
+  if (isDeepCheckDue(addonId, counted(checked.deepCheckedAt), now, windows.fullMs)) return 'full';
+  if (windows.exposureMs < windows.fullMs && isDeepCheckDue(addonId, counted(checked.exposureCheckedAt ?? checked.deepCheckedAt), now, windows.exposureMs)) return 'exposure';
   return 'none';
 }

@@ -192,6 +192,8 @@ export interface UserHandle {
  */
 export interface ChangeEventWatch {
   watching(accountId: string): boolean;
+  /** When the account last started or stopped being watched, as `watching` saw it; null when never. */
+  watchingSince(accountId: string): Date | null;
 }
 
 // ---- The store (what the reconciler reads and writes of it) ----

@@ -179,6 +179,44 @@ describe('Controller on in-memory ports', () => {
     expect(bucket.settings.versioning).toBe('Suspended');
   });
 
+  it('deep-checks a watched account on the longer windows with events, and falls back to the usual ones the moment its events stop', async () => {
+    let watched = true;
+    let since: Date | null = null;
+    const config = { ...CONFIG, exposureCheckWindowMs: 15 * 60_000, deepCheckWindowsWithEvents: { fullMs: 24 * HOUR, exposureMs: HOUR } };
+    const changeEvents = { watching: (accountId: string) => watched && accountId === ACCOUNT, watchingSince: () => since };
+    const c = new Controller({ config, store, desired, configVars, cloud, logger: silentLogger(), clock: () => now, changeEvents });
+    for (let i = 0; i < 20; i++) desired.addons.set(`w${i}`, addon(`w${i}`));
+    await c.reconcileOnce();
+    await c.reconcileOnce(); // verifies its own repairs
+    const reads = cloud.get(ACCOUNT).reads;
+    const checksOver = async (minutes: number) => {
+      const before = reads.length;
+      for (let m = 0; m < minutes; m++) {
+        now = new Date(now.getTime() + 60_000);
+        await c.reconcileOnce();
+      }
+      const done = reads.slice(before).map((r) => r.split(' ')[0]);
+      return { full: done.filter((d) => d === 'deep').length, exposure: done.filter((d) => d === 'exposure').length };
+    };
+    // Watched: in two hours, each of the 20 buckets gets its exposure settings read twice, and no full check.
+    expect(await checksOver(120)).toEqual({ full: 0, exposure: 40 });
+    // Its queue fails: the usual windows from then on, spread over them (not every overdue bucket
+    // in one pass): a full check an hour, and exposure checks every 15 minutes between.
+    watched = false;
+    since = now;
+    const perPass: number[] = [];
+    const before = reads.length;
+    for (let m = 0; m < 120; m++) {
+      now = new Date(now.getTime() + 60_000);
+      const at = reads.length;
+      await c.reconcileOnce();
+      perPass.push(reads.length - at);
+    }
+    const done = reads.slice(before).map((r) => r.split(' ')[0]);
+    expect({ full: done.filter((d) => d === 'deep').length, exposure: done.filter((d) => d === 'exposure').length }).toEqual({ full: 40, exposure: 120 });
+    expect(Math.max(...perPass)).toBeLessThanOrEqual(6);
+  });
+
   it('a keyed pass asked for a deep check reads every setting at once, whatever the windows say', async () => {
     desired.addons.set('a1', addon('a1', 's3-bucket:versioned'));
     await controller.reconcileOnce();

@@ -71,3 +71,30 @@ describe('deepCheckDue (risk-ordered: public exposure first)', () => {
     expect(deepCheckDue('a', { deepCheckedAt: new Date(start.getTime() - 2 * HOUR), exposureCheckedAt: null }, start, windows)).toBe('full');
   });
 });
+
+describe('deepCheckDue when the windows change (an account\'s change events start or stop)', () => {
+  it('spreads the checks the shorter windows find overdue over one window from the change, instead of one pass', () => {
+    const ids = Array.from({ length: 300 }, (_, i) => `addon-${i}`);
+    const lastChecked = new Date(start.getTime() - 20 * HOUR); // on a 24h window, while events arrived
+    const windows = { fullMs: HOUR, exposureMs: 15 * 60_000 };
+    const checked = new Map(ids.map((id) => [id, { deepCheckedAt: lastChecked as Date | null, exposureCheckedAt: lastChecked as Date | null }]));
+    const perPass: number[] = [];
+    for (let minute = 1; minute <= 60; minute++) {
+      const now = new Date(start.getTime() + minute * 60_000);
+      let due = 0;
+      for (const id of ids) {
+        const c = checked.get(id)!;
+        const depth = deepCheckDue(id, c, now, { ...windows, since: start });
+        if (depth === 'full') c.deepCheckedAt = c.exposureCheckedAt = now;
+        if (depth === 'exposure') c.exposureCheckedAt = now;
+        if (depth !== 'none') due++;
+      }
+      perPass.push(due);
+    }
+    // Without `since` all 300 would be due at the first pass; with it, each is read once in full
+    // within the hour, and no pass reads more than a few times its share.
+    expect(deepCheckDue('addon-0', { deepCheckedAt: lastChecked, exposureCheckedAt: lastChecked }, new Date(start.getTime() + 60_000), windows)).toBe('full');
+    expect([...checked.values()].every((c) => c.deepCheckedAt! > start)).toBe(true);
+    expect(Math.max(...perPass)).toBeLessThan(40);
+  });
+});
