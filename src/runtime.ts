@@ -35,6 +35,7 @@ import { ConfigError, UserError } from './util/errors.js';
 import type { Logger } from './util/log.js';
 import { HerokuEvent, ServeEvent } from './reasons.js';
 import { EventHealth } from './change-events/event-health.js';
+import { eventRegions } from './change-events/catalogue.js';
 import { ChangeEventLane, type ChangeEventLaneOptions, type EventPathAccess } from './change-events/change-event-lane.js';
 import { EventIntake, type ChangeHint } from './change-events/event-intake.js';
 import * as eventQueue from './sinks/aws/event-queue.js';
@@ -236,7 +237,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
   });
   metrics.watchChangeEvents(() => changeEvents.report());
   // The queues set up, known before the first pass: their accounts' checks are not all overdue at once.
-  changeEvents.configure(await store.eventSources.list());
+  changeEvents.configure(await store.eventSources.list(), await neededEventRegions(store));
   const partner = createPartnerApiFromConfig(config, {
     store: store.partnerAddons,
     logger,
@@ -293,6 +294,7 @@ export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint:
   });
   lane = new ChangeEventLane({
     sources: () => store.eventSources.list(),
+    neededRegions: () => neededEventRegions(store),
     links: () => store.links.list(),
     access: eventPathAccess(connector, config.instanceId),
     intake,
@@ -302,6 +304,11 @@ export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint:
     ...(options ? { options } : {}),
   });
   return lane;
+}
+
+/** Per account, the regions its change events come from: IAM's, and every region its records hold a resource in. */
+export async function neededEventRegions(store: Pick<Store, 'resources'>): Promise<Map<string, string[]>> {
+  return new Map([...(await store.resources.regionsByAccount())].map(([accountId, regions]) => [accountId, eventRegions(regions)]));
 }
 
 /** How the change-event lane reaches an account's queue and bus: through the connector's clients for its link. */

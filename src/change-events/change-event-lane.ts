@@ -44,6 +44,8 @@ export interface ChangeEventLaneOptions {
 
 export interface ChangeEventLaneDeps {
   sources(): Promise<EventSource[]>;
+  /** Per account, the regions its changes come from (`eventRegions` of where its records are). */
+  neededRegions(): Promise<ReadonlyMap<string, readonly string[]>>;
   links(): Promise<Link[]>;
   access: EventPathAccess;
   intake: EventIntake;
@@ -93,8 +95,8 @@ export class ChangeEventLane {
 
   /** Reads the sources set up, tells the health, and starts or stops their loops. */
   async refresh(): Promise<void> {
-    const sources = await this.deps.sources();
-    this.deps.health.configure(sources);
+    const [sources, needed] = await Promise.all([this.deps.sources(), this.deps.neededRegions()]);
+    this.deps.health.configure(sources, needed);
     const wanted = new Map(sources.map((s) => [key(s), s]));
     for (const [id, loop] of this.loops) {
       if (wanted.get(id)?.queueUrl === loop.source.queueUrl) continue;

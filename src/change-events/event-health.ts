@@ -75,6 +75,8 @@ interface RegionState {
 
 interface AccountState {
   regions: Map<string, RegionState>;
+  /** Regions the account's changes come from (IAM's, and its buckets') that have no queue set up. */
+  uncovered: string[];
   received: Partial<Record<IntakeOutcome, number>>;
   lastEventAt: Date | null;
 }
@@ -95,8 +97,12 @@ export class EventHealth implements ChangeEventWatch {
     this.pollStaleMs = options.pollStaleMs ?? 2 * 60_000;
   }
 
-  /** The queues set up now (the store's event sources): new ones start unproven, removed ones are forgotten. */
-  configure(sources: readonly { accountId: string; region: string; queueUrl: string }[]): void {
+  /**
+   * The queues set up now (the store's event sources): new ones start unproven, removed ones are
+   * forgotten. `needed`: per account, the regions its changes come from (see `eventRegions`); a
+   * set-up account missing one of them is not watched, since changes there would never arrive.
+   */
+  configure(sources: readonly { accountId: string; region: string; queueUrl: string }[], needed: ReadonlyMap<string, readonly string[]> = new Map()): void {
     const wanted = new Set(sources.map((s) => s.accountId));
     for (const accountId of this.accounts.keys()) if (!wanted.has(accountId)) this.accounts.delete(accountId);
     for (const source of sources) {
@@ -111,6 +117,7 @@ export class EventHealth implements ChangeEventWatch {
     for (const [accountId, account] of this.accounts) {
       const regions = new Set(sources.filter((s) => s.accountId === accountId).map((s) => s.region));
       for (const region of account.regions.keys()) if (!regions.has(region)) account.regions.delete(region);
+      account.uncovered = regions.size === 0 ? [] : (needed.get(accountId) ?? []).filter((r) => !regions.has(r));
     }
   }
 
@@ -189,6 +196,9 @@ export class EventHealth implements ChangeEventWatch {
     if (!account || account.regions.size === 0) return { state: 'not-configured', detail: notConfiguredDetail(this.options.usualWindows) };
     const now = this.now().getTime();
     const problems: string[] = [];
+    if (account.uncovered.length > 0) {
+      problems.push(`its resources in ${account.uncovered.join(', ')} have no change-event rule and queue there (set up before they were made)`);
+    }
     let starting = false;
     for (const [region, state] of account.regions) {
       if (state.error) problems.push(`the queue in ${region} cannot be read (${state.error})`);
@@ -237,7 +247,7 @@ export class EventHealth implements ChangeEventWatch {
   private account(accountId: string): AccountState {
     let account = this.accounts.get(accountId);
     if (!account) {
-      account = { regions: new Map(), received: {}, lastEventAt: null };
+      account = { regions: new Map(), uncovered: [], received: {}, lastEventAt: null };
       this.accounts.set(accountId, account);
     }
     return account;

@@ -7,7 +7,7 @@ import { createLeaderElector } from '../leader/create-leader-elector.js';
 import type { LeaderElector } from '../leader/leader-election.js';
 import { actionResource } from '../reconciler/actions.js';
 import type { PassResult } from '../reconciler/controller.js';
-import { createRuntime } from '../runtime.js';
+import { createRuntime, neededEventRegions } from '../runtime.js';
 import { notConfiguredDetail } from '../change-events/event-health.js';
 import { UserError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -39,7 +39,7 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
   });
   try {
     const result = await runtime.controller.reconcileOnce({ dryRun: options.dryRun });
-    const events = changeEventsView(await runtime.store.eventSources.list(), config);
+    const events = changeEventsView(await runtime.store.eventSources.list(), config, await neededEventRegions(runtime.store));
     if (options.output === 'json') printJson(passSummary(result, config.keyMaxAgeMs, events));
     else printPass(result, config.keyMaxAgeMs, events);
     const signal = interrupted();
@@ -91,13 +91,20 @@ export function exitCodeFor(signal: NodeJS.Signals): number {
  */
 export type ChangeEventsView = (accountId: string) => { configured: boolean; regions: string[]; detail: string };
 
-export function changeEventsView(sources: readonly { accountId: string; region: string }[], config: Pick<Config, 'deepCheckWindowMs' | 'exposureCheckWindowMs'>): ChangeEventsView {
+export function changeEventsView(
+  sources: readonly { accountId: string; region: string }[],
+  config: Pick<Config, 'deepCheckWindowMs' | 'exposureCheckWindowMs'>,
+  needed: ReadonlyMap<string, readonly string[]> = new Map(),
+): ChangeEventsView {
   const notConfigured = notConfiguredDetail({ fullMs: config.deepCheckWindowMs, exposureMs: config.exposureCheckWindowMs });
   return (accountId) => {
     const regions = sources.filter((s) => s.accountId === accountId).map((s) => s.region);
-    return regions.length === 0
-      ? { configured: false, regions, detail: notConfigured }
-      : { configured: true, regions, detail: `change events set up in ${regions.join(', ')}: \`serve\` finds drift within about a minute while they arrive (its /drift shows their health)` };
+    if (regions.length === 0) return { configured: false, regions, detail: notConfigured };
+    const uncovered = (needed.get(accountId) ?? []).filter((r) => !regions.includes(r));
+    const detail = uncovered.length > 0
+      ? `change events set up in ${regions.join(', ')}, but its resources in ${uncovered.join(', ')} have none: drift there is found by deep checks only, and \`serve\` deep-checks the whole account on the usual windows; run \`events setup\` for its team again`
+      : `change events set up in ${regions.join(', ')}: \`serve\` finds drift within about a minute while they arrive (its /drift shows their health)`;
+    return { configured: true, regions, detail };
   };
 }
 

@@ -213,6 +213,14 @@ export class ResourceStore {
     await this.#db.query(`UPDATE managed_resources SET ${set} WHERE addon_id = ANY($1::text[])`, [addonIds, at]);
   }
 
+  /** The regions each account's records hold resources in (where its change events come from). */
+  async regionsByAccount(): Promise<Map<string, string[]>> {
+    const rows = await this.#db.query<{ account_id: string; region: string }>('SELECT DISTINCT account_id, region FROM managed_resources ORDER BY account_id, region');
+    const out = new Map<string, string[]>();
+    for (const row of rows) out.set(row.account_id, [...(out.get(row.account_id) ?? []), row.region]);
+    return out;
+  }
+
   /**
    * The add-on whose record names this resource in this account: its kind's resource (a bucket's
    * name) or its IAM user. Null when no record does (the name is not ours, or not any more).

@@ -246,6 +246,7 @@ function world(options: { sources?: EventSource[]; leader?: boolean; laneOptions
       if (state.sourcesError) throw state.sourcesError;
       return state.sources;
     },
+    neededRegions: async () => new Map(),
     links: async () => state.links,
     access,
     intake,

@@ -425,3 +425,26 @@ describe('EventHealth report', () => {
     expect(h.report([C]).map((r) => r.accountId)).toEqual([B, C]);
   });
 });
+
+describe('EventHealth: regions without a queue', () => {
+  it('does not watch an account whose resources are in a region its change events are not set up in, and says which', () => {
+    let now = new Date('2026-12-05T10:00:00Z');
+    const health = new EventHealth({ now: () => now });
+    const queue = (region: string) => ({ accountId: '111122223333', region, queueUrl: `https://sqs.${region}.amazonaws.com/111122223333/hsc-changes` });
+    health.configure([queue('us-east-1')], new Map([['111122223333', ['eu-west-1', 'us-east-1']]]));
+    health.polled('111122223333', 'us-east-1');
+    health.probeSent('111122223333', 'us-east-1', 'p1');
+    now = new Date(now.getTime() + 1_000);
+    expect(health.probeArrived('111122223333', 'us-east-1', 'p1')).toBe(true);
+    const status = health.status('111122223333');
+    expect(status.state).toBe('degraded');
+    expect(status.detail).toMatch(/its resources in eu-west-1 have no change-event rule and queue there/);
+    expect(health.watching('111122223333')).toBe(false);
+    // Set up there too: watched once that queue is proven as well.
+    health.configure([queue('us-east-1'), queue('eu-west-1')], new Map([['111122223333', ['eu-west-1', 'us-east-1']]]));
+    health.polled('111122223333', 'eu-west-1');
+    health.probeSent('111122223333', 'eu-west-1', 'p2');
+    expect(health.probeArrived('111122223333', 'eu-west-1', 'p2')).toBe(true);
+    expect(health.status('111122223333').state).toBe('healthy');
+  });
+});

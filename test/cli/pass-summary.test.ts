@@ -3,7 +3,7 @@
  * error classification (util/error-class.ts): whether retrying soon can help.
  */
 import { describe, expect, it } from 'vitest';
-import { accountLine, passSummary } from '../../src/cli/reconcile-commands.js';
+import { accountLine, changeEventsView, passSummary } from '../../src/cli/reconcile-commands.js';
 import type { Action } from '../../src/reconciler/actions.js';
 import { buildDriftReport } from '../../src/reconciler/drift-report.js';
 
@@ -81,5 +81,19 @@ describe('the JSON summary of a pass', () => {
       ['planned', false],
       ['planned', false],
     ]);
+  });
+});
+
+describe('what plan says of change events', () => {
+  const config = { deepCheckWindowMs: 3_600_000, exposureCheckWindowMs: 900_000 };
+  it('says an account without them finds drift within DEEP_CHECK_WINDOW, one with them within a minute, and names a region left out', () => {
+    const view = changeEventsView(
+      [{ accountId: 'A', region: 'us-east-1' }, { accountId: 'B', region: 'us-east-1' }],
+      config,
+      new Map([['A', ['us-east-1']], ['B', ['eu-west-1', 'us-east-1']]]),
+    );
+    expect(view('C')).toEqual({ configured: false, regions: [], detail: expect.stringMatching(/^events not configured: drift found within DEEP_CHECK_WINDOW \(1 h for every setting, 15 min for public exposure\)/) });
+    expect(view('A')).toEqual({ configured: true, regions: ['us-east-1'], detail: expect.stringMatching(/within about a minute/) });
+    expect(view('B').detail).toMatch(/its resources in eu-west-1 have none: drift there is found by deep checks only.*events setup/);
   });
 });
