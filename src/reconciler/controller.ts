@@ -329,10 +329,12 @@ export class Controller {
     const rotation = await store.rotations.get(addonId);
     const targets = accountTargets(links);
     const accountIds = [...new Set([link?.accountId ?? null, record?.accountId ?? null])].filter((id): id is string => id !== null && targets.has(id));
-    const depth: DeepCheckDepth =
-      options.deepCheck || !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan)
-        ? 'full'
-        : deepCheckDue(addonId, record, startedAt, this.windowsFor(record.accountId));
+    // What the add-on's own schedule asks for, and what this pass reads: a change event's pass
+    // reads its AWS resources in full beside that (not the apps' config vars: the event is AWS's),
+    // and leaves the schedule as it was.
+    const scheduled: DeepCheckDepth =
+      !record || record.state !== 'ready' || (desired !== null && record.plan !== desired.plan) ? 'full' : deepCheckDue(addonId, record, startedAt, this.windowsFor(record.accountId));
+    const depth: DeepCheckDepth = options.deepCheck ? 'full' : scheduled;
     const deep = depth === 'full';
     // What Heroku said of the add-on, for garbage collection (invariant 10): a record no desired
     // team holds is an orphan only once Heroku says the add-on is gone.
@@ -365,11 +367,11 @@ export class Controller {
       for (const warning of account.warnings ?? []) logger.warn({ reason: ReconcileEvent.ObservePartial, accountId: account.accountId, addonId }, `AWS account ${account.accountId}: ${warning}`);
     }
     const complete = accounts.every((a) => a.complete);
-    if (!options.dryRun && depth !== 'none' && record && complete) await store.resources.setDeepChecked([addonId], startedAt, depth);
+    if (!options.dryRun && scheduled !== 'none' && record && complete) await store.resources.setDeepChecked([addonId], startedAt, scheduled);
     if (!options.dryRun && record) await this.learnKeyCreationTimes([record], accounts);
     // As in the full pass: an add-on without a record has delivered nothing yet to compare with,
     // unless its user holds a key the store does not know, which an app may hold.
-    const readVars = desired && ((deep && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId), rotation ?? undefined));
+    const readVars = desired && ((scheduled === 'full' && record) || this.holdsUnrecordedKey(desired, record ?? undefined, accounts.find((a) => a.accountId === link?.accountId), rotation ?? undefined));
     const configVars = readVars ? await this.readConfigVars(desired.attachments.map((a) => a.appId)) : new Map<string, Record<string, string>>();
     const breakers = new Map<string, GcBreaker>();
     for (const accountId of accountIds) {
@@ -598,7 +600,10 @@ export class Controller {
 export interface AddonPassOptions {
   /** Plans only. */
   dryRun?: boolean;
-  /** Reads the add-on's resources in full whatever their windows say (a change event named one of them). */
+  /**
+   * Reads the add-on's AWS resources in full whatever their windows say (a change event named one
+   * of them); its apps' config vars are read only when their own deep check is due.
+   */
   deepCheck?: boolean;
 }
 

@@ -151,6 +151,7 @@ describe('change events on the stand', () => {
     expect(await publicAccessBlock(bucket)).toBeNull();
     // No full pass would see it for a while: this add-on's deep check and exposure check are not due.
     runtime.recorder.reset();
+    world.fake.resetRequests();
     const put = await events.send(
       new PutEventsCommand({ Entries: [{ Source: 'aws.s3', DetailType: CLOUDTRAIL_DETAIL_TYPE, Detail: JSON.stringify(cloudTrailDetail(bucket, 'DeleteBucketPublicAccessBlock', changedAt)) }] }),
     );
@@ -166,6 +167,8 @@ describe('change events on the stand', () => {
     // The repair was the only write (beside the queue's own deletes), and the reconcile read the bucket in full (a deep check).
     expect(runtime.recorder.mutations().filter((c) => c.service !== 'sqs').map((c) => c.operation)).toEqual(['PutPublicAccessBlock']);
     expect(runtime.recorder.calls.map((c) => c.operation)).toEqual(expect.arrayContaining(['GetBucketEncryption', 'GetBucketLifecycleConfiguration', 'ListAccessKeys']));
+    // An AWS change reads no app's config vars (their own deep check does, on its window): three Heroku reads, the keyed pass's.
+    expect(world.fake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`).filter((r) => r.includes('config-vars'))).toEqual([]);
     const [found] = fastLane.foundByEvents();
     expect(found).toMatchObject({ kind: 'public-access-block-changed', addonId: addons[0], resource: bucket, foundBy: 'event', changedAt: changedAt.toISOString() });
     expect(found!.stoodSeconds).toBeGreaterThanOrEqual(0);

@@ -13,6 +13,7 @@ import type { ObservedAccount, TeamDesiredState } from '../../src/reconciler/mod
 import { ApiCallRecorder } from '../../src/sinks/aws/api-calls.js';
 import { parseExposition, samplesOf, valueOf, type Sample } from './exposition.js';
 import { ACCOUNT_A, ACCOUNT_B, driftItem, driftReport, mixedReport } from './fixtures.js';
+import { EventHealth } from '../../src/change-events/event-health.js';
 
 const P = 'heroku_s3_controller_';
 
@@ -401,5 +402,46 @@ describe('gc breaker gauge', () => {
     expect((await metrics.render()).body).toContain('heroku_s3_controller_gc_breaker_held_deletions{account_id="111111111111"} 3');
     metrics.setGcHeld('111111111111', 0);
     expect((await metrics.render()).body).toContain('heroku_s3_controller_gc_breaker_held_deletions{account_id="111111111111"} 0');
+  });
+});
+
+describe('change events', () => {
+  it('shows each linked account\'s event path: not configured, starting, healthy with the probe\'s round trip, and what arrived', async () => {
+    let now = new Date('2026-12-05T10:00:00Z');
+    const metrics = new Metrics({ processMetrics: false });
+    const health = new EventHealth({ now: () => now, onOutcome: (accountId, outcome) => metrics.countChangeEvent(accountId, outcome) });
+    metrics.watchChangeEvents(() => health.report());
+    health.setLinkedAccounts([ACCOUNT_A, ACCOUNT_B]);
+    health.configure([{ accountId: ACCOUNT_B, region: 'us-east-1', queueUrl: 'https://sqs.us-east-1.amazonaws.com/b/hsc-changes' }]);
+    const state = async (accountId: string) => {
+      const { samples } = await scrape(metrics);
+      return samplesOf(samples, `${P}change_events_path_state`).filter((s) => s.labels.account_id === accountId && s.value === 1).map((s) => s.labels.state);
+    };
+    expect(await state(ACCOUNT_A)).toEqual(['not-configured']);
+    expect(await state(ACCOUNT_B)).toEqual(['starting']);
+    health.polled(ACCOUNT_B, 'us-east-1');
+    health.probeSent(ACCOUNT_B, 'us-east-1', 'p1');
+    now = new Date(now.getTime() + 1_500);
+    health.probeArrived(ACCOUNT_B, 'us-east-1', 'p1');
+    health.counted(ACCOUNT_B, 'probe');
+    health.counted(ACCOUNT_B, 'malformed');
+    expect(await state(ACCOUNT_B)).toEqual(['healthy']);
+    const { samples } = await scrape(metrics);
+    expect(valueOf(samples, `${P}change_events_probe_round_trip_seconds`, { account_id: ACCOUNT_B, region: 'us-east-1' })).toBe(1.5);
+    expect(valueOf(samples, `${P}change_events_received_total`, { account_id: ACCOUNT_B, outcome: 'malformed' })).toBe(1);
+    expect(valueOf(samples, `${P}change_events_last_event_age_seconds`, { account_id: ACCOUNT_B })).toBeGreaterThanOrEqual(0);
+  });
+
+  it('counts drifts found with how they were found, and how long those an event dated stood', async () => {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.recordDriftFound([
+      { accountId: ACCOUNT_A, kind: DriftKind.PublicAccessBlockChanged, foundBy: 'event', stoodSeconds: 42 },
+      { accountId: ACCOUNT_A, kind: DriftKind.EncryptionChanged, foundBy: 'deep-check' },
+    ]);
+    const { samples } = await scrape(metrics);
+    expect(valueOf(samples, `${P}drift_found_total`, { account_id: ACCOUNT_A, kind: DriftKind.PublicAccessBlockChanged, found_by: 'event' })).toBe(1);
+    expect(valueOf(samples, `${P}drift_found_total`, { account_id: ACCOUNT_A, kind: DriftKind.EncryptionChanged, found_by: 'deep-check' })).toBe(1);
+    expect(valueOf(samples, `${P}drift_stood_seconds_sum`, { found_by: 'event' })).toBe(42);
+    expect(valueOf(samples, `${P}drift_stood_seconds_count`, { found_by: 'deep-check' })).toBeUndefined();
   });
 });

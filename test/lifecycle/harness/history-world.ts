@@ -410,6 +410,7 @@ export class HistoryWorld {
         crashAfter = step.after;
         break;
       case 'webhook':
+      case 'change-event':
         pass = 'keyed';
         break;
       case 'cli-beside-serve':
@@ -427,10 +428,10 @@ export class HistoryWorld {
     }
     if (pass !== 'full' || faultTeams.size > 0 || cliBeside) this.effective.set(step.t, (this.effective.get(step.t) ?? 0) + 1);
     const varsBefore = this.allVars();
-    const stepTarget = step.t === 'webhook' ? this.target(step.addon) : null;
+    const stepTarget = step.t === 'webhook' || step.t === 'change-event' ? this.target(step.addon) : null;
     if (pass === 'keyed' && stepTarget?.exists) {
       this.clock.advance(MINUTE);
-      const keyed = await this.serve.runtime.controller.reconcileAddon(stepTarget.id);
+      const keyed = await this.serve.runtime.controller.reconcileAddon(stepTarget.id, { deepCheck: step.t === 'change-event' });
       this.count(keyed.execution?.outcomes);
       if (keyed.heroku === 'found' && keyed.complete) seePlan(stepTarget, this.heroku(stepTarget)?.plan.name ?? stepTarget.seenPlan);
     } else if (pass === 'crash') {
@@ -689,6 +690,7 @@ export class HistoryWorld {
       case 'fail-attachments':
       case 'crash':
       case 'webhook':
+      case 'change-event':
       case 'cli-beside-serve':
         return;
     }

@@ -55,6 +55,8 @@ export type Step =
   | { t: 'unlink'; team: TeamName }
   | { t: 'link'; team: TeamName }
   | { t: 'webhook'; addon: AddonLabel }
+  /** AWS's record of a call on the add-on's bucket or user reached the controller (issue 17). */
+  | { t: 'change-event'; addon: AddonLabel }
   // an operator, and time
   | { t: 'rotate'; addon: AddonLabel; compromised: boolean }
   | { t: 'age-keys'; days: KeyAgeDays }
@@ -105,6 +107,7 @@ const heroku: fc.WeightedArbitrary<Step>[] = [
   { weight: 1, arbitrary: fc.record({ t: fc.constant('unlink' as const), team }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('link' as const), team }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('webhook' as const), addon }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('change-event' as const), addon }) },
 ];
 
 const aws: fc.Arbitrary<Step>[] = [
@@ -242,6 +245,8 @@ export function describeStep(step: Step): string {
       return `link team ${step.team} (to account ${TEAMS[step.team]})`;
     case 'webhook':
       return `a webhook names add-on ${step.addon}: keyed reconcile`;
+    case 'change-event':
+      return `an AWS change event names the resources of add-on ${step.addon}: keyed reconcile with a deep check`;
     case 'rotate':
       return `an operator asks for ${step.compromised ? 'an emergency rotation (compromised key)' : 'a rotation'} of the key of add-on ${step.addon} (no pass of its own)`;
     case 'age-keys':
