@@ -13,7 +13,7 @@ import {
 import type { Db } from '../../src/store/types.js';
 import { backends, type BackendTarget } from './backends.js';
 
-const TABLES = ['api_tokens', 'console_sessions', 'controller_settings', 'deliveries', 'gc_breakers', 'journal', 'key_rotations', 'kind_resources', 'links', 'managed_resources', 'partner_addons', 'schema_migrations'];
+const TABLES = ['api_tokens', 'console_sessions', 'controller_settings', 'deliveries', 'event_sources', 'gc_breakers', 'journal', 'key_rotations', 'kind_resources', 'links', 'managed_resources', 'partner_addons', 'schema_migrations'];
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -156,7 +156,7 @@ describe.each(backends)('migrate on $name', (backend) => {
           delete_after, teardown_started_at, state, last_error, created_at FROM managed_resources ORDER BY addon_id`);
       expect(before).toHaveLength(3);
 
-      expect((await migrate(old)).applied).toEqual(['0008_kind_resources', '0009_api_tokens_and_sessions', '0010_access_key_created_at', '0011_key_rotations']);
+      expect((await migrate(old)).applied).toEqual(['0008_kind_resources', '0009_api_tokens_and_sessions', '0010_access_key_created_at', '0011_key_rotations', '0012_change_events']);
       const after = await old.query(`SELECT m.addon_id, m.addon_name, m.account_id, m.team_id, m.app_id, m.plan, m.kind, r.name, m.region,
           m.user_name, m.access_key_id, m.secret_access_key_enc, r.create_started_at, m.deep_checked_at, m.orphaned_at, m.orphan_reason,
           m.delete_after, m.teardown_started_at, m.state, m.last_error, m.created_at

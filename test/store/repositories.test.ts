@@ -303,6 +303,53 @@ describe.each(backends)('store repositories on $name', (backend) => {
     });
   });
 
+  describe('change events (issue 17)', () => {
+    it('finds an add-on by the bucket or user name its record holds in that account, and by nothing else', async () => {
+      const account = '333344445555';
+      const r = await store.resources.upsert(resource({ accountId: account }));
+      expect((await store.resources.findByName(account, { resource: r.resourceName! }))?.addonId).toBe(r.addonId);
+      expect((await store.resources.findByName(account, { user: r.userName }))?.addonId).toBe(r.addonId);
+      expect(await store.resources.findByName('999988887777', { resource: r.resourceName! })).toBeNull();
+      expect(await store.resources.findByName(account, { resource: r.userName + '-x' })).toBeNull();
+      expect(await store.resources.findByName(account, { user: r.resourceName + '-x' })).toBeNull();
+      await store.resources.upsert(resource({ accountId: account, region: 'eu-west-1' }));
+      expect((await store.resources.regionsByAccount()).get(account)).toEqual(['eu-west-1', 'us-east-1']);
+    });
+
+    it('records a full check as an exposure check too, and an exposure check alone', async () => {
+      const r = await store.resources.upsert(resource());
+      const at = new Date('2026-12-05T10:00:00Z');
+      await store.resources.setDeepChecked([r.addonId], at, 'full');
+      expect(await store.resources.get(r.addonId)).toMatchObject({ deepCheckedAt: at, exposureCheckedAt: at });
+      const later = new Date(at.getTime() + 900_000);
+      await store.resources.setDeepChecked([r.addonId], later, 'exposure');
+      expect(await store.resources.get(r.addonId)).toMatchObject({ deepCheckedAt: at, exposureCheckedAt: later });
+      await store.resources.setDeepChecked([r.addonId], null);
+      expect(await store.resources.get(r.addonId)).toMatchObject({ deepCheckedAt: null, exposureCheckedAt: null });
+    });
+
+    it('keeps one queue per account and region, updated in place, and forgets one region or all', async () => {
+      const source = (region: string, queue = 'hsc-changes') => ({
+        accountId: '444455556666',
+        region,
+        queueUrl: `https://sqs.${region}.amazonaws.com/444455556666/${queue}`,
+        queueArn: `arn:aws:sqs:${region}:444455556666:${queue}`,
+        ruleArns: [`arn:aws:events:${region}:444455556666:rule/hsc-changes`, `arn:aws:events:${region}:444455556666:rule/hsc-probe`],
+      });
+      await store.eventSources.put(source('us-east-1'));
+      await store.eventSources.put(source('eu-west-1'));
+      await store.eventSources.put(source('us-east-1', 'hsc-changes-2'));
+      expect((await store.eventSources.forAccount('444455556666')).map((s) => [s.region, s.queueUrl])).toEqual([
+        ['eu-west-1', 'https://sqs.eu-west-1.amazonaws.com/444455556666/hsc-changes'],
+        ['us-east-1', 'https://sqs.us-east-1.amazonaws.com/444455556666/hsc-changes-2'],
+      ]);
+      expect(await store.eventSources.remove('444455556666', 'eu-west-1')).toBe(true);
+      expect((await store.eventSources.list()).filter((s) => s.accountId === '444455556666').map((s) => s.region)).toEqual(['us-east-1']);
+      expect(await store.eventSources.remove('444455556666')).toBe(true);
+      expect(await store.eventSources.remove('444455556666')).toBe(false);
+    });
+  });
+
   describe('DeliveryStore', () => {
     it('records, replaces, lists and removes deliveries', async () => {
       const addonId = uid('addon');
