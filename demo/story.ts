@@ -22,6 +22,7 @@ import { configVarNames } from '../src/reconciler/spec.js';
 import { createRuntime, type Runtime } from '../src/runtime.js';
 import { createLogger } from '../src/util/log.js';
 import { ACCOUNT_ID, SERVICE, type Sandbox } from './sandbox.js';
+import { abortableSleep } from '../src/util/abortable-sleep.js';
 
 /** Short enough to watch, long enough to see the wait: the review app's bucket goes after this. */
 export const DEMO_GRACE = '10s';
@@ -310,15 +311,5 @@ async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Pr
   }
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+export const sleep = abortableSleep;
 

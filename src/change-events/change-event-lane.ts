@@ -11,6 +11,7 @@ import type { EventSource } from '../store/event-source-store.js';
 import type { Link, LinkAuth } from '../store/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { abortableSleep } from '../util/abortable-sleep.js';
 import { ChangeEventsEvent } from '../reasons.js';
 import type { EventHealth, IntakeOutcome } from './event-health.js';
 import type { EventIntake } from './event-intake.js';
@@ -206,17 +207,4 @@ class QueueError extends Error {
 
 function key(source: Pick<EventSource, 'accountId' | 'region'>): string {
   return `${source.accountId}/${source.region}`;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
