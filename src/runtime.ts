@@ -171,8 +171,9 @@ export interface Runtime {
   partnerWork: { enqueue: ((addonId: string) => void) | null };
   /**
    * Each linked account's change-event path (issue 17), as `serve`'s lane finds it: the controller
-   * spreads an account's deep checks over the longer windows only while it is healthy. Nothing is
-   * configured in it outside `serve`, so one-shot commands use the usual windows.
+   * spreads an account's deep checks over the longer windows only while it is healthy. Only the
+   * lane configures it, so one-shot commands (`plan`, `reconcile --once`), which read no events,
+   * use the usual windows.
    */
   changeEvents: EventHealth;
   close(): Promise<void>;
@@ -236,8 +237,6 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     onOutcome: (accountId, outcome) => metrics.countChangeEvent(accountId, outcome),
   });
   metrics.watchChangeEvents(() => changeEvents.report());
-  // The queues set up, known before the first pass: their accounts' checks are not all overdue at once.
-  changeEvents.configure(await store.eventSources.list(), await neededEventRegions(store));
   const partner = createPartnerApiFromConfig(config, {
     store: store.partnerAddons,
     logger,
@@ -282,7 +281,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
  * The change-event lane of `serve` (issue 17): polls the queues `events setup` made, and offers
  * each add-on an event names to `offer` (the fast lane's keyed queue, with a deep check).
  */
-export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint: ChangeHint) => void, isLeader: () => boolean, options?: ChangeEventLaneOptions): ChangeEventLane {
+export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint: ChangeHint) => boolean, isLeader: () => boolean, options?: ChangeEventLaneOptions): ChangeEventLane {
   const { store, connector, config, changeEvents: health, logger } = runtime;
   let lane: ChangeEventLane | null = null;
   const intake = new EventIntake({
@@ -301,7 +300,8 @@ export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint:
     health,
     isLeader,
     logger,
-    ...(options ? { options } : {}),
+    // A long poll must end before REQUEST_TIMEOUT does, or every quiet wait would count as a failure.
+    options: { waitSeconds: Math.max(0, Math.min(20, Math.floor(config.requestTimeoutMs / 1000) - 5)), ...options },
   });
   return lane;
 }

@@ -96,7 +96,10 @@ export class ChangeEventLane {
 
   /** Reads the sources set up, tells the health, and starts or stops their loops. */
   async refresh(): Promise<void> {
-    const [sources, needed] = await Promise.all([this.deps.sources(), this.deps.neededRegions()]);
+    const [all, needed, links] = await Promise.all([this.deps.sources(), this.deps.neededRegions(), this.deps.links()]);
+    // An account no team is linked to any more is not read (its queue stays until `events remove`).
+    const linked = new Set(links.map((l) => l.accountId));
+    const sources = all.filter((s) => linked.has(s.accountId));
     this.deps.health.configure(sources, needed);
     const wanted = new Map(sources.map((s) => [key(s), s]));
     for (const [id, loop] of this.loops) {
@@ -115,8 +118,11 @@ export class ChangeEventLane {
   }
 
   /**
-   * One round for one queue: the probe when due, then up to 10 messages taken and deleted. Throws
-   * what the queue or bus answered (the loop reports it). Returns what became of each message.
+   * One round for one queue: the probe when due (one that cannot be sent is reported in the
+   * account's health, and the queue is read all the same), then up to 10 messages, each taken on
+   * its own and deleted once decided. One that could not be decided (the store did not answer) or
+   * was refused (leadership lost) stays for a later round. Throws what the queue answered (the
+   * loop reports it). Returns what became of each message.
    */
   async pollOnce(source: EventSource, signal: AbortSignal = new AbortController().signal): Promise<IntakeOutcome[]> {
     const target = await this.target(source.accountId);
@@ -124,12 +130,9 @@ export class ChangeEventLane {
     if (health.probeDue(source.accountId, source.region, this.options.probeIntervalMs)) {
       const probeId = randomUUID();
       health.probeSent(source.accountId, source.region, probeId);
-      try {
-        await access.probe(target, source.region, probeId);
-      } catch (err) {
-        health.probeNotSent(source.accountId, source.region);
-        throw new QueueError(`the probe cannot be sent: ${access.describe(err, source.queueUrl, `events:PutEvents on the default event bus in ${source.region}`)}`);
-      }
+      await access.probe(target, source.region, probeId).catch((err: unknown) => {
+        health.probeNotSent(source.accountId, source.region, access.describe(err, source.queueUrl, `events:PutEvents on the default event bus in ${source.region}`));
+      });
     }
     const known = this.identities.get(source.accountId);
     if (!known || ('failedAt' in known && Date.now() - known.failedAt >= IDENTITY_RETRY_MS)) {
@@ -145,15 +148,26 @@ export class ChangeEventLane {
     }
     health.polled(source.accountId, source.region);
     const outcomes: IntakeOutcome[] = [];
-    for (const message of messages) outcomes.push(await intake.take(message.body, source.accountId, source.region));
-    if (messages.length > 0) {
+    const decided: string[] = [];
+    let undecided: unknown = null;
+    for (const message of messages) {
       try {
-        await access.remove(target, source.region, source.queueUrl, messages.map((m) => m.receiptHandle));
+        const outcome = await intake.take(message.body, source.accountId, source.region);
+        outcomes.push(outcome);
+        if (outcome !== 'refused') decided.push(message.receiptHandle);
+      } catch (err) {
+        undecided ??= err;
+      }
+    }
+    if (decided.length > 0) {
+      try {
+        await access.remove(target, source.region, source.queueUrl, decided);
       } catch (err) {
         // They come back after the visibility timeout: read twice, counted as duplicates.
         throw new QueueError(access.describe(err, source.queueUrl, `sqs:DeleteMessage on ${source.queueArn}`));
       }
     }
+    if (undecided !== null) throw new QueueError(`a message could not be decided, and is read again later: ${errorMessage(undecided)}`);
     return outcomes;
   }
 

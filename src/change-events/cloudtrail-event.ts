@@ -69,7 +69,9 @@ export function readQueueEvent(body: string, accountId: string, maxBytes = MAX_E
   if (part === null) return rejected('unwatched', `${eventName} is not a call this controller watches`);
   const params = isObject(detail.requestParameters) ? detail.requestParameters : {};
   const name = source === 'aws.s3' ? params.bucketName : params.userName;
-  if (!isName(name)) return rejected('unwatched', `${eventName} names no ${source === 'aws.s3' ? 'bucket' : 'user'}`);
+  if (name === undefined || name === null) return rejected('unwatched', `${eventName} names no ${source === 'aws.s3' ? 'bucket' : 'user'}`);
+  const resource = source === 'aws.s3' ? (isBucketName(name) ? { bucket: name } : null) : isUserName(name) ? { user: name } : null;
+  if (resource === null) return rejected('malformed', `${eventName} names ${source === 'aws.s3' ? 'a bucket' : 'a user'} AWS would not allow`);
   const eventId = typeof event.id === 'string' ? event.id : typeof detail.eventID === 'string' ? detail.eventID : null;
   if (eventId === null) return rejected('malformed', 'an event without an id');
   const identity = isObject(detail.userIdentity) ? detail.userIdentity : {};
@@ -78,7 +80,7 @@ export function readQueueEvent(body: string, accountId: string, maxBytes = MAX_E
     eventId,
     eventName,
     part,
-    resource: source === 'aws.s3' ? { bucket: name } : { user: name },
+    resource,
     changedAt: time(detail.eventTime),
     actor: typeof identity.arn === 'string' ? identity.arn : null,
     failed: detail.errorCode !== undefined && detail.errorCode !== null,
@@ -93,9 +95,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A bucket or user name: S3's are at most 63 characters, IAM's 64; anything longer is not ours. */
-function isName(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 128;
+/** A name S3 allows a bucket (3-63 lowercase letters, digits, dots and dashes): nothing else reaches the store. */
+function isBucketName(value: unknown): value is string {
+  return typeof value === 'string' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value);
+}
+
+/** A name IAM allows a user (1-64 of letters, digits and `+=,.@_-`). */
+function isUserName(value: unknown): value is string {
+  return typeof value === 'string' && /^[\w+=,.@-]{1,64}$/.test(value);
 }
 
 function time(value: unknown): Date | null {

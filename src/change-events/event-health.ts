@@ -21,13 +21,34 @@ export type IntakeOutcome =
   | 'own-change'
   /** A call that failed: it changed nothing. */
   | 'failed-call'
+  /**
+   * A tag change: the bulk inventory every pass reads has every tag, so the next pass finds it
+   * (tools that tag whole accounts would otherwise start a keyed pass, and its Heroku reads, per bucket).
+   */
+  | 'next-pass'
+  /** Not taken this time (this replica is no longer the leader, or is shutting down): left in the queue. */
+  | 'refused'
   /** The controller's own probe, back. */
   | 'probe'
   /** A probe this controller did not send, or sent too long ago. */
   | 'unknown-probe'
   | RejectedAs;
 
-export const INTAKE_OUTCOMES: readonly IntakeOutcome[] = ['accepted', 'duplicate', 'not-ours', 'own-change', 'failed-call', 'probe', 'unknown-probe', 'malformed', 'oversized', 'foreign-account', 'unwatched'];
+export const INTAKE_OUTCOMES: readonly IntakeOutcome[] = [
+  'accepted',
+  'duplicate',
+  'not-ours',
+  'own-change',
+  'failed-call',
+  'next-pass',
+  'refused',
+  'probe',
+  'unknown-probe',
+  'malformed',
+  'oversized',
+  'foreign-account',
+  'unwatched',
+];
 
 export type EventPathState = 'not-configured' | 'starting' | 'healthy' | 'degraded';
 
@@ -56,6 +77,13 @@ export interface EventHealthOptions {
   probeTimeoutMs?: number;
   /** A queue not polled successfully for this long is degraded (default 2 min). */
   pollStaleMs?: number;
+  /**
+   * The probe proves the rule and the queue, not CloudTrail: an account is trusted to report its
+   * changes only while a CloudTrail record of it (any watched call, the controller's own included)
+   * has arrived within this long (default 24 h). A quiet account, or one without a trail, is
+   * deep-checked on the usual windows.
+   */
+  trailProofMs?: number;
   /** The deep-check windows that apply without events, for the "not configured" sentence. */
   usualWindows?: { fullMs: number; exposureMs: number };
   /** Told of every message counted (the metrics' counter). */
@@ -66,6 +94,8 @@ interface RegionState {
   queueUrl: string;
   lastPollAt: Date | null;
   error: string | null;
+  /** Why the last probe could not be sent; null once one was. */
+  probeError: string | null;
   probe: { probeId: string; sentAt: Date; arrivedAt: Date | null } | null;
   /** A probe has come back since the queue was (re)configured, and none was lost since. */
   proven: boolean;
@@ -79,7 +109,14 @@ interface AccountState {
   uncovered: string[];
   received: Partial<Record<IntakeOutcome, number>>;
   lastEventAt: Date | null;
+  /** When the last CloudTrail record of this account arrived (the proof that its changes reach the queue). */
+  lastCloudTrailAt: Date | null;
 }
+
+/** What proves CloudTrail's leg: a well-formed record of this account (acted on or not). */
+const CLOUDTRAIL_RECORDS: ReadonlySet<IntakeOutcome> = new Set(['accepted', 'duplicate', 'not-ours', 'own-change', 'failed-call', 'next-pass']);
+/** What a queue may hold that says nothing of the path (junk, or what someone sent it). */
+const NOT_EVENTS: ReadonlySet<IntakeOutcome> = new Set(['malformed', 'oversized', 'foreign-account', 'unwatched', 'unknown-probe']);
 
 export class EventHealth implements ChangeEventWatch {
   private readonly accounts = new Map<string, AccountState>();
@@ -90,11 +127,13 @@ export class EventHealth implements ChangeEventWatch {
   private readonly now: () => Date;
   private readonly probeTimeoutMs: number;
   private readonly pollStaleMs: number;
+  private readonly trailProofMs: number;
 
   constructor(private readonly options: EventHealthOptions = {}) {
     this.now = options.now ?? (() => new Date());
     this.probeTimeoutMs = options.probeTimeoutMs ?? 5 * 60_000;
     this.pollStaleMs = options.pollStaleMs ?? 2 * 60_000;
+    this.trailProofMs = options.trailProofMs ?? 24 * 3_600_000;
   }
 
   /**
@@ -112,7 +151,7 @@ export class EventHealth implements ChangeEventWatch {
       const account = this.account(source.accountId);
       const region = account.regions.get(source.region);
       if (region?.queueUrl === source.queueUrl) continue;
-      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probe: null, proven: false, lostProbeSentAt: null });
+      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probeError: null, probe: null, proven: false, lostProbeSentAt: null });
     }
     for (const [accountId, account] of this.accounts) {
       const regions = new Set(sources.filter((s) => s.accountId === accountId).map((s) => s.region));
@@ -141,7 +180,8 @@ export class EventHealth implements ChangeEventWatch {
   counted(accountId: string, outcome: IntakeOutcome): void {
     const account = this.account(accountId);
     account.received[outcome] = (account.received[outcome] ?? 0) + 1;
-    account.lastEventAt = this.now();
+    if (!NOT_EVENTS.has(outcome)) account.lastEventAt = this.now();
+    if (CLOUDTRAIL_RECORDS.has(outcome)) account.lastCloudTrailAt = this.now();
     this.options.onOutcome?.(accountId, outcome);
   }
 
@@ -154,12 +194,16 @@ export class EventHealth implements ChangeEventWatch {
       state.proven = false;
     }
     state.probe = { probeId, sentAt: this.now(), arrivedAt: null };
+    state.probeError = null;
   }
 
-  /** The probe could not be put on the bus: none is in flight, so the next round sends one again. */
-  probeNotSent(accountId: string, region: string): void {
+  /** The probe could not be put on the bus (`error` says why): none is in flight, so the next round sends one again. */
+  probeNotSent(accountId: string, region: string, error: string): void {
     const state = this.region(accountId, region);
-    if (state) state.probe = null;
+    if (!state) return;
+    state.probe = null;
+    state.proven = false;
+    state.probeError = error;
   }
 
   /** A probe came back through `region`'s queue; false when it is not the one sent last there. */
@@ -202,6 +246,7 @@ export class EventHealth implements ChangeEventWatch {
     let starting = false;
     for (const [region, state] of account.regions) {
       if (state.error) problems.push(`the queue in ${region} cannot be read (${state.error})`);
+      if (state.probeError) problems.push(`the probe cannot be sent in ${region} (${state.probeError})`);
       else if (state.lastPollAt === null) starting = true;
       else if (now - state.lastPollAt.getTime() > this.pollStaleMs) problems.push(`the queue in ${region} was last read ${Math.round((now - state.lastPollAt.getTime()) / 1000)} s ago`);
       const probe = state.probe;
@@ -216,6 +261,13 @@ export class EventHealth implements ChangeEventWatch {
       return { state: 'degraded', detail: `change events are not arriving: ${problems.join('; ')}. Drift is found by deep checks (${windowsText(this.options.usualWindows)}) until they do; run \`heroku-s3-controller events setup\` for the account's team to repair the path` };
     }
     if (starting) return { state: 'starting', detail: `change events are set up; until the first probe comes back, drift is found by deep checks (${windowsText(this.options.usualWindows)})` };
+    const trail = account.lastCloudTrailAt;
+    if (!trail || now - trail.getTime() > this.trailProofMs) {
+      return {
+        state: 'starting',
+        detail: `the queue and rules work (the probe comes back), but no CloudTrail record of a change in this account has arrived ${trail ? `since ${trail.toISOString()}` : 'yet'}: is a trail logging its management events? Until one arrives (any change to its buckets or users, the controller's own included), drift is found by deep checks (${windowsText(this.options.usualWindows)})`,
+      };
+    }
     return { state: 'healthy', detail: 'change events arrive: drift is found within about a minute of the change' };
   }
 
@@ -247,7 +299,7 @@ export class EventHealth implements ChangeEventWatch {
   private account(accountId: string): AccountState {
     let account = this.accounts.get(accountId);
     if (!account) {
-      account = { regions: new Map(), uncovered: [], received: {}, lastEventAt: null };
+      account = { regions: new Map(), uncovered: [], received: {}, lastEventAt: null, lastCloudTrailAt: null };
       this.accounts.set(accountId, account);
     }
     return account;

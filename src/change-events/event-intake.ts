@@ -21,8 +21,8 @@ export interface ChangeHint {
 export interface EventIntakeDeps {
   /** The add-on whose record names this bucket or user in this account; null when none does. */
   findAddon(accountId: string, resource: { bucket: string } | { user: string }): Promise<string | null>;
-  /** Reconcile this add-on soon, with a deep check. */
-  offer(addonId: string, hint: ChangeHint): void;
+  /** Reconcile this add-on soon, with a deep check; false when refused (not the leader, shutting down). */
+  offer(addonId: string, hint: ChangeHint): boolean;
   health: EventHealth;
   instanceId: string;
   /** The identity the controller acts as in the account (STS GetCallerIdentity's ARN), once known. */
@@ -66,7 +66,12 @@ export class EventIntake {
       throw err;
     }
     if (addonId === null) return 'not-ours';
-    this.deps.offer(addonId, { eventName: event.eventName, part: event.part, changedAt: event.changedAt });
+    if (event.part === 'tags') return 'next-pass';
+    if (!this.deps.offer(addonId, { eventName: event.eventName, part: event.part, changedAt: event.changedAt })) {
+      // Left in the queue for the next leader: not seen, as far as duplicates go.
+      this.seen.delete(`${accountId}/${event.eventId}`);
+      return 'refused';
+    }
     return 'accepted';
   }
 

@@ -14,7 +14,7 @@ import { oldLinkKeys } from '../links/link-key-age.js';
 import { appResolverFor, changeEventLane, createRuntime, linkingFor } from '../runtime.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { HerokuEvent, LeaderEvent, PassEvent, ServeEvent } from '../reasons.js';
+import { ChangeEventsEvent, HerokuEvent, LeaderEvent, PassEvent, ServeEvent } from '../reasons.js';
 
 export async function serveCommand(): Promise<void> {
   // Listening for SIGTERM/SIGINT before anything else: as PID 1 of a container, a signal that
@@ -40,7 +40,7 @@ export async function serveCommand(): Promise<void> {
   // Webhooks and provisioning requests: one add-on reconciled at once, by the leader only.
   const lane = createFastLane(runtime, () => !draining && elector.isLeader());
   // AWS change events (issue 17): each add-on an event names goes to the same queue, with a deep check.
-  const events = changeEventLane(runtime, (addonId, hint) => void lane.offerChange(addonId, hint), () => !draining && elector.isLeader());
+  const events = changeEventLane(runtime, (addonId, hint) => lane.offerChange(addonId, hint), () => !draining && elector.isLeader());
   // Heroku requests the last full pass sent: what the next one is expected to cost.
   let lastPassCost = 1;
   let deferring = false;
@@ -177,6 +177,9 @@ export async function serveCommand(): Promise<void> {
     logger.info({ reason: leader ? LeaderEvent.Elected : LeaderEvent.Lost, identity: config.leaderElection.identity }, leader ? 'now leading' : 'no longer leading');
     if (leader) void pass();
   });
+  // The queues set up are known before the first pass, which leadership may start (their accounts'
+  // windows change from now: spread, not every overdue check at once after a restart).
+  await events.refresh().catch((err: unknown) => logger.warn({ reason: ChangeEventsEvent.SourcesUnread }, `cannot read the change-event queues set up: ${errorMessage(err)}`));
   await elector.start();
   lane.start();
   events.start();
@@ -203,7 +206,8 @@ export async function serveCommand(): Promise<void> {
   // flight makes no further AWS or Heroku change, whatever it is waiting on.
   draining = true;
   clearInterval(sweeper);
-  await events.stop();
+  // Long polls are aborted; a call that does not answer is not waited for past the shutdown timeout.
+  await Promise.race([events.stop(), new Promise((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref())]);
   await task.stop();
   const inFlight = running as Promise<void> | null;
   const keyed = lane.shutdown(config.shutdownTimeoutMs);

@@ -541,7 +541,7 @@ function deepCheckSettings(e: z.infer<typeof envSchema>): Pick<Config, 'deepChec
     exposureMs: parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS ?? '1h')!,
   };
   if (exposure > full) {
-    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW', `is ${e.DEEP_CHECK_EXPOSURE_WINDOW}, longer than DEEP_CHECK_WINDOW (${e.DEEP_CHECK_WINDOW ?? '1h'}), whose full checks read those settings too. Set it shorter, e.g. 15m.`);
+    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW', `is ${e.DEEP_CHECK_EXPOSURE_WINDOW}, longer than DEEP_CHECK_WINDOW (${e.DEEP_CHECK_WINDOW ?? '1h'}), whose full checks read those settings too. Set it to at most ${e.DEEP_CHECK_WINDOW ?? '1h'}, or unset it (then 15m, or DEEP_CHECK_WINDOW when that is shorter).`);
   }
   if (withEvents.exposureMs > withEvents.fullMs) {
     throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', `is longer than DEEP_CHECK_WINDOW_WITH_EVENTS (${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}), whose full checks read those settings too. Set it shorter, e.g. 1h.`);

@@ -52,7 +52,11 @@ export function createFastLane(runtime: Runtime, isLeader: () => boolean): FastL
       reconcileAddon: async (addonId) => {
         const hint = hints.get(addonId);
         hints.delete(addonId);
-        const result = await runtime.controller.reconcileAddon(addonId, hint ? { deepCheck: true } : {});
+        const result = await runtime.controller.reconcileAddon(addonId, hint ? { deepCheck: true } : {}).catch((err: unknown) => {
+          // Retried with backoff: still with a deep check (the event is the reason to).
+          if (hint) keepEarliest(hints, addonId, hint);
+          throw err;
+        });
         if (hint) {
           // Not settled: the retry reads in full again (the event is the reason to).
           if (!result.complete || (result.execution?.failed ?? 0) > 0) keepEarliest(hints, addonId, hint);

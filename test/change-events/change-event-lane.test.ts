@@ -229,12 +229,14 @@ function world(options: { sources?: EventSource[]; leader?: boolean; laneOptions
   const logs: { level: number; msg: string; reason?: string; accountId?: string; region?: string }[] = [];
   const logger = pino({ level: 'debug', base: undefined }, { write: (line: string) => logs.push(JSON.parse(line)) });
   const health = new EventHealth({ now: () => new Date(nowMs) });
+  // CloudTrail's leg is proven by its records (event-health.test.ts): here one has arrived.
+  health.counted(A, 'own-change');
   const offers: [string, ChangeHint][] = [];
   const state = { sources: options.sources ?? [source(EU)], links: [LINK], leader: options.leader ?? true, sourcesCalls: 0, sourcesGate: null as Promise<void> | null, sourcesError: null as Error | null };
   let lane: ChangeEventLane;
   const intake = new EventIntake({
     findAddon: async (_accountId, resource) => ('bucket' in resource ? (RECORDS[resource.bucket] ?? null) : null),
-    offer: (addonId, hint) => offers.push([addonId, hint]),
+    offer: (addonId, hint) => offers.push([addonId, hint]) > 0,
     health,
     instanceId: INSTANCE,
     ownActor: (accountId) => lane.ownActor(accountId),
@@ -329,7 +331,7 @@ describe('ChangeEventLane.pollOnce', () => {
     ]);
     expect(access.removeCalls.at(-1)).toEqual({ region: EU, queueUrl: queueUrl(EU), handles });
     expect(access.left(queueUrl(EU))).toBe(0);
-    expect(health.report([A])[0]!.received).toEqual({ probe: 1, accepted: 2, malformed: 1, 'not-ours': 1, 'foreign-account': 1, duplicate: 1, unwatched: 1 });
+    expect(health.report([A])[0]!.received).toEqual({ 'own-change': 1, probe: 1, accepted: 2, malformed: 1, 'not-ours': 1, 'foreign-account': 1, duplicate: 1, unwatched: 1 });
   });
 
   it('reads at most what one receive gives (10) per round, and the rest the next round', async () => {
@@ -376,12 +378,20 @@ describe('ChangeEventLane.pollOnce', () => {
     await expect(lane.pollOnce(source(EU))).rejects.toThrow(`the link may not call sqs:ReceiveMessage on ${queueArn(EU)} (AccessDenied): add it to the link's policy`);
   });
 
-  it('throws a denied probe naming events:PutEvents in the region, before reading the queue', async () => {
-    const { access, lane } = world();
+  it('reports a denied probe naming events:PutEvents in the region, and reads the queue all the same', async () => {
+    const { access, lane, health } = world();
     await lane.refresh();
     access.fail.probe = () => awsError('AccessDeniedException', 'not authorized to perform: events:PutEvents');
-    await expect(lane.pollOnce(source(EU))).rejects.toThrow(`the link may not call events:PutEvents on the default event bus in ${EU} (AccessDeniedException): add it to the link's policy`);
-    expect(access.receiveCalls).toEqual([]);
+    expect(await lane.pollOnce(source(EU))).toEqual([]);
+    expect(access.receiveCalls).toHaveLength(1);
+    const status = health.status(A);
+    expect(status.state).toBe('degraded');
+    expect(status.detail).toContain(`the probe cannot be sent in ${EU} (the link may not call events:PutEvents on the default event bus in ${EU} (AccessDeniedException): add it to the link's policy)`);
+    // Sent again at the next round, and once it goes round the path is trusted again.
+    delete access.fail.probe;
+    await lane.pollOnce(source(EU));
+    await lane.pollOnce(source(EU));
+    expect(health.status(A).state).toBe('healthy');
   });
 
   it('throws a denied delete naming sqs:DeleteMessage after taking the messages; they come back as duplicates', async () => {

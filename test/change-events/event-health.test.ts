@@ -24,10 +24,11 @@ function health(options: EventHealthOptions = {}): EventHealth {
   return new EventHealth({ now: () => new Date(nowMs), usualWindows: WINDOWS, ...options });
 }
 
-/** A health with `A` set up in the given regions, polled once and proven by a probe in each. */
+/** A health with `A` set up in the given regions, polled once and proven by a probe in each, and a CloudTrail record of it arrived. */
 function healthyA(regions: string[] = [EU], options: EventHealthOptions = {}): EventHealth {
   const h = health(options);
   h.configure(regions.map((region) => ({ accountId: A, region, queueUrl: queueUrl(A, region) })));
+  h.counted(A, 'own-change');
   for (const region of regions) {
     h.probeSent(A, region, `probe-${region}-1`);
     h.polled(A, region);
@@ -88,8 +89,21 @@ describe('EventHealth states', () => {
     expect(h.watching(A)).toBe(false);
 
     expect(h.probeArrived(A, EU, 'p-1')).toBe(true);
+    // The probe proves the rule and the queue, not CloudTrail: a record of a change must arrive too.
+    expect(h.status(A)).toEqual({ state: 'starting', detail: expect.stringContaining('no CloudTrail record of a change in this account has arrived yet: is a trail logging') });
+    expect(h.watching(A)).toBe(false);
+    h.counted(A, 'malformed'); // junk proves nothing
+    expect(h.status(A).state).toBe('starting');
+    h.counted(A, 'own-change');
     expect(h.status(A)).toEqual({ state: 'healthy', detail: expect.stringContaining('within about a minute') });
     expect(h.watching(A)).toBe(true);
+    // A day without any: not trusted any more (a trail stopped, or the account went quiet).
+    advance(24 * 3_600_000 + 1);
+    h.polled(A, EU);
+    h.probeSent(A, EU, 'p-2');
+    h.probeArrived(A, EU, 'p-2');
+    expect(h.status(A)).toEqual({ state: 'starting', detail: expect.stringContaining('no CloudTrail record of a change in this account has arrived since') });
+    expect(h.watching(A)).toBe(false);
   });
 
   it('is not healthy on a probe alone while the queue has never been polled', () => {
@@ -140,6 +154,7 @@ describe('EventHealth states', () => {
     expect(h.status(A).state).toBe('starting');
     h.probeSent(A, US, 'p-us');
     h.probeArrived(A, US, 'p-us');
+    h.counted(A, 'accepted');
     expect(h.status(A).state).toBe('healthy');
   });
 
@@ -318,7 +333,7 @@ describe('EventHealth configure', () => {
     expect(h.probeDue(A, EU, 600_000)).toBe(true);
     const [report] = h.report();
     expect(report!.regions).toEqual([{ region: EU, queueUrl: queueUrl(A, EU, 'hsc-prod-changes-2'), lastPollAt: null, error: null, lastProbe: null }]);
-    expect(report!.received).toEqual({ accepted: 1 }); // the account's counts stay
+    expect(report!.received).toEqual({ 'own-change': 1, accepted: 1 }); // the account's counts stay
   });
 
   it('drops everything when no queue is set up any more', () => {
@@ -354,8 +369,10 @@ describe('EventHealth counting', () => {
     expect(onOutcome.mock.calls).toEqual([...INTAKE_OUTCOMES.map((o) => [A, o]), [A, 'accepted']]);
   });
 
-  it('lists the eleven outcomes the intake can give', () => {
-    expect([...INTAKE_OUTCOMES].sort()).toEqual(['accepted', 'duplicate', 'failed-call', 'foreign-account', 'malformed', 'not-ours', 'own-change', 'oversized', 'probe', 'unknown-probe', 'unwatched'].sort());
+  it('lists the thirteen outcomes the intake can give', () => {
+    expect([...INTAKE_OUTCOMES].sort()).toEqual(
+      ['accepted', 'duplicate', 'failed-call', 'foreign-account', 'malformed', 'next-pass', 'not-ours', 'own-change', 'oversized', 'probe', 'refused', 'unknown-probe', 'unwatched'].sort(),
+    );
   });
 
   it('counts for an account without a queue, which stays not configured', () => {
@@ -388,6 +405,7 @@ describe('EventHealth report', () => {
     h.polled(A, EU);
     h.probeArrived(A, EU, 'p-1');
     h.counted(A, 'probe');
+    h.counted(A, 'own-change');
     h.pollFailed(B, US, 'the queue does not exist (deleted?)');
 
     const report = h.report();
@@ -400,7 +418,7 @@ describe('EventHealth report', () => {
       accountId: A,
       state: 'healthy',
       detail: expect.any(String),
-      received: { probe: 1 },
+      received: { probe: 1, 'own-change': 1 },
       lastEventAt: at(1_500),
       regions: [{ region: EU, queueUrl: queueUrl(A, EU), lastPollAt: at(1_500), error: null, lastProbe: { sentAt: at(0), arrivedAt: at(1_500), roundTripMs: 1_500 } }],
     });
@@ -432,6 +450,7 @@ describe('EventHealth: regions without a queue', () => {
     const health = new EventHealth({ now: () => now });
     const queue = (region: string) => ({ accountId: '111122223333', region, queueUrl: `https://sqs.${region}.amazonaws.com/111122223333/hsc-changes` });
     health.configure([queue('us-east-1')], new Map([['111122223333', ['eu-west-1', 'us-east-1']]]));
+    health.counted('111122223333', 'own-change');
     health.polled('111122223333', 'us-east-1');
     health.probeSent('111122223333', 'us-east-1', 'p1');
     now = new Date(now.getTime() + 1_000);

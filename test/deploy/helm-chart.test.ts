@@ -13,6 +13,7 @@ import path from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART, ensureTool, ROOT, run } from './support.js';
+import { loadConfig } from '../../src/config/config.js';
 
 type Obj = Record<string, any>;
 
@@ -148,6 +149,16 @@ describe('default render', () => {
   it('sets no heap cap with heapPercentOfMemoryLimit 0 or without a memory limit', async () => {
     expect(envOf(await template('--set', 'heapPercentOfMemoryLimit=0')).has('NODE_OPTIONS')).toBe(false);
     expect(envOf(await template('--set', 'resources.limits=null')).has('NODE_OPTIONS')).toBe(false);
+  });
+
+  it('leaves the exposure window to the controller unless it is set, so a short deepCheckWindow (even "0") still starts', async () => {
+    for (const window of ['0', '10m']) {
+      const env = envOf(await template('--set-string', `config.deepCheckWindow=${window}`));
+      expect(env.has('DEEP_CHECK_EXPOSURE_WINDOW')).toBe(false);
+      const values = Object.fromEntries([...env.values()].filter((e) => typeof e.value === 'string').map((e) => [e.name as string, e.value as string]));
+      expect(loadConfig({ ...values, FERNET_KEYS: 'x' } as NodeJS.ProcessEnv).exposureCheckWindowMs).toBe(window === '0' ? 0 : 600_000);
+    }
+    expect(envOf(await template('--set', 'config.deepCheckExposureWindow=5m')).get('DEEP_CHECK_EXPOSURE_WINDOW')?.value).toBe('5m');
   });
 
   it('says how to fix a memory limit it cannot read', async () => {

@@ -114,7 +114,7 @@ beforeAll(async () => {
   source = setup.regions.length === 1 ? (await runtime.store.eventSources.forAccount(world.accountA))[0]! : (null as never);
   fastLane = createFastLane(runtime, () => true);
   fastLane.start();
-  lane = changeEventLane(runtime, (addonId, hint) => void fastLane.offerChange(addonId, hint), () => true, { waitSeconds: 0 });
+  lane = changeEventLane(runtime, (addonId, hint) => fastLane.offerChange(addonId, hint), () => true, { waitSeconds: 0 });
   await lane.refresh();
   runtime.changeEvents.setLinkedAccounts([world.accountA]);
   const config = await accountClientConfig(world.accountA);
@@ -134,13 +134,14 @@ afterAll(async () => {
 });
 
 describe('change events on the stand', () => {
-  it('the probe goes round through the rule and the queue: the account is watched from then on', async () => {
+  it('the probe goes round through the rule and the queue; the account is watched once a CloudTrail record of it arrives too', async () => {
     expect(runtime.changeEvents.status(world.accountA).state).toBe('starting');
     expect(runtime.changeEvents.watching(world.accountA)).toBe(false);
     const outcomes = await drain();
     expect(outcomes).toContain('probe');
-    expect(runtime.changeEvents.status(world.accountA)).toMatchObject({ state: 'healthy' });
-    expect(runtime.changeEvents.watching(world.accountA)).toBe(true);
+    // The probe proves the rules and the queue, not the trail.
+    expect(runtime.changeEvents.status(world.accountA)).toMatchObject({ state: 'starting', detail: expect.stringContaining('no CloudTrail record of a change in this account has arrived yet') });
+    expect(runtime.changeEvents.watching(world.accountA)).toBe(false);
   });
 
   it('Block Public Access removed by another writer: the event leads to a keyed reconcile that puts it back, found by the event, with how long it stood', async () => {
@@ -172,6 +173,9 @@ describe('change events on the stand', () => {
     const [found] = fastLane.foundByEvents();
     expect(found).toMatchObject({ kind: 'public-access-block-changed', addonId: addons[0], resource: bucket, foundBy: 'event', changedAt: changedAt.toISOString() });
     expect(found!.stoodSeconds).toBeGreaterThanOrEqual(0);
+    // A CloudTrail record of the account arrived: its path is proven end to end.
+    expect(runtime.changeEvents.status(world.accountA).state).toBe('healthy');
+    expect(runtime.changeEvents.watching(world.accountA)).toBe(true);
     const metrics = (await runtime.metrics.render()).body;
     expect(metrics).toMatch(new RegExp(`drift_found_total\\{account_id="${world.accountA}",kind="public-access-block-changed",found_by="event"\\} 1`));
     expect(metrics).toMatch(/drift_stood_seconds_count\{found_by="event"\} 1/);
@@ -220,6 +224,18 @@ describe('change events on the stand', () => {
     });
     // Every message was deleted from the queue, whatever became of it.
     expect(await lane.pollOnce(source)).toEqual([]);
+  });
+
+  it('a one-shot command (`plan`, `reconcile --once`) reads no events, so its passes use the usual windows as they stand', async () => {
+    const oneShot = await gcRuntime(world, { clock });
+    try {
+      expect(await oneShot.store.eventSources.forAccount(world.accountA)).toHaveLength(1);
+      expect(oneShot.changeEvents.watching(world.accountA)).toBe(false);
+      // Not shifted: a check overdue before the command started is due in its pass.
+      expect(oneShot.changeEvents.watchingSince(world.accountA)).toBeNull();
+    } finally {
+      await oneShot.close();
+    }
   });
 
   it('a deleted queue is reported for its account at the next poll, and full passes go on, deep-checking on the usual windows', async () => {

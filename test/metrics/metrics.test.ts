@@ -424,6 +424,7 @@ describe('change events', () => {
     now = new Date(now.getTime() + 1_500);
     health.probeArrived(ACCOUNT_B, 'us-east-1', 'p1');
     health.counted(ACCOUNT_B, 'probe');
+    health.counted(ACCOUNT_B, 'own-change');
     health.counted(ACCOUNT_B, 'malformed');
     expect(await state(ACCOUNT_B)).toEqual(['healthy']);
     const { samples } = await scrape(metrics);
