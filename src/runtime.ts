@@ -35,7 +35,7 @@ import { ConfigError, UserError } from './util/errors.js';
 import type { Logger } from './util/log.js';
 import { HerokuEvent, ServeEvent } from './reasons.js';
 import { EventHealth } from './change-events/event-health.js';
-import { eventRegions } from './change-events/catalogue.js';
+import { eventRegions, type EventNaming } from './change-events/catalogue.js';
 import { ChangeEventLane, type ChangeEventLaneOptions, type EventPathAccess } from './change-events/change-event-lane.js';
 import { EventIntake, type ChangeHint } from './change-events/event-intake.js';
 import * as eventQueue from './sinks/aws/event-queue.js';
@@ -295,7 +295,7 @@ export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint:
     sources: () => store.eventSources.list(),
     neededRegions: () => neededEventRegions(store),
     links: () => store.links.list(),
-    access: eventPathAccess(connector, config.instanceId),
+    access: eventPathAccess(connector, { instanceId: config.instanceId, bucketPrefix: config.bucketPrefix, iamUserPrefix: config.iamUserPrefix }),
     intake,
     health,
     isLeader,
@@ -312,11 +312,13 @@ export async function neededEventRegions(store: Pick<Store, 'resources'>): Promi
 }
 
 /** How the change-event lane reaches an account's queue and bus: through the connector's clients for its link. */
-export function eventPathAccess(connector: AwsConnector, instanceId: string): EventPathAccess {
+export function eventPathAccess(connector: AwsConnector, naming: EventNaming): EventPathAccess {
+  const { instanceId } = naming;
   return {
     receive: (target, region, queueUrl, waitSeconds, signal) => eventQueue.receiveEvents(connector.connect(target), region, queueUrl, waitSeconds, signal),
     remove: (target, region, queueUrl, receipts) => eventQueue.deleteEvents(connector.connect(target), region, queueUrl, receipts),
     probe: (target, region, probeId) => eventQueue.putProbe(connector.connect(target), region, instanceId, probeId),
+    changesRuleProblem: (target, region, queueArn) => eventQueue.changesRuleProblem(connector.connect(target), region, queueArn, naming),
     identity: (target) => eventQueue.ownIdentity(connector.connect(target)),
     describe: eventQueue.describeQueueError,
   };

@@ -21,6 +21,8 @@ export interface EventPathAccess {
   receive(target: AccountTarget, region: string, queueUrl: string, waitSeconds: number, signal: AbortSignal): Promise<{ body: string; receiptHandle: string }[]>;
   remove(target: AccountTarget, region: string, queueUrl: string, receiptHandles: string[]): Promise<void>;
   probe(target: AccountTarget, region: string, probeId: string): Promise<void>;
+  /** What is wrong with the rule that sends CloudTrail's records to the queue (the probe does not go through it); null when nothing. */
+  changesRuleProblem(target: AccountTarget, region: string, queueArn: string): Promise<string | null>;
   /** The ARN the link acts as (CloudTrail's userIdentity.arn of the controller's own calls). */
   identity(target: AccountTarget): Promise<string>;
   /** A failed call, in one clause that says what to do. */
@@ -133,6 +135,7 @@ export class ChangeEventLane {
       await access.probe(target, source.region, probeId).catch((err: unknown) => {
         health.probeNotSent(source.accountId, source.region, access.describe(err, source.queueUrl, `events:PutEvents on the default event bus in ${source.region}`));
       });
+      health.changesRule(source.accountId, source.region, await access.changesRuleProblem(target, source.region, source.queueArn));
     }
     const known = this.identities.get(source.accountId);
     if (!known || ('failedAt' in known && Date.now() - known.failedAt >= IDENTITY_RETRY_MS)) {

@@ -96,6 +96,8 @@ interface RegionState {
   error: string | null;
   /** Why the last probe could not be sent; null once one was. */
   probeError: string | null;
+  /** What is wrong with the changes rule, as last read (with each probe); null when it is right. */
+  ruleProblem: string | null;
   probe: { probeId: string; sentAt: Date; arrivedAt: Date | null } | null;
   /** A probe has come back since the queue was (re)configured, and none was lost since. */
   proven: boolean;
@@ -151,7 +153,7 @@ export class EventHealth implements ChangeEventWatch {
       const account = this.account(source.accountId);
       const region = account.regions.get(source.region);
       if (region?.queueUrl === source.queueUrl) continue;
-      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probeError: null, probe: null, proven: false, lostProbeSentAt: null });
+      account.regions.set(source.region, { queueUrl: source.queueUrl, lastPollAt: null, error: null, probeError: null, ruleProblem: null, probe: null, proven: false, lostProbeSentAt: null });
     }
     for (const [accountId, account] of this.accounts) {
       const regions = new Set(sources.filter((s) => s.accountId === accountId).map((s) => s.region));
@@ -195,6 +197,12 @@ export class EventHealth implements ChangeEventWatch {
     }
     state.probe = { probeId, sentAt: this.now(), arrivedAt: null };
     state.probeError = null;
+  }
+
+  /** What the last read of the changes rule found wrong with it (null: nothing). */
+  changesRule(accountId: string, region: string, problem: string | null): void {
+    const state = this.region(accountId, region);
+    if (state) state.ruleProblem = problem;
   }
 
   /** The probe could not be put on the bus (`error` says why): none is in flight, so the next round sends one again. */
@@ -247,6 +255,7 @@ export class EventHealth implements ChangeEventWatch {
     for (const [region, state] of account.regions) {
       if (state.error) problems.push(`the queue in ${region} cannot be read (${state.error})`);
       if (state.probeError) problems.push(`the probe cannot be sent in ${region} (${state.probeError})`);
+      if (state.ruleProblem) problems.push(`in ${region}, ${state.ruleProblem}`);
       else if (state.lastPollAt === null) starting = true;
       else if (now - state.lastPollAt.getTime() > this.pollStaleMs) problems.push(`the queue in ${region} was last read ${Math.round((now - state.lastPollAt.getTime()) / 1000)} s ago`);
       const probe = state.probe;

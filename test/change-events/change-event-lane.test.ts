@@ -105,6 +105,12 @@ class FakeAccess implements EventPathAccess {
   longPoll = false;
   /** true: a probe put on the bus lands in the region's queue (the probe rule works). */
   deliverProbes = true;
+  /** What the changes rule of each region is found to have wrong (none: as set up). */
+  readonly ruleProblems = new Map<string, string>();
+
+  async changesRuleProblem(_target: AccountTarget, region: string): Promise<string | null> {
+    return this.ruleProblems.get(region) ?? null;
+  }
   /** Where the probe rule of each region sends (region → queue URL). */
   readonly probeTargets = new Map<string, string>([
     [EU, queueUrl(EU)],
@@ -631,5 +637,28 @@ describe('ChangeEventLane loops', () => {
     await turns(50);
     // No loop may poll after stop() resolved, or poll with a signal stop() cannot abort.
     expect(access.receiveCalls.filter((c) => !c.signal.aborted).map((c) => c.queueUrl)).toEqual([]);
+  });
+});
+
+describe('ChangeEventLane: the changes rule', () => {
+  it('reads the changes rule with each probe: one disabled or gone makes the account degraded although the probe comes back', async () => {
+    const { access, lane, health } = world();
+    await lane.refresh();
+    await lane.pollOnce(source(EU));
+    await lane.pollOnce(source(EU));
+    expect(health.status(A).state).toBe('healthy');
+    access.ruleProblems.set(EU, 'its rule hsc-prod-changes is DISABLED');
+    nowMs += 10 * 60_000; // the next probe is due
+    await lane.pollOnce(source(EU));
+    await lane.pollOnce(source(EU));
+    const status = health.status(A);
+    expect(status.state).toBe('degraded');
+    expect(status.detail).toContain(`in ${EU}, its rule hsc-prod-changes is DISABLED`);
+    expect(health.watching(A)).toBe(false);
+    access.ruleProblems.delete(EU);
+    nowMs += 10 * 60_000;
+    await lane.pollOnce(source(EU));
+    await lane.pollOnce(source(EU));
+    expect(health.status(A).state).toBe('healthy');
   });
 });

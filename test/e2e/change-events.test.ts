@@ -12,10 +12,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DeletePublicAccessBlockCommand, GetPublicAccessBlockCommand, type S3Client } from '@aws-sdk/client-s3';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DisableRuleCommand, EnableRuleCommand, EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { DeleteQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLOUDTRAIL_DETAIL_TYPE } from '../../src/change-events/catalogue.js';
+import { CLOUDTRAIL_DETAIL_TYPE, eventResourceNames } from '../../src/change-events/catalogue.js';
 import type { ChangeEventLane } from '../../src/change-events/change-event-lane.js';
 import { setUpChangeEvents } from '../../src/change-events/setup.js';
 import { createFastLane, type FastLane } from '../../src/fast-lane/fast-lane.js';
@@ -224,6 +224,20 @@ describe('change events on the stand', () => {
     });
     // Every message was deleted from the queue, whatever became of it.
     expect(await lane.pollOnce(source)).toEqual([]);
+  });
+
+  it('the changes rule disabled by hand: the probe still comes back, but the account is degraded at the next probe, and trusted again once it is enabled', async () => {
+    const rule = eventResourceNames(world.instanceId).changesRule;
+    await events.send(new DisableRuleCommand({ Name: rule }));
+    clock.advance(11 * 60_000); // the next probe, and the rule's read with it, is due
+    await drain();
+    const status = runtime.changeEvents.status(world.accountA);
+    expect(status.state).toBe('degraded');
+    expect(status.detail).toContain(`its rule ${rule} is DISABLED`);
+    await events.send(new EnableRuleCommand({ Name: rule }));
+    clock.advance(11 * 60_000);
+    await drain();
+    expect(runtime.changeEvents.status(world.accountA).state).toBe('healthy');
   });
 
   it('a one-shot command (`plan`, `reconcile --once`) reads no events, so its passes use the usual windows as they stand', async () => {

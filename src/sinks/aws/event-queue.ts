@@ -3,9 +3,10 @@
  * what was read, puts the controller's probe on the default event bus, and asks STS who the
  * controller is there (to tell its own calls). Reaches the account with its link's clients.
  */
-import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DescribeRuleCommand, ListTargetsByRuleCommand, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { PROBE_DETAIL_TYPE, PROBE_SOURCE } from '../../change-events/catalogue.js';
+import { changesEventPattern, eventResourceNames, PROBE_DETAIL_TYPE, PROBE_SOURCE, type EventNaming } from '../../change-events/catalogue.js';
+import { sameDocument } from '../../change-events/resources.js';
 import { errorMessage } from '../../util/errors.js';
 import { errorCode, hasCode } from './aws-errors.js';
 import type { AccountClients } from './connect.js';
@@ -40,6 +41,27 @@ export async function putProbe(clients: AccountClients, region: string, instance
   );
   const failed = out.Entries?.find((e) => e.ErrorCode);
   if ((out.FailedEntryCount ?? 0) > 0 || failed) throw Object.assign(new Error(`EventBridge refused the probe: ${failed?.ErrorCode ?? 'unknown'}: ${failed?.ErrorMessage ?? ''}`), { name: failed?.ErrorCode ?? 'PutEventsFailed' });
+}
+
+/**
+ * What is wrong with the rule that sends CloudTrail's records to the queue, or null when it is as
+ * `events setup` made it: there, enabled, with its pattern, and targeting the queue. The probe
+ * goes through the other rule, so only this read sees the changes rule taken away or edited.
+ */
+export async function changesRuleProblem(clients: AccountClients, region: string, queueArn: string, naming: EventNaming): Promise<string | null> {
+  const name = eventResourceNames(naming.instanceId).changesRule;
+  const events = clients.events(region);
+  try {
+    const rule = await events.send(new DescribeRuleCommand({ Name: name }));
+    if (rule.State !== 'ENABLED') return `its rule ${name} is ${rule.State ?? 'not enabled'}`;
+    if (!sameDocument(rule.EventPattern, JSON.stringify(changesEventPattern(naming)))) return `its rule ${name} has another event pattern than \`events setup\` gives it`;
+    const targets = (await events.send(new ListTargetsByRuleCommand({ Rule: name }))).Targets ?? [];
+    if (!targets.some((t) => t.Arn === queueArn)) return `its rule ${name} no longer sends to the queue`;
+    return null;
+  } catch (err) {
+    if (hasCode(err, 'ResourceNotFoundException')) return `its rule ${name} does not exist (deleted?)`;
+    return `its rule ${name} cannot be read (${describeQueueError(err, queueArn, 'events:DescribeRule and events:ListTargetsByRule on it')})`;
+  }
 }
 
 /** The ARN the link acts as in the account (CloudTrail's userIdentity.arn of the controller's calls). */
