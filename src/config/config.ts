@@ -345,7 +345,7 @@ const envSchema = z.object({
     message: 'must be a duration such as 24h: the deep-check window of an account whose change events arrive',
   }),
   DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: optionalText.refine((value) => value === undefined || parseDuration(value) !== null, {
-    message: 'must be a duration such as 1h: the exposure-check window of an account whose change events arrive',
+    message: 'must be a duration such as 30m: the exposure-check window of an account whose change events arrive',
   }),
   HEROKU_BUDGET_TOKENS_PER_HOUR: optionalText.refine((value) => value === undefined || /^[1-9]\d*$/.test(value), {
     message: "must be a whole number of tokens, at least 1: the Heroku account's refill per hour (4500)",
@@ -538,13 +538,13 @@ function deepCheckSettings(e: z.infer<typeof envSchema>): Pick<Config, 'deepChec
   const exposure = e.DEEP_CHECK_EXPOSURE_WINDOW ? parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW)! : Math.min(15 * 60_000, full);
   const withEvents = {
     fullMs: parseDuration(e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h')!,
-    exposureMs: parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS ?? '1h')!,
+    exposureMs: parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS ?? '30m')!,
   };
   if (exposure > full) {
     throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW', `is ${e.DEEP_CHECK_EXPOSURE_WINDOW}, longer than DEEP_CHECK_WINDOW (${e.DEEP_CHECK_WINDOW ?? '1h'}), whose full checks read those settings too. Set it to at most ${e.DEEP_CHECK_WINDOW ?? '1h'}, or unset it (then 15m, or DEEP_CHECK_WINDOW when that is shorter).`);
   }
   if (withEvents.exposureMs > withEvents.fullMs) {
-    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', `is longer than DEEP_CHECK_WINDOW_WITH_EVENTS (${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}), whose full checks read those settings too. Set it shorter, e.g. 1h.`);
+    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', `is longer than DEEP_CHECK_WINDOW_WITH_EVENTS (${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}), whose full checks read those settings too. Set it shorter, e.g. 30m.`);
   }
   return { deepCheckWindowMs: full, exposureCheckWindowMs: exposure, deepCheckWindowsWithEvents: withEvents };
 }

@@ -70,6 +70,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' })).toMatchObject({ databaseUrl: null, port: 8080 });
   });
 
+  it('checks public exposure every 15 minutes and the rest every hour, and an account whose change events arrive every 30 minutes and every day', () => {
+    const config = loadConfig({});
+    expect([config.deepCheckWindowMs, config.exposureCheckWindowMs, config.deepCheckWindowsWithEvents]).toEqual([3_600_000, 900_000, { fullMs: 86_400_000, exposureMs: 1_800_000 }]);
+    // A full window shorter than 15 minutes takes the exposure checks along.
+    expect(loadConfig({ DEEP_CHECK_WINDOW: '10m' }).exposureCheckWindowMs).toBe(600_000);
+    expect(loadConfig({ DEEP_CHECK_WINDOW: '0' }).exposureCheckWindowMs).toBe(0);
+  });
+
   const bad: [string, Record<string, string>, RegExp][] = [
     ['DATABASE_URL', { DATABASE_URL: 'mysql://root:hunter2@db/x' }, /^DATABASE_URL: .*postgres:\/\//],
     ['DATABASE_URL', { DATABASE_URL: 'postgres//admin:hunter2@db/x' }, /^DATABASE_URL: .*not a valid URL/],

@@ -304,7 +304,7 @@ describe('every option', () => {
     expect(env.get('GC_EMPTY_KEYS_PER_PASS')?.value).toBe('1000000');
     expect(env.get('GC_BREAKER_MIN_DELETIONS')?.value).toBe('3');
     expect(env.get('KEY_MAX_AGE')?.value).toBe('60d');
-    expect(['DEEP_CHECK_WINDOW', 'DEEP_CHECK_EXPOSURE_WINDOW', 'DEEP_CHECK_WINDOW_WITH_EVENTS', 'DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS'].map((name) => env.get(name)?.value)).toEqual(['2h', '10m', '12h', '30m']);
+    expect(['DEEP_CHECK_WINDOW', 'DEEP_CHECK_EXPOSURE_WINDOW', 'DEEP_CHECK_WINDOW_WITH_EVENTS', 'DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS'].map((name) => env.get(name)?.value)).toEqual(['2h', '10m', '12h', '20m']);
     expect(['ROTATION_OVERLAP', 'ROTATION_DEACTIVATED_GRACE', 'ROTATION_MAX_CONCURRENT_APPS', 'ROTATION_MAX_DEACTIVATION_RATIO'].map((name) => env.get(name)?.value)).toEqual(['30m', '12h', '3', '0.25']);
     expect(env.get('INSTANCE_ID')?.value).toBe('prod');
     expect([env.get('PORT')?.value, env.get('PUBLIC_PORT')?.value, env.get('METRICS_REQUIRE_TOKEN')?.value]).toEqual(['9090', '9091', 'true']);
