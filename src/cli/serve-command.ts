@@ -87,8 +87,8 @@ export async function serveCommand(): Promise<void> {
         const spentBefore = budget?.snapshot().spentLastHour ?? 0;
         const result = await runtime.controller.reconcileOnce();
         if (budget) lastPassCost = Math.max(1, budget.snapshot().spentLastHour - spentBefore);
-        // Leadership lost during the pass: its figures are the new leader's to publish now.
         runtime.changeEvents.setLinkedAccounts(result.accounts.map((a) => a.accountId));
+        // Leadership lost during the pass: its figures are the new leader's to publish now.
         if (elector.isLeader()) publishPass(runtime.metrics, runtime.reports, result, new Date(), config.keyMaxAgeMs);
         else runtime.metrics.recordPass(passRecord(result));
         await lane.afterPass(result);
