@@ -315,6 +315,8 @@ export const ChangeEventsEvent = {
   QueueRecovered: 'change-events-queue-recovered',
   /** The store's list of queues could not be read: the loops already running go on. */
   SourcesUnread: 'change-events-sources-unread',
+  /** A change event could not be matched to an add-on (the store did not answer): read again later. */
+  EventUnmatched: 'change-event-unmatched',
   /** A change event named an add-on: it is reconciled with a deep check. */
   ChangeAccepted: 'change-event-accepted',
 } as const;

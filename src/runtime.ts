@@ -301,7 +301,7 @@ export function changeEventLane(runtime: Runtime, offer: (addonId: string, hint:
     isLeader,
     logger,
     // A long poll must end before REQUEST_TIMEOUT does, or every quiet wait would count as a failure.
-    options: { waitSeconds: Math.max(0, Math.min(20, Math.floor(config.requestTimeoutMs / 1000) - 5)), ...options },
+    options: { waitSeconds: Math.max(1, Math.min(20, Math.floor(config.requestTimeoutMs / 1000) - 5)), ...options },
   });
   return lane;
 }

@@ -170,7 +170,10 @@ export class ChangeEventLane {
         throw new QueueError(access.describe(err, source.queueUrl, `sqs:DeleteMessage on ${source.queueArn}`));
       }
     }
-    if (undecided !== null) throw new QueueError(`a message could not be decided, and is read again later: ${errorMessage(undecided)}`);
+    if (undecided !== null) {
+      // The store did not answer: not the path's fault (its health is left as it is); SQS gives the message again.
+      this.deps.logger.warn({ reason: ChangeEventsEvent.EventUnmatched, accountId: source.accountId, region: source.region }, `a change event of account ${source.accountId} could not be matched to an add-on, and is read again later: ${errorMessage(undecided)}`);
+    }
     return outcomes;
   }
 

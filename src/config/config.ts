@@ -536,15 +536,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function deepCheckSettings(e: z.infer<typeof envSchema>): Pick<Config, 'deepCheckWindowMs' | 'exposureCheckWindowMs' | 'deepCheckWindowsWithEvents'> {
   const full = parseDuration(e.DEEP_CHECK_WINDOW ?? '1h')!;
   const exposure = e.DEEP_CHECK_EXPOSURE_WINDOW ? parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW)! : Math.min(15 * 60_000, full);
+  const fullWithEvents = parseDuration(e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h')!;
   const withEvents = {
-    fullMs: parseDuration(e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h')!,
-    exposureMs: parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS ?? '30m')!,
+    fullMs: fullWithEvents,
+    exposureMs: e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS ? parseDuration(e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS)! : Math.min(30 * 60_000, fullWithEvents),
   };
   if (exposure > full) {
     throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW', `is ${e.DEEP_CHECK_EXPOSURE_WINDOW}, longer than DEEP_CHECK_WINDOW (${e.DEEP_CHECK_WINDOW ?? '1h'}), whose full checks read those settings too. Set it to at most ${e.DEEP_CHECK_WINDOW ?? '1h'}, or unset it (then 15m, or DEEP_CHECK_WINDOW when that is shorter).`);
   }
   if (withEvents.exposureMs > withEvents.fullMs) {
-    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', `is longer than DEEP_CHECK_WINDOW_WITH_EVENTS (${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}), whose full checks read those settings too. Set it shorter, e.g. 30m.`);
+    throw new ConfigError('DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', `is ${e.DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS}, longer than DEEP_CHECK_WINDOW_WITH_EVENTS (${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}), whose full checks read those settings too. Set it to at most ${e.DEEP_CHECK_WINDOW_WITH_EVENTS ?? '24h'}, or unset it (then 30m, or DEEP_CHECK_WINDOW_WITH_EVENTS when that is shorter).`);
   }
   return { deepCheckWindowMs: full, exposureCheckWindowMs: exposure, deepCheckWindowsWithEvents: withEvents };
 }

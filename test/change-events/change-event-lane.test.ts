@@ -241,7 +241,10 @@ function world(options: { sources?: EventSource[]; leader?: boolean; laneOptions
   const state = { sources: options.sources ?? [source(EU)], links: [LINK], leader: options.leader ?? true, sourcesCalls: 0, sourcesGate: null as Promise<void> | null, sourcesError: null as Error | null };
   let lane: ChangeEventLane;
   const intake = new EventIntake({
-    findAddon: async (_accountId, resource) => ('bucket' in resource ? (RECORDS[resource.bucket] ?? null) : null),
+    findAddon: async (_accountId, resource) => {
+      if ('bucket' in resource && resource.bucket === 'hs3-store-down') throw new Error('the store did not answer');
+      return 'bucket' in resource ? (RECORDS[resource.bucket] ?? null) : null;
+    },
     offer: (addonId, hint) => offers.push([addonId, hint]) > 0,
     health,
     instanceId: INSTANCE,
@@ -660,5 +663,21 @@ describe('ChangeEventLane: the changes rule', () => {
     await lane.pollOnce(source(EU));
     await lane.pollOnce(source(EU));
     expect(health.status(A).state).toBe('healthy');
+  });
+});
+
+describe('ChangeEventLane: a store that does not answer', () => {
+  it('leaves that message for a later round, takes the others, and does not call the path broken', async () => {
+    const { access, lane, health, offers, logs } = world();
+    await lane.refresh();
+    await lane.pollOnce(source(EU));
+    await lane.pollOnce(source(EU));
+    expect(health.status(A).state).toBe('healthy');
+    const [stuck] = access.push(queueUrl(EU), change('PutBucketPolicy', 'hs3-store-down', 'e-stuck'), change('PutBucketPolicy', 'hs3-app-one', 'e-ok'));
+    expect(await lane.pollOnce(source(EU))).toEqual(['accepted']);
+    expect(offers.map(([id]) => id)).toHaveLength(1);
+    expect(access.removeCalls.at(-1)!.handles).not.toContain(stuck);
+    expect(health.status(A).state).toBe('healthy');
+    expect(logs.some((l) => l.reason === ChangeEventsEvent.EventUnmatched && /read again later: the store did not answer/.test(l.msg))).toBe(true);
   });
 });

@@ -76,6 +76,7 @@ describe('loadConfig', () => {
     // A full window shorter than 15 minutes takes the exposure checks along.
     expect(loadConfig({ DEEP_CHECK_WINDOW: '10m' }).exposureCheckWindowMs).toBe(600_000);
     expect(loadConfig({ DEEP_CHECK_WINDOW: '0' }).exposureCheckWindowMs).toBe(0);
+    expect(loadConfig({ DEEP_CHECK_WINDOW_WITH_EVENTS: '20m' }).deepCheckWindowsWithEvents).toEqual({ fullMs: 1_200_000, exposureMs: 1_200_000 });
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
@@ -95,7 +96,7 @@ describe('loadConfig', () => {
     ['DEEP_CHECK_EXPOSURE_WINDOW', { DEEP_CHECK_EXPOSURE_WINDOW: 'often' }, /^DEEP_CHECK_EXPOSURE_WINDOW: must be a duration such as 15m/],
     ['DEEP_CHECK_EXPOSURE_WINDOW', { DEEP_CHECK_EXPOSURE_WINDOW: '2h' }, /^DEEP_CHECK_EXPOSURE_WINDOW: is 2h, longer than DEEP_CHECK_WINDOW \(1h\)/],
     ['DEEP_CHECK_WINDOW_WITH_EVENTS', { DEEP_CHECK_WINDOW_WITH_EVENTS: 'daily' }, /^DEEP_CHECK_WINDOW_WITH_EVENTS: must be a duration such as 24h/],
-    ['DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', { DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: '48h' }, /^DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: is longer than DEEP_CHECK_WINDOW_WITH_EVENTS/],
+    ['DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS', { DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: '48h' }, /^DEEP_CHECK_EXPOSURE_WINDOW_WITH_EVENTS: is 48h, longer than DEEP_CHECK_WINDOW_WITH_EVENTS \(24h\)/],
     ['PLAN_PROFILES', { PLAN_PROFILES: '{versioned: true}' }, /^PLAN_PROFILES: is not JSON/],
     ['PLAN_PROFILES', { PLAN_PROFILES: '{"gold": {"versioning": "yes"}}' }, /^PLAN_PROFILES: has a bad profile at gold\.versioning/],
     ['PLAN_PROFILES', { PLAN_PROFILES: '{"gold": {"encrypt": true}}' }, /^PLAN_PROFILES: has a bad profile at gold/],

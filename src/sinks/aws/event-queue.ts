@@ -60,7 +60,9 @@ export async function changesRuleProblem(clients: AccountClients, region: string
     return null;
   } catch (err) {
     if (hasCode(err, 'ResourceNotFoundException')) return `its rule ${name} does not exist (deleted?)`;
-    return `its rule ${name} cannot be read (${describeQueueError(err, queueArn, 'events:DescribeRule and events:ListTargetsByRule on it')})`;
+    if (hasCode(err, 'AccessDenied', 'AccessDeniedException')) return `its rule ${name} cannot be read (${describeQueueError(err, queueArn, 'events:DescribeRule and events:ListTargetsByRule on it')})`;
+    // Throttled, or EventBridge unavailable for a moment: says nothing of the rule (read again with the next probe).
+    return null;
   }
 }
 
