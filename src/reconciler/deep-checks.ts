@@ -7,7 +7,7 @@
  * window at that phase: the checks spread evenly over the window whenever the resources were
  * made, instead of coming due all at once.
  */
-import { createHash } from 'node:crypto';
+import { addonHash } from './addon-hash.js';
 
 /** How often an add-on's resources are read in full, and how often their public-exposure settings. */
 export interface DeepCheckWindows {
@@ -27,7 +27,7 @@ export type DeepCheckDepth = 'full' | 'exposure' | 'none';
 
 export function isDeepCheckDue(addonId: string, lastCheckedAt: Date | null, now: Date, windowMs: number): boolean {
   if (lastCheckedAt === null || windowMs <= 0) return true;
-  const phase = createHash('sha256').update(addonId).digest().readUInt32BE(0) % windowMs;
+  const phase = addonHash(addonId) % windowMs;
   const epoch = (t: Date) => Math.floor((t.getTime() - phase) / windowMs);
   return epoch(now) > epoch(lastCheckedAt);
 }

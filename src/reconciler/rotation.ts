@@ -13,7 +13,7 @@
  * key, deleted by the usual plan before the rotation makes another (two keys at most, never a
  * LimitExceeded). Pure: no I/O, like the rest of `plan()`.
  */
-import { createHash } from 'node:crypto';
+import { addonHash } from './addon-hash.js';
 import type { KeyRotation, ResourceRecord } from '../store/types.js';
 import type { Action } from './actions.js';
 import type { DesiredAddon, ObservedAccessKey } from './model.js';
@@ -52,21 +52,9 @@ export function rotationDueAt(addonId: string, keyCreatedAt: Date, keyMaxAgeMs: 
   return new Date(keyCreatedAt.getTime() + keyMaxAgeMs * (0.8 + 0.1 * phaseOf(addonId)));
 }
 
-/**
- * An add-on's phase in [0, 1), from a hash of its id. Every pass asks it for every add-on (admission
- * and the keys to list), so it is kept: a memo of a pure function, at most MAX_PHASES entries.
- */
-const PHASES = new Map<string, number>();
-const MAX_PHASES = 200_000;
-
+/** An add-on's phase in [0, 1), from a hash of its id. */
 function phaseOf(addonId: string): number {
-  let phase = PHASES.get(addonId);
-  if (phase === undefined) {
-    phase = createHash('sha256').update(addonId).digest().readUInt32BE(0) / 0x1_0000_0000;
-    if (PHASES.size >= MAX_PHASES) PHASES.clear();
-    PHASES.set(addonId, phase);
-  }
-  return phase;
+  return addonHash(addonId) / 0x1_0000_0000;
 }
 
 /** The record's key is due for rotation by age now. */
